@@ -1,0 +1,112 @@
+"""Backend adapters: one file per array library.
+
+A backend instance stands for one (library, device) pair, so "same backend"
+(``a._bk is b._bk``) means same library *and* same device. Each gives:
+
+* ``xp``: the array-API namespace used by forward functions and first-order
+  rules (array_api_compat's wrapper plus a few gradtape extras such as
+  ``scatter_add``),
+* ``device``: the gradtape device string (``"cpu"``, ``"cuda:0"``, ``"strict"``),
+* ``asarray``/``to_numpy``/``synchronize``/``memory_stats``,
+* ``overrides``: optional fused rules that replace a generic rule.
+"""
+from __future__ import annotations
+
+import importlib
+import types
+
+_BY_DEVICE = {}      # canonical device string -> Backend
+_BY_TYPE = {}        # array type -> callable(array) -> Backend
+_MODULES = {"cpu": "numpy_backend", "strict": "strict_backend", "cuda": "cupy_backend"}
+
+
+class Backend:
+    """Base class; subclasses fill in the library-specific parts."""
+
+    name = "?"
+    device = "?"
+
+    def __init__(self, xp, extras=None):
+        self.raw = xp
+        ns = {k: getattr(xp, k) for k in dir(xp) if not k.startswith("__")}
+        ns.update(extras or {})
+        self.xp = types.SimpleNamespace(**ns)
+        self.overrides = {}
+
+    def __repr__(self):
+        return f"<gradtape backend {self.name} on {self.device}>"
+
+    def owns(self, arr):
+        return backend_of(arr) is self
+
+    def synchronize(self):
+        pass
+
+    def memory_stats(self):
+        return {}
+
+
+def canonical_device(device):
+    """'cpu' | 'strict' | 'cuda' | 'cuda:N' -> canonical string ('cuda' -> 'cuda:0')."""
+    if device is None:
+        return None
+    if isinstance(device, Backend):
+        return device.device
+    d = str(device).strip().lower()
+    if d == "cuda":
+        return "cuda:0"
+    if d in ("cpu", "strict") or (d.startswith("cuda:") and d[5:].isdigit()):
+        return d
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'strict', 'cuda' or 'cuda:N'")
+
+
+def _load(kind):
+    return importlib.import_module(f"{__name__}.{_MODULES[kind]}")
+
+
+def get(device):
+    """The Backend for a device string (imports its library on first use)."""
+    dev = canonical_device(device)
+    bk = _BY_DEVICE.get(dev)
+    if bk is None:
+        kind = dev.split(":")[0]
+        try:
+            mod = _load(kind)
+        except ImportError as e:
+            raise RuntimeError(f"device {device!r} needs its array library, which failed to import: {e}") from e
+        bk = mod.make(dev)
+        _BY_DEVICE[dev] = bk
+        mod.register(_BY_TYPE, get)
+    return bk
+
+
+def register_type(typ, resolver):
+    _BY_TYPE[typ] = resolver
+
+
+def backend_of(arr):
+    """The Backend owning a raw array, or None if no loaded backend knows its type."""
+    r = _BY_TYPE.get(type(arr))
+    if r is not None:
+        return r(arr)
+    mod = type(arr).__module__.split(".")[0]
+    kind = {"numpy": "cpu", "array_api_strict": "strict", "cupy": "cuda"}.get(mod)
+    if kind is None:
+        return None
+    get(kind if kind != "cuda" else "cuda:0")
+    r = _BY_TYPE.get(type(arr))
+    return r(arr) if r is not None else None
+
+
+def available():
+    """Names of the backends whose library imports here."""
+    out = []
+    for kind in ("cpu", "strict", "cuda"):
+        try:
+            mod = _load(kind)
+            if kind == "cuda" and not mod.has_gpu():
+                continue
+            out.append(kind)
+        except ImportError:
+            pass
+    return out

@@ -1,0 +1,62 @@
+"""CuPy backend: devices "cuda:N". CuPy is imported only when this file is."""
+import cupy as cp
+import array_api_compat.cupy as ccp
+
+from . import Backend
+
+
+def has_gpu():
+    try:
+        return cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no driver / no device
+        return False
+
+
+def _index_add(x, key, ct):
+    out = cp.array(x, copy=True)
+    cp.add.at(out, key, ct)
+    return out
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+
+    def __init__(self, index):
+        super().__init__(ccp, {"index_add": _index_add})
+        self.index = index
+        self.device = f"cuda:{index}"
+        self.version = cp.__version__
+        self.cp_device = cp.cuda.Device(index)
+
+    def asarray(self, obj, dtype=None, copy=None):
+        with self.cp_device:
+            if hasattr(obj, "__cuda_array_interface__") or isinstance(obj, cp.ndarray):
+                return ccp.asarray(obj, dtype=dtype, copy=copy)
+            import numpy as np
+            host = np.asarray(obj) if not isinstance(obj, (int, float, bool, complex, list, tuple)) else obj
+            return ccp.asarray(host, dtype=dtype, copy=copy)
+
+    def to_numpy(self, arr):
+        return cp.asnumpy(arr)
+
+    def from_dlpack(self, obj):
+        with self.cp_device:
+            return cp.from_dlpack(obj)
+
+    def synchronize(self):
+        with self.cp_device:
+            cp.cuda.get_current_stream().synchronize()
+
+    def memory_stats(self):
+        pool = cp.get_default_memory_pool()
+        return {"used_bytes": pool.used_bytes(), "total_bytes": pool.total_bytes()}
+
+
+def make(dev):
+    if not has_gpu():
+        raise ImportError("CuPy imported but no CUDA device is visible")
+    return CupyBackend(int(dev.split(":")[1]))
+
+
+def register(table, get):
+    table[cp.ndarray] = lambda a: get(f"cuda:{a.device.id}")

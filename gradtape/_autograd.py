@@ -1,0 +1,320 @@
+"""Recording scopes and reverse-mode entry points in the three styles.
+
+MXNet (``record``/``pause``/``backward``/``grad``), PyTorch (``no_grad``,
+``Tensor.backward``) and TensorFlow (``GradientTape``). All state is per thread.
+"""
+from __future__ import annotations
+
+import contextlib
+
+from . import _engine
+from ._core import Tensor, state, wrap
+
+
+@contextlib.contextmanager
+def record(train_mode=True):
+    """Record operations for differentiation (MXNet ``autograd.record``).
+
+    >>> import gradtape as gt
+    >>> x = gt.asarray([1.0]); x.attach_grad()
+    >>> with gt.record():
+    ...     gt.is_recording()
+    True
+    """
+    prev = state.enabled, state.train
+    state.enabled = True
+    state.train = train_mode
+    state.recording += 1
+    try:
+        yield
+    finally:
+        state.recording -= 1
+        state.enabled, state.train = prev
+
+
+@contextlib.contextmanager
+def pause(train_mode=False):
+    """Stop recording inside (MXNet ``autograd.pause``; also ``gt.no_grad``).
+
+    >>> import gradtape as gt
+    >>> x = gt.asarray([1.0]).requires_grad_()
+    >>> with gt.pause():
+    ...     (x * 2).requires_grad
+    False
+    """
+    prev = state.enabled, state.train
+    state.enabled = False
+    state.train = train_mode
+    try:
+        yield
+    finally:
+        state.enabled, state.train = prev
+
+
+def no_grad():
+    """PyTorch spelling of :func:`pause`.
+
+    >>> import gradtape as gt
+    >>> with gt.no_grad():
+    ...     gt.is_grad_enabled()
+    False
+    """
+    return pause(train_mode=state.train)
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Turn recording back on inside a ``no_grad`` block.
+
+    >>> import gradtape as gt
+    >>> with gt.no_grad():
+    ...     with gt.enable_grad():
+    ...         gt.is_grad_enabled()
+    True
+    """
+    prev = state.enabled
+    state.enabled = True
+    try:
+        yield
+    finally:
+        state.enabled = prev
+
+
+def is_recording():
+    """True inside ``record()`` or a ``GradientTape`` and not paused.
+
+    >>> import gradtape as gt
+    >>> gt.is_recording()
+    False
+    """
+    return state.enabled and state.recording > 0
+
+
+def is_grad_enabled():
+    """True unless inside ``pause()``/``no_grad()``.
+
+    >>> import gradtape as gt
+    >>> gt.is_grad_enabled()
+    True
+    """
+    return state.enabled
+
+
+def is_training():
+    """MXNet train mode flag (``record(train_mode=True)``).
+
+    >>> import gradtape as gt
+    >>> gt.is_training()
+    False
+    """
+    return state.train
+
+
+@contextlib.contextmanager
+def train_mode():
+    """MXNet ``autograd.train_mode``."""
+    prev = state.train
+    state.train = True
+    try:
+        yield
+    finally:
+        state.train = prev
+
+
+@contextlib.contextmanager
+def predict_mode():
+    """MXNet ``autograd.predict_mode``."""
+    prev = state.train
+    state.train = False
+    try:
+        yield
+    finally:
+        state.train = prev
+
+
+@contextlib.contextmanager
+def subgradient(abs=None, relu=None):
+    """Choose the subgradient used at the kinks: abs'(0) in [-1, 1], relu'(0) in [0, 1].
+
+    >>> import gradtape as gt
+    >>> x = gt.asarray(0.0).requires_grad_()
+    >>> with gt.subgradient(abs=0.5):
+    ...     gt.abs(x).backward()
+    >>> x.grad
+    Tensor(0.5)
+    """
+    if abs is not None and not -1.0 <= float(abs) <= 1.0:
+        raise ValueError(f"gradtape.subgradient: abs'(0) must lie in [-1, 1] (the subdifferential of |x| at 0), "
+                         f"got {abs}")
+    if relu is not None and not 0.0 <= float(relu) <= 1.0:
+        raise ValueError(f"gradtape.subgradient: relu'(0) must lie in [0, 1] (the subdifferential of max(x, 0) "
+                         f"at 0), got {relu}")
+    prev = state.abs_sub, state.relu_sub
+    if abs is not None:
+        state.abs_sub = float(abs)
+    if relu is not None:
+        state.relu_sub = float(relu)
+    try:
+        yield
+    finally:
+        state.abs_sub, state.relu_sub = prev
+
+
+def stop_gradient(x):
+    """The same values, cut from the graph (TensorFlow/JAX ``stop_gradient``).
+
+    >>> import gradtape as gt
+    >>> gt.stop_gradient(gt.asarray([1.0]).requires_grad_()).requires_grad
+    False
+    """
+    if not isinstance(x, Tensor):
+        from ._namespace import asarray
+        x = asarray(x)
+    return wrap(x.data, x._bk)
+
+
+def _heads(roots, heads, create_graph):
+    """Validate the head gradients and bring them to the form the engine uses."""
+    out = []
+    for i, r in enumerate(roots):
+        if not isinstance(r, Tensor):
+            raise TypeError(f"gradtape.backward: expected a Tensor, got {type(r).__name__}")
+        if not r._rg:
+            raise RuntimeError(f"gradtape.backward: tensor {i} (shape {r.shape}) does not require grad: nothing "
+                               f"was recorded. Call attach_grad()/requires_grad_() on the inputs and compute it "
+                               f"inside gt.record() (or not under gt.pause())")
+        h = None if heads is None else heads[i]
+        if h is None:
+            h = r._bk.xp.ones_like(r.data)
+        else:
+            if not isinstance(h, Tensor):
+                from ._namespace import asarray
+                h = asarray(h, device=r.device)
+            if h._bk is not r._bk:
+                raise TypeError(f"gradtape.backward: head gradient on {h.device!r} but the output is on {r.device!r}")
+            if h.shape != r.shape:
+                raise ValueError(f"gradtape.backward: head gradient has shape {h.shape} but the output has shape "
+                                 f"{r.shape}; they must match")
+            h = h if create_graph else h.data
+            if not create_graph and h.dtype != r.data.dtype:
+                h = r._bk.xp.astype(h, r.data.dtype)
+        if create_graph and not isinstance(h, Tensor):
+            h = wrap(h, r._bk)
+        out.append(h)
+    return out
+
+
+def backward(heads, head_grads=None, retain_graph=None, create_graph=False, train_mode=True):
+    """Back-propagate from one or several outputs into the ``.grad`` of their leaves (MXNet ``autograd.backward``).
+
+    >>> import gradtape as gt
+    >>> x = gt.asarray([1.0, 2.0]); x.attach_grad()
+    >>> with gt.record(): y = x * x
+    >>> gt.autograd.backward([y]); x.grad
+    Tensor([2., 4.])
+    """
+    roots = [heads] if isinstance(heads, Tensor) else list(heads)
+    hg = None if head_grads is None else ([head_grads] if isinstance(head_grads, Tensor) or
+                                          not isinstance(head_grads, (list, tuple)) else list(head_grads))
+    if retain_graph is None:
+        retain_graph = create_graph
+    _engine.run(roots, _heads(roots, hg, create_graph), retain_graph=retain_graph, create_graph=create_graph)
+
+
+def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=False, train_mode=True):
+    """Gradients of ``heads`` w.r.t. ``variables`` returned (``.grad`` untouched), MXNet/PyTorch style.
+
+    >>> import gradtape as gt
+    >>> x = gt.asarray([1.0, 2.0]).requires_grad_()
+    >>> gt.autograd.grad((x * x).sum(), [x])
+    [Tensor([2., 4.])]
+    """
+    roots = [heads] if isinstance(heads, Tensor) else list(heads)
+    single = isinstance(variables, Tensor)
+    vs = [variables] if single else list(variables)
+    hg = None if head_grads is None else ([head_grads] if not isinstance(head_grads, (list, tuple)) else list(head_grads))
+    if retain_graph is None:
+        retain_graph = create_graph
+    got = _engine.run(roots, _heads(roots, hg, create_graph), retain_graph=retain_graph,
+                      create_graph=create_graph, sources=vs)
+    got = [g if g is not None else wrap(v._bk.xp.zeros_like(v.data), v._bk) for g, v in zip(got, vs)]
+    return got[0] if single else got
+
+
+class GradientTape:
+    """TensorFlow-style tape: operations on watched tensors inside are recorded.
+
+    >>> import gradtape as gt
+    >>> c = gt.asarray(3.0)
+    >>> with gt.GradientTape() as tape:
+    ...     tape.watch(c)
+    ...     y = c * c
+    >>> tape.gradient(y, c)
+    Tensor(6.)
+    """
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        self.persistent = persistent
+        self._watched = []
+        self._used = False
+        self._active = False
+
+    def __enter__(self):
+        self._prev = state.enabled
+        state.enabled = True
+        state.recording += 1
+        self._active = True
+        return self
+
+    def __exit__(self, *exc):
+        state.recording -= 1
+        state.enabled = self._prev
+        self._active = False
+        for t in self._watched:   # stop tracking what only this tape was tracking
+            if t._node is None and t._req is None:
+                t._rg = False
+        return False
+
+    def watch(self, tensor):
+        """Record operations on ``tensor`` (which need not require grad)."""
+        for t in ([tensor] if isinstance(tensor, Tensor) else list(tensor)):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"GradientTape.watch: expected a Tensor, got {type(t).__name__}")
+            from ._tensor import _check_float
+            _check_float(t, "GradientTape.watch")
+            if not t._rg:
+                t._rg = True
+                self._watched.append(t)
+
+    @contextlib.contextmanager
+    def stop_recording(self):
+        """Pause this tape inside."""
+        with pause():
+            yield
+
+    def gradient(self, target, sources, output_gradients=None):
+        """d(sum of target * output_gradients)/d(sources), in the structure of ``sources`` (None where unconnected)."""
+        if self._used and not self.persistent:
+            raise RuntimeError("GradientTape.gradient can only be called once on a non-persistent tape; "
+                               "use GradientTape(persistent=True) to call it several times")
+        self._used = True
+        single = isinstance(sources, Tensor)
+        srcs = [sources] if single else list(sources)
+        targets = [target] if isinstance(target, Tensor) else list(target)
+        og = None if output_gradients is None else (
+            [output_gradients] if not isinstance(output_gradients, (list, tuple)) else list(output_gradients))
+        create = state.enabled and state.recording > 0   # inside an outer tape/record: record this pass too
+        got = _engine.run(targets, _heads(targets, og, create), retain_graph=self.persistent or create,
+                          create_graph=create, sources=srcs)
+        return got[0] if single else got
+
+    def jacobian(self, target, sources):
+        """Jacobian(s) of ``target`` w.r.t. ``sources``, shaped target.shape + source.shape."""
+        from .transforms import _jacobian_rows
+        single = isinstance(sources, Tensor)
+        srcs = [sources] if single else list(sources)
+        if self._used and not self.persistent:
+            raise RuntimeError("GradientTape.jacobian can only be called once on a non-persistent tape")
+        self._used = True
+        out = _jacobian_rows(target, srcs, retain_last=self.persistent)
+        return out[0] if single else out

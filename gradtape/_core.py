@@ -1,0 +1,278 @@
+"""Tensor, recording state, primitives and the per-op dispatch (``apply``).
+
+Hot path: every differentiable op goes through :func:`apply`, so it is kept
+flat. A graph node (:class:`Node`) references its parents' nodes (or leaf
+tensors), never the intermediate tensors themselves, so an intermediate's
+data is freed as soon as nothing but the graph would hold it and no rule
+saved it.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+
+from . import backends as _backends
+
+__all__ = ["Tensor", "Primitive", "Node", "state", "apply"]
+
+
+class _State(threading.local):
+    enabled = True          # grad mode; pause()/no_grad() switch it off
+    recording = 0           # depth of record()/GradientTape scopes (is_recording)
+    train = False           # MXNet train_mode (Dropout)
+    levels = ()             # active forward-mode (jvp) levels, increasing ints
+    abs_sub = 0.0           # subgradient of abs at 0
+    relu_sub = 0.0          # subgradient of relu at 0
+    device = None           # per-thread default device override
+
+
+state = _State()
+_global_device = [os.environ.get("GRADTAPE_DEVICE", "cpu")]
+_seq = itertools.count()
+_SCALARS = (bool, int, float, complex)
+
+
+class Node:
+    """One recorded application of a primitive.
+
+    parents[i] is the input's Node, the input tensor itself when it is a
+    tracked leaf, or None for a constant. ``saved`` holds only the inputs the
+    VJP rules need (as tensors, with their versions in ``vers``), ``out`` the
+    output's array when a rule needs it. ``meta[i]`` is (shape, dtype) of
+    input i when it differs from the output's, so broadcasting and promotion
+    are undone in one place (the engine)."""
+
+    __slots__ = ("prim", "parents", "saved", "vers", "out", "params", "meta",
+                 "seq", "freed", "bk", "__weakref__")
+
+
+class Primitive:
+    """A differentiable operation: forward, per-input VJP and JVP rules.
+
+    ``fwd(xp, *xs, **params)`` computes on raw backend arrays. ``vjp[i](xp,
+    ct, out, *xs, **params)`` gives the cotangent of input i (output-shaped
+    is fine: the engine sums broadcast axes away), ``jvp[i](xp, t, out, *xs,
+    **params)`` the output tangent contributed by input i's tangent ``t``. In
+    rules ``xp`` is the backend namespace on raw arrays for first-order
+    derivatives, or gradtape itself on tensors when the derivative is being
+    recorded (create_graph, nested transforms): higher order comes free.
+    ``save[i]`` names what rule i reads: input indices and/or "out"."""
+
+    __slots__ = ("name", "fwd", "vjp", "jvp", "save", "save_out", "_need")
+
+    def __init__(self, name, fwd, vjp, jvp, save):
+        self.name = name
+        self.fwd = fwd
+        self.vjp = tuple(vjp)
+        self.jvp = tuple(jvp)
+        self.save = tuple(save)
+        self.save_out = any("out" in s for s in self.save)
+        # _need[mask] = input indices to keep when the inputs in mask are tracked
+        self._need = {}
+
+    def need(self, mask):
+        got = self._need.get(mask)
+        if got is None:
+            got = set()
+            for i, s in enumerate(self.save):
+                if mask >> i & 1:
+                    got.update(j for j in s if j != "out")
+            got = self._need[mask] = tuple(sorted(got))
+        return got
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def _device_error(name, tensors):
+    descr = ", ".join(f"{t._bk.device!r} ({t._bk.name}, shape {tuple(t.data.shape)})" for t in tensors)
+    return TypeError(f"gradtape.{name}: inputs live on different backends or devices: {descr}; "
+                     f"move them to one device with .to_device(...) first")
+
+
+def apply(prim, args, params=None):
+    """Run primitive ``prim`` on ``args`` (tensors or Python scalars); record it if needed."""
+    bk = None
+    rg = False
+    fw = False
+    datas = []
+    for a in args:
+        if type(a) is not Tensor:
+            if isinstance(a, _SCALARS):
+                datas.append(a)
+                continue
+            if not isinstance(a, Tensor):
+                return apply(prim, _coerce(prim, args), params)
+        if bk is None:
+            bk = a._bk
+        elif a._bk is not bk:
+            raise _device_error(prim.name, [t for t in args if isinstance(t, Tensor)])
+        datas.append(a.data)
+        if a._rg:
+            rg = True
+        if a._tan is not None:
+            fw = True
+    if bk is None:
+        from ._namespace import asarray
+        return apply(prim, (asarray(args[0]),) + tuple(args[1:]), params)
+    if fw and state.levels:
+        return _apply_fwd(prim, args, params)
+    if params is None:
+        params = _EMPTY
+    out = prim.fwd(bk.xp, *datas, **params)
+    t = Tensor.__new__(Tensor)
+    t.data = out
+    t._bk = bk
+    t.grad = None
+    t._req = None
+    t._version = 0
+    t._tan = None
+    if not (rg and state.enabled):
+        t._node = None
+        t._rg = False
+        return t
+    # record
+    node = Node()
+    parents = []
+    mask = 0
+    meta = []
+    oshape = out.shape
+    odtype = out.dtype
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a._rg and prim.vjp[i] is not None:
+            parents.append(a._node if a._node is not None else a)
+            mask |= 1 << i
+            d = a.data
+            meta.append(None if (d.shape == oshape and d.dtype == odtype) else (d.shape, d.dtype))
+        else:
+            parents.append(None)
+            meta.append(None)
+    if not mask:
+        t._node = None
+        t._rg = False
+        return t
+    need = prim._need.get(mask)
+    if need is None:
+        need = prim.need(mask)
+    if need:
+        node.saved = tuple(args[j] if j in need else None for j in range(len(args)))
+        node.vers = tuple(a._version if isinstance(a, Tensor) else 0 for a in node.saved)
+    else:
+        node.saved = None
+        node.vers = None
+    node.prim = prim
+    node.parents = tuple(parents)
+    node.out = out if prim.save_out else None
+    node.params = params
+    node.meta = tuple(meta)
+    node.seq = next(_seq)
+    node.freed = False
+    node.bk = bk
+    t._node = node
+    t._rg = True
+    return t
+
+
+_EMPTY = {}
+
+
+def _coerce(prim, args):
+    """Wrap non-tensor array arguments (NumPy/CuPy/strict arrays, lists) as tensors."""
+    from ._namespace import asarray
+    out = []
+    for a in args:
+        if isinstance(a, (Tensor,) + _SCALARS):
+            out.append(a)
+            continue
+        try:
+            out.append(asarray(a))
+        except Exception as e:
+            raise TypeError(f"gradtape.{prim.name}: cannot use an argument of type {type(a).__name__} "
+                            f"as an array ({e})") from e
+    return tuple(out)
+
+
+def _apply_fwd(prim, args, params):
+    """Forward mode: the primal at the outer levels, then this level's tangent from the JVP rules."""
+    levels = state.levels
+    L = -1
+    for a in args:
+        if isinstance(a, Tensor) and a._tan:
+            for lv in a._tan:
+                if lv in levels and lv > L:
+                    L = lv
+    if L < 0:  # stale tangents of finished jvp calls
+        saved = [(a, a._tan) for a in args if isinstance(a, Tensor) and a._tan is not None]
+        for a, _ in saved:
+            a._tan = None
+        try:
+            return apply(prim, args, params)
+        finally:
+            for a, tan in saved:
+                a._tan = tan
+    from ._namespace import T  # tensor-level namespace for rules
+    p = params or _EMPTY
+    state.levels = tuple(lv for lv in levels if lv < L)
+    try:
+        out = apply(prim, args, params)
+        tan = None
+        for i, a in enumerate(args):
+            t = a._tan.get(L) if isinstance(a, Tensor) and a._tan else None
+            if t is None or prim.jvp[i] is None:
+                continue
+            c = prim.jvp[i](T, t, out, *args, **p)
+            tan = c if tan is None else tan + c
+        if tan is not None:
+            if tan.shape != out.shape:
+                tan = T.broadcast_to(tan, out.shape)
+            if tan.dtype != out.dtype:
+                tan = T.astype(tan, out.dtype)
+    finally:
+        state.levels = levels
+    if tan is not None:
+        out._tan = dict(out._tan or ())
+        out._tan[L] = tan
+    return out
+
+
+def default_device():
+    return state.device or _global_device[0]
+
+
+def wrap(data, bk=None):
+    """A fresh untracked Tensor around a raw backend array."""
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t._bk = bk if bk is not None else _backends.backend_of(data)
+    t._node = None
+    t._rg = False
+    t.grad = None
+    t._req = None
+    t._version = 0
+    t._tan = None
+    return t
+
+
+class Tensor:
+    """An array of some backend (``.data``) that records the operations on it.
+
+    ``gt.Tensor`` implements the array API array object; create one with
+    :func:`gradtape.asarray`.
+
+    >>> import gradtape as gt
+    >>> x = gt.asarray([1.0, 2.0])
+    >>> x.requires_grad_()
+    Tensor([1., 2.], requires_grad=True)
+    >>> (x * x).sum().backward(); x.grad
+    Tensor([2., 4.])
+    """
+
+    __slots__ = ("data", "_bk", "_node", "_rg", "grad", "_req", "_version", "_tan", "__weakref__")
+    __array_priority__ = 1000  # numpy defers to our reflected operators
+
+    def __init__(self, obj, dtype=None, device=None, copy=None):
+        from ._namespace import asarray
+        src = asarray(obj, dtype=dtype, device=device, copy=copy)
+        for s in Tensor.__slots__[:-1]:
+            setattr(self, s, getattr(src, s))

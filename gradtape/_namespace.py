@@ -1,0 +1,762 @@
+"""The array-API namespace: dtypes, creation, and the public functions.
+
+Differentiable functions call :func:`gradtape._core.apply` with a primitive;
+non-differentiable ones (comparisons, rounding, searching, sets, ...) unwrap
+their arguments, call the backend's function and return untracked tensors.
+``T`` is the tensor-level namespace handed to rules when derivatives are
+themselves recorded.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import types
+
+from . import backends as _backends
+from . import _prims as P
+from . import _shape as S
+from ._core import Tensor, _global_device, apply, default_device as _default_device_str, state, wrap
+
+# ---- dtypes ------------------------------------------------------------------------------------
+
+
+class DType:
+    """A backend-neutral dtype (``gt.float32``...); compares equal to its name and to backend dtypes."""
+
+    __slots__ = ("name", "kind")
+
+    def __init__(self, name, kind):
+        self.name = name
+        self.kind = kind
+
+    def __repr__(self):
+        return self.name
+
+    def __eq__(self, other):
+        if isinstance(other, DType):
+            return other is self
+        return _dtype_name(other) == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+def _dtype_name(d):
+    if isinstance(d, str):
+        return d
+    n = getattr(d, "name", None)
+    if isinstance(n, str):
+        return n
+    n = getattr(d, "__name__", None)
+    if isinstance(n, str):
+        return n
+    r = repr(d)
+    return r.rsplit(".", 1)[-1].strip("')")
+
+
+_KINDS = {"bool": "bool", "int8": "signed integer", "int16": "signed integer", "int32": "signed integer",
+          "int64": "signed integer", "uint8": "unsigned integer", "uint16": "unsigned integer",
+          "uint32": "unsigned integer", "uint64": "unsigned integer", "float32": "real floating",
+          "float64": "real floating", "complex64": "complex floating", "complex128": "complex floating"}
+DTYPES = {n: DType(n, k) for n, k in _KINDS.items()}
+globals().update(DTYPES)
+bool = DTYPES["bool"]  # noqa: A001  (array API name)
+_builtin_bool = __builtins__["bool"] if isinstance(__builtins__, dict) else __builtins__.bool
+_raw_to_dt = {}
+
+
+def _gdt(raw):
+    """gradtape DType of a backend dtype."""
+    d = _raw_to_dt.get(raw)
+    if d is None:
+        d = _raw_to_dt[raw] = DTYPES[_dtype_name(raw)]
+    return d
+
+
+def _bdt(bk, dtype):
+    """Backend dtype for a gradtape/backend/str dtype (None stays None)."""
+    if dtype is None:
+        return None
+    return getattr(bk.raw, _dtype_name(dtype))
+
+
+def _is_float(dtype):
+    return _dtype_name(dtype) in ("float32", "float64", "float16", "complex64", "complex128")
+
+
+def isdtype(dtype, kind):
+    """Array API ``isdtype``.
+
+    >>> import gradtape as gt
+    >>> gt.isdtype(gt.float32, "real floating")
+    True
+    """
+    if isinstance(kind, tuple):
+        return any(isdtype(dtype, k) for k in kind)
+    name = _dtype_name(dtype)
+    if isinstance(kind, str):
+        k = _KINDS.get(name)
+        if kind == "integral":
+            return k in ("signed integer", "unsigned integer")
+        if kind == "numeric":
+            return k not in (None, "bool")
+        return k == kind
+    return name == _dtype_name(kind)
+
+
+# ---- devices and backends ----------------------------------------------------------------------
+
+def set_default_device(device):
+    """Set the process-wide default device ("cpu", "cuda", "cuda:N", "strict").
+
+    >>> import gradtape as gt
+    >>> gt.set_default_device("cpu")
+    """
+    _backends.canonical_device(device)
+    _global_device[0] = _backends.canonical_device(device)
+
+
+@contextlib.contextmanager
+def default_device(device):
+    """Context manager: tensors created inside go to ``device`` (this thread only).
+
+    >>> import gradtape as gt
+    >>> with gt.default_device("cpu"):
+    ...     gt.ones(2).device
+    'cpu'
+    """
+    prev = state.device
+    state.device = _backends.canonical_device(device)
+    try:
+        yield
+    finally:
+        state.device = prev
+
+
+def get_default_device():
+    """The device new tensors go to."""
+    return _backends.canonical_device(_default_device_str())
+
+
+def _bk_for(device):
+    return _backends.get(device if device is not None else _default_device_str())
+
+
+# ---- creation ----------------------------------------------------------------------------------
+
+def _transfer(data, src, dst):
+    if src is dst:
+        return data
+    if dst.name == "cupy" and src.name == "cupy":
+        return dst.asarray(data, copy=True)
+    return dst.asarray(src.to_numpy(data))
+
+
+to_device_p = P.prim("to_device", lambda xp, x, src, dst: _transfer(x, src, dst),
+                     [lambda xp, ct, out, x, src, dst: _move_back(ct, dst, src)],
+                     [lambda xp, t, out, x, src, dst: to_device(t, dst.device)], [()])
+
+
+def _move_back(ct, dst, src):
+    if isinstance(ct, Tensor):
+        return to_device(ct, src.device)
+    return _transfer(ct, dst, src)
+
+
+def to_device(x, device, /, *, stream=None):
+    """Move a tensor to ``device``; differentiable (gradients flow back to the source device).
+
+    >>> import gradtape as gt
+    >>> gt.to_device(gt.ones(2), "cpu").device
+    'cpu'
+    """
+    dst = _backends.get(device)
+    if dst is x._bk:
+        return x
+    src = x._bk
+    out = apply(to_device_p, (x,), {"src": src, "dst": dst})
+    out._bk = dst
+    if out._node is not None:
+        out._node.bk = dst
+    return out
+
+
+def asarray(obj, /, *, dtype=None, device=None, copy=None):
+    """Array API ``asarray``: wrap Python data, NumPy/CuPy/strict arrays or tensors.
+
+    The backend follows a wrapped array; a tracked tensor stays tracked.
+
+    >>> import gradtape as gt
+    >>> gt.asarray([[1.0], [2.0]]).shape
+    (2, 1)
+    """
+    if isinstance(obj, Tensor):
+        x = obj
+        if device is not None:
+            x = to_device(x, device)
+        if dtype is not None and x.dtype != dtype:
+            if copy is False:
+                raise ValueError(f"gradtape.asarray: copy=False but dtype {x.dtype} -> {dtype} needs a copy")
+            x = S.astype(x, dtype)
+        elif copy:
+            x = S.astype(x, x.dtype, copy=True)
+        return x
+    if isinstance(obj, (list, tuple)) and obj and any(isinstance(o, Tensor) for o in _flat(obj)):
+        parts = [asarray(o, dtype=dtype, device=device) for o in obj]
+        return S.stack(parts)
+    bk = _backends.backend_of(obj)
+    if bk is not None:
+        if device is not None and _backends.canonical_device(device) != bk.device:
+            dst = _backends.get(device)
+            data = _transfer(obj, bk, dst)
+            bk = dst
+            copy = None
+        else:
+            data = obj
+        return wrap(bk.asarray(data, dtype=_bdt(bk, dtype), copy=copy), bk)
+    if hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__") and not isinstance(obj, (list, tuple)):
+        return from_dlpack(obj, device=device, copy=copy) if dtype is None else \
+            asarray(from_dlpack(obj, device=device, copy=copy), dtype=dtype)
+    bk = _bk_for(device)
+    return wrap(bk.asarray(obj, dtype=_bdt(bk, dtype), copy=copy), bk)
+
+
+def _flat(obj):
+    for o in obj:
+        if isinstance(o, (list, tuple)):
+            yield from _flat(o)
+        else:
+            yield o
+
+
+def from_dlpack(x, /, *, device=None, copy=None):
+    """Array API ``from_dlpack``: zero-copy from any DLPack producer (PyTorch, JAX, CuPy...).
+
+    >>> import gradtape as gt, numpy as np
+    >>> gt.from_dlpack(np.ones(2)).device
+    'cpu'
+    """
+    if isinstance(x, Tensor):
+        x = x.data
+    kind, idx = x.__dlpack_device__()
+    dev = {1: "cpu", 2: f"cuda:{idx}", 3: "cpu"}.get(int(kind))
+    if dev is None:
+        raise TypeError(f"gradtape.from_dlpack: unsupported DLPack device type {kind}")
+    src_dev = "strict" if type(x).__module__.startswith("array_api_strict") else dev
+    bk = _backends.get(src_dev)
+    t = wrap(bk.from_dlpack(x), bk)
+    if device is not None:
+        t = to_device(t, device)
+    if copy:
+        t = wrap(bk.asarray(t.data, copy=True), t._bk)
+    return t
+
+
+def _creator(name, doc):
+    def f(*args, dtype=None, device=None, **kw):
+        bk = _bk_for(device)
+        return wrap(getattr(bk.xp, name)(*args, dtype=_bdt(bk, dtype), **kw), bk)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+    return f
+
+
+def _like(name, doc):
+    def f(x, /, *args, dtype=None, device=None, **kw):
+        x = x if isinstance(x, Tensor) else asarray(x)
+        bk = _backends.get(device) if device is not None else x._bk
+        data = x.data if bk is x._bk else _transfer(x.data, x._bk, bk)
+        return wrap(getattr(bk.xp, name)(data, *args, dtype=_bdt(bk, dtype), **kw), bk)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+    return f
+
+
+zeros = _creator("zeros", "Array API ``zeros``.\n\n>>> import gradtape as gt\n>>> gt.zeros((2,))\nTensor([0., 0.])\n")
+ones = _creator("ones", "Array API ``ones``.\n\n>>> import gradtape as gt\n>>> gt.ones((2,))\nTensor([1., 1.])\n")
+empty = _creator("empty", "Array API ``empty``.\n\n>>> import gradtape as gt\n>>> gt.empty((2,)).shape\n(2,)\n")
+full = _creator("full", "Array API ``full``.\n\n>>> import gradtape as gt\n>>> gt.full((2,), 3.0)\nTensor([3., 3.])\n")
+eye = _creator("eye", "Array API ``eye``.\n\n>>> import gradtape as gt\n>>> gt.eye(2).shape\n(2, 2)\n")
+arange = _creator("arange", "Array API ``arange``.\n\n>>> import gradtape as gt\n>>> gt.arange(3)\nTensor([0, 1, 2])\n")
+linspace = _creator("linspace", "Array API ``linspace``.\n\n>>> import gradtape as gt\n>>> gt.linspace(0.0, 1.0, 3)\nTensor([0. , 0.5, 1. ])\n")
+zeros_like = _like("zeros_like", "Array API ``zeros_like``.\n\n>>> import gradtape as gt\n>>> gt.zeros_like(gt.ones(2))\nTensor([0., 0.])\n")
+ones_like = _like("ones_like", "Array API ``ones_like``.\n\n>>> import gradtape as gt\n>>> gt.ones_like(gt.zeros(2))\nTensor([1., 1.])\n")
+empty_like = _like("empty_like", "Array API ``empty_like``.\n\n>>> import gradtape as gt\n>>> gt.empty_like(gt.zeros(2)).shape\n(2,)\n")
+full_like = _like("full_like", "Array API ``full_like``.\n\n>>> import gradtape as gt\n>>> gt.full_like(gt.zeros(2), 7.0)\nTensor([7., 7.])\n")
+
+
+def meshgrid(*arrays, indexing="xy"):
+    """Array API ``meshgrid``; differentiable (broadcasts of the inputs).
+
+    >>> import gradtape as gt
+    >>> [a.shape for a in gt.meshgrid(gt.arange(3.0), gt.arange(2.0))]
+    [(2, 3), (2, 3)]
+    """
+    arrays = [asarray(a) for a in arrays]
+    n = len(arrays)
+    sizes = [a.shape[0] if a.ndim else 1 for a in arrays]
+    if indexing == "xy" and n >= 2:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, a in enumerate(arrays):
+        pos = i
+        if indexing == "xy" and n >= 2 and i < 2:
+            pos = 1 - i
+        shape = [1] * n
+        shape[pos] = a.size
+        out.append(S.broadcast_to(S.reshape(a, tuple(shape)), tuple(sizes)))
+    return out
+
+
+# ---- reductions and friends --------------------------------------------------------------------
+
+def _t(x):
+    return x if isinstance(x, Tensor) else asarray(x)
+
+
+def _ax(x, axis):
+    nd = x.ndim
+    if axis is None:
+        return tuple(range(nd))
+    if isinstance(axis, int):
+        axis = (axis,)
+    out = []
+    for a in axis:
+        if not -builtins_max(nd, 1) <= a < builtins_max(nd, 1) or (nd == 0 and a not in (0, -1)):
+            raise ValueError(f"axis {a} is out of range for an array of shape {x.shape}")
+        out.append(a % nd if nd else a)
+    if nd == 0:
+        return ()
+    return tuple(sorted(out))
+
+
+def sum(x, /, *, axis=None, dtype=None, keepdims=False):
+    """Array API ``sum``; differentiable.
+
+    >>> import gradtape as gt
+    >>> gt.sum(gt.asarray([1.0, 2.0]))
+    Tensor(3.)
+    """
+    x = _t(x)
+    return apply(P.sum_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype)})
+
+
+def prod(x, /, *, axis=None, dtype=None, keepdims=False):
+    """Array API ``prod``; its gradient is exact where x has zeros.
+
+    >>> import gradtape as gt
+    >>> gt.prod(gt.asarray([2.0, 3.0]))
+    Tensor(6.)
+    """
+    x = _t(x)
+    return apply(P.prod_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype)})
+
+
+def mean(x, /, *, axis=None, keepdims=False):
+    """Array API ``mean``.
+
+    >>> import gradtape as gt
+    >>> gt.mean(gt.asarray([1.0, 2.0]))
+    Tensor(1.5)
+    """
+    x = _t(x)
+    return apply(P.mean_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims})
+
+
+def var(x, /, *, axis=None, correction=0.0, keepdims=False):
+    """Array API ``var``.
+
+    >>> import gradtape as gt
+    >>> gt.var(gt.asarray([1.0, 3.0]))
+    Tensor(1.)
+    """
+    x = _t(x)
+    return apply(P.var_, (x,), {"axis": _ax(x, axis), "correction": correction, "keepdims": keepdims})
+
+
+def std(x, /, *, axis=None, correction=0.0, keepdims=False):
+    """Array API ``std`` (its derivative is infinite where the spread is 0).
+
+    >>> import gradtape as gt
+    >>> gt.std(gt.asarray([1.0, 3.0]))
+    Tensor(1.)
+    """
+    x = _t(x)
+    return apply(P.std_, (x,), {"axis": _ax(x, axis), "correction": correction, "keepdims": keepdims})
+
+
+def max(x, /, *, axis=None, keepdims=False):
+    """Array API ``max``; ties share the gradient evenly.
+
+    >>> import gradtape as gt
+    >>> gt.max(gt.asarray([1.0, 3.0]))
+    Tensor(3.)
+    """
+    x = _t(x)
+    return apply(P.max_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims})
+
+
+def min(x, /, *, axis=None, keepdims=False):
+    """Array API ``min``; ties share the gradient evenly.
+
+    >>> import gradtape as gt
+    >>> gt.min(gt.asarray([1.0, 3.0]))
+    Tensor(1.)
+    """
+    x = _t(x)
+    return apply(P.min_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims})
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+    """Array API ``cumulative_sum``.
+
+    >>> import gradtape as gt
+    >>> gt.cumulative_sum(gt.asarray([1.0, 2.0]))
+    Tensor([1., 3.])
+    """
+    x = _t(x)
+    if axis is None:
+        if x.ndim != 1:
+            raise ValueError(f"gradtape.cumulative_sum: axis is required for shape {x.shape}")
+        axis = 0
+    return apply(P.cumsum, (x,), {"axis": axis % x.ndim, "dtype": _bdt(x._bk, dtype), "include_initial": include_initial})
+
+
+def _tracked(*xs):
+    return any(isinstance(x, Tensor) and (x._rg or x._tan is not None) for x in xs)
+
+
+def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
+    """Array API ``cumulative_prod`` (differentiated as a chain of products, exact with zeros).
+
+    >>> import gradtape as gt
+    >>> gt.cumulative_prod(gt.asarray([2.0, 3.0]))
+    Tensor([2., 6.])
+    """
+    x = _t(x)
+    if axis is None:
+        if x.ndim != 1:
+            raise ValueError(f"gradtape.cumulative_prod: axis is required for shape {x.shape}")
+        axis = 0
+    axis = axis % x.ndim
+    if not _tracked(x):
+        return wrap(x._bk.xp.cumulative_prod(x.data, axis=axis, dtype=_bdt(x._bk, dtype),
+                                             include_initial=include_initial), x._bk)
+    if dtype is not None:
+        x = S.astype(x, dtype)
+    parts = S.unstack(x, axis=axis)
+    outs = [ones_like(parts[0])] if include_initial and parts else []
+    run = None
+    for p in parts:
+        run = p if run is None else run * p
+        outs.append(run)
+    if not outs:
+        return wrap(x._bk.xp.cumulative_prod(x.data, axis=axis, include_initial=include_initial), x._bk)
+    return S.stack(outs, axis=axis)
+
+
+def clip(x, /, min=None, max=None):
+    """Array API ``clip``; derivative 1 inside [min, max] (bounds included), 0 outside.
+
+    >>> import gradtape as gt
+    >>> gt.clip(gt.asarray([-2.0, 0.5, 2.0]), -1.0, 1.0)
+    Tensor([-1. ,  0.5,  1. ])
+    """
+    x = _t(x)
+    if isinstance(min, Tensor) or isinstance(max, Tensor) or not _scalar_or_none(min) or not _scalar_or_none(max):
+        out = x
+        if min is not None:
+            out = S.where(out < min, S.broadcast_to(_t(min), out.shape) if not isinstance(min, (int, float)) else min, out)
+        if max is not None:
+            out = S.where(out > max, max, out)
+        return out
+    return apply(P.clip_, (x,), {"lo": min, "hi": max})
+
+
+def _scalar_or_none(v):
+    return v is None or isinstance(v, (int, float))
+
+
+def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
+    """Array API ``diff``.
+
+    >>> import gradtape as gt
+    >>> gt.diff(gt.asarray([1.0, 4.0, 9.0]))
+    Tensor([3., 5.])
+    """
+    x = _t(x)
+    a = axis % x.ndim
+    parts = [p for p in (prepend, x, append) if p is not None]
+    if len(parts) > 1:
+        x = S.concat([_t(p) for p in parts], axis=a)
+    for _ in range(n):
+        hi = (slice(None),) * a + (slice(1, None),)
+        lo = (slice(None),) * a + (slice(None, -1),)
+        x = x[hi] - x[lo]
+    return x
+
+
+def sort(x, /, *, axis=-1, descending=False, stable=True):
+    """Array API ``sort``; gradients follow the permutation.
+
+    >>> import gradtape as gt
+    >>> gt.sort(gt.asarray([3.0, 1.0]))
+    Tensor([1., 3.])
+    """
+    x = _t(x)
+    if not _tracked(x):
+        return wrap(x._bk.xp.sort(x.data, axis=axis, descending=descending, stable=stable), x._bk)
+    idx = argsort(x, axis=axis, descending=descending, stable=stable)
+    return S.take_along_axis(x, idx, axis=axis)
+
+
+# ---- linear algebra in the main namespace ------------------------------------------------------
+
+def matmul(x1, x2, /):
+    """Array API ``matmul`` (``@``).
+
+    >>> import gradtape as gt
+    >>> gt.matmul(gt.ones((2, 3)), gt.ones((3,)))
+    Tensor([3., 3.])
+    """
+    return apply(P.matmul, (_t(x1), _t(x2)))
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    """Array API ``vecdot`` (real inputs).
+
+    >>> import gradtape as gt
+    >>> gt.vecdot(gt.ones((2, 3)), gt.ones((3,)))
+    Tensor([3., 3.])
+    """
+    x1, x2 = _t(x1), _t(x2)
+    nd = builtins_max(x1.ndim, x2.ndim)
+    if axis >= 0:
+        axis -= nd
+    return apply(P.vecdot_, (x1, x2), {"axis": axis})
+
+
+def tensordot(x1, x2, /, *, axes=2):
+    """Array API ``tensordot``.
+
+    >>> import gradtape as gt
+    >>> gt.tensordot(gt.ones((2, 3)), gt.ones((3, 4)), axes=1).shape
+    (2, 4)
+    """
+    x1, x2 = _t(x1), _t(x2)
+    if isinstance(axes, int):
+        a1 = list(range(x1.ndim - axes, x1.ndim))
+        a2 = list(range(axes))
+    else:
+        a1 = [a % x1.ndim for a in axes[0]]
+        a2 = [a % x2.ndim for a in axes[1]]
+    if not _tracked(x1, x2):
+        _same(x1, x2, "tensordot")
+        return wrap(x1._bk.xp.tensordot(x1.data, x2.data, axes=(tuple(a1), tuple(a2))), x1._bk)
+    f1 = [i for i in range(x1.ndim) if i not in a1]
+    f2 = [i for i in range(x2.ndim) if i not in a2]
+    k = math.prod(x1.shape[i] for i in a1)
+    m1 = S.reshape(S.permute_dims(x1, tuple(f1 + a1)), (math.prod(x1.shape[i] for i in f1), k))
+    m2 = S.reshape(S.permute_dims(x2, tuple(a2 + f2)), (k, math.prod(x2.shape[i] for i in f2)))
+    return S.reshape(matmul(m1, m2), tuple(x1.shape[i] for i in f1) + tuple(x2.shape[i] for i in f2))
+
+
+def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
+    """``linalg.vector_norm``; the 2-norm's gradient at 0 is 0 (not NaN).
+
+    >>> import gradtape as gt
+    >>> gt.linalg.vector_norm(gt.asarray([3.0, 4.0]))
+    Tensor(5.)
+    """
+    x = _t(x)
+    ax = _ax(x, axis)
+    if ord == 2:
+        return apply(P.norm2, (x,), {"axis": ax, "keepdims": keepdims})
+    if not _tracked(x):
+        return wrap(x._bk.xp.linalg.vector_norm(x.data, axis=axis, keepdims=keepdims, ord=ord), x._bk)
+    a = P_abs(x)
+    if ord == math.inf:
+        return max(a, axis=ax, keepdims=keepdims)
+    if ord == -math.inf:
+        return min(a, axis=ax, keepdims=keepdims)
+    if ord == 0:
+        return sum(S.astype(x != 0, x.dtype), axis=ax, keepdims=keepdims)
+    if ord == 1:
+        return sum(a, axis=ax, keepdims=keepdims)
+    return sum(a ** ord, axis=ax, keepdims=keepdims) ** (1.0 / ord)
+
+
+def _same(*xs, name="op"):
+    bk = None
+    for x in xs:
+        if isinstance(x, Tensor):
+            if bk is None:
+                bk = x._bk
+            elif x._bk is not bk:
+                from ._core import _device_error
+                raise _device_error(name, [t for t in xs if isinstance(t, Tensor)])
+    return bk
+
+
+# ---- non-differentiable functions --------------------------------------------------------------
+
+def _nondiff(name, doc=None):
+    def f(*args, **kw):
+        bk = None
+        raw = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if bk is None:
+                    bk = a._bk
+                elif a._bk is not bk:
+                    from ._core import _device_error
+                    raise _device_error(name, [t for t in args if isinstance(t, Tensor)])
+                raw.append(a.data)
+            elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
+                raw.append(type(a)(t.data for t in a))
+                bk = bk or a[0]._bk
+            else:
+                raw.append(a)
+        kw = {k: (v.data if isinstance(v, Tensor) else v) for k, v in kw.items()}
+        if bk is None:
+            bk = _bk_for(None)
+            raw = [bk.asarray(a) if not isinstance(a, (int, float, _builtin_bool)) else a for a in raw]
+        res = getattr(bk.xp, name)(*raw, **kw)
+        return _wrap_out(res, bk)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc or (f"Array API ``{name}`` (not differentiable: the result does not require grad).\n\n"
+                        f">>> import gradtape as gt\n>>> gt.{name}.__name__\n'{name}'\n")
+    return f
+
+
+def _wrap_out(res, bk):
+    if isinstance(res, tuple):
+        vals = [_wrap_out(r, bk) for r in res]
+        return type(res)(*vals) if hasattr(res, "_fields") else tuple(vals)
+    if isinstance(res, list):
+        return [_wrap_out(r, bk) for r in res]
+    if hasattr(res, "shape") and hasattr(res, "dtype"):
+        return wrap(res, bk)
+    return res
+
+
+NONDIFF = """equal not_equal less less_equal greater greater_equal logical_and logical_or logical_xor
+logical_not bitwise_and bitwise_or bitwise_xor bitwise_invert bitwise_left_shift bitwise_right_shift isnan
+isinf isfinite signbit sign floor ceil round trunc floor_divide nextafter argmax argmin argsort nonzero
+count_nonzero searchsorted unique_all unique_counts unique_inverse unique_values all any""".split()
+for _n in NONDIFF:
+    globals()[_n] = _nondiff(_n)
+
+
+def result_type(*arrays_and_dtypes):
+    """Array API ``result_type`` (gradtape dtypes).
+
+    >>> import gradtape as gt
+    >>> gt.result_type(gt.float32, gt.float64)
+    float64
+    """
+    bk = _backends.get("cpu")
+    args = [a.data if isinstance(a, Tensor) else (_bdt(bk, a) if isinstance(a, (DType, str)) else a)
+            for a in arrays_and_dtypes]
+    if any(isinstance(a, Tensor) for a in arrays_and_dtypes):
+        bk = next(a for a in arrays_and_dtypes if isinstance(a, Tensor))._bk
+        args = [a.data if isinstance(a, Tensor) else (_bdt(bk, a) if isinstance(a, (DType, str)) else a)
+                for a in arrays_and_dtypes]
+    return _gdt(bk.xp.result_type(*args))
+
+
+def can_cast(from_, to, /):
+    """Array API ``can_cast``.
+
+    >>> import gradtape as gt
+    >>> gt.can_cast(gt.float32, gt.float64)
+    True
+    """
+    bk = from_._bk if isinstance(from_, Tensor) else _backends.get("cpu")
+    f = from_.data if isinstance(from_, Tensor) else _bdt(bk, from_)
+    return _builtin_bool(bk.xp.can_cast(f, _bdt(bk, to)))
+
+
+def finfo(type, /):
+    """Array API ``finfo``.
+
+    >>> import gradtape as gt
+    >>> gt.finfo(gt.float32).bits
+    32
+    """
+    bk = type._bk if isinstance(type, Tensor) else _backends.get("cpu")
+    return bk.xp.finfo(type.data.dtype if isinstance(type, Tensor) else _bdt(bk, type))
+
+
+def iinfo(type, /):
+    """Array API ``iinfo``.
+
+    >>> import gradtape as gt
+    >>> gt.iinfo(gt.int8).max
+    127
+    """
+    bk = type._bk if isinstance(type, Tensor) else _backends.get("cpu")
+    return bk.xp.iinfo(type.data.dtype if isinstance(type, Tensor) else _bdt(bk, type))
+
+
+def broadcast_shapes(*shapes):
+    """The broadcast of several shapes (ValueError naming them when they do not broadcast).
+
+    >>> import gradtape as gt
+    >>> gt.broadcast_shapes((3, 1), (4,))
+    (3, 4)
+    """
+    nd = builtins_max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(nd):
+        n = 1
+        for s in shapes:
+            k = s[i - nd + len(s)] if i - nd + len(s) >= 0 else 1
+            if k != 1:
+                if n != 1 and n != k:
+                    raise ValueError(f"shapes {', '.join(str(tuple(s)) for s in shapes)} do not broadcast")
+                n = k
+        out.append(n)
+    return tuple(out)
+
+
+class _Info:
+    """``__array_namespace_info__()`` result."""
+
+    def capabilities(self):
+        return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": 64}
+
+    def default_device(self):
+        return get_default_device()
+
+    def devices(self):
+        devs = ["cpu", "strict"]
+        if "cuda" in _backends.available():
+            devs.append("cuda:0")
+        return devs
+
+    def default_dtypes(self, *, device=None):
+        return {"real floating": float64, "complex floating": complex128, "integral": int64, "indexing": int64}
+
+    def dtypes(self, *, device=None, kind=None):
+        return {n: d for n, d in DTYPES.items() if kind is None or isdtype(d, kind)}
+
+
+def __array_namespace_info__():
+    """Array API inspection object.
+
+    >>> import gradtape as gt
+    >>> "cpu" in gt.__array_namespace_info__().devices()
+    True
+    """
+    return _Info()
+
+
+import builtins as _builtins  # noqa: E402
+builtins_max = _builtins.max
+P_abs = P.abs
+e = math.e
+pi = math.pi
+inf = math.inf
+nan = math.nan
+newaxis = None

@@ -1,0 +1,311 @@
+"""Elementwise, reduction and matrix primitives: forward, VJP and JVP side by side.
+
+Rules use ``xp`` (the backend namespace on raw arrays, or gradtape itself on
+tensors when derivatives are recorded), ``ct`` the cotangent, ``t`` the
+tangent, ``out`` the forward result. For an elementwise op ``f`` only the
+partial derivative ``d`` is written: VJP = ct * d and JVP = t * d.
+"""
+from __future__ import annotations
+
+import math
+
+from ._core import Primitive, Tensor, apply, state
+
+PRIMS = {}
+
+
+def prim(name, fwd, vjp, jvp, save):
+    p = Primitive(name, fwd, vjp, jvp, save)
+    PRIMS[name] = p
+    return p
+
+
+def unary(name, fwd, d, save="x"):
+    """Elementwise f(x) with derivative d(xp, x, out, **params); save: 'x', 'out' or 'x out'."""
+    return prim(name, fwd,
+                [lambda xp, ct, out, x, **k: ct * d(xp, x, out, **k)],
+                [lambda xp, t, out, x, **k: t * d(xp, x, out, **k)],
+                [(0,) if save == "x" else ("out",) if save == "out" else (0, "out")])
+
+
+def binary(name, fwd, dx, dy, save=(("y",), ("x",))):
+    """Elementwise f(x, y) with partials dx(xp, x, y, out), dy(...)."""
+    idx = {"x": 0, "y": 1, "out": "out"}
+    return prim(name, fwd,
+                [lambda xp, ct, out, x, y: ct * dx(xp, x, y, out), lambda xp, ct, out, x, y: ct * dy(xp, x, y, out)],
+                [lambda xp, t, out, x, y: t * dx(xp, x, y, out), lambda xp, t, out, x, y: t * dy(xp, x, y, out)],
+                [tuple(idx[s] for s in save[0]), tuple(idx[s] for s in save[1])])
+
+
+def _fn1(p, name=None):
+    def f(x, /):
+        return apply(p, (x,))
+    f.__name__ = f.__qualname__ = name or p.name
+    f.__doc__ = f"Elementwise ``{name or p.name}`` (array API), differentiable.\n\n" \
+                f">>> import gradtape as gt\n>>> gt.{name or p.name}(gt.asarray([0.5])).shape\n(1,)\n"
+    return f
+
+
+def _fn2(p, name=None):
+    def f(x1, x2, /):
+        return apply(p, (x1, x2))
+    f.__name__ = f.__qualname__ = name or p.name
+    f.__doc__ = f"Elementwise ``{name or p.name}`` (array API), differentiable.\n\n" \
+                f">>> import gradtape as gt\n>>> gt.{name or p.name}(gt.asarray([0.5]), gt.asarray([0.25])).shape\n(1,)\n"
+    return f
+
+
+# ---- unary elementwise -----------------------------------------------------------------------
+negative = prim("negative", lambda xp, x: -x, [lambda xp, ct, out, x: -ct], [lambda xp, t, out, x: -t], [()])
+positive = prim("positive", lambda xp, x: +x, [lambda xp, ct, out, x: ct], [lambda xp, t, out, x: t], [()])
+sin = unary("sin", lambda xp, x: xp.sin(x), lambda xp, x, out: xp.cos(x))
+cos = unary("cos", lambda xp, x: xp.cos(x), lambda xp, x, out: -xp.sin(x))
+tan = unary("tan", lambda xp, x: xp.tan(x), lambda xp, x, out: 1 + out * out, "out")
+asin = unary("asin", lambda xp, x: xp.asin(x), lambda xp, x, out: 1 / xp.sqrt(1 - x * x))
+acos = unary("acos", lambda xp, x: xp.acos(x), lambda xp, x, out: -1 / xp.sqrt(1 - x * x))
+atan = unary("atan", lambda xp, x: xp.atan(x), lambda xp, x, out: 1 / (1 + x * x))
+sinh = unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, x, out: xp.cosh(x))
+cosh = unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, x, out: xp.sinh(x))
+tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, x, out: 1 - out * out, "out")
+asinh = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, x, out: 1 / xp.sqrt(x * x + 1))
+acosh = unary("acosh", lambda xp, x: xp.acosh(x), lambda xp, x, out: 1 / xp.sqrt(x * x - 1))
+atanh = unary("atanh", lambda xp, x: xp.atanh(x), lambda xp, x, out: 1 / (1 - x * x))
+exp = unary("exp", lambda xp, x: xp.exp(x), lambda xp, x, out: out, "out")
+expm1 = unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, x, out: out + 1, "out")
+log = unary("log", lambda xp, x: xp.log(x), lambda xp, x, out: 1 / x)
+log1p = unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, x, out: 1 / (1 + x))
+log2 = unary("log2", lambda xp, x: xp.log2(x), lambda xp, x, out: 1 / (x * math.log(2.0)))
+log10 = unary("log10", lambda xp, x: xp.log10(x), lambda xp, x, out: 1 / (x * math.log(10.0)))
+sqrt = unary("sqrt", lambda xp, x: xp.sqrt(x), lambda xp, x, out: 0.5 / out, "out")   # sqrt'(0) = +inf
+square = unary("square", lambda xp, x: xp.square(x), lambda xp, x, out: 2 * x)
+reciprocal = unary("reciprocal", lambda xp, x: xp.reciprocal(x), lambda xp, x, out: -(out * out), "out")
+# kinks: abs'(0) = a, relu'(0) = a, configurable through gt.subgradient (read when the op runs)
+abs_ = unary("abs", lambda xp, x, a: xp.abs(x), lambda xp, x, out, a: xp.where(x == 0, a, xp.sign(x)))
+relu = unary("relu", lambda xp, x, a: xp.maximum(x, 0),
+             lambda xp, x, out, a: xp.astype(x > 0, x.dtype) + a * xp.astype(x == 0, x.dtype))
+sigmoid = unary("sigmoid", lambda xp, x: _sigmoid(xp, x), lambda xp, x, out: out * (1 - out), "out")
+softplus = unary("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))),
+                 lambda xp, x, out: _sigmoid(xp, x))
+
+
+def _sigmoid(xp, x):
+    """Stable logistic function: never exponentiates a positive number."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def abs(x, /):
+    """Elementwise absolute value; abs'(0) is 0 unless set with ``gt.subgradient(abs=a)``.
+
+    >>> import gradtape as gt
+    >>> gt.abs(gt.asarray([-2.0, 3.0]))
+    Tensor([2., 3.])
+    """
+    return apply(abs_, (x,), {"a": state.abs_sub})
+
+
+def relu_fn(x, /):
+    """max(x, 0); relu'(0) is 0 unless set with ``gt.subgradient(relu=a)``.
+
+    >>> import gradtape as gt
+    >>> gt.nn.relu(gt.asarray([-1.0, 2.0]))
+    Tensor([0., 2.])
+    """
+    return apply(relu, (x,), {"a": state.relu_sub})
+
+
+sigmoid_fn = _fn1(sigmoid, "sigmoid")
+softplus_fn = _fn1(softplus, "softplus")
+
+# ---- binary elementwise ----------------------------------------------------------------------
+add = prim("add", lambda xp, x, y: x + y,
+           [lambda xp, ct, out, x, y: ct, lambda xp, ct, out, x, y: ct],
+           [lambda xp, t, out, x, y: t, lambda xp, t, out, x, y: t], [(), ()])
+subtract = prim("subtract", lambda xp, x, y: x - y,
+                [lambda xp, ct, out, x, y: ct, lambda xp, ct, out, x, y: -ct],
+                [lambda xp, t, out, x, y: t, lambda xp, t, out, x, y: -t], [(), ()])
+multiply = prim("multiply", lambda xp, x, y: x * y,
+                [lambda xp, ct, out, x, y: ct * y, lambda xp, ct, out, x, y: ct * x],
+                [lambda xp, t, out, x, y: t * y, lambda xp, t, out, x, y: x * t], [(1,), (0,)])
+divide = prim("divide", lambda xp, x, y: x / y,
+              [lambda xp, ct, out, x, y: ct / y, lambda xp, ct, out, x, y: -ct * x / (y * y)],
+              [lambda xp, t, out, x, y: t / y, lambda xp, t, out, x, y: -t * x / (y * y)], [(1,), (0, 1)])
+pow_ = binary("pow", lambda xp, x, y: xp.pow(x, y),
+              lambda xp, x, y, out: y * xp.pow(x, y - 1),
+              lambda xp, x, y, out: xp.where(x == 0, 0.0, xp.log(xp.where(x == 0, 1.0, x))) * out,
+              save=(("x", "y"), ("x", "out")))
+atan2 = binary("atan2", lambda xp, x, y: xp.atan2(x, y),
+               lambda xp, x, y, out: y / (x * x + y * y), lambda xp, x, y, out: -x / (x * x + y * y),
+               save=(("x", "y"), ("x", "y")))
+hypot = binary("hypot", lambda xp, x, y: xp.hypot(x, y),
+               lambda xp, x, y, out: x / out, lambda xp, x, y, out: y / out,
+               save=(("x", "out"), ("y", "out")))
+logaddexp = binary("logaddexp", lambda xp, x, y: xp.logaddexp(x, y),
+                   lambda xp, x, y, out: xp.exp(x - out), lambda xp, x, y, out: xp.exp(y - out),
+                   save=(("x", "out"), ("y", "out")))
+# ties split 1/2-1/2
+maximum = binary("maximum", lambda xp, x, y: xp.maximum(x, y),
+                 lambda xp, x, y, out: _tie(xp, x > y, x == y, out), lambda xp, x, y, out: _tie(xp, y > x, x == y, out),
+                 save=(("x", "y", "out"), ("x", "y", "out")))
+minimum = binary("minimum", lambda xp, x, y: xp.minimum(x, y),
+                 lambda xp, x, y, out: _tie(xp, x < y, x == y, out), lambda xp, x, y, out: _tie(xp, y < x, x == y, out),
+                 save=(("x", "y", "out"), ("x", "y", "out")))
+copysign = binary("copysign", lambda xp, x, y: xp.copysign(x, y),
+                  lambda xp, x, y, out: xp.where(x == 0, 0.0, out / xp.where(x == 0, 1.0, x)),
+                  lambda xp, x, y, out: xp.zeros_like(out), save=(("x", "out"), ("out",)))
+remainder = binary("remainder", lambda xp, x, y: xp.remainder(x, y),
+                   lambda xp, x, y, out: xp.ones_like(out), lambda xp, x, y, out: -xp.floor(x / y),
+                   save=(("out",), ("x", "y")))
+
+
+def _tie(xp, win, tie, out):
+    return xp.astype(win, out.dtype) + 0.5 * xp.astype(tie, out.dtype)
+
+
+# ---- reductions ------------------------------------------------------------------------------
+def _axes(ndim, axis):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(sorted(a % ndim if ndim else a for a in axis))
+
+
+def _keep(xp, g, shape, axes):
+    """Reshape a reduced g (keepdims=False) so it broadcasts against the input shape."""
+    return xp.reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
+
+
+def _unreduce(xp, ct, x_shape, axes, keepdims):
+    ct = ct if keepdims else _keep(xp, ct, x_shape, axes)
+    return xp.broadcast_to(ct, x_shape)
+
+
+sum_ = prim("sum", lambda xp, x, axis, keepdims, dtype: xp.sum(x, axis=axis, keepdims=keepdims, dtype=dtype),
+            [lambda xp, ct, out, x, axis, keepdims, dtype: _unreduce(xp, ct, x.shape, axis, keepdims)],
+            [lambda xp, t, out, x, axis, keepdims, dtype: xp.sum(t, axis=axis, keepdims=keepdims, dtype=dtype)],
+            [(0,)])
+prod_ = prim("prod", lambda xp, x, axis, keepdims, dtype: xp.prod(x, axis=axis, keepdims=keepdims, dtype=dtype),
+             [lambda xp, ct, out, x, axis, keepdims, dtype: _unreduce(xp, ct, x.shape, axis, keepdims) * _others(xp, x, axis)],
+             [lambda xp, t, out, x, axis, keepdims, dtype: xp.sum(t * _others(xp, x, axis), axis=axis, keepdims=keepdims)],
+             [(0,)])
+
+
+def _others(xp, x, axes):
+    """prod of the other elements along the reduced axes, at each position (exact where x has zeros)."""
+    rest = tuple(i for i in range(x.ndim) if i not in axes)
+    perm = rest + axes
+    xt = xp.permute_dims(x, perm)
+    lead = xt.shape[:len(rest)]
+    n = math.prod(xt.shape[len(rest):])
+    flat = xp.reshape(xt, lead + (n,))
+    left = xp.cumulative_prod(flat, axis=-1, include_initial=True)[..., :-1]
+    rflat = xp.flip(flat, axis=-1)
+    right = xp.flip(xp.cumulative_prod(rflat, axis=-1, include_initial=True)[..., :-1], axis=-1)
+    o = xp.reshape(left * right, xt.shape)
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return xp.permute_dims(o, tuple(inv))
+
+
+def _extreme(name, f):
+    # ties split evenly among the maximal elements
+    def share(xp, x, out, axis, keepdims):
+        m = xp.astype(x == (out if keepdims else _keep(xp, out, x.shape, axis)), x.dtype)
+        return m / xp.sum(m, axis=axis, keepdims=True)
+    return prim(name, lambda xp, x, axis, keepdims: f(xp)(x, axis=axis, keepdims=keepdims),
+                [lambda xp, ct, out, x, axis, keepdims: _unreduce(xp, ct, x.shape, axis, keepdims) * share(xp, x, out, axis, keepdims)],
+                [lambda xp, t, out, x, axis, keepdims: xp.sum(t * share(xp, x, out, axis, keepdims), axis=axis, keepdims=keepdims)],
+                [(0, "out")])
+
+
+max_ = _extreme("max", lambda xp: xp.max)
+min_ = _extreme("min", lambda xp: xp.min)
+
+
+def _csum_rev(xp, ct, axis):
+    return xp.flip(xp.cumulative_sum(xp.flip(ct, axis=axis), axis=axis), axis=axis)
+
+
+cumsum = prim("cumulative_sum",
+              lambda xp, x, axis, dtype, include_initial: xp.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial),
+              [lambda xp, ct, out, x, axis, dtype, include_initial:
+               _csum_rev(xp, ct[(slice(None),) * (axis % ct.ndim) + (slice(1, None),)] if include_initial else ct, axis)],
+              [lambda xp, t, out, x, axis, dtype, include_initial: xp.cumulative_sum(t, axis=axis, dtype=dtype, include_initial=include_initial)],
+              [()])
+
+# ---- matrix product and norms ----------------------------------------------------------------
+
+
+def _mT(xp, a):
+    return xp.matrix_transpose(a) if a.ndim >= 2 else a
+
+
+def _mm_vjp_x(xp, ct, out, x, y):
+    if y.ndim == 1:                                   # (..., k, n) @ (n,) -> (..., k)
+        return xp.expand_dims(ct, axis=-1) * y if x.ndim > 1 else ct * y
+    if x.ndim == 1:                                   # (n,) @ (..., n, m) -> (..., m)
+        return xp.squeeze(xp.matmul(y, xp.expand_dims(ct, axis=-1)), axis=-1)
+    return xp.matmul(ct, _mT(xp, y))
+
+
+def _mm_vjp_y(xp, ct, out, x, y):
+    if x.ndim == 1:
+        return xp.expand_dims(x, axis=-1) * xp.expand_dims(ct, axis=-2) if y.ndim > 1 else ct * x
+    if y.ndim == 1:
+        return xp.squeeze(xp.matmul(_mT(xp, x), xp.expand_dims(ct, axis=-1)), axis=-1)
+    return xp.matmul(_mT(xp, x), ct)
+
+
+matmul = prim("matmul", lambda xp, x, y: xp.matmul(x, y),
+              [_mm_vjp_x, _mm_vjp_y],
+              [lambda xp, t, out, x, y: xp.matmul(t, y), lambda xp, t, out, x, y: xp.matmul(x, t)],
+              [(1,), (0,)])
+
+
+def _norm_d(xp, x, out, axis, keepdims):
+    """d||x||_2/dx = x / ||x||, taken as 0 where ||x|| = 0."""
+    o = out if keepdims else _keep(xp, out, x.shape, axis)
+    return x / xp.where(o == 0, 1.0, o)
+
+
+norm2 = prim("vector_norm2", lambda xp, x, axis, keepdims: xp.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=2),
+             [lambda xp, ct, out, x, axis, keepdims: _unreduce(xp, ct, x.shape, axis, keepdims) * _norm_d(xp, x, out, axis, keepdims)],
+             [lambda xp, t, out, x, axis, keepdims: xp.sum(t * _norm_d(xp, x, out, axis, keepdims), axis=axis, keepdims=keepdims)],
+             [(0, "out")])
+
+
+def _count(shape, axes):
+    return math.prod(shape[a] for a in axes)
+
+
+mean_ = prim("mean", lambda xp, x, axis, keepdims: xp.mean(x, axis=axis, keepdims=keepdims),
+             [lambda xp, ct, out, x, axis, keepdims: _unreduce(xp, ct, x.shape, axis, keepdims) / _count(x.shape, axis)],
+             [lambda xp, t, out, x, axis, keepdims: xp.mean(t, axis=axis, keepdims=keepdims)], [(0,)])
+
+
+def _dev(xp, x, axis):
+    return x - xp.mean(x, axis=axis, keepdims=True)
+
+
+var_ = prim("var", lambda xp, x, axis, correction, keepdims: xp.var(x, axis=axis, correction=correction, keepdims=keepdims),
+            [lambda xp, ct, out, x, axis, correction, keepdims:
+             _unreduce(xp, ct, x.shape, axis, keepdims) * (2 * _dev(xp, x, axis) / (_count(x.shape, axis) - correction))],
+            [lambda xp, t, out, x, axis, correction, keepdims:
+             xp.sum(t * _dev(xp, x, axis), axis=axis, keepdims=keepdims) * (2 / (_count(x.shape, axis) - correction))],
+            [(0,)])
+std_ = prim("std", lambda xp, x, axis, correction, keepdims: xp.std(x, axis=axis, correction=correction, keepdims=keepdims),
+            [lambda xp, ct, out, x, axis, correction, keepdims:
+             _unreduce(xp, ct / ((_count(x.shape, axis) - correction) * out), x.shape, axis, keepdims) * _dev(xp, x, axis)],
+            [lambda xp, t, out, x, axis, correction, keepdims:
+             xp.sum(t * _dev(xp, x, axis), axis=axis, keepdims=keepdims) / ((_count(x.shape, axis) - correction) * out)],
+            [(0, "out")])
+# clip with scalar bounds: derivative 1 inside [lo, hi] (bounds included), 0 outside
+clip_ = unary("clip", lambda xp, x, lo, hi: xp.clip(x, lo, hi),
+              lambda xp, x, out, lo, hi: xp.astype(out == x, x.dtype), "x out")
+vecdot_ = prim("vecdot", lambda xp, x, y, axis: xp.vecdot(x, y, axis=axis),
+               [lambda xp, ct, out, x, y, axis: xp.expand_dims(ct, axis=axis) * y,
+                lambda xp, ct, out, x, y, axis: xp.expand_dims(ct, axis=axis) * x],
+               [lambda xp, t, out, x, y, axis: xp.vecdot(t, y, axis=axis),
+                lambda xp, t, out, x, y, axis: xp.vecdot(x, t, axis=axis)], [(1,), (0,)])

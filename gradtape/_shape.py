@@ -1,0 +1,484 @@
+"""Shape, indexing and selection primitives (all linear in the differentiated input).
+
+For a linear op the JVP is the op applied to the tangent and the VJP its
+transpose, so each block is short. Broadcasting (``broadcast_to``'s VJP) and
+dtype casts (``astype``'s VJP) are undone by the engine from the recorded
+input shape and dtype, so those VJPs just pass ``ct`` through.
+"""
+from __future__ import annotations
+
+from ._core import Tensor, apply
+from ._prims import prim
+
+reshape_p = prim("reshape", lambda xp, x, shape, xshape: xp.reshape(x, shape),
+                 [lambda xp, ct, out, x, shape, xshape: xp.reshape(ct, xshape)],
+                 [lambda xp, t, out, x, shape, xshape: xp.reshape(t, shape)], [()])
+permute_p = prim("permute_dims", lambda xp, x, axes: xp.permute_dims(x, axes),
+                 [lambda xp, ct, out, x, axes: xp.permute_dims(ct, _inverse(axes))],
+                 [lambda xp, t, out, x, axes: xp.permute_dims(t, axes)], [()])
+broadcast_p = prim("broadcast_to", lambda xp, x, shape: xp.broadcast_to(x, shape),
+                   [lambda xp, ct, out, x, shape: ct],
+                   [lambda xp, t, out, x, shape: xp.broadcast_to(t, shape)], [()])
+astype_p = prim("astype", lambda xp, x, dtype: xp.astype(x, dtype),
+                [lambda xp, ct, out, x, dtype: ct],
+                [lambda xp, t, out, x, dtype: xp.astype(t, dtype)], [()])
+flip_p = prim("flip", lambda xp, x, axis: xp.flip(x, axis=axis),
+              [lambda xp, ct, out, x, axis: xp.flip(ct, axis=axis)],
+              [lambda xp, t, out, x, axis: xp.flip(t, axis=axis)], [()])
+roll_p = prim("roll", lambda xp, x, shift, axis: xp.roll(x, shift, axis=axis),
+              [lambda xp, ct, out, x, shift, axis: xp.roll(ct, _neg(shift), axis=axis)],
+              [lambda xp, t, out, x, shift, axis: xp.roll(t, shift, axis=axis)], [()])
+tril_p = prim("tril", lambda xp, x, k: xp.tril(x, k=k),
+              [lambda xp, ct, out, x, k: xp.tril(ct, k=k)], [lambda xp, t, out, x, k: xp.tril(t, k=k)], [()])
+triu_p = prim("triu", lambda xp, x, k: xp.triu(x, k=k),
+              [lambda xp, ct, out, x, k: xp.triu(ct, k=k)], [lambda xp, t, out, x, k: xp.triu(t, k=k)], [()])
+# x[key]; the VJP scatters ct back (accumulating repeated integer indices)
+getitem_p = prim("getitem", lambda xp, x, key, xshape, basic: x[key],
+                 [lambda xp, ct, out, x, key, xshape, basic: _scatter(xp, ct, key, xshape, basic)],
+                 [lambda xp, t, out, x, key, xshape, basic: t[key]], [()])
+# out = x with out[key] = v
+setitem_p = prim("setitem", lambda xp, x, v, key: _set(xp, x, key, v),
+                 [lambda xp, ct, out, x, v, key: _set(xp, ct, key, 0.0),
+                  lambda xp, ct, out, x, v, key: ct[key]],
+                 [lambda xp, t, out, x, v, key: _set(xp, t, key, 0.0),
+                  lambda xp, t, out, x, v, key: _set(xp, xp.zeros_like(out), key, t)], [(), ()])
+# out = x with v added at x[key] (duplicates accumulate): the transpose of getitem
+index_add_p = prim("index_add", lambda xp, x, v, key: xp.index_add(x, key, v),
+                   [lambda xp, ct, out, x, v, key: ct, lambda xp, ct, out, x, v, key: ct[key]],
+                   [lambda xp, t, out, x, v, key: t, lambda xp, t, out, x, v, key: xp.index_add(xp.zeros_like(out), key, t)],
+                   [(), ()])
+where_p = prim("where", lambda xp, c, x, y: xp.where(c, x, y),
+               [None, lambda xp, ct, out, c, x, y: xp.where(c, ct, xp.zeros_like(ct)),
+                lambda xp, ct, out, c, x, y: xp.where(c, xp.zeros_like(ct), ct)],
+               [None, lambda xp, t, out, c, x, y: xp.where(c, t, xp.zeros_like(t)),
+                lambda xp, t, out, c, x, y: xp.where(c, xp.zeros_like(t), t)], [(), (0,), (0,)])
+
+
+def _inverse(axes):
+    inv = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inv[a] = i
+    return tuple(inv)
+
+
+def _neg(shift):
+    return tuple(-s for s in shift) if isinstance(shift, tuple) else -shift
+
+
+def _scatter(xp, ct, key, xshape, basic):
+    z = xp.zeros(xshape, dtype=ct.dtype, device=ct.device)
+    if basic:
+        z[key] = ct
+        return z
+    return xp.index_add(z, key, ct)
+
+
+def _set(xp, x, key, v):
+    if isinstance(x, Tensor):
+        return setitem(x, key, v)
+    out = xp.asarray(x, copy=True)
+    out[key] = v
+    return out
+
+
+_concat_prims = {}
+
+
+def _concat_prim(n):
+    """concat of n inputs (one primitive per arity, cached)."""
+    p = _concat_prims.get(n)
+    if p is None:
+        def piece(i):
+            def vjp(xp, ct, out, *xs, axis, sizes):
+                lo = sum(sizes[:i])
+                return ct[(slice(None),) * axis + (slice(lo, lo + sizes[i]),)]
+            return vjp
+
+        def jvp(i):
+            def rule(xp, t, out, *xs, axis, sizes):
+                parts = [xp.zeros(xs[j].shape[:axis] + (sizes[j],) + xs[j].shape[axis + 1:], dtype=out.dtype,
+                                  device=out.device) if j != i else t for j in range(n)]
+                return xp.concat(parts, axis=axis)
+            return rule
+        p = _concat_prims[n] = prim(f"concat{n}", lambda xp, *xs, axis, sizes: xp.concat(xs, axis=axis),
+                                    [piece(i) for i in range(n)], [jvp(i) for i in range(n)], [()] * n)
+    return p
+
+
+# ---- public functions --------------------------------------------------------------------------
+
+def _t(x):
+    if isinstance(x, Tensor):
+        return x
+    from ._namespace import asarray
+    return asarray(x)
+
+
+def reshape(x, /, shape, *, copy=None):
+    """Array API ``reshape``; differentiable.
+
+    >>> import gradtape as gt
+    >>> gt.reshape(gt.arange(6.0), (2, 3)).shape
+    (2, 3)
+    """
+    x = _t(x)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if shape == x.shape:
+        return x if not copy else apply(reshape_p, (x,), {"shape": shape, "xshape": x.shape})
+    return apply(reshape_p, (x,), {"shape": shape, "xshape": x.shape})
+
+
+def permute_dims(x, /, axes):
+    """Array API ``permute_dims``; differentiable.
+
+    >>> import gradtape as gt
+    >>> gt.permute_dims(gt.ones((2, 3)), (1, 0)).shape
+    (3, 2)
+    """
+    x = _t(x)
+    axes = tuple(a % x.ndim for a in axes)
+    return apply(permute_p, (x,), {"axes": axes})
+
+
+def matrix_transpose(x, /):
+    """Transpose of the last two axes.
+
+    >>> import gradtape as gt
+    >>> gt.matrix_transpose(gt.ones((4, 2, 3))).shape
+    (4, 3, 2)
+    """
+    x = _t(x)
+    if x.ndim < 2:
+        raise ValueError(f"gradtape.matrix_transpose: needs at least 2 dimensions, got shape {x.shape}")
+    return permute_dims(x, tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
+
+
+def broadcast_to(x, /, shape):
+    """Array API ``broadcast_to``; its VJP sums the broadcast axes.
+
+    >>> import gradtape as gt
+    >>> gt.broadcast_to(gt.ones((3, 1)), (2, 3, 4)).shape
+    (2, 3, 4)
+    """
+    x = _t(x)
+    shape = tuple(shape)
+    if shape == x.shape:
+        return x
+    return apply(broadcast_p, (x,), {"shape": shape})
+
+
+def broadcast_arrays(*arrays):
+    """Array API ``broadcast_arrays``.
+
+    >>> import gradtape as gt
+    >>> [a.shape for a in gt.broadcast_arrays(gt.ones((3, 1)), gt.ones((4,)))]
+    [(3, 4), (3, 4)]
+    """
+    from ._namespace import broadcast_shapes
+    arrays = [_t(a) for a in arrays]
+    shape = broadcast_shapes(*[a.shape for a in arrays])
+    return [broadcast_to(a, shape) for a in arrays]
+
+
+def astype(x, dtype, /, *, copy=True, device=None):
+    """Array API ``astype``; differentiable between floating dtypes.
+
+    >>> import gradtape as gt
+    >>> gt.astype(gt.asarray([1.5]), gt.float32).dtype
+    float32
+    """
+    x = _t(x)
+    if device is not None:
+        x = x.to_device(device)
+    if x.dtype == dtype:
+        return apply(astype_p, (x,), {"dtype": dtype}) if copy else x
+    from ._namespace import _is_float
+    if not _is_float(dtype) or not _is_float(x.dtype):
+        from ._core import wrap
+        return wrap(x._bk.xp.astype(x.data, dtype), x._bk)
+    return apply(astype_p, (x,), {"dtype": dtype})
+
+
+def expand_dims(x, /, *, axis=0):
+    """Array API ``expand_dims``.
+
+    >>> import gradtape as gt
+    >>> gt.expand_dims(gt.ones((2,)), axis=-1).shape
+    (2, 1)
+    """
+    x = _t(x)
+    nd = x.ndim + 1
+    if not -nd <= axis < nd:
+        raise IndexError(f"gradtape.expand_dims: axis {axis} out of range for shape {x.shape}")
+    a = axis % nd
+    return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
+
+
+def squeeze(x, /, axis):
+    """Array API ``squeeze`` (axis required, the squeezed axes must have size 1).
+
+    >>> import gradtape as gt
+    >>> gt.squeeze(gt.ones((2, 1)), axis=1).shape
+    (2,)
+    """
+    x = _t(x)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = {a % x.ndim for a in axes}
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ValueError(f"gradtape.squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def moveaxis(x, source, destination, /):
+    """Array API ``moveaxis``.
+
+    >>> import gradtape as gt
+    >>> gt.moveaxis(gt.ones((2, 3, 4)), 0, -1).shape
+    (3, 4, 2)
+    """
+    x = _t(x)
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    src = [s % x.ndim for s in src]
+    dst = [d % x.ndim for d in dst]
+    order = [n for n in range(x.ndim) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute_dims(x, tuple(order))
+
+
+def flip(x, /, *, axis=None):
+    """Array API ``flip``.
+
+    >>> import gradtape as gt
+    >>> gt.flip(gt.asarray([1.0, 2.0]))
+    Tensor([2., 1.])
+    """
+    x = _t(x)
+    return apply(flip_p, (x,), {"axis": axis if not isinstance(axis, list) else tuple(axis)})
+
+
+def roll(x, /, shift, *, axis=None):
+    """Array API ``roll``.
+
+    >>> import gradtape as gt
+    >>> gt.roll(gt.asarray([1.0, 2.0, 3.0]), 1)
+    Tensor([3., 1., 2.])
+    """
+    x = _t(x)
+    return apply(roll_p, (x,), {"shift": tuple(shift) if isinstance(shift, list) else shift,
+                                "axis": tuple(axis) if isinstance(axis, list) else axis})
+
+
+def tril(x, /, *, k=0):
+    """Array API ``tril``.
+
+    >>> import gradtape as gt
+    >>> gt.tril(gt.ones((2, 2)))
+    Tensor([[1., 0.],
+            [1., 1.]])
+    """
+    return apply(tril_p, (_t(x),), {"k": k})
+
+
+def triu(x, /, *, k=0):
+    """Array API ``triu``.
+
+    >>> import gradtape as gt
+    >>> gt.triu(gt.ones((2, 2)))
+    Tensor([[1., 1.],
+            [0., 1.]])
+    """
+    return apply(triu_p, (_t(x),), {"k": k})
+
+
+def concat(arrays, /, *, axis=0):
+    """Array API ``concat``.
+
+    >>> import gradtape as gt
+    >>> gt.concat([gt.ones((2,)), gt.zeros((1,))])
+    Tensor([1., 1., 0.])
+    """
+    arrays = [_t(a) for a in arrays]
+    if axis is None:
+        arrays = [reshape(a, (-1,)) for a in arrays]
+        axis = 0
+    nd = arrays[0].ndim
+    if nd == 0:
+        raise ValueError("gradtape.concat: zero-dimensional arrays cannot be concatenated")
+    ax = axis % nd
+    sizes = tuple(a.shape[ax] for a in arrays)
+    return apply(_concat_prim(len(arrays)), tuple(arrays), {"axis": ax, "sizes": sizes})
+
+
+def stack(arrays, /, *, axis=0):
+    """Array API ``stack``.
+
+    >>> import gradtape as gt
+    >>> gt.stack([gt.ones((2,)), gt.zeros((2,))]).shape
+    (2, 2)
+    """
+    arrays = [_t(a) for a in arrays]
+    return concat([expand_dims(a, axis=axis) for a in arrays], axis=axis)
+
+
+def unstack(x, /, *, axis=0):
+    """Array API ``unstack``.
+
+    >>> import gradtape as gt
+    >>> len(gt.unstack(gt.ones((3, 2))))
+    3
+    """
+    x = _t(x)
+    a = axis % x.ndim
+    return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
+
+
+def _unwrap_key(key):
+    """Raw backend key for indexing, and whether it is basic (no integer arrays)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    out = []
+    basic = True
+    for k in key:
+        if isinstance(k, Tensor):
+            if not k._bk.xp.isdtype(k.dtype, "bool"):
+                basic = False
+            k = k.data
+        elif isinstance(k, (list,)):
+            raise IndexError("gradtape: index with an integer array (gt.asarray(...)), not a list")
+        elif not isinstance(k, (int, slice, type(None), type(Ellipsis))) and hasattr(k, "shape"):
+            from ._namespace import asarray
+            kk = asarray(k)
+            if not kk._bk.xp.isdtype(kk.dtype, "bool"):
+                basic = False
+            k = kk.data
+        out.append(k)
+    return (out[0] if len(out) == 1 else tuple(out)), basic
+
+
+def getitem(x, key):
+    """x[key]: basic, integer-array and boolean indexing; differentiable.
+
+    >>> import gradtape as gt
+    >>> gt.getitem(gt.asarray([1.0, 2.0, 3.0]), slice(1, None))
+    Tensor([2., 3.])
+    """
+    k, basic = _unwrap_key(key)
+    return apply(getitem_p, (x,), {"key": k, "xshape": x.shape, "basic": basic})
+
+
+def setitem(x, key, value):
+    """A copy of x with x[key] = value (differentiable in x and value)."""
+    k, _ = _unwrap_key(key)
+    if not isinstance(value, Tensor) and not isinstance(value, (bool, int, float)):
+        from ._namespace import asarray
+        value = asarray(value, device=x.device)
+    return apply(setitem_p, (x, value), {"key": k})
+
+
+def index_add(x, key, v):
+    """A copy of x with v added at x[key]; repeated integer indices accumulate (transpose of getitem)."""
+    k, _ = _unwrap_key(key)
+    return apply(index_add_p, (x, v), {"key": k})
+
+
+def where(condition, x1, x2, /):
+    """Array API ``where``; differentiable in x1 and x2.
+
+    >>> import gradtape as gt
+    >>> gt.where(gt.asarray([True, False]), gt.asarray([1.0, 2.0]), 0.0)
+    Tensor([1., 0.])
+    """
+    c = _t(condition)
+    if not isinstance(x1, Tensor) and not isinstance(x2, Tensor):
+        x1 = _t(x1) if not isinstance(x1, (bool, int, float)) else x1
+        x2 = _t(x2) if not isinstance(x2, (bool, int, float)) else x2
+    return apply(where_p, (c, x1, x2))
+
+
+def take(x, indices, /, *, axis=None):
+    """Array API ``take``; its VJP accumulates repeated indices.
+
+    >>> import gradtape as gt
+    >>> gt.take(gt.asarray([1.0, 2.0, 3.0]), gt.asarray([2, 2]))
+    Tensor([3., 3.])
+    """
+    x = _t(x)
+    if axis is None:
+        if x.ndim != 1:
+            raise ValueError(f"gradtape.take: axis is required for a {x.ndim}-d array (shape {x.shape})")
+        axis = 0
+    a = axis % x.ndim
+    return getitem(x, (slice(None),) * a + (_t(indices),))
+
+
+def take_along_axis(x, indices, /, *, axis=-1):
+    """Array API ``take_along_axis``.
+
+    >>> import gradtape as gt
+    >>> gt.take_along_axis(gt.asarray([[1.0, 2.0]]), gt.asarray([[1, 1]]), axis=1)
+    Tensor([[2., 2.]])
+    """
+    x = _t(x)
+    idx = _t(indices)
+    a = axis % x.ndim
+    xp = x._bk.xp
+    key = []
+    for d in range(x.ndim):
+        if d == a:
+            key.append(idx.data)
+        else:
+            shape = [1] * x.ndim
+            shape[d] = idx.shape[d]
+            key.append(xp.reshape(xp.arange(idx.shape[d], device=idx.data.device), tuple(shape)))
+    if x.ndim > 1:
+        # broadcast each index to the indices' shape so every backend accepts the key
+        key = [xp.broadcast_to(k, idx.shape) for k in key]
+    return apply(getitem_p, (x,), {"key": tuple(key) if len(key) > 1 else key[0], "xshape": x.shape, "basic": False})
+
+
+def repeat(x, repeats, /, *, axis=None):
+    """Array API ``repeat`` (a gather, so its VJP sums the repeats).
+
+    >>> import gradtape as gt
+    >>> gt.repeat(gt.asarray([1.0, 2.0]), 2)
+    Tensor([1., 1., 2., 2.])
+    """
+    x = _t(x)
+    if axis is None:
+        x = reshape(x, (-1,))
+        axis = 0
+    xp = x._bk.xp
+    n = x.shape[axis]
+    r = repeats.data if isinstance(repeats, Tensor) else repeats
+    idx = xp.repeat(xp.arange(n, device=x.data.device), r)
+    return take(x, idx if isinstance(idx, Tensor) else _wrap_idx(idx, x), axis=axis)
+
+
+def _wrap_idx(idx, x):
+    from ._core import wrap
+    return wrap(idx, x._bk)
+
+
+def tile(x, repetitions, /):
+    """Array API ``tile``.
+
+    >>> import gradtape as gt
+    >>> gt.tile(gt.asarray([1.0, 2.0]), (2,))
+    Tensor([1., 2., 1., 2.])
+    """
+    x = _t(x)
+    reps = tuple(repetitions)
+    nd = max(len(reps), x.ndim)
+    reps = (1,) * (nd - len(reps)) + reps
+    x = reshape(x, (1,) * (nd - x.ndim) + x.shape)
+    inter = []
+    for r, n in zip(reps, x.shape):
+        inter += [1, n]
+    big = []
+    for r, n in zip(reps, x.shape):
+        big += [r, n]
+    y = broadcast_to(reshape(x, tuple(inter)), tuple(big))
+    return reshape(y, tuple(r * n for r, n in zip(reps, x.shape)))

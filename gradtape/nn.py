@@ -1,0 +1,119 @@
+"""Functions outside the array API standard: activations, stable log-sum-exp family, cross-entropy.
+
+``log_softmax``, ``softmax``, ``logsumexp`` and ``cross_entropy`` are
+primitives with their own rules (stable for large logits, and one fused
+backward for the softmax cross-entropy, as a hand-written gradient would do).
+"""
+from __future__ import annotations
+
+from ._core import Tensor, apply
+from ._prims import prim, _keep, _unreduce, relu_fn as relu, sigmoid_fn as sigmoid, softplus_fn as softplus
+from ._namespace import asarray
+
+__all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "cross_entropy"]
+
+
+def _lse(xp, x, axis):
+    """log(sum(exp(x))) along axis with keepdims, shifted by the (finite) max."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    return m + xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
+
+
+logsumexp_p = prim("logsumexp", lambda xp, x, axis, keepdims: _lse(xp, x, axis) if keepdims else
+                   xp.reshape(_lse(xp, x, axis), tuple(n for i, n in enumerate(x.shape) if i not in axis)),
+                   [lambda xp, ct, out, x, axis, keepdims:
+                    _unreduce(xp, ct, x.shape, axis, keepdims) * xp.exp(x - (out if keepdims else _keep(xp, out, x.shape, axis)))],
+                   [lambda xp, t, out, x, axis, keepdims:
+                    xp.sum(t * xp.exp(x - (out if keepdims else _keep(xp, out, x.shape, axis))), axis=axis, keepdims=keepdims)],
+                   [(0, "out")])
+log_softmax_p = prim("log_softmax", lambda xp, x, axis: x - _lse(xp, x, axis),
+                     [lambda xp, ct, out, x, axis: ct - xp.exp(out) * xp.sum(ct, axis=axis, keepdims=True)],
+                     [lambda xp, t, out, x, axis: t - xp.sum(xp.exp(out) * t, axis=axis, keepdims=True)],
+                     [("out",)])
+softmax_p = prim("softmax", lambda xp, x, axis: xp.exp(x - _lse(xp, x, axis)),
+                 [lambda xp, ct, out, x, axis: out * (ct - xp.sum(ct * out, axis=axis, keepdims=True))],
+                 [lambda xp, t, out, x, axis: out * (t - xp.sum(out * t, axis=axis, keepdims=True))],
+                 [("out",)])
+
+
+def _onehot(xp, labels, n, dtype):
+    return xp.astype(xp.expand_dims(labels, axis=-1) == xp.arange(n), dtype)
+
+
+def _ce_fwd(xp, x, labels):
+    ls = x - _lse(xp, x, (x.ndim - 1,))
+    picked = xp.sum(ls * _onehot(xp, labels, x.shape[-1], x.dtype), axis=-1)
+    return -xp.mean(picked)
+
+
+# mean over the batch of -log softmax(x)[label]; the VJP is (softmax(x) - onehot) * ct / N
+cross_entropy_p = prim(
+    "cross_entropy", lambda xp, x, labels: _ce_fwd(xp, x, labels),
+    [lambda xp, ct, out, x, labels: (xp.exp(x - _lse(xp, x, (x.ndim - 1,))) - _onehot(xp, labels, x.shape[-1], x.dtype))
+     * (ct / (x.size // x.shape[-1])), None],
+    [lambda xp, t, out, x, labels: -xp.mean(xp.sum(t * (_onehot(xp, labels, x.shape[-1], x.dtype)
+                                                        - xp.exp(x - _lse(xp, x, (x.ndim - 1,)))), axis=-1)), None],
+    [(0, 1), ()])
+
+
+def _axes(x, axis):
+    from ._namespace import _ax
+    return _ax(x, axis)
+
+
+def logsumexp(x, /, *, axis=None, keepdims=False):
+    """log(sum(exp(x))) computed without overflow.
+
+    >>> import gradtape as gt
+    >>> gt.nn.logsumexp(gt.asarray([1000.0, 1000.0]))
+    Tensor(1000.69314718)
+    """
+    x = x if isinstance(x, Tensor) else asarray(x)
+    return apply(logsumexp_p, (x,), {"axis": _axes(x, axis), "keepdims": keepdims})
+
+
+def log_softmax(x, /, *, axis=-1):
+    """x - logsumexp(x) along ``axis``, stable.
+
+    >>> import gradtape as gt
+    >>> gt.nn.log_softmax(gt.asarray([0.0, 0.0]))
+    Tensor([-0.69314718, -0.69314718])
+    """
+    x = x if isinstance(x, Tensor) else asarray(x)
+    return apply(log_softmax_p, (x,), {"axis": _axes(x, axis)})
+
+
+def softmax(x, /, *, axis=-1):
+    """exp(x) / sum(exp(x)) along ``axis``, stable.
+
+    >>> import gradtape as gt
+    >>> gt.nn.softmax(gt.asarray([0.0, 0.0]))
+    Tensor([0.5, 0.5])
+    """
+    x = x if isinstance(x, Tensor) else asarray(x)
+    return apply(softmax_p, (x,), {"axis": _axes(x, axis)})
+
+
+def cross_entropy(logits, target, /):
+    """Mean softmax cross-entropy over the batch (last axis = classes).
+
+    ``target`` holds integer class indices (shape ``logits.shape[:-1]``) or
+    class probabilities (the shape of ``logits``, differentiable too).
+
+    >>> import gradtape as gt
+    >>> gt.nn.cross_entropy(gt.asarray([[0.0, 0.0]]), gt.asarray([1]))
+    Tensor(0.69314718)
+    """
+    from ._namespace import isdtype, mean, sum
+    x = logits if isinstance(logits, Tensor) else asarray(logits)
+    t = target if isinstance(target, Tensor) else asarray(target, device=x.device)
+    if isdtype(t.dtype, "integral"):
+        if t.shape != x.shape[:-1]:
+            raise ValueError(f"gradtape.nn.cross_entropy: labels of shape {t.shape} do not match logits of shape "
+                             f"{x.shape} (expected {x.shape[:-1]})")
+        return apply(cross_entropy_p, (x, t))
+    if t.shape != x.shape:
+        raise ValueError(f"gradtape.nn.cross_entropy: target probabilities of shape {t.shape} do not match logits "
+                         f"of shape {x.shape}")
+    return -mean(sum(t * log_softmax(x, axis=-1), axis=-1))

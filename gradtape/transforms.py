@@ -1,0 +1,211 @@
+"""Function transforms (JAX style): grad, value_and_grad, vjp, jvp (true forward mode).
+
+They compose: ``grad(grad(f))``, ``jvp(grad(f), ...)`` (forward-over-reverse),
+``grad`` of a function that calls ``jvp``. An argument that is already being
+differentiated by an outer transform is passed in through an identity op, so
+the inner pass is recorded for the outer one.
+"""
+from __future__ import annotations
+
+import itertools
+
+from . import _engine
+from . import _prims as P
+from ._core import Tensor, apply, state, wrap
+
+_level = itertools.count(1)
+
+
+def _argnums(argnums, n):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for a in nums:
+        if not -n <= a < n:
+            raise ValueError(f"argnums {a} out of range for a function called with {n} positional arguments")
+    return single, tuple(a % n for a in nums)
+
+
+def _source(x, what):
+    """A fresh differentiable stand-in for argument ``x``, connected to any outer differentiation of it."""
+    from ._namespace import asarray, _is_float
+    if not isinstance(x, Tensor):
+        x = asarray(x)
+    if not _is_float(x.dtype):
+        raise TypeError(f"gradtape.{what}: cannot differentiate with respect to an argument of dtype {x.dtype} "
+                        f"(shape {x.shape}); pass a floating-point array")
+    if x._rg and state.enabled:
+        return apply(P.positive, (x,)), True
+    w = apply(P.positive, (x,)) if x._tan is not None else wrap(x.data, x._bk)
+    w._node = None
+    w._rg = True
+    w._req = None
+    return w, x._tan is not None
+
+
+def _call(f, args, nums, what):
+    args = list(args)
+    nested = bool(state.levels) or (state.enabled and state.recording > 0)
+    for i in nums:
+        args[i], outer = _source(args[i], what)
+        nested = nested or outer
+    prev = state.enabled
+    state.enabled = True
+    try:
+        out = f(*args)
+    finally:
+        state.enabled = prev
+    return args, out, nested
+
+
+def _scalar_out(out, what):
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradtape.{what}: the function must return a scalar Tensor, got {type(out).__name__}")
+    if out.shape != ():
+        raise ValueError(f"gradtape.{what}: the function returned shape {out.shape}, but {what} needs a scalar "
+                         f"output; use gt.vjp for a vector-Jacobian product or gt.jacobian for the full Jacobian")
+
+
+def _grads(out, srcs, create):
+    if not out._rg:   # output does not depend on the arguments
+        return [wrap(s._bk.xp.zeros_like(s.data), s._bk) for s in srcs]
+    head = wrap(out._bk.xp.ones_like(out.data), out._bk) if create else out._bk.xp.ones_like(out.data)
+    got = _engine.run([out], [head], retain_graph=create, create_graph=create, sources=srcs)
+    return [g if g is not None else wrap(s._bk.xp.zeros_like(s.data), s._bk) for g, s in zip(got, srcs)]
+
+
+def value_and_grad(f, argnums=0, has_aux=False):
+    """``f``'s value and its gradient w.r.t. the ``argnums`` arguments.
+
+    >>> import gradtape as gt
+    >>> gt.value_and_grad(lambda x: (x * x).sum())(gt.asarray([1.0, 2.0]))
+    (Tensor(5.), Tensor([2., 4.]))
+    """
+    def vg(*args):
+        single, nums = _argnums(argnums, len(args))
+        args2, res, nested = _call(f, args, nums, "grad")
+        out, aux = (res[0], res[1]) if has_aux else (res, None)
+        _scalar_out(out, "grad")
+        gs = _grads(out, [args2[i] for i in nums], nested)
+        g = gs[0] if single else tuple(gs)
+        val = out if nested else wrap(out.data, out._bk)
+        return ((val, aux), g) if has_aux else (val, g)
+    vg.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    return vg
+
+
+def grad(f, argnums=0, has_aux=False):
+    """The gradient of scalar-valued ``f`` w.r.t. argument ``argnums`` (an int, or a tuple giving a tuple).
+
+    >>> import gradtape as gt
+    >>> gt.grad(lambda x: gt.sum(gt.sin(x)))(gt.asarray([0.0]))
+    Tensor([1.])
+    """
+    vg = value_and_grad(f, argnums, has_aux)
+
+    def g(*args):
+        (val, g_) = vg(*args)
+        return (g_, val[1]) if has_aux else g_
+    g.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    return g
+
+
+def vjp(f, *primals, has_aux=False):
+    """``(out, f_vjp)``: ``f_vjp(ct)`` gives the cotangent of every primal (a tuple).
+
+    >>> import gradtape as gt
+    >>> y, f_vjp = gt.vjp(lambda x: 2 * x, gt.asarray([1.0, 2.0]))
+    >>> f_vjp(gt.asarray([1.0, 1.0]))
+    (Tensor([2., 2.]),)
+    """
+    args, res, nested = _call(f, primals, tuple(range(len(primals))), "vjp")
+    out, aux = (res[0], res[1]) if has_aux else (res, None)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+
+    def f_vjp(ct):
+        cts = list(ct) if isinstance(ct, (tuple, list)) else [ct]
+        if len(cts) != len(outs):
+            raise ValueError(f"gradtape.vjp: got {len(cts)} cotangents for {len(outs)} outputs")
+        roots, heads = [], []
+        for o, c in zip(outs, cts):
+            if not o._rg:
+                continue
+            roots.append(o)
+            heads.append(c)
+        if not roots:
+            return tuple(wrap(a._bk.xp.zeros_like(a.data), a._bk) for a in args)
+        from ._autograd import _heads
+        create = nested or any(isinstance(c, Tensor) and (c._rg or c._tan is not None) for c in cts)
+        got = _engine.run(roots, _heads(roots, heads, create), retain_graph=True, create_graph=create,
+                          sources=list(args))
+        return tuple(g if g is not None else wrap(a._bk.xp.zeros_like(a.data), a._bk) for g, a in zip(got, args))
+
+    shown = out if nested else (type(out)(wrap(o.data, o._bk) for o in outs) if isinstance(out, (tuple, list))
+                                else wrap(out.data, out._bk))
+    return (shown, f_vjp, aux) if has_aux else (shown, f_vjp)
+
+
+def jvp(f, primals, tangents, has_aux=False):
+    """Forward mode: ``(f(*primals), J @ tangents)`` from the JVP rules, in one pass.
+
+    >>> import gradtape as gt
+    >>> gt.jvp(gt.sin, (gt.asarray([0.0]),), (gt.asarray([2.0]),))
+    (Tensor([0.]), Tensor([2.]))
+    """
+    from ._namespace import asarray
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"gradtape.jvp: {len(primals)} primals but {len(tangents)} tangents")
+    L = next(_level)
+    args = []
+    for x, t in zip(primals, tangents):
+        x = x if isinstance(x, Tensor) else asarray(x)
+        t = t if isinstance(t, Tensor) else asarray(t, device=x.device)
+        if t.shape != x.shape:
+            raise ValueError(f"gradtape.jvp: tangent shape {t.shape} does not match primal shape {x.shape}")
+        if t._bk is not x._bk:
+            raise TypeError(f"gradtape.jvp: tangent on {t.device!r} but primal on {x.device!r}")
+        if t.dtype != x.dtype:
+            from ._shape import astype
+            t = astype(t, x.dtype)
+        w = apply(P.positive, (x,)) if (x._rg or x._tan is not None) else wrap(x.data, x._bk)
+        w._tan = dict(w._tan or ())
+        w._tan[L] = t
+        args.append(w)
+    prev = state.levels
+    state.levels = prev + (L,)
+    try:
+        res = f(*args)
+    finally:
+        state.levels = prev
+    out, aux = (res[0], res[1]) if has_aux else (res, None)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    touts = []
+    for o in outs:
+        t = o._tan.get(L) if o._tan else None
+        if t is None:
+            t = wrap(o._bk.xp.zeros_like(o.data), o._bk)
+        touts.append(t)
+        if o._tan and L in o._tan:
+            o._tan = {k: v for k, v in o._tan.items() if k != L} or None
+    tout = type(out)(touts) if isinstance(out, (tuple, list)) else touts[0]
+    return (out, tout, aux) if has_aux else (out, tout)
+
+
+def _jacobian_rows(target, srcs, retain_last=False):
+    """Jacobian by one VJP per output element (GradientTape.jacobian)."""
+    from ._shape import reshape, stack
+    m = target.size
+    rows = [[] for _ in srcs]
+    xp = target._bk.xp
+    for k in range(m):
+        head = xp.reshape(xp.astype(xp.arange(m) == k, target.data.dtype), target.data.shape)
+        got = _engine.run([target], [head], retain_graph=True, sources=list(srcs))
+        for j, (g, s) in enumerate(zip(got, srcs)):
+            rows[j].append(g if g is not None else wrap(s._bk.xp.zeros_like(s.data), s._bk))
+    out = []
+    for r, s in zip(rows, srcs):
+        if m == 0:
+            out.append(wrap(s._bk.xp.zeros(target.shape + s.shape, dtype=s.data.dtype), s._bk))
+        else:
+            out.append(reshape(stack(r), target.shape + s.shape))
+    return out
