@@ -29,6 +29,8 @@ class Backend:
     def __init__(self, xp, extras=None):
         self.raw = xp
         ns = {k: getattr(xp, k) for k in dir(xp) if not k.startswith("__")}
+        if hasattr(xp, "linalg"):
+            ns["linalg"] = xp.linalg
         ns.update(extras or {})
         self.xp = types.SimpleNamespace(**ns)
         self.overrides = {}
@@ -44,6 +46,26 @@ class Backend:
 
     def memory_stats(self):
         return {}
+
+
+def generic_take_add(xp, z, idx, v, axis):
+    """z + (v scattered to positions idx along axis, repeats accumulating), standard functions only.
+
+    Used by backends without a scatter-add (array-api-strict); O(len(idx) * z.shape[axis])."""
+    n = z.shape[axis]
+    onehot = xp.astype(xp.reshape(idx, (-1, 1)) == xp.reshape(xp.arange(n), (1, n)), v.dtype)
+    vm = xp.moveaxis(v, axis, -1)
+    return z + xp.moveaxis(xp.matmul(vm, onehot), -1, axis)
+
+
+def generic_along_add(xp, z, idx, v, axis):
+    """z + scatter of v along ``axis`` at take_along_axis positions idx (standard functions only)."""
+    n = z.shape[axis]
+    zi = xp.moveaxis(idx, axis, -1)
+    vm = xp.moveaxis(v, axis, -1)
+    onehot = xp.astype(xp.expand_dims(zi, axis=-1) == xp.arange(n), v.dtype)     # (..., k, n)
+    add = xp.sum(xp.expand_dims(vm, axis=-1) * onehot, axis=-2)
+    return z + xp.moveaxis(add, -1, axis)
 
 
 def canonical_device(device):

@@ -18,11 +18,26 @@ def _index_add(x, key, ct):
     return out
 
 
+def _take_add(z, idx, v, axis):
+    out = cp.array(z, copy=True)
+    cp.add.at(out, (slice(None),) * (axis % z.ndim) + (idx,), v)
+    return out
+
+
+def _along_add(z, idx, v, axis):
+    out = cp.array(z, copy=True)
+    axis %= z.ndim
+    key = tuple(idx if d == axis else cp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(z.ndim)])
+                for d in range(z.ndim))
+    cp.add.at(out, key, v)
+    return out
+
+
 class CupyBackend(Backend):
     name = "cupy"
 
     def __init__(self, index):
-        super().__init__(ccp, {"index_add": _index_add})
+        super().__init__(ccp, {"index_add": _index_add, "take_add": _take_add, "along_add": _along_add})
         self.index = index
         self.device = f"cuda:{index}"
         self.version = cp.__version__

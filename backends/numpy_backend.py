@@ -10,7 +10,7 @@ class NumpyBackend(Backend):
     device = "cpu"
 
     def __init__(self):
-        super().__init__(cnp, {"index_add": _index_add})
+        super().__init__(cnp, {"index_add": _index_add, "take_add": _take_add, "along_add": _along_add})
         self.version = np.__version__
 
     def asarray(self, obj, dtype=None, copy=None):
@@ -30,6 +30,21 @@ def _index_add(x, key, ct):
     """out = copy of x with ct added at x[key] (duplicate integer indices accumulate)."""
     out = np.array(x, copy=True)
     np.add.at(out, key, ct)
+    return out
+
+
+def _take_add(z, idx, v, axis):
+    out = np.array(z, copy=True)
+    np.add.at(out, (slice(None),) * (axis % z.ndim) + (idx,), v)
+    return out
+
+
+def _along_add(z, idx, v, axis):
+    out = np.array(z, copy=True)
+    axis %= z.ndim
+    key = tuple(idx if d == axis else np.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(z.ndim)])
+                for d in range(z.ndim))
+    np.add.at(out, key, v)
     return out
 
 

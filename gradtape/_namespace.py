@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import types
+from builtins import any as _any
 
 from . import backends as _backends
 from . import _prims as P
@@ -67,9 +67,12 @@ _raw_to_dt = {}
 
 def _gdt(raw):
     """gradtape DType of a backend dtype."""
-    d = _raw_to_dt.get(raw)
+    table = _raw_to_dt.get(type(raw))     # one table per dtype class: never compare across libraries
+    if table is None:
+        table = _raw_to_dt[type(raw)] = {}
+    d = table.get(raw)
     if d is None:
-        d = _raw_to_dt[raw] = DTYPES[_dtype_name(raw)]
+        d = table[raw] = DTYPES[_dtype_name(raw)]
     return d
 
 
@@ -92,7 +95,7 @@ def isdtype(dtype, kind):
     True
     """
     if isinstance(kind, tuple):
-        return any(isdtype(dtype, k) for k in kind)
+        return _any(isdtype(dtype, k) for k in kind)
     name = _dtype_name(dtype)
     if isinstance(kind, str):
         k = _KINDS.get(name)
@@ -201,7 +204,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
         elif copy:
             x = S.astype(x, x.dtype, copy=True)
         return x
-    if isinstance(obj, (list, tuple)) and obj and any(isinstance(o, Tensor) for o in _flat(obj)):
+    if isinstance(obj, (list, tuple)) and obj and _any(isinstance(o, Tensor) for o in _flat(obj)):
         parts = [asarray(o, dtype=dtype, device=device) for o in obj]
         return S.stack(parts)
     bk = _backends.backend_of(obj)
@@ -423,7 +426,7 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
 
 
 def _tracked(*xs):
-    return any(isinstance(x, Tensor) and (x._rg or x._tan is not None) for x in xs)
+    return _any(isinstance(x, Tensor) and (x._rg or x._tan is not None) for x in xs)
 
 
 def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -658,7 +661,7 @@ def result_type(*arrays_and_dtypes):
     bk = _backends.get("cpu")
     args = [a.data if isinstance(a, Tensor) else (_bdt(bk, a) if isinstance(a, (DType, str)) else a)
             for a in arrays_and_dtypes]
-    if any(isinstance(a, Tensor) for a in arrays_and_dtypes):
+    if _any(isinstance(a, Tensor) for a in arrays_and_dtypes):
         bk = next(a for a in arrays_and_dtypes if isinstance(a, Tensor))._bk
         args = [a.data if isinstance(a, Tensor) else (_bdt(bk, a) if isinstance(a, (DType, str)) else a)
                 for a in arrays_and_dtypes]

@@ -231,7 +231,7 @@ def _csum_rev(xp, ct, axis):
 cumsum = prim("cumulative_sum",
               lambda xp, x, axis, dtype, include_initial: xp.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial),
               [lambda xp, ct, out, x, axis, dtype, include_initial:
-               _csum_rev(xp, ct[(slice(None),) * (axis % ct.ndim) + (slice(1, None),)] if include_initial else ct, axis)],
+               _csum_rev(xp, ct[(slice(None),) * (axis % ct.ndim) + (slice(1, None), Ellipsis)] if include_initial else ct, axis)],
               [lambda xp, t, out, x, axis, dtype, include_initial: xp.cumulative_sum(t, axis=axis, dtype=dtype, include_initial=include_initial)],
               [()])
 

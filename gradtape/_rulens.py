@@ -3,10 +3,12 @@ import types
 
 import gradtape as _gt
 from . import _namespace
-from ._shape import index_add
+from ._shape import index_add, take_add, along_add
 
 _names = {k: getattr(_gt, k) for k in dir(_gt) if not k.startswith("_")}
 _names["index_add"] = index_add
+_names["take_add"] = take_add
+_names["along_add"] = along_add
 _names["linalg"] = _gt.linalg
 T = types.SimpleNamespace(**_names)
 _namespace.T = T

@@ -47,6 +47,21 @@ index_add_p = prim("index_add", lambda xp, x, v, key: xp.index_add(x, key, v),
                    [lambda xp, ct, out, x, v, key: ct, lambda xp, ct, out, x, v, key: ct[key]],
                    [lambda xp, t, out, x, v, key: t, lambda xp, t, out, x, v, key: xp.index_add(xp.zeros_like(out), key, t)],
                    [(), ()])
+# gathers along one axis and their transposes (scatter-adds, repeats accumulating)
+take_p = prim("take", lambda xp, x, idx, axis, xshape: xp.take(x, idx, axis=axis),
+              [lambda xp, ct, out, x, idx, axis, xshape: xp.take_add(xp.zeros(xshape, dtype=ct.dtype, device=ct.device), idx, ct, axis), None],
+              [lambda xp, t, out, x, idx, axis, xshape: xp.take(t, idx, axis=axis), None], [(1,), ()])
+take_add_p = prim("take_add", lambda xp, z, idx, v, axis: xp.take_add(z, idx, v, axis),
+                  [lambda xp, ct, out, z, idx, v, axis: ct, None, lambda xp, ct, out, z, idx, v, axis: xp.take(ct, idx, axis=axis)],
+                  [lambda xp, t, out, z, idx, v, axis: t, None,
+                   lambda xp, t, out, z, idx, v, axis: xp.take_add(xp.zeros_like(out), idx, t, axis)], [(), (), (1,)])
+along_p = prim("take_along_axis", lambda xp, x, idx, axis, xshape: xp.take_along_axis(x, idx, axis=axis),
+               [lambda xp, ct, out, x, idx, axis, xshape: xp.along_add(xp.zeros(xshape, dtype=ct.dtype, device=ct.device), idx, ct, axis), None],
+               [lambda xp, t, out, x, idx, axis, xshape: xp.take_along_axis(t, idx, axis=axis), None], [(1,), ()])
+along_add_p = prim("along_add", lambda xp, z, idx, v, axis: xp.along_add(z, idx, v, axis),
+                   [lambda xp, ct, out, z, idx, v, axis: ct, None, lambda xp, ct, out, z, idx, v, axis: xp.take_along_axis(ct, idx, axis=axis)],
+                   [lambda xp, t, out, z, idx, v, axis: t, None,
+                    lambda xp, t, out, z, idx, v, axis: xp.along_add(xp.zeros_like(out), idx, t, axis)], [(), (), (1,)])
 where_p = prim("where", lambda xp, c, x, y: xp.where(c, x, y),
                [None, lambda xp, ct, out, c, x, y: xp.where(c, ct, xp.zeros_like(ct)),
                 lambda xp, ct, out, c, x, y: xp.where(c, xp.zeros_like(ct), ct)],
@@ -91,7 +106,7 @@ def _concat_prim(n):
         def piece(i):
             def vjp(xp, ct, out, *xs, axis, sizes):
                 lo = sum(sizes[:i])
-                return ct[(slice(None),) * axis + (slice(lo, lo + sizes[i]),)]
+                return ct[(slice(None),) * axis + (slice(lo, lo + sizes[i]), Ellipsis)]
             return vjp
 
         def jvp(i):
@@ -190,13 +205,14 @@ def astype(x, dtype, /, *, copy=True, device=None):
     x = _t(x)
     if device is not None:
         x = x.to_device(device)
+    from ._namespace import _is_float, _bdt
+    bdt = _bdt(x._bk, dtype)
     if x.dtype == dtype:
-        return apply(astype_p, (x,), {"dtype": dtype}) if copy else x
-    from ._namespace import _is_float
+        return apply(astype_p, (x,), {"dtype": bdt}) if copy else x
     if not _is_float(dtype) or not _is_float(x.dtype):
         from ._core import wrap
-        return wrap(x._bk.xp.astype(x.data, dtype), x._bk)
-    return apply(astype_p, (x,), {"dtype": dtype})
+        return wrap(x._bk.xp.astype(x.data, bdt), x._bk)
+    return apply(astype_p, (x,), {"dtype": bdt})
 
 
 def expand_dims(x, /, *, axis=0):
@@ -335,43 +351,91 @@ def unstack(x, /, *, axis=0):
     return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
 
 
-def _unwrap_key(key):
-    """Raw backend key for indexing, and whether it is basic (no integer arrays)."""
+def _unwrap_key(key, ndim):
+    """Raw backend key for indexing, and whether it is basic (no integer arrays).
+
+    A key naming fewer axes than the array has gets a trailing ``...`` (NumPy's
+    reading, which the standard leaves to the library)."""
     if not isinstance(key, tuple):
         key = (key,)
     out = []
     basic = True
+    used = 0
     for k in key:
-        if isinstance(k, Tensor):
-            if not k._bk.xp.isdtype(k.dtype, "bool"):
-                basic = False
-            k = k.data
-        elif isinstance(k, (list,)):
+        if isinstance(k, list):
             raise IndexError("gradtape: index with an integer array (gt.asarray(...)), not a list")
-        elif not isinstance(k, (int, slice, type(None), type(Ellipsis))) and hasattr(k, "shape"):
-            from ._namespace import asarray
-            kk = asarray(k)
-            if not kk._bk.xp.isdtype(kk.dtype, "bool"):
-                basic = False
-            k = kk.data
+        if not isinstance(k, (int, slice, type(None), type(Ellipsis))) and hasattr(k, "shape"):
+            if not isinstance(k, Tensor):
+                from ._namespace import asarray
+                k = asarray(k)
+            is_bool = k._bk.xp.isdtype(k.data.dtype, "bool")
+            basic = basic and is_bool
+            used += k.ndim if is_bool else 1
+            k = k.data
+        elif k is not None and k is not Ellipsis:
+            used += 1
         out.append(k)
+    if Ellipsis not in [k for k in out if not hasattr(k, "shape")] and used < ndim:
+        out.append(Ellipsis)
     return (out[0] if len(out) == 1 else tuple(out)), basic
 
 
 def getitem(x, key):
     """x[key]: basic, integer-array and boolean indexing; differentiable.
 
+    ``None`` (new axes) is applied as a reshape; a single integer array with
+    full slices elsewhere is a :func:`take`, so every backend supports it.
+
     >>> import gradtape as gt
     >>> gt.getitem(gt.asarray([1.0, 2.0, 3.0]), slice(1, None))
     Tensor([2., 3.])
     """
-    k, basic = _unwrap_key(key)
+    x = _t(x)
+    k, basic = _unwrap_key(key, x.ndim)
+    ks = k if isinstance(k, tuple) else (k,)
+    if any(e is None for e in ks) and basic:
+        return _with_newaxes(x, ks)
+    if not basic:
+        arrays = [i for i, e in enumerate(ks) if hasattr(e, "shape")]
+        rest = [e for i, e in enumerate(ks) if i not in arrays]
+        ell = [i for i, e in enumerate(ks) if e is Ellipsis]
+        if len(arrays) == 1 and all(e is Ellipsis or (isinstance(e, slice) and e == slice(None)) for e in rest) \
+                and (not ell or ell[0] > arrays[0]):
+            from ._core import wrap
+            idx = wrap(ks[arrays[0]], x._bk)
+            if idx.ndim == 1:
+                return take(x, idx, axis=arrays[0])
+            out = take(x, reshape(idx, (-1,)), axis=arrays[0])
+            a = arrays[0]
+            return reshape(out, out.shape[:a] + idx.shape + out.shape[a + 1:])
     return apply(getitem_p, (x,), {"key": k, "xshape": x.shape, "basic": basic})
+
+
+def _with_newaxes(x, ks):
+    """x[key] for a basic key holding None: index without the Nones, then insert the size-1 axes."""
+    plain = tuple(e for e in ks if e is not None)
+    y = getitem(x, plain if plain else (Ellipsis,))
+    # walk the key to find where each None lands in the result
+    shape = []
+    dims = list(y.shape)
+    pos = 0
+    n_ell = x.ndim - sum(1 for e in plain if e is not Ellipsis)
+    for e in ks:
+        if e is None:
+            shape.append(1)
+        elif e is Ellipsis:
+            shape += dims[pos:pos + n_ell]
+            pos += n_ell
+        elif isinstance(e, slice):
+            shape.append(dims[pos])
+            pos += 1
+    shape += dims[pos:]
+    return reshape(y, tuple(shape))
 
 
 def setitem(x, key, value):
     """A copy of x with x[key] = value (differentiable in x and value)."""
-    k, _ = _unwrap_key(key)
+    k, _ = _unwrap_key(key, x.ndim)
     if not isinstance(value, Tensor) and not isinstance(value, (bool, int, float)):
         from ._namespace import asarray
         value = asarray(value, device=x.device)
@@ -380,7 +444,7 @@ def setitem(x, key, value):
 
 def index_add(x, key, v):
     """A copy of x with v added at x[key]; repeated integer indices accumulate (transpose of getitem)."""
-    k, _ = _unwrap_key(key)
+    k, _ = _unwrap_key(key, x.ndim)
     return apply(index_add_p, (x, v), {"key": k})
 
 
@@ -410,8 +474,13 @@ def take(x, indices, /, *, axis=None):
         if x.ndim != 1:
             raise ValueError(f"gradtape.take: axis is required for a {x.ndim}-d array (shape {x.shape})")
         axis = 0
-    a = axis % x.ndim
-    return getitem(x, (slice(None),) * a + (_t(indices),))
+    idx = _t(indices)
+    return apply(take_p, (x, idx), {"axis": axis % x.ndim, "xshape": x.shape})
+
+
+def take_add(z, indices, v, axis):
+    """z with v added at ``indices`` along ``axis`` (repeats accumulate): the transpose of :func:`take`."""
+    return apply(take_add_p, (_t(z), _t(indices), v), {"axis": axis})
 
 
 def take_along_axis(x, indices, /, *, axis=-1):
@@ -422,21 +491,12 @@ def take_along_axis(x, indices, /, *, axis=-1):
     Tensor([[2., 2.]])
     """
     x = _t(x)
-    idx = _t(indices)
-    a = axis % x.ndim
-    xp = x._bk.xp
-    key = []
-    for d in range(x.ndim):
-        if d == a:
-            key.append(idx.data)
-        else:
-            shape = [1] * x.ndim
-            shape[d] = idx.shape[d]
-            key.append(xp.reshape(xp.arange(idx.shape[d], device=idx.data.device), tuple(shape)))
-    if x.ndim > 1:
-        # broadcast each index to the indices' shape so every backend accepts the key
-        key = [xp.broadcast_to(k, idx.shape) for k in key]
-    return apply(getitem_p, (x,), {"key": tuple(key) if len(key) > 1 else key[0], "xshape": x.shape, "basic": False})
+    return apply(along_p, (x, _t(indices)), {"axis": axis % x.ndim, "xshape": x.shape})
+
+
+def along_add(z, indices, v, axis):
+    """z with v added at take_along_axis positions (the transpose of :func:`take_along_axis`)."""
+    return apply(along_add_p, (_t(z), _t(indices), v), {"axis": axis})
 
 
 def repeat(x, repeats, /, *, axis=None):
@@ -454,12 +514,8 @@ def repeat(x, repeats, /, *, axis=None):
     n = x.shape[axis]
     r = repeats.data if isinstance(repeats, Tensor) else repeats
     idx = xp.repeat(xp.arange(n, device=x.data.device), r)
-    return take(x, idx if isinstance(idx, Tensor) else _wrap_idx(idx, x), axis=axis)
-
-
-def _wrap_idx(idx, x):
     from ._core import wrap
-    return wrap(idx, x._bk)
+    return take(x, wrap(idx, x._bk), axis=axis)
 
 
 def tile(x, repetitions, /):
