@@ -44,7 +44,7 @@ class Node:
     are undone in one place (the engine)."""
 
     __slots__ = ("prim", "parents", "saved", "vers", "out", "params", "meta",
-                 "seq", "freed", "bk", "__weakref__")
+                 "seq", "freed", "bk", "out_tan", "__weakref__")
 
 
 class Primitive:
@@ -233,6 +233,8 @@ def _apply_fwd(prim, args, params):
     if tan is not None:
         out._tan = dict(out._tan or ())
         out._tan[L] = tan
+        if out._node is not None and out._node.prim.save_out:
+            out._node.out_tan = out._tan   # rules that read `out` under create_graph need its tangents too
     return out
 
 

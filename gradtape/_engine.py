@@ -168,4 +168,5 @@ def _out_tensor(n):
     t = wrap(n.out, n.bk)
     t._node = n
     t._rg = True
+    t._tan = getattr(n, "out_tan", None)
     return t

@@ -341,7 +341,8 @@ def sum(x, /, *, axis=None, dtype=None, keepdims=False):
     Tensor(3.)
     """
     x = _t(x)
-    return apply(P.sum_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype)})
+    return apply(P.sum_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype),
+                                "xshape": x.shape})
 
 
 def prod(x, /, *, axis=None, dtype=None, keepdims=False):
@@ -363,7 +364,7 @@ def mean(x, /, *, axis=None, keepdims=False):
     Tensor(1.5)
     """
     x = _t(x)
-    return apply(P.mean_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims})
+    return apply(P.mean_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims, "xshape": x.shape})
 
 
 def var(x, /, *, axis=None, correction=0.0, keepdims=False):
@@ -522,7 +523,10 @@ def matmul(x1, x2, /):
     >>> gt.matmul(gt.ones((2, 3)), gt.ones((3,)))
     Tensor([3., 3.])
     """
-    return apply(P.matmul, (_t(x1), _t(x2)))
+    x1, x2 = _t(x1), _t(x2)
+    if x1.ndim == 0 or x2.ndim == 0:
+        raise ValueError(f"gradtape.matmul: operands must have at least 1 dimension, got shapes {x1.shape} and {x2.shape}")
+    return apply(P.matmul, (x1, x2), {"nd": (x1.ndim, x2.ndim)})
 
 
 def vecdot(x1, x2, /, *, axis=-1):

@@ -132,7 +132,7 @@ divide = prim("divide", lambda xp, x, y: x / y,
               [lambda xp, t, out, x, y: t / y, lambda xp, t, out, x, y: -t * x / (y * y)], [(1,), (0, 1)])
 pow_ = binary("pow", lambda xp, x, y: xp.pow(x, y),
               lambda xp, x, y, out: y * xp.pow(x, y - 1),
-              lambda xp, x, y, out: xp.where(x == 0, 0.0, xp.log(xp.where(x == 0, 1.0, x))) * out,
+              lambda xp, x, y, out: _logx(xp, x) * out,
               save=(("x", "y"), ("x", "out")))
 atan2 = binary("atan2", lambda xp, x, y: xp.atan2(x, y),
                lambda xp, x, y, out: y / (x * x + y * y), lambda xp, x, y, out: -x / (x * x + y * y),
@@ -158,6 +158,13 @@ remainder = binary("remainder", lambda xp, x, y: xp.remainder(x, y),
                    save=(("out",), ("x", "y")))
 
 
+def _logx(xp, x):
+    """log(x), taken as 0 at x = 0 (d(0**y)/dy = 0 for y > 0)."""
+    if isinstance(x, (int, float)):
+        return math.log(x) if x > 0 else (0.0 if x == 0 else math.nan)
+    return xp.where(x == 0, xp.zeros_like(x), xp.log(xp.where(x == 0, xp.ones_like(x), x)))
+
+
 def _tie(xp, win, tie, out):
     return xp.astype(win, out.dtype) + 0.5 * xp.astype(tie, out.dtype)
 
@@ -181,10 +188,10 @@ def _unreduce(xp, ct, x_shape, axes, keepdims):
     return xp.broadcast_to(ct, x_shape)
 
 
-sum_ = prim("sum", lambda xp, x, axis, keepdims, dtype: xp.sum(x, axis=axis, keepdims=keepdims, dtype=dtype),
-            [lambda xp, ct, out, x, axis, keepdims, dtype: _unreduce(xp, ct, x.shape, axis, keepdims)],
-            [lambda xp, t, out, x, axis, keepdims, dtype: xp.sum(t, axis=axis, keepdims=keepdims, dtype=dtype)],
-            [(0,)])
+sum_ = prim("sum", lambda xp, x, axis, keepdims, dtype, xshape: xp.sum(x, axis=axis, keepdims=keepdims, dtype=dtype),
+            [lambda xp, ct, out, x, axis, keepdims, dtype, xshape: _unreduce(xp, ct, xshape, axis, keepdims)],
+            [lambda xp, t, out, x, axis, keepdims, dtype, xshape: xp.sum(t, axis=axis, keepdims=keepdims, dtype=dtype)],
+            [()])
 prod_ = prim("prod", lambda xp, x, axis, keepdims, dtype: xp.prod(x, axis=axis, keepdims=keepdims, dtype=dtype),
              [lambda xp, ct, out, x, axis, keepdims, dtype: _unreduce(xp, ct, x.shape, axis, keepdims) * _others(xp, x, axis)],
              [lambda xp, t, out, x, axis, keepdims, dtype: xp.sum(t * _others(xp, x, axis), axis=axis, keepdims=keepdims)],
@@ -242,25 +249,26 @@ def _mT(xp, a):
     return xp.matrix_transpose(a) if a.ndim >= 2 else a
 
 
-def _mm_vjp_x(xp, ct, out, x, y):
-    if y.ndim == 1:                                   # (..., k, n) @ (n,) -> (..., k)
-        return xp.expand_dims(ct, axis=-1) * y if x.ndim > 1 else ct * y
-    if x.ndim == 1:                                   # (n,) @ (..., n, m) -> (..., m)
+def _mm_vjp_x(xp, ct, out, x, y, nd):
+    if nd[1] == 1:                                    # (..., k, n) @ (n,) -> (..., k)
+        return xp.expand_dims(ct, axis=-1) * y if nd[0] > 1 else ct * y
+    if nd[0] == 1:                                    # (n,) @ (..., n, m) -> (..., m)
         return xp.squeeze(xp.matmul(y, xp.expand_dims(ct, axis=-1)), axis=-1)
     return xp.matmul(ct, _mT(xp, y))
 
 
-def _mm_vjp_y(xp, ct, out, x, y):
-    if x.ndim == 1:
-        return xp.expand_dims(x, axis=-1) * xp.expand_dims(ct, axis=-2) if y.ndim > 1 else ct * x
-    if y.ndim == 1:
+def _mm_vjp_y(xp, ct, out, x, y, nd):
+    if nd[0] == 1:
+        return xp.expand_dims(x, axis=-1) * xp.expand_dims(ct, axis=-2) if nd[1] > 1 else ct * x
+    if nd[1] == 1:
         return xp.squeeze(xp.matmul(_mT(xp, x), xp.expand_dims(ct, axis=-1)), axis=-1)
     return xp.matmul(_mT(xp, x), ct)
 
 
-matmul = prim("matmul", lambda xp, x, y: xp.matmul(x, y),
+# nd = (x.ndim, y.ndim): the rules need the ranks, not the unsaved operand
+matmul = prim("matmul", lambda xp, x, y, nd: xp.matmul(x, y),
               [_mm_vjp_x, _mm_vjp_y],
-              [lambda xp, t, out, x, y: xp.matmul(t, y), lambda xp, t, out, x, y: xp.matmul(x, t)],
+              [lambda xp, t, out, x, y, nd: xp.matmul(t, y), lambda xp, t, out, x, y, nd: xp.matmul(x, t)],
               [(1,), (0,)])
 
 
@@ -280,9 +288,9 @@ def _count(shape, axes):
     return math.prod(shape[a] for a in axes)
 
 
-mean_ = prim("mean", lambda xp, x, axis, keepdims: xp.mean(x, axis=axis, keepdims=keepdims),
-             [lambda xp, ct, out, x, axis, keepdims: _unreduce(xp, ct, x.shape, axis, keepdims) / _count(x.shape, axis)],
-             [lambda xp, t, out, x, axis, keepdims: xp.mean(t, axis=axis, keepdims=keepdims)], [(0,)])
+mean_ = prim("mean", lambda xp, x, axis, keepdims, xshape: xp.mean(x, axis=axis, keepdims=keepdims),
+             [lambda xp, ct, out, x, axis, keepdims, xshape: _unreduce(xp, ct, xshape, axis, keepdims) / _count(xshape, axis)],
+             [lambda xp, t, out, x, axis, keepdims, xshape: xp.mean(t, axis=axis, keepdims=keepdims)], [()])
 
 
 def _dev(xp, x, axis):

@@ -395,6 +395,17 @@ def getitem(x, key):
     ks = k if isinstance(k, tuple) else (k,)
     if any(e is None for e in ks) and basic:
         return _with_newaxes(x, ks)
+    if hasattr(ks[0], "shape") and all(e is Ellipsis for e in ks[1:]) and x._bk.xp.isdtype(ks[0].dtype, "bool"):
+        # x[mask] is a take of the flattened masked axes at the mask's nonzero positions
+        from ._core import wrap
+        xp = x._bk.xp
+        m = ks[0]
+        if tuple(m.shape) != x.shape[:m.ndim]:
+            raise IndexError(f"gradtape.getitem: boolean index of shape {tuple(m.shape)} does not match the "
+                             f"array's leading shape {x.shape[:m.ndim]}")
+        flat = reshape(x, (-1,) + x.shape[m.ndim:]) if m.ndim != 1 else x
+        pos = xp.nonzero(xp.reshape(m, (-1,)))[0]
+        return take(flat, wrap(pos, x._bk), axis=0)
     if not basic:
         arrays = [i for i, e in enumerate(ks) if hasattr(e, "shape")]
         rest = [e for i, e in enumerate(ks) if i not in arrays]

@@ -1,0 +1,445 @@
+"""Foundation benchmarks: gradtape against hand-written NumPy gradients and PyTorch eager.
+
+Run from the repository root::
+
+    python -m benchmarks.foundation            # full run (about 2-3 minutes on 2 cores)
+    python -m benchmarks.foundation --quick    # CI smoke run (< 30 s)
+    python -m benchmarks.foundation --json results.json
+
+Cases (see benchmarks/README.md):
+
+(a) 200-op elementwise chain (sin, tanh, *1.01, +c, 50 times) on 16 float64
+    elements, forward + backward, microseconds per op.
+(b) the same chain on 1,000,000 float64 elements.
+(c) MLP 784-1024-1024-10 training step (batch 256, float32, ReLU, mean softmax
+    cross-entropy, SGD lr=0.1 update included), plus memory growth per step
+    measured with tracemalloc.
+
+Every case first checks that all implementations give the same loss and
+gradients, and aborts if they do not. Timings are interleaved (each repeat
+runs every implementation once, in rotating order) and the reported figure is
+the median over repeats of the mean time per call within a repeat; the
+minimum is stored in the JSON output too. The garbage collector stays enabled
+(as in user code); it is run once before each timed batch.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+import gradtape as gt
+
+try:
+    import torch
+except ImportError:          # PyTorch is optional (the `bench` extra)
+    torch = None
+
+TORCH_THREADS = 2            # the same for every case; (b) asks for 2 threads explicitly
+CYCLES = 50                  # 4 ops per cycle -> 200 ops
+N_OPS = 4 * CYCLES
+MUL = 1.01
+LR = 0.1
+
+TARGETS = {"a": 3.5, "b": 1.05, "c": 1.05, "c_mem": 1.15}
+
+
+# ----------------------------------------------------------------------------------------------
+# timing harness
+# ----------------------------------------------------------------------------------------------
+
+def _calibrate(fn, budget):
+    """Calls per timed batch so that one batch takes about ``budget`` seconds (fn is warmed up)."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    dt = time.perf_counter() - t0
+    return max(1, int(round(budget / max(dt, 1e-9))))
+
+
+def interleaved(fns, repeats, budget):
+    """Time each of ``fns`` (name -> zero-arg callable), interleaved; seconds per call per repeat."""
+    number = {k: _calibrate(f, budget) for k, f in fns.items()}
+    names = list(fns)
+    out = {k: [] for k in names}
+    for r in range(repeats):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for k in order:
+            f, n = fns[k], number[k]
+            gc.collect()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            out[k].append((time.perf_counter() - t0) / n)
+    return out, number
+
+
+def _summary(samples, scale):
+    return {"median": statistics.median(samples) * scale, "min": min(samples) * scale,
+            "repeats": [s * scale for s in samples]}
+
+
+# ----------------------------------------------------------------------------------------------
+# (a), (b): the elementwise chain
+# ----------------------------------------------------------------------------------------------
+
+def chain_numpy(x0, c):
+    """Hand-written forward (keeping what the backward needs) and analytic backward."""
+    xs = []                  # inputs of sin
+    ys = []                  # outputs of tanh
+    x = x0
+    for _ in range(CYCLES):
+        xs.append(x)
+        x = np.sin(x)
+        x = np.tanh(x)
+        ys.append(x)
+        x = x * MUL
+        x = x + c
+    loss = np.sum(x)
+    g = np.ones_like(x)
+    for k in range(CYCLES - 1, -1, -1):
+        # x + c: identity
+        g = g * MUL
+        y = ys[k]
+        g = g * (1.0 - y * y)
+        g = g * np.cos(xs[k])
+    return loss, g
+
+
+def make_chain_gradtape(x0_np, c_np):
+    x0 = gt.asarray(x0_np)
+    x0.requires_grad_()
+    c = gt.asarray(c_np)
+
+    def run():
+        x0.grad = None
+        x = x0
+        for _ in range(CYCLES):
+            x = gt.sin(x)
+            x = gt.tanh(x)
+            x = x * MUL
+            x = x + c
+        loss = gt.sum(x)
+        loss.backward()
+        return loss, x0.grad
+    return run
+
+
+def make_chain_torch(x0_np, c_np):
+    x0 = torch.tensor(x0_np, requires_grad=True)
+    c = torch.tensor(c_np)
+
+    def run():
+        x0.grad = None
+        x = x0
+        for _ in range(CYCLES):
+            x = torch.sin(x)
+            x = torch.tanh(x)
+            x = x * MUL
+            x = x + c
+        loss = torch.sum(x)
+        loss.backward()
+        return loss, x0.grad
+    return run
+
+
+def bench_chain(n, repeats, budget):
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(-2.0, 2.0, n)
+    c = rng.uniform(-0.5, 0.5, n)
+    fns = {"numpy": lambda: chain_numpy(x0, c), "gradtape": make_chain_gradtape(x0, c)}
+    if torch is not None:
+        fns["torch"] = make_chain_torch(x0, c)
+    # correctness first
+    ref_loss, ref_g = fns["numpy"]()
+    for k in list(fns)[1:]:
+        loss, g = fns[k]()
+        loss = float(loss.item())
+        g = gt.to_numpy(g) if k == "gradtape" else g.numpy()
+        if not (np.allclose(loss, ref_loss, rtol=1e-12, atol=1e-9) and g.shape == ref_g.shape
+                and np.allclose(g, ref_g, rtol=1e-10, atol=1e-12)):
+            raise SystemExit(f"chain n={n}: {k} disagrees with hand-written NumPy "
+                             f"(loss {loss} vs {ref_loss}, max |dg| {np.max(np.abs(g - ref_g))})")
+    times, number = interleaved(fns, repeats, budget)
+    return times, number
+
+
+# ----------------------------------------------------------------------------------------------
+# (c): MLP training step
+# ----------------------------------------------------------------------------------------------
+
+SIZES = (784, 1024, 1024, 10)
+BATCH = 256
+
+
+def mlp_data():
+    rng = np.random.default_rng(1)
+    params = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        params.append((rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32))
+        params.append((0.01 * rng.standard_normal(fan_out)).astype(np.float32))
+    x = rng.random((BATCH, SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, SIZES[-1], BATCH)
+    return params, x, y
+
+
+def make_mlp_numpy(params0, x, y):
+    W1, b1, W2, b2, W3, b3 = [p.copy() for p in params0]
+    n = x.shape[0]
+    idx = np.arange(n)
+
+    def step():
+        # forward
+        a1 = np.maximum(x @ W1 + b1, 0.0)
+        a2 = np.maximum(a1 @ W2 + b2, 0.0)
+        logits = a2 @ W3 + b3
+        z = logits - np.max(logits, axis=1, keepdims=True)
+        e = np.exp(z)
+        s = np.sum(e, axis=1, keepdims=True)
+        loss = np.mean(np.log(s[:, 0]) - z[idx, y])
+        # backward
+        d3 = e / s
+        d3[idx, y] -= 1.0
+        d3 /= n
+        dW3 = a2.T @ d3
+        db3 = np.sum(d3, axis=0)
+        d2 = (d3 @ W3.T) * (a2 > 0)
+        dW2 = a1.T @ d2
+        db2 = np.sum(d2, axis=0)
+        d1 = (d2 @ W2.T) * (a1 > 0)
+        dW1 = x.T @ d1
+        db1 = np.sum(d1, axis=0)
+        grads = [dW1, db1, dW2, db2, dW3, db3]
+        # SGD
+        for p, g in zip((W1, b1, W2, b2, W3, b3), grads):
+            p -= LR * g
+        return loss, grads
+    return step
+
+
+def make_mlp_gradtape(params0, x_np, y_np):
+    """Idiomatic PyTorch-style loop: requires_grad_() leaves, update under no_grad, grad reset to None."""
+    params = [gt.asarray(p.copy()) for p in params0]
+    for p in params:
+        p.requires_grad_()
+    W1, b1, W2, b2, W3, b3 = params
+    x = gt.asarray(x_np)
+    y = gt.asarray(y_np)
+
+    def step():
+        h = gt.nn.relu(x @ W1 + b1)
+        h = gt.nn.relu(h @ W2 + b2)
+        logits = h @ W3 + b3
+        loss = gt.nn.cross_entropy(logits, y)
+        loss.backward()
+        grads = [p.grad for p in params]
+        with gt.no_grad():
+            for p in params:
+                p -= LR * p.grad
+                p.grad = None
+        return loss, grads
+    return step
+
+
+def make_mlp_torch(params0, x_np, y_np):
+    params = [torch.tensor(p, requires_grad=True) for p in params0]
+    W1, b1, W2, b2, W3, b3 = params
+    x = torch.from_numpy(x_np)
+    y = torch.from_numpy(y_np)
+    F = torch.nn.functional
+
+    def step():
+        h = F.relu(x @ W1 + b1)
+        h = F.relu(h @ W2 + b2)
+        logits = h @ W3 + b3
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        grads = [p.grad for p in params]
+        with torch.no_grad():
+            for p in params:
+                p -= LR * p.grad
+                p.grad = None
+        return loss, grads
+    return step
+
+
+def _to_np(v):
+    if isinstance(v, gt.Tensor):
+        return gt.to_numpy(v)
+    if torch is not None and isinstance(v, torch.Tensor):
+        return v.detach().numpy()
+    return np.asarray(v)
+
+
+def step_memory(step, warmup=2):
+    """Peak traced memory during one step minus traced memory just before it (bytes)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for _ in range(warmup):      # so that what a step frees was allocated under tracing
+            step()
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - before
+
+
+def bench_mlp(repeats, budget):
+    params0, x, y = mlp_data()
+    fns = {"numpy": make_mlp_numpy(params0, x, y), "gradtape": make_mlp_gradtape(params0, x, y)}
+    if torch is not None:
+        fns["torch"] = make_mlp_torch(params0, x, y)
+    ref_loss, ref_g = fns["numpy"]()
+    names = ["W1", "b1", "W2", "b2", "W3", "b3"]
+    for k in list(fns)[1:]:
+        loss, grads = fns[k]()
+        loss = float(_to_np(loss))
+        if not np.allclose(loss, ref_loss, rtol=1e-5, atol=1e-6):
+            raise SystemExit(f"MLP: {k} loss {loss} differs from hand-written NumPy {ref_loss}")
+        for name, g, r in zip(names, grads, ref_g):
+            g = _to_np(g)
+            scale = float(np.max(np.abs(r)))
+            if g.shape != r.shape or g.dtype != r.dtype or not np.allclose(g, r, rtol=1e-4, atol=1e-5 * scale):
+                raise SystemExit(f"MLP: {k} gradient of {name} ({g.shape}, {g.dtype}) differs from "
+                                 f"hand-written NumPy ({r.shape}, {r.dtype}); max |diff| "
+                                 f"{np.max(np.abs(g - r)) if g.shape == r.shape else 'n/a'}, scale {scale}")
+    mem = {k: step_memory(fns[k]) for k in ("numpy", "gradtape")}
+    times, number = interleaved(fns, repeats, budget)
+    return times, number, mem
+
+
+# ----------------------------------------------------------------------------------------------
+# report
+# ----------------------------------------------------------------------------------------------
+
+def machine_info():
+    info = {"platform": platform.platform(), "processor": _cpu_name(), "python": sys.version.split()[0],
+            "cpu_count": os.cpu_count(), "numpy": np.__version__, "gradtape": getattr(gt, "__version__", "?")}
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:
+        info["blas"] = "unknown"
+    info["blas_threads_env"] = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                            "MKL_NUM_THREADS") if k in os.environ}
+    if torch is not None:
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    else:
+        info["torch"] = None
+    return info
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _fmt(v, unit):
+    if v is None:
+        return "n/a"
+    return f"{v:.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="few repeats, for CI smoke runs (< 30 s)")
+    ap.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
+    args = ap.parse_args(argv)
+
+    if torch is not None:
+        torch.set_num_threads(TORCH_THREADS)
+    if args.quick:
+        rep_a, bud_a, rep_b, rep_c, bud_c = 3, 0.05, 1, 3, 0.1
+    else:
+        rep_a, bud_a, rep_b, rep_c, bud_c = 15, 0.2, 5, 15, 0.5
+    t_start = time.perf_counter()
+    info = machine_info()
+    results = {"machine": info, "statistic": "median over interleaved repeats (min also given)",
+               "targets": TARGETS, "cases": {}}
+
+    rows = []
+
+    def add_row(key, label, unit, scale, times, extra=None):
+        s = {k: _summary(v, scale) for k, v in times.items()}
+        npv, gtv = s["numpy"]["median"], s["gradtape"]["median"]
+        tv = s["torch"]["median"] if "torch" in s else None
+        r_gt = gtv / npv
+        r_t = tv / npv if tv is not None else None
+        ok = r_gt <= TARGETS[key]
+        rows.append((label, _fmt(npv, unit), _fmt(gtv, unit), f"{r_gt:.2f}x",
+                     _fmt(tv, unit), f"{r_t:.2f}x" if r_t is not None else "n/a",
+                     f"<= {TARGETS[key]}x", "PASS" if ok else "FAIL"))
+        results["cases"][key] = {"label": label, "unit": unit, "times": s, "ratio_gradtape_numpy": r_gt,
+                                 "ratio_torch_numpy": r_t, "target": TARGETS[key], "pass": ok, **(extra or {})}
+
+    print("running (a) 200-op chain, 16 elements ...", file=sys.stderr, flush=True)
+    times, number = bench_chain(16, rep_a, bud_a)
+    add_row("a", "(a) 200-op chain, 16 f64, fwd+bwd per op", "us", 1e6 / N_OPS, times,
+            {"calls_per_repeat": number})
+
+    print("running (b) 200-op chain, 1e6 elements ...", file=sys.stderr, flush=True)
+    times, number = bench_chain(1_000_000, rep_b, 0.0)
+    add_row("b", "(b) 200-op chain, 1e6 f64, fwd+bwd", "ms", 1e3, times, {"calls_per_repeat": number})
+
+    print("running (c) MLP training step ...", file=sys.stderr, flush=True)
+    times, number, mem = bench_mlp(rep_c, bud_c)
+    add_row("c", "(c) MLP 784-1024-1024-10 step, b=256 f32", "ms", 1e3, times,
+            {"calls_per_repeat": number, "gradtape_style": "requires_grad_() leaves, p -= lr*p.grad "
+                                                             "under no_grad, p.grad = None"})
+    r_mem = mem["gradtape"] / mem["numpy"]
+    ok_mem = r_mem <= TARGETS["c_mem"]
+    rows.append(("(c) MLP step memory growth (tracemalloc peak)", _fmt(mem["numpy"] / 2**20, "MiB"),
+                 _fmt(mem["gradtape"] / 2**20, "MiB"), f"{r_mem:.2f}x", "n/a", "n/a",
+                 f"<= {TARGETS['c_mem']}x", "PASS" if ok_mem else "FAIL"))
+    results["cases"]["c_mem"] = {"label": "MLP step memory growth", "unit": "bytes", "numpy": mem["numpy"],
+                                 "gradtape": mem["gradtape"], "ratio_gradtape_numpy": r_mem,
+                                 "target": TARGETS["c_mem"], "pass": ok_mem}
+    results["wall_s"] = time.perf_counter() - t_start
+
+    tinfo = (f"torch {info['torch']} ({info['torch_threads']} threads in every case)"
+             if info["torch"] else "torch not installed")
+    print()
+    print(f"## gradtape foundation benchmarks{' (--quick)' if args.quick else ''}")
+    print()
+    print(f"- machine: {info['platform']}, {info['processor']}, {info['cpu_count']} CPUs, Python {info['python']}")
+    print(f"- numpy {info['numpy']} (BLAS: {info['blas']}"
+          f"{', env ' + str(info['blas_threads_env']) if info['blas_threads_env'] else ', default threads'}); "
+          f"{tinfo}")
+    print(f"- statistic: median over {rep_a}/{rep_b}/{rep_c} interleaved repeats for (a)/(b)/(c); "
+          f"gradtape (c) style: requires_grad_() leaves, `p -= lr * p.grad` under no_grad, `p.grad = None`")
+    print()
+    head = ("case", "hand-written NumPy", "gradtape", "gradtape/NumPy", "PyTorch", "torch/NumPy", "target", "pass")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print()
+    print(f"total wall time {results['wall_s']:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
