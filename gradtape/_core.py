@@ -44,7 +44,7 @@ class Node:
     are undone in one place (the engine)."""
 
     __slots__ = ("prim", "parents", "saved", "vers", "out", "params", "meta",
-                 "seq", "freed", "bk", "out_tan", "__weakref__")
+                 "seq", "bk", "out_tan", "__weakref__")
 
 
 class Primitive:
@@ -59,15 +59,17 @@ class Primitive:
     recorded (create_graph, nested transforms): higher order comes free.
     ``save[i]`` names what rule i reads: input indices and/or "out"."""
 
-    __slots__ = ("name", "fwd", "vjp", "jvp", "save", "save_out", "_need")
+    __slots__ = ("name", "fwd", "vjp", "jvp", "save", "save_out", "_need", "save1", "same")
 
-    def __init__(self, name, fwd, vjp, jvp, save):
+    def __init__(self, name, fwd, vjp, jvp, save, same=False):
         self.name = name
         self.fwd = fwd
         self.vjp = tuple(vjp)
         self.jvp = tuple(jvp)
         self.save = tuple(save)
         self.save_out = any("out" in s for s in self.save)
+        self.save1 = len(self.save) == 1 and 0 in self.save[0]
+        self.same = same          # output has the input's shape and dtype (elementwise unary)
         # _need[mask] = input indices to keep when the inputs in mask are tracked
         self._need = {}
 
@@ -167,7 +169,6 @@ def apply(prim, args, params=None):
     node.params = params
     node.meta = tuple(meta)
     node.seq = next(_seq)
-    node.freed = False
     node.bk = bk
     t._node = node
     t._rg = True
@@ -175,6 +176,118 @@ def apply(prim, args, params=None):
 
 
 _EMPTY = {}
+_new = object.__new__
+
+
+def apply1(prim, x, params=_EMPTY):
+    """:func:`apply` for one-input primitives (the hot path: no loops, no lists)."""
+    if type(x) is not Tensor or (x._tan is not None and state.levels):
+        return apply(prim, (x,), params)
+    bk = x._bk
+    d = x.data
+    out = prim.fwd(bk.xp, d, **params)
+    t = _new(Tensor)
+    t.data = out
+    t._bk = bk
+    t.grad = None
+    t._req = None
+    t._version = 0
+    t._tan = None
+    if not x._rg or not state.enabled:
+        t._node = None
+        t._rg = False
+        return t
+    n = _new(Node)
+    n.prim = prim
+    n.parents = (x if x._node is None else x._node,)
+    if prim.save1:
+        n.saved = (x,)
+        n.vers = (x._version,)
+    else:
+        n.saved = n.vers = None
+    n.out = out if prim.save_out else None
+    n.params = params
+    n.meta = _NOMETA1 if prim.same or (d.shape == out.shape and d.dtype == out.dtype) else ((d.shape, d.dtype),)
+    n.seq = next(_seq)
+    n.bk = bk
+    t._node = n
+    t._rg = True
+    return t
+
+
+_NOMETA1 = (None,)
+
+
+def apply2(prim, x, y):
+    """:func:`apply` for two-input primitives without parameters (binary operators)."""
+    tx = type(x) is Tensor
+    ty = type(y) is Tensor
+    if tx and ty:
+        bk = x._bk
+        if y._bk is not bk or x._tan is not None or y._tan is not None:
+            return apply(prim, (x, y))
+        rx, ry = x._rg, y._rg
+        dx, dy = x.data, y.data
+    elif tx and type(y) in _FAST_SCALARS:
+        bk = x._bk
+        if x._tan is not None:
+            return apply(prim, (x, y))
+        rx, ry = x._rg, False
+        dx, dy = x.data, y
+    elif ty and type(x) in _FAST_SCALARS:
+        bk = y._bk
+        if y._tan is not None:
+            return apply(prim, (x, y))
+        rx, ry = False, y._rg
+        dx, dy = x, y.data
+    else:
+        return apply(prim, (x, y))
+    out = prim.fwd(bk.xp, dx, dy)
+    t = _new(Tensor)
+    t.data = out
+    t._bk = bk
+    t.grad = None
+    t._req = None
+    t._version = 0
+    t._tan = None
+    if not (rx or ry) or not state.enabled:
+        t._node = None
+        t._rg = False
+        return t
+    n = _new(Node)
+    n.prim = prim
+    oshape = out.shape
+    odtype = out.dtype
+    if rx:
+        px = x if x._node is None else x._node
+        mx = None if (dx.shape == oshape and dx.dtype == odtype) else (dx.shape, dx.dtype)
+    else:
+        px = mx = None
+    if ry:
+        py = y if y._node is None else y._node
+        my = None if (dy.shape == oshape and dy.dtype == odtype) else (dy.shape, dy.dtype)
+    else:
+        py = my = None
+    n.parents = (px, py)
+    n.meta = (mx, my)
+    need = prim._need.get(rx | (ry << 1))
+    if need is None:
+        need = prim.need(rx | (ry << 1))
+    if need:
+        n.saved = (x if 0 in need else None, y if 1 in need else None)
+        n.vers = (x._version if tx else 0, y._version if ty else 0)
+    else:
+        n.saved = n.vers = None
+    n.out = out if prim.save_out else None
+    n.params = _EMPTY
+    n.seq = next(_seq)
+    n.bk = bk
+    t._node = n
+    t._rg = True
+    return t
+
+
+_FAST_SCALARS = (int, float)
 
 
 def _coerce(prim, args):

@@ -55,7 +55,7 @@ def _prune(order, stop, leaves):
 def _check(order):
     """Raise before any work if the graph cannot be used (freed, or a saved input changed in place)."""
     for n in order:
-        if n.freed:
+        if n.seq < 0:
             raise RuntimeError(
                 f"gradtape: trying to backward through the graph a second time (node {n.prim.name!r}); "
                 f"its saved values were freed by the first backward. Pass retain_graph=True to the "
@@ -86,27 +86,20 @@ def run(roots, heads, retain_graph=False, create_graph=False, sources=None):
     else:
         order = _collect([r._node for r in roots])
     _check(order)
-    grads = {}
-    leaf = {}
+    grads = {}      # Node or id(leaf) -> accumulated cotangent
+    leaf = {}       # id(leaf) -> leaf tensor
     found = [None] * len(sources) if sources is not None else None
-
-    def add_to(key, g, t=None):
+    for r, h in zip(roots, heads):
+        key = r._node if r._node is not None else id(r)
         if key in grads:
-            grads[key] = grads[key] + g
+            grads[key] = grads[key] + h
         else:
-            grads[key] = g
-        if t is not None:
-            leaf[key] = t
-
-    xp = T if create_graph else None
+            grads[key] = h
+        if r._node is None:
+            leaf[key] = r
     prev = state.enabled
     state.enabled = create_graph
     try:
-        for r, h in zip(roots, heads):
-            if r._node is not None:
-                add_to(r._node, h)
-            else:
-                add_to(id(r), h, r)
         for n in order:
             ct = grads.pop(n, None)
             if want and n in want:
@@ -114,32 +107,38 @@ def run(roots, heads, retain_graph=False, create_graph=False, sources=None):
                     found[i] = ct
                 continue             # a source: its gradient is the answer, nothing above it is needed
             if ct is not None:
-                ns = xp or n.bk.xp
+                saved = n.saved
                 if create_graph:
-                    ins = n.saved or (None,) * len(n.parents)
+                    ns = T
+                    ins = saved or (None,) * len(n.parents)
                     out = None if n.out is None else _out_tensor(n)
                 else:
-                    ins = [s.data if type(s) is Tensor else s for s in n.saved] if n.saved is not None \
-                        else (None,) * len(n.parents)
+                    ns = n.bk.xp
+                    ins = (None,) * len(n.parents) if saved is None else \
+                        [s.data if type(s) is Tensor else s for s in saved]
                     out = n.out
                 vjp = n.prim.vjp
-                for i, p in enumerate(n.parents):
-                    if p is None or (useful is not None and (p not in useful if type(p) is Node else id(p) not in want)):
-                        continue
-                    g = vjp[i](ns, ct, out, *ins, **n.params)
-                    if g is None:
-                        continue
-                    m = n.meta[i]
-                    if m is not None:
-                        g = _fit(ns, g, m)
-                    if type(p) is Node:
-                        add_to(p, g)
-                    else:
-                        add_to(id(p), g, p)
+                meta = n.meta
+                params = n.params
+                i = 0
+                for p in n.parents:
+                    if p is not None and (useful is None or (p in useful if type(p) is Node else id(p) in want)):
+                        g = vjp[i](ns, ct, out, *ins, **params)
+                        if g is not None:
+                            if meta[i] is not None:
+                                g = _fit(ns, g, meta[i])
+                            if type(p) is Node:
+                                key = p
+                            else:
+                                key = id(p)
+                                leaf[key] = p
+                            old = grads.get(key)
+                            grads[key] = g if old is None else old + g
+                    i += 1
                 del ct
             if not retain_graph:
                 n.saved = n.out = n.vers = None
-                n.freed = True
+                n.seq = -1          # freed
     finally:
         state.enabled = prev
     if sources is not None:

@@ -15,7 +15,7 @@ from builtins import any as _any
 from . import backends as _backends
 from . import _prims as P
 from . import _shape as S
-from ._core import Tensor, _global_device, apply, default_device as _default_device_str, state, wrap
+from ._core import Tensor, _global_device, apply, apply1, apply2, default_device as _default_device_str, state, wrap
 
 # ---- dtypes ------------------------------------------------------------------------------------
 
@@ -177,7 +177,7 @@ def to_device(x, device, /, *, stream=None):
     if dst is x._bk:
         return x
     src = x._bk
-    out = apply(to_device_p, (x,), {"src": src, "dst": dst})
+    out = apply1(to_device_p, x, {"src": src, "dst": dst})
     out._bk = dst
     if out._node is not None:
         out._node.bk = dst
@@ -341,7 +341,7 @@ def sum(x, /, *, axis=None, dtype=None, keepdims=False):
     Tensor(3.)
     """
     x = _t(x)
-    return apply(P.sum_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype),
+    return apply1(P.sum_, x, {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype),
                                 "xshape": x.shape})
 
 
@@ -353,7 +353,7 @@ def prod(x, /, *, axis=None, dtype=None, keepdims=False):
     Tensor(6.)
     """
     x = _t(x)
-    return apply(P.prod_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype)})
+    return apply1(P.prod_, x, {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype)})
 
 
 def mean(x, /, *, axis=None, keepdims=False):
@@ -364,7 +364,7 @@ def mean(x, /, *, axis=None, keepdims=False):
     Tensor(1.5)
     """
     x = _t(x)
-    return apply(P.mean_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims, "xshape": x.shape})
+    return apply1(P.mean_, x, {"axis": _ax(x, axis), "keepdims": keepdims, "xshape": x.shape})
 
 
 def var(x, /, *, axis=None, correction=0.0, keepdims=False):
@@ -375,7 +375,7 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False):
     Tensor(1.)
     """
     x = _t(x)
-    return apply(P.var_, (x,), {"axis": _ax(x, axis), "correction": correction, "keepdims": keepdims})
+    return apply1(P.var_, x, {"axis": _ax(x, axis), "correction": correction, "keepdims": keepdims})
 
 
 def std(x, /, *, axis=None, correction=0.0, keepdims=False):
@@ -386,7 +386,7 @@ def std(x, /, *, axis=None, correction=0.0, keepdims=False):
     Tensor(1.)
     """
     x = _t(x)
-    return apply(P.std_, (x,), {"axis": _ax(x, axis), "correction": correction, "keepdims": keepdims})
+    return apply1(P.std_, x, {"axis": _ax(x, axis), "correction": correction, "keepdims": keepdims})
 
 
 def max(x, /, *, axis=None, keepdims=False):
@@ -397,7 +397,7 @@ def max(x, /, *, axis=None, keepdims=False):
     Tensor(3.)
     """
     x = _t(x)
-    return apply(P.max_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims})
+    return apply1(P.max_, x, {"axis": _ax(x, axis), "keepdims": keepdims})
 
 
 def min(x, /, *, axis=None, keepdims=False):
@@ -408,7 +408,7 @@ def min(x, /, *, axis=None, keepdims=False):
     Tensor(1.)
     """
     x = _t(x)
-    return apply(P.min_, (x,), {"axis": _ax(x, axis), "keepdims": keepdims})
+    return apply1(P.min_, x, {"axis": _ax(x, axis), "keepdims": keepdims})
 
 
 def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -423,7 +423,7 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
         if x.ndim != 1:
             raise ValueError(f"gradtape.cumulative_sum: axis is required for shape {x.shape}")
         axis = 0
-    return apply(P.cumsum, (x,), {"axis": axis % x.ndim, "dtype": _bdt(x._bk, dtype), "include_initial": include_initial})
+    return apply1(P.cumsum, x, {"axis": axis % x.ndim, "dtype": _bdt(x._bk, dtype), "include_initial": include_initial})
 
 
 def _tracked(*xs):
@@ -474,7 +474,7 @@ def clip(x, /, min=None, max=None):
         if max is not None:
             out = S.where(out > max, max, out)
         return out
-    return apply(P.clip_, (x,), {"lo": min, "hi": max})
+    return apply1(P.clip_, x, {"lo": min, "hi": max})
 
 
 def _scalar_or_none(v):
@@ -578,7 +578,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     x = _t(x)
     ax = _ax(x, axis)
     if ord == 2:
-        return apply(P.norm2, (x,), {"axis": ax, "keepdims": keepdims})
+        return apply1(P.norm2, x, {"axis": ax, "keepdims": keepdims})
     if not _tracked(x):
         return wrap(x._bk.xp.linalg.vector_norm(x.data, axis=axis, keepdims=keepdims, ord=ord), x._bk)
     a = P_abs(x)

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import math
 
-from ._core import Primitive, Tensor, apply, state
+from ._core import Primitive, Tensor, apply, apply1, apply2, state
 
 PRIMS = {}
 
 
-def prim(name, fwd, vjp, jvp, save):
-    p = Primitive(name, fwd, vjp, jvp, save)
+def prim(name, fwd, vjp, jvp, save, same=False):
+    p = Primitive(name, fwd, vjp, jvp, save, same)
     PRIMS[name] = p
     return p
 
 
 def unary(name, fwd, d, save="x"):
     """Elementwise f(x) with derivative d(xp, x, out, **params); save: 'x', 'out' or 'x out'."""
-    return prim(name, fwd,
-                [lambda xp, ct, out, x, **k: ct * d(xp, x, out, **k)],
-                [lambda xp, t, out, x, **k: t * d(xp, x, out, **k)],
-                [(0,) if save == "x" else ("out",) if save == "out" else (0, "out")])
+    keep = [(0,) if save == "x" else ("out",) if save == "out" else (0, "out")]
+    if d.__code__.co_argcount == 3:   # no parameters: skip the **k plumbing on the hot path
+        return prim(name, fwd, [lambda xp, ct, out, x: ct * d(xp, x, out)],
+                    [lambda xp, t, out, x: t * d(xp, x, out)], keep, same=True)
+    return prim(name, fwd, [lambda xp, ct, out, x, **k: ct * d(xp, x, out, **k)],
+                [lambda xp, t, out, x, **k: t * d(xp, x, out, **k)], keep, same=True)
 
 
 def binary(name, fwd, dx, dy, save=(("y",), ("x",))):
@@ -39,7 +41,7 @@ def binary(name, fwd, dx, dy, save=(("y",), ("x",))):
 
 def _fn1(p, name=None):
     def f(x, /):
-        return apply(p, (x,))
+        return apply1(p, x)
     f.__name__ = f.__qualname__ = name or p.name
     f.__doc__ = f"Elementwise ``{name or p.name}`` (array API), differentiable.\n\n" \
                 f">>> import gradtape as gt\n>>> gt.{name or p.name}(gt.asarray([0.5])).shape\n(1,)\n"
@@ -48,7 +50,7 @@ def _fn1(p, name=None):
 
 def _fn2(p, name=None):
     def f(x1, x2, /):
-        return apply(p, (x1, x2))
+        return apply2(p, x1, x2)
     f.__name__ = f.__qualname__ = name or p.name
     f.__doc__ = f"Elementwise ``{name or p.name}`` (array API), differentiable.\n\n" \
                 f">>> import gradtape as gt\n>>> gt.{name or p.name}(gt.asarray([0.5]), gt.asarray([0.25])).shape\n(1,)\n"
@@ -101,7 +103,7 @@ def abs(x, /):
     >>> gt.abs(gt.asarray([-2.0, 3.0]))
     Tensor([2., 3.])
     """
-    return apply(abs_, (x,), {"a": state.abs_sub})
+    return apply1(abs_, x, {"a": state.abs_sub})
 
 
 def relu_fn(x, /):
@@ -111,7 +113,7 @@ def relu_fn(x, /):
     >>> gt.nn.relu(gt.asarray([-1.0, 2.0]))
     Tensor([0., 2.])
     """
-    return apply(relu, (x,), {"a": state.relu_sub})
+    return apply1(relu, x, {"a": state.relu_sub})
 
 
 sigmoid_fn = _fn1(sigmoid, "sigmoid")

@@ -7,7 +7,7 @@ input shape and dtype, so those VJPs just pass ``ct`` through.
 """
 from __future__ import annotations
 
-from ._core import Tensor, apply
+from ._core import Tensor, apply, apply1, apply2
 from ._prims import prim
 
 reshape_p = prim("reshape", lambda xp, x, shape, xshape: xp.reshape(x, shape),
@@ -139,8 +139,8 @@ def reshape(x, /, shape, *, copy=None):
     x = _t(x)
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if shape == x.shape:
-        return x if not copy else apply(reshape_p, (x,), {"shape": shape, "xshape": x.shape})
-    return apply(reshape_p, (x,), {"shape": shape, "xshape": x.shape})
+        return x if not copy else apply1(reshape_p, x, {"shape": shape, "xshape": x.shape})
+    return apply1(reshape_p, x, {"shape": shape, "xshape": x.shape})
 
 
 def permute_dims(x, /, axes):
@@ -152,7 +152,7 @@ def permute_dims(x, /, axes):
     """
     x = _t(x)
     axes = tuple(a % x.ndim for a in axes)
-    return apply(permute_p, (x,), {"axes": axes})
+    return apply1(permute_p, x, {"axes": axes})
 
 
 def matrix_transpose(x, /):
@@ -179,7 +179,7 @@ def broadcast_to(x, /, shape):
     shape = tuple(shape)
     if shape == x.shape:
         return x
-    return apply(broadcast_p, (x,), {"shape": shape})
+    return apply1(broadcast_p, x, {"shape": shape})
 
 
 def broadcast_arrays(*arrays):
@@ -208,11 +208,11 @@ def astype(x, dtype, /, *, copy=True, device=None):
     from ._namespace import _is_float, _bdt
     bdt = _bdt(x._bk, dtype)
     if x.dtype == dtype:
-        return apply(astype_p, (x,), {"dtype": bdt}) if copy else x
+        return apply1(astype_p, x, {"dtype": bdt}) if copy else x
     if not _is_float(dtype) or not _is_float(x.dtype):
         from ._core import wrap
         return wrap(x._bk.xp.astype(x.data, bdt), x._bk)
-    return apply(astype_p, (x,), {"dtype": bdt})
+    return apply1(astype_p, x, {"dtype": bdt})
 
 
 def expand_dims(x, /, *, axis=0):
@@ -272,7 +272,7 @@ def flip(x, /, *, axis=None):
     Tensor([2., 1.])
     """
     x = _t(x)
-    return apply(flip_p, (x,), {"axis": axis if not isinstance(axis, list) else tuple(axis)})
+    return apply1(flip_p, x, {"axis": axis if not isinstance(axis, list) else tuple(axis)})
 
 
 def roll(x, /, shift, *, axis=None):
@@ -283,7 +283,7 @@ def roll(x, /, shift, *, axis=None):
     Tensor([3., 1., 2.])
     """
     x = _t(x)
-    return apply(roll_p, (x,), {"shift": tuple(shift) if isinstance(shift, list) else shift,
+    return apply1(roll_p, x, {"shift": tuple(shift) if isinstance(shift, list) else shift,
                                 "axis": tuple(axis) if isinstance(axis, list) else axis})
 
 
@@ -419,7 +419,7 @@ def getitem(x, key):
             out = take(x, reshape(idx, (-1,)), axis=arrays[0])
             a = arrays[0]
             return reshape(out, out.shape[:a] + idx.shape + out.shape[a + 1:])
-    return apply(getitem_p, (x,), {"key": k, "xshape": x.shape, "basic": basic})
+    return apply1(getitem_p, x, {"key": k, "xshape": x.shape, "basic": basic})
 
 
 def _with_newaxes(x, ks):

@@ -10,16 +10,16 @@ from __future__ import annotations
 from . import _namespace as N
 from . import _prims as P
 from . import _shape as S
-from ._core import Tensor, apply, state, wrap
+from ._core import Tensor, apply, apply1, apply2, state, wrap
 
 
 def _binop(p, reflected=False):
     if reflected:
         def f(self, other):
-            return apply(p, (other, self))
+            return apply2(p, other, self)
     else:
         def f(self, other):
-            return apply(p, (self, other))
+            return apply2(p, self, other)
     return f
 
 
@@ -305,8 +305,8 @@ _METHODS = {
     "__xor__": _ndop("bitwise_xor"), "__rxor__": _ndop("bitwise_xor", True),
     "__lshift__": _ndop("bitwise_left_shift"), "__rlshift__": _ndop("bitwise_left_shift", True),
     "__rshift__": _ndop("bitwise_right_shift"), "__rrshift__": _ndop("bitwise_right_shift", True),
-    "__neg__": lambda self: apply(P.negative, (self,)),
-    "__pos__": lambda self: apply(P.positive, (self,)),
+    "__neg__": lambda self: apply1(P.negative, self),
+    "__pos__": lambda self: apply1(P.positive, self),
     "__abs__": lambda self: P.abs(self),
     "__invert__": lambda self: N.bitwise_invert(self),
     "__eq__": _cmp("equal"), "__ne__": _cmp("not_equal"), "__lt__": _cmp("less"),
@@ -339,10 +339,10 @@ _METHODS = {
     "norm": lambda self, ord=2, axis=None, keepdims=False: N.vector_norm(self, ord=ord, axis=axis, keepdims=keepdims),
     "dot": lambda self, other: N.matmul(self, other),
     "copy": lambda self: S.astype(self, self.dtype, copy=True),
-    "exp": lambda self: apply(P.exp, (self,)), "log": lambda self: apply(P.log, (self,)),
-    "sin": lambda self: apply(P.sin, (self,)), "cos": lambda self: apply(P.cos, (self,)),
-    "tanh": lambda self: apply(P.tanh, (self,)), "sqrt": lambda self: apply(P.sqrt, (self,)),
-    "abs": lambda self: P.abs(self), "square": lambda self: apply(P.square, (self,)),
+    "exp": lambda self: apply1(P.exp, self), "log": lambda self: apply1(P.log, self),
+    "sin": lambda self: apply1(P.sin, self), "cos": lambda self: apply1(P.cos, self),
+    "tanh": lambda self: apply1(P.tanh, self), "sqrt": lambda self: apply1(P.sqrt, self),
+    "abs": lambda self: P.abs(self), "square": lambda self: apply1(P.square, self),
     "relu": lambda self: P.relu_fn(self), "sigmoid": lambda self: P.sigmoid_fn(self),
 }
 

@@ -6,7 +6,7 @@ backward for the softmax cross-entropy, as a hand-written gradient would do).
 """
 from __future__ import annotations
 
-from ._core import Tensor, apply
+from ._core import Tensor, apply, apply1, apply2
 from ._prims import prim, _keep, _unreduce, relu_fn as relu, sigmoid_fn as sigmoid, softplus_fn as softplus
 from ._namespace import asarray
 
@@ -70,7 +70,7 @@ def logsumexp(x, /, *, axis=None, keepdims=False):
     Tensor(1000.69314718)
     """
     x = x if isinstance(x, Tensor) else asarray(x)
-    return apply(logsumexp_p, (x,), {"axis": _axes(x, axis), "keepdims": keepdims})
+    return apply1(logsumexp_p, x, {"axis": _axes(x, axis), "keepdims": keepdims})
 
 
 def log_softmax(x, /, *, axis=-1):
@@ -81,7 +81,7 @@ def log_softmax(x, /, *, axis=-1):
     Tensor([-0.69314718, -0.69314718])
     """
     x = x if isinstance(x, Tensor) else asarray(x)
-    return apply(log_softmax_p, (x,), {"axis": _axes(x, axis)})
+    return apply1(log_softmax_p, x, {"axis": _axes(x, axis)})
 
 
 def softmax(x, /, *, axis=-1):
@@ -92,7 +92,7 @@ def softmax(x, /, *, axis=-1):
     Tensor([0.5, 0.5])
     """
     x = x if isinstance(x, Tensor) else asarray(x)
-    return apply(softmax_p, (x,), {"axis": _axes(x, axis)})
+    return apply1(softmax_p, x, {"axis": _axes(x, axis)})
 
 
 def cross_entropy(logits, target, /):

@@ -11,7 +11,7 @@ import itertools
 
 from . import _engine
 from . import _prims as P
-from ._core import Tensor, apply, state, wrap
+from ._core import Tensor, apply, apply1, apply2, state, wrap
 
 _level = itertools.count(1)
 
@@ -34,8 +34,8 @@ def _source(x, what):
         raise TypeError(f"gradtape.{what}: cannot differentiate with respect to an argument of dtype {x.dtype} "
                         f"(shape {x.shape}); pass a floating-point array")
     if x._rg and state.enabled:
-        return apply(P.positive, (x,)), True
-    w = apply(P.positive, (x,)) if x._tan is not None else wrap(x.data, x._bk)
+        return apply1(P.positive, x), True
+    w = apply1(P.positive, x) if x._tan is not None else wrap(x.data, x._bk)
     w._node = None
     w._rg = True
     w._req = None
@@ -167,7 +167,7 @@ def jvp(f, primals, tangents, has_aux=False):
         if t.dtype != x.dtype:
             from ._shape import astype
             t = astype(t, x.dtype)
-        w = apply(P.positive, (x,)) if (x._rg or x._tan is not None) else wrap(x.data, x._bk)
+        w = apply1(P.positive, x) if (x._rg or x._tan is not None) else wrap(x.data, x._bk)
         w._tan = dict(w._tan or ())
         w._tan[L] = t
         args.append(w)
