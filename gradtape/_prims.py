@@ -83,11 +83,19 @@ square = unary("square", lambda xp, x: xp.square(x), lambda xp, x, out: 2 * x)
 reciprocal = unary("reciprocal", lambda xp, x: xp.reciprocal(x), lambda xp, x, out: -(out * out), "out")
 # kinks: abs'(0) = a, relu'(0) = a, configurable through gt.subgradient (read when the op runs)
 abs_ = unary("abs", lambda xp, x, a: xp.abs(x), lambda xp, x, out, a: xp.where(x == 0, a, xp.sign(x)))
-relu = unary("relu", lambda xp, x, a: xp.maximum(x, 0),
-             lambda xp, x, out, a: xp.astype(x > 0, x.dtype) + a * xp.astype(x == 0, x.dtype))
+relu = prim("relu", lambda xp, x, a: xp.maximum(x, 0),
+            [lambda xp, ct, out, x, a: _relu_d(xp, ct, x, a)], [lambda xp, t, out, x, a: _relu_d(xp, t, x, a)],
+            [(0,)], same=True)
 sigmoid = unary("sigmoid", lambda xp, x: _sigmoid(xp, x), lambda xp, x, out: out * (1 - out), "out")
 softplus = unary("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))),
                  lambda xp, x, out: _sigmoid(xp, x))
+
+
+def _relu_d(xp, ct, x, a):
+    """ct * relu'(x), relu'(0) = a."""
+    if a == 0:
+        return xp.where(x > 0, ct, 0.0)
+    return xp.where(x > 0, ct, xp.where(x == 0, a * ct, 0.0))
 
 
 def _sigmoid(xp, x):
