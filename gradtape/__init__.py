@@ -54,7 +54,12 @@ pow = _prims._fn2(_prims.pow_, "pow")  # noqa: A001
 
 
 def real(x, /):
-    """Real part (the identity on real tensors)."""
+    """Real part (the identity on real tensors).
+
+    >>> import gradtape as gt
+    >>> gt.real(gt.asarray([1.5]))
+    Tensor([1.5])
+    """
     x = asarray(x)
     if isdtype(x.dtype, "complex floating"):
         raise TypeError("gradtape.real: complex tensors are not differentiable in this version")
@@ -62,7 +67,12 @@ def real(x, /):
 
 
 def imag(x, /):
-    """Imaginary part (zeros on real tensors)."""
+    """Imaginary part (zeros on real tensors).
+
+    >>> import gradtape as gt
+    >>> gt.imag(gt.asarray([1.5]))
+    Tensor([0.])
+    """
     x = asarray(x)
     if isdtype(x.dtype, "complex floating"):
         raise TypeError("gradtape.imag: complex tensors are not differentiable in this version")
@@ -70,7 +80,12 @@ def imag(x, /):
 
 
 def conj(x, /):
-    """Complex conjugate (the identity on real tensors)."""
+    """Complex conjugate (the identity on real tensors).
+
+    >>> import gradtape as gt
+    >>> gt.conj(gt.asarray([1.5]))
+    Tensor([1.5])
+    """
     return real(x)
 
 
@@ -96,3 +111,4 @@ def memory_stats(device=None):
     """
     from . import backends
     return backends.get(device or get_default_device()).memory_stats()
+from . import testing  # noqa: E402,F401

@@ -112,7 +112,13 @@ def is_training():
 
 @contextlib.contextmanager
 def train_mode():
-    """MXNet ``autograd.train_mode``."""
+    """MXNet ``autograd.train_mode``.
+
+    >>> import gradtape as gt
+    >>> with gt.train_mode():
+    ...     gt.is_training()
+    True
+    """
     prev = state.train
     state.train = True
     try:
@@ -123,7 +129,13 @@ def train_mode():
 
 @contextlib.contextmanager
 def predict_mode():
-    """MXNet ``autograd.predict_mode``."""
+    """MXNet ``autograd.predict_mode``.
+
+    >>> import gradtape as gt
+    >>> with gt.predict_mode():
+    ...     gt.is_training()
+    False
+    """
     prev = state.train
     state.train = False
     try:

@@ -21,7 +21,12 @@ from ._core import Tensor, _global_device, apply, apply1, apply2, default_device
 
 
 class DType:
-    """A backend-neutral dtype (``gt.float32``...); compares equal to its name and to backend dtypes."""
+    """A backend-neutral dtype (``gt.float32``...); compares equal to its name and to backend dtypes.
+
+    >>> import gradtape as gt
+    >>> gt.ones(2, dtype=gt.float32).dtype == gt.float32, gt.float32 == "float32"
+    (True, True)
+    """
 
     __slots__ = ("name", "kind")
 
@@ -137,7 +142,12 @@ def default_device(device):
 
 
 def get_default_device():
-    """The device new tensors go to."""
+    """The device new tensors go to.
+
+    >>> import gradtape as gt
+    >>> gt.get_default_device()
+    'cpu'
+    """
     return _backends.canonical_device(_default_device_str())
 
 

@@ -39,12 +39,12 @@ def binary(name, fwd, dx, dy, save=(("y",), ("x",))):
                 [tuple(idx[s] for s in save[0]), tuple(idx[s] for s in save[1])])
 
 
-def _fn1(p, name=None):
+def _fn1(p, name=None, where="gt"):
     def f(x, /):
         return apply1(p, x)
     f.__name__ = f.__qualname__ = name or p.name
-    f.__doc__ = f"Elementwise ``{name or p.name}`` (array API), differentiable.\n\n" \
-                f">>> import gradtape as gt\n>>> gt.{name or p.name}(gt.asarray([0.5])).shape\n(1,)\n"
+    f.__doc__ = f"Elementwise ``{name or p.name}``, differentiable.\n\n" \
+                f">>> import gradtape as gt\n>>> {where}.{name or p.name}(gt.asarray([0.5])).shape\n(1,)\n"
     return f
 
 
@@ -124,8 +124,8 @@ def relu_fn(x, /):
     return apply1(relu, x, {"a": state.relu_sub})
 
 
-sigmoid_fn = _fn1(sigmoid, "sigmoid")
-softplus_fn = _fn1(softplus, "softplus")
+sigmoid_fn = _fn1(sigmoid, "sigmoid", "gt.nn")
+softplus_fn = _fn1(softplus, "softplus", "gt.nn")
 
 # ---- binary elementwise ----------------------------------------------------------------------
 add = prim("add", lambda xp, x, y: x + y,

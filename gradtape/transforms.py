@@ -13,6 +13,8 @@ from . import _engine
 from . import _prims as P
 from ._core import Tensor, apply, apply1, apply2, state, wrap
 
+__all__ = ["grad", "value_and_grad", "vjp", "jvp"]
+
 _level = itertools.count(1)
 
 
