@@ -337,6 +337,7 @@ def machine_info():
         info["blas"] = f"{blas.get('name')} {blas.get('version')}"
     except Exception:
         info["blas"] = "unknown"
+    info["gradtape_commit"] = _git_commit()
     info["blas_threads_env"] = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                             "MKL_NUM_THREADS") if k in os.environ}
     if torch is not None:
@@ -345,6 +346,20 @@ def machine_info():
     else:
         info["torch"] = None
     return info
+
+
+def _git_commit():
+    """Commit of the gradtape checkout benchmarked (+ "-dirty" with uncommitted changes), if it is a git clone."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(gt.__file__)))
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "gradtape", "backends"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (rev + ("-dirty" if dirty else "")) or None
 
 
 def _cpu_name():
@@ -375,7 +390,7 @@ def main(argv=None):
     if args.quick:
         rep_a, bud_a, rep_b, rep_c, bud_c = 3, 0.05, 1, 3, 0.1
     else:
-        rep_a, bud_a, rep_b, rep_c, bud_c = 15, 0.2, 5, 15, 0.5
+        rep_a, bud_a, rep_b, rep_c, bud_c = 15, 0.2, 7, 15, 0.5
     t_start = time.perf_counter()
     info = machine_info()
     results = {"machine": info, "statistic": "median over interleaved repeats (min also given)",
@@ -428,6 +443,7 @@ def main(argv=None):
     print()
     print(f"## gradtape foundation benchmarks{' (--quick)' if args.quick else ''}")
     print()
+    print(f"- gradtape {info['gradtape']} at commit {info['gradtape_commit']}")
     print(f"- machine: {info['platform']}, {info['processor']}, {info['cpu_count']} CPUs, Python {info['python']}")
     print(f"- numpy {info['numpy']} (BLAS: {info['blas']}"
           f"{', env ' + str(info['blas_threads_env']) if info['blas_threads_env'] else ', default threads'}); "

@@ -315,6 +315,12 @@ class GradientTape:
         targets = [target] if isinstance(target, Tensor) else list(target)
         og = None if output_gradients is None else (
             [output_gradients] if not isinstance(output_gradients, (list, tuple)) else list(output_gradients))
+        live = [t for t in targets if isinstance(t, Tensor) and t._rg]
+        if not live:      # the target does not depend on anything recorded: no gradient (TensorFlow's None)
+            return None if single else [None] * len(srcs)
+        if len(live) != len(targets):
+            og = None if og is None else [g for g, t in zip(og, targets) if isinstance(t, Tensor) and t._rg]
+            targets = live
         create = state.enabled and state.recording > 0   # inside an outer tape/record: record this pass too
         got = _engine.run(targets, _heads(targets, og, create), retain_graph=self.persistent or create,
                           create_graph=create, sources=srcs)

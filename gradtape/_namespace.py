@@ -167,7 +167,7 @@ def _transfer(data, src, dst):
 
 to_device_p = P.prim("to_device", lambda xp, x, src, dst: _transfer(x, src, dst),
                      [lambda xp, ct, out, x, src, dst: _move_back(ct, dst, src)],
-                     [lambda xp, t, out, x, src, dst: to_device(t, dst.device)], [()])
+                     [lambda xp, t, out, x, src, dst: to_device(t, dst.device)], [()], same=True)
 
 
 def _move_back(ct, dst, src):

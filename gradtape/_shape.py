@@ -410,14 +410,14 @@ def getitem(x, key):
         arrays = [i for i, e in enumerate(ks) if hasattr(e, "shape")]
         rest = [e for i, e in enumerate(ks) if i not in arrays]
         ell = [i for i, e in enumerate(ks) if e is Ellipsis]
-        if len(arrays) == 1 and all(e is Ellipsis or (isinstance(e, slice) and e == slice(None)) for e in rest) \
-                and (not ell or ell[0] > arrays[0]):
+        if len(arrays) == 1 and all(e is Ellipsis or (isinstance(e, slice) and e == slice(None)) for e in rest):
             from ._core import wrap
             idx = wrap(ks[arrays[0]], x._bk)
+            # the array's axis: counted from the front, or from the back when an ellipsis precedes it
+            a = arrays[0] if not ell or ell[0] > arrays[0] else x.ndim - (len(ks) - arrays[0])
             if idx.ndim == 1:
-                return take(x, idx, axis=arrays[0])
-            out = take(x, reshape(idx, (-1,)), axis=arrays[0])
-            a = arrays[0]
+                return take(x, idx, axis=a)
+            out = take(x, reshape(idx, (-1,)), axis=a)
             return reshape(out, out.shape[:a] + idx.shape + out.shape[a + 1:])
     return apply1(getitem_p, x, {"key": k, "xshape": x.shape, "basic": basic})
 

@@ -25,11 +25,11 @@ def _dev(ctx):
 
 
 def array(source_array, ctx=None, dtype=None):
-    """``nd.array``: float32 for Python data (as MXNet), the source's dtype for arrays, unless ``dtype`` is given."""
+    """``nd.array``: float32 for Python numbers (as MXNet, ints included), the source's dtype for arrays, unless ``dtype`` is given."""
     t = _gt.asarray(source_array, device=_dev(ctx))
     if dtype is not None:
         return _gt.astype(t, dtype)
-    if isinstance(source_array, (list, tuple, int, float)) and _gt.isdtype(t.dtype, "real floating"):
+    if isinstance(source_array, (list, tuple, int, float)) and not _gt.isdtype(t.dtype, "bool"):
         return _gt.astype(t, _gt.float32)
     return t
 

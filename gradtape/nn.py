@@ -15,8 +15,7 @@ __all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax",
 
 def _lse(xp, x, axis):
     """log(sum(exp(x))) along axis with keepdims, shifted by the (finite) max."""
-    m = xp.max(x, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    m = _finite_max(xp, x, axis)
     return m + xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
 
 
@@ -27,7 +26,17 @@ logsumexp_p = prim("logsumexp", lambda xp, x, axis, keepdims: _lse(xp, x, axis) 
                    [lambda xp, t, out, x, axis, keepdims:
                     xp.sum(t * xp.exp(x - (out if keepdims else _keep(xp, out, x.shape, axis))), axis=axis, keepdims=keepdims)],
                    [(0, "out")])
-log_softmax_p = prim("log_softmax", lambda xp, x, axis: x - _lse(xp, x, axis),
+def _log_softmax(xp, x, axis):
+    d = x - _finite_max(xp, x, axis)       # (x - m) - log(sum(exp(x - m))): exact for the largest entries
+    return d - xp.log(xp.sum(xp.exp(d), axis=axis, keepdims=True))
+
+
+def _finite_max(xp, x, axis):
+    m = xp.max(x, axis=axis, keepdims=True)
+    return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+
+
+log_softmax_p = prim("log_softmax", lambda xp, x, axis: _log_softmax(xp, x, axis),
                      [lambda xp, ct, out, x, axis: ct - xp.exp(out) * xp.sum(ct, axis=axis, keepdims=True)],
                      [lambda xp, t, out, x, axis: t - xp.sum(xp.exp(out) * t, axis=axis, keepdims=True)],
                      [("out",)])
@@ -42,7 +51,7 @@ def _onehot(xp, labels, n, dtype):
 
 
 def _ce_fwd(xp, x, labels):
-    ls = x - _lse(xp, x, (x.ndim - 1,))
+    ls = _log_softmax(xp, x, (x.ndim - 1,))
     picked = xp.sum(ls * _onehot(xp, labels, x.shape[-1], x.dtype), axis=-1)
     return -xp.mean(picked)
 

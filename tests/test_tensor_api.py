@@ -1014,3 +1014,14 @@ def test_nn_numerically_stable(device):
     (gt.nn.logsumexp(x) + gt.nn.softplus(x).sum() + gt.nn.sigmoid(x).sum()).backward()
     assert np.all(np.isfinite(to_np(x.grad)))
     np.testing.assert_allclose(to_np(x.grad), [1.0 + 1.0 + 0.0, 0.0 + 0.0 + 0.0], atol=1e-300)
+
+
+def test_nn_against_scipy_where_installed(device):
+    sp = pytest.importorskip("scipy.special")
+    a = rand((3, 5), -6, 6, seed=21)
+    x = arr(a)
+    np.testing.assert_allclose(to_np(gt.nn.sigmoid(x)), sp.expit(a), rtol=1e-14)
+    np.testing.assert_allclose(to_np(gt.nn.logsumexp(x, axis=1)), sp.logsumexp(a, axis=1), rtol=1e-14)
+    np.testing.assert_allclose(to_np(gt.nn.softmax(x, axis=0)), sp.softmax(a, axis=0), rtol=1e-14)
+    np.testing.assert_allclose(to_np(gt.nn.log_softmax(x)), sp.log_softmax(a, axis=-1), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(to_np(gt.nn.softplus(x)), np.logaddexp(0.0, a), rtol=1e-14)
