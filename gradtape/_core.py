@@ -59,9 +59,9 @@ class Primitive:
     recorded (create_graph, nested transforms): higher order comes free.
     ``save[i]`` names what rule i reads: input indices and/or "out"."""
 
-    __slots__ = ("name", "fwd", "vjp", "jvp", "save", "save_out", "_need", "save1", "same")
+    __slots__ = ("name", "fwd", "vjp", "jvp", "save", "save_out", "_need", "save1", "same", "multi")
 
-    def __init__(self, name, fwd, vjp, jvp, save, same=False):
+    def __init__(self, name, fwd, vjp, jvp, save, same=False, multi=False):
         self.name = name
         self.fwd = fwd
         self.vjp = tuple(vjp)
@@ -70,6 +70,7 @@ class Primitive:
         self.save_out = any("out" in s for s in self.save)
         self.save1 = len(self.save) == 1 and 0 in self.save[0]
         self.same = same          # output has the input's shape and dtype (elementwise unary)
+        self.multi = multi        # fwd returns a tuple; cotangents/tangents are Multi tuples (None = zero)
         # _need[mask] = input indices to keep when the inputs in mask are tracked
         self._need = {}
 
@@ -139,14 +140,15 @@ def apply(prim, args, params=None):
     parents = []
     mask = 0
     meta = []
-    oshape = out.shape
-    odtype = out.dtype
+    oshape = None if prim.multi else out.shape
+    odtype = None if prim.multi else out.dtype
     for i, a in enumerate(args):
         if isinstance(a, Tensor) and a._rg and prim.vjp[i] is not None:
             parents.append(a._node if a._node is not None else a)
             mask |= 1 << i
             d = a.data
-            meta.append(None if (d.shape == oshape and d.dtype == odtype) else (d.shape, d.dtype))
+            meta.append(None if (prim.multi or prim.same or (d.shape == oshape and d.dtype == odtype))
+                        else (d.shape, d.dtype))
         else:
             parents.append(None)
             meta.append(None)
@@ -290,6 +292,31 @@ def apply2(prim, x, y):
 _FAST_SCALARS = (int, float)
 
 
+class Multi(tuple):
+    """Cotangents or tangents of a multi-output primitive; None stands for zero, + adds elementwise."""
+
+    __slots__ = ()
+
+    def __add__(self, other):
+        return Multi(a if b is None else b if a is None else a + b for a, b in zip(self, other))
+
+
+def _select_fwd(xp, x, k, n):
+    return x[k]
+
+
+_SELECT = Primitive("select", _select_fwd,
+                    [lambda xp, ct, out, x, k, n: Multi(ct if i == k else None for i in range(n))],
+                    [lambda xp, t, out, x, k, n: t[k]], [()], same=True)
+
+
+def apply_multi(prim, args, params=None):
+    """Run a multi-output primitive: a hidden tuple-valued tensor, then one ``select`` per output."""
+    t0 = apply(prim, args, params)
+    n = len(t0.data)
+    return tuple(apply1(_SELECT, t0, {"k": k, "n": n}) for k in range(n))
+
+
 def _coerce(prim, args):
     """Wrap non-tensor array arguments (NumPy/CuPy/strict arrays, lists) as tensors."""
     from ._namespace import asarray
@@ -335,8 +362,9 @@ def _apply_fwd(prim, args, params):
             if t is None or prim.jvp[i] is None:
                 continue
             c = prim.jvp[i](T, t, out, *args, **p)
-            tan = c if tan is None else tan + c
-        if tan is not None:
+            if c is not None:
+                tan = c if tan is None else tan + c
+        if tan is not None and not prim.multi:
             if tan.shape != out.shape:
                 tan = T.broadcast_to(tan, out.shape)
             if tan.dtype != out.dtype:

@@ -164,6 +164,13 @@ def run(roots, heads, retain_graph=False, create_graph=False, sources=None):
 
 def _out_tensor(n):
     """The output of node ``n`` as a tracked tensor (for rules that read ``out`` under create_graph)."""
+    if n.prim.multi:
+        from ._core import _SELECT, apply1
+        t = wrap(n.out, n.bk)
+        t._node = n
+        t._rg = True
+        t._tan = getattr(n, "out_tan", None)
+        return tuple(apply1(_SELECT, t, {"k": k, "n": len(n.out)}) for k in range(len(n.out)))
     t = wrap(n.out, n.bk)
     t._node = n
     t._rg = True
