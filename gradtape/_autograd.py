@@ -182,7 +182,9 @@ def stop_gradient(x):
     if not isinstance(x, Tensor):
         from ._namespace import asarray
         x = asarray(x)
-    return wrap(x.data, x._bk)
+    t = wrap(x.data, x._bk)
+    t._base = x
+    return t
 
 
 def _heads(roots, heads, create_graph):

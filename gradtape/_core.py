@@ -59,9 +59,9 @@ class Primitive:
     recorded (create_graph, nested transforms): higher order comes free.
     ``save[i]`` names what rule i reads: input indices and/or "out"."""
 
-    __slots__ = ("name", "fwd", "vjp", "jvp", "save", "save_out", "_need", "save1", "same", "multi")
+    __slots__ = ("name", "fwd", "vjp", "jvp", "save", "save_out", "_need", "save1", "same", "multi", "view")
 
-    def __init__(self, name, fwd, vjp, jvp, save, same=False, multi=False):
+    def __init__(self, name, fwd, vjp, jvp, save, same=False, multi=False, view=False):
         self.name = name
         self.fwd = fwd
         self.vjp = tuple(vjp)
@@ -71,6 +71,7 @@ class Primitive:
         self.save1 = len(self.save) == 1 and 0 in self.save[0]
         self.same = same          # output has the input's shape and dtype (elementwise unary)
         self.multi = multi        # fwd returns a tuple; cotangents/tangents are Multi tuples (None = zero)
+        self.view = view          # the output may share the input's memory (reshape, transpose, basic index)
         # _need[mask] = input indices to keep when the inputs in mask are tracked
         self._need = {}
 
@@ -131,6 +132,7 @@ def apply(prim, args, params=None):
     t._req = None
     t._version = 0
     t._tan = None
+    t._base = None
     if not (rg and state.enabled):
         t._node = None
         t._rg = False
@@ -161,7 +163,7 @@ def apply(prim, args, params=None):
         need = prim.need(mask)
     if need:
         node.saved = tuple(args[j] if j in need else None for j in range(len(args)))
-        node.vers = tuple(a._version if isinstance(a, Tensor) else 0 for a in node.saved)
+        node.vers = tuple(version(a) if isinstance(a, Tensor) else 0 for a in node.saved)
     else:
         node.saved = None
         node.vers = None
@@ -174,11 +176,23 @@ def apply(prim, args, params=None):
     node.bk = bk
     t._node = node
     t._rg = True
+    if prim.view:
+        t._base = args[0]
     return t
 
 
 _EMPTY = {}
 _new = object.__new__
+
+
+def version(t):
+    """A tensor's version, counting in-place updates of the tensors it is a view of."""
+    v = t._version
+    b = t._base
+    while b is not None:
+        v += b._version
+        b = b._base
+    return v
 
 
 def apply1(prim, x, params=_EMPTY):
@@ -195,6 +209,7 @@ def apply1(prim, x, params=_EMPTY):
     t._req = None
     t._version = 0
     t._tan = None
+    t._base = None
     if not x._rg or not state.enabled:
         t._node = None
         t._rg = False
@@ -204,7 +219,7 @@ def apply1(prim, x, params=_EMPTY):
     n.parents = (x if x._node is None else x._node,)
     if prim.save1:
         n.saved = (x,)
-        n.vers = (x._version,)
+        n.vers = (x._version if x._base is None else version(x),)
     else:
         n.saved = n.vers = None
     n.out = out if prim.save_out else None
@@ -214,6 +229,8 @@ def apply1(prim, x, params=_EMPTY):
     n.bk = bk
     t._node = n
     t._rg = True
+    if prim.view:
+        t._base = x        # shares x's memory: an in-place update of x must invalidate what saved t
     return t
 
 
@@ -252,6 +269,7 @@ def apply2(prim, x, y):
     t._req = None
     t._version = 0
     t._tan = None
+    t._base = None
     if not (rx or ry) or not state.enabled:
         t._node = None
         t._rg = False
@@ -277,7 +295,8 @@ def apply2(prim, x, y):
         need = prim.need(rx | (ry << 1))
     if need:
         n.saved = (x if 0 in need else None, y if 1 in need else None)
-        n.vers = (x._version if tx else 0, y._version if ty else 0)
+        n.vers = (0 if not tx else x._version if x._base is None else version(x),
+                  0 if not ty else y._version if y._base is None else version(y))
     else:
         n.saved = n.vers = None
     n.out = out if prim.save_out else None
@@ -394,6 +413,7 @@ def wrap(data, bk=None):
     t._req = None
     t._version = 0
     t._tan = None
+    t._base = None
     return t
 
 
@@ -411,7 +431,7 @@ class Tensor:
     Tensor([2., 4.])
     """
 
-    __slots__ = ("data", "_bk", "_node", "_rg", "grad", "_req", "_version", "_tan", "__weakref__")
+    __slots__ = ("data", "_bk", "_node", "_rg", "grad", "_req", "_version", "_tan", "_base", "__weakref__")
     __array_priority__ = 1000  # numpy defers to our reflected operators
 
     def __init__(self, obj, dtype=None, device=None, copy=None):

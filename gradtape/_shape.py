@@ -12,19 +12,19 @@ from ._prims import prim
 
 reshape_p = prim("reshape", lambda xp, x, shape, xshape: xp.reshape(x, shape),
                  [lambda xp, ct, out, x, shape, xshape: xp.reshape(ct, xshape)],
-                 [lambda xp, t, out, x, shape, xshape: xp.reshape(t, shape)], [()])
+                 [lambda xp, t, out, x, shape, xshape: xp.reshape(t, shape)], [()], view=True)
 permute_p = prim("permute_dims", lambda xp, x, axes: xp.permute_dims(x, axes),
                  [lambda xp, ct, out, x, axes: xp.permute_dims(ct, _inverse(axes))],
-                 [lambda xp, t, out, x, axes: xp.permute_dims(t, axes)], [()])
+                 [lambda xp, t, out, x, axes: xp.permute_dims(t, axes)], [()], view=True)
 broadcast_p = prim("broadcast_to", lambda xp, x, shape: xp.broadcast_to(x, shape),
                    [lambda xp, ct, out, x, shape: ct],
-                   [lambda xp, t, out, x, shape: xp.broadcast_to(t, shape)], [()])
+                   [lambda xp, t, out, x, shape: xp.broadcast_to(t, shape)], [()], view=True)
 astype_p = prim("astype", lambda xp, x, dtype: xp.astype(x, dtype),
                 [lambda xp, ct, out, x, dtype: ct],
                 [lambda xp, t, out, x, dtype: xp.astype(t, dtype)], [()])
 flip_p = prim("flip", lambda xp, x, axis: xp.flip(x, axis=axis),
               [lambda xp, ct, out, x, axis: xp.flip(ct, axis=axis)],
-              [lambda xp, t, out, x, axis: xp.flip(t, axis=axis)], [()])
+              [lambda xp, t, out, x, axis: xp.flip(t, axis=axis)], [()], view=True)
 roll_p = prim("roll", lambda xp, x, shift, axis: xp.roll(x, shift, axis=axis),
               [lambda xp, ct, out, x, shift, axis: xp.roll(ct, _neg(shift), axis=axis)],
               [lambda xp, t, out, x, shift, axis: xp.roll(t, shift, axis=axis)], [()])
@@ -35,7 +35,7 @@ triu_p = prim("triu", lambda xp, x, k: xp.triu(x, k=k),
 # x[key]; the VJP scatters ct back (accumulating repeated integer indices)
 getitem_p = prim("getitem", lambda xp, x, key, xshape, basic: x[key],
                  [lambda xp, ct, out, x, key, xshape, basic: _scatter(xp, ct, key, xshape, basic)],
-                 [lambda xp, t, out, x, key, xshape, basic: t[key]], [()])
+                 [lambda xp, t, out, x, key, xshape, basic: t[key]], [()], view=True)
 # out = x with out[key] = v
 setitem_p = prim("setitem", lambda xp, x, v, key: _set(xp, x, key, v),
                  [lambda xp, ct, out, x, v, key: _set(xp, ct, key, 0.0),

@@ -7,6 +7,8 @@ backward through a node that saved the old value raises ``RuntimeError``.
 """
 from __future__ import annotations
 
+import operator
+
 from . import _namespace as N
 from . import _prims as P
 from . import _shape as S
@@ -40,8 +42,19 @@ def _ndop(name, reflected=False):
     return lambda self, other: fn(self, other)
 
 
-def _inplace(method):
+def _inplace(method, raw):
     def f(self, other):
+        if self._req is not None and self._node is None and not state.enabled:
+            # a parameter updated under no_grad (``p -= lr * p.grad``): truly in place, as PyTorch does;
+            # saved views of it see the version bump
+            o = other.data if isinstance(other, Tensor) else other
+            if not isinstance(other, Tensor) or other._bk is self._bk:
+                try:
+                    self.data = raw(self.data, o)
+                    self._version += 1
+                    return self
+                except (TypeError, ValueError):
+                    pass          # read-only or casting: fall back to value semantics
         _assign(self, method(self, other), method.__name__)
         return self
     return f
@@ -152,7 +165,9 @@ def detach(self):
     >>> gt.asarray([1.0]).requires_grad_().detach().requires_grad
     False
     """
-    return wrap(self.data, self._bk)
+    t = wrap(self.data, self._bk)
+    t._base = self          # shares memory: in-place updates of self invalidate graphs that saved t
+    return t
 
 
 def zero_(self):
@@ -350,7 +365,7 @@ for _op in ("add", "sub", "mul", "truediv", "pow", "matmul", "mod", "floordiv", 
             "lshift", "rshift"):
     _m = _METHODS[f"__{_op}__"]
     _m.__name__ = f"__{_op}__"
-    _METHODS[f"__i{_op}__"] = _inplace(_m)
+    _METHODS[f"__i{_op}__"] = _inplace(_m, getattr(operator, f"__i{_op}__"))
 
 for _k, _v in _METHODS.items():
     setattr(Tensor, _k, _v)
