@@ -93,8 +93,11 @@ softplus = unary("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(
 
 def _relu_d(xp, ct, x, a):
     """ct * relu'(x), relu'(0) = a."""
-    if a == 0:   # a 0/1 mask product: 8x faster than where() on NumPy (an inf ct at x <= 0 gives NaN)
-        return ct * xp.astype(x > 0, ct.dtype)
+    if a == 0:
+        fused = getattr(xp, "relu_vjp", None)     # backend override (tested equal to the generic rule)
+        if fused is not None:
+            return fused(ct, x)
+        return xp.where(x > 0, ct, xp.zeros_like(ct))
     return xp.where(x > 0, ct, xp.where(x == 0, a * ct, 0.0))
 
 

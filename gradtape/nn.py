@@ -51,9 +51,10 @@ def _onehot(xp, labels, n, dtype):
 
 
 def _ce_fwd(xp, x, labels):
-    ls = _log_softmax(xp, x, (x.ndim - 1,))
-    picked = xp.sum(ls * _onehot(xp, labels, x.shape[-1], x.dtype), axis=-1)
-    return -xp.mean(picked)
+    d = x - _finite_max(xp, x, (x.ndim - 1,))
+    lse = xp.log(xp.sum(xp.exp(d), axis=-1))
+    picked = xp.squeeze(xp.take_along_axis(d, xp.expand_dims(labels, axis=-1), axis=-1), axis=-1)
+    return xp.mean(lse - picked)
 
 
 # mean over the batch of -log softmax(x)[label]; the VJP is (softmax(x) - onehot) * ct / N
