@@ -660,7 +660,7 @@ def _wrap_out(res, bk):
 NONDIFF = """equal not_equal less less_equal greater greater_equal logical_and logical_or logical_xor
 logical_not bitwise_and bitwise_or bitwise_xor bitwise_invert bitwise_left_shift bitwise_right_shift isnan
 isinf isfinite signbit sign floor ceil round trunc floor_divide nextafter argmax argmin argsort nonzero
-count_nonzero searchsorted unique_all unique_counts unique_inverse unique_values all any""".split()
+count_nonzero searchsorted unique_all unique_counts unique_inverse unique_values all any isin""".split()
 for _n in NONDIFF:
     globals()[_n] = _nondiff(_n)
 
