@@ -29,6 +29,8 @@ class _State(threading.local):
 
 state = _State()
 _global_device = [os.environ.get("GRADTAPE_DEVICE", "cpu")]
+# set by gradtape.trace while it runs: called as TRACE(prim_or_name, args, params, out) for every op
+TRACE = None
 _seq = itertools.count()
 _SCALARS = (bool, int, float, complex)
 
@@ -136,6 +138,8 @@ def apply(prim, args, params=None):
     if not (rg and state.enabled):
         t._node = None
         t._rg = False
+        if TRACE is not None:
+            TRACE(prim, args, params, t)
         return t
     # record
     node = Node()
@@ -157,6 +161,8 @@ def apply(prim, args, params=None):
     if not mask:
         t._node = None
         t._rg = False
+        if TRACE is not None:
+            TRACE(prim, args, params, t)
         return t
     need = prim._need.get(mask)
     if need is None:
@@ -178,6 +184,8 @@ def apply(prim, args, params=None):
     t._rg = True
     if prim.view:
         t._base = args[0]
+    if TRACE is not None:
+        TRACE(prim, args, params, t)
     return t
 
 
@@ -213,6 +221,8 @@ def apply1(prim, x, params=_EMPTY):
     if not x._rg or not state.enabled:
         t._node = None
         t._rg = False
+        if TRACE is not None:
+            TRACE(prim, (x,), params, t)
         return t
     n = _new(Node)
     n.prim = prim
@@ -231,6 +241,8 @@ def apply1(prim, x, params=_EMPTY):
     t._rg = True
     if prim.view:
         t._base = x        # shares x's memory: an in-place update of x must invalidate what saved t
+    if TRACE is not None:
+        TRACE(prim, (x,), params, t)
     return t
 
 
@@ -273,6 +285,8 @@ def apply2(prim, x, y):
     if not (rx or ry) or not state.enabled:
         t._node = None
         t._rg = False
+        if TRACE is not None:
+            TRACE(prim, (x, y), _EMPTY, t)
         return t
     n = _new(Node)
     n.prim = prim
@@ -305,6 +319,8 @@ def apply2(prim, x, y):
     n.bk = bk
     t._node = n
     t._rg = True
+    if TRACE is not None:
+        TRACE(prim, (x, y), _EMPTY, t)
     return t
 
 

@@ -12,6 +12,7 @@ import contextlib
 import math
 from builtins import any as _any
 
+from . import _core
 from . import backends as _backends
 from . import _prims as P
 from . import _shape as S
@@ -437,7 +438,8 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
 
 
 def _tracked(*xs):
-    return _any(isinstance(x, Tensor) and (x._rg or x._tan is not None) for x in xs)
+    """Whether a composite must go through primitives (differentiated, or being traced)."""
+    return _core.TRACE is not None or _any(isinstance(x, Tensor) and (x._rg or x._tan is not None) for x in xs)
 
 
 def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -638,8 +640,10 @@ def _nondiff(name, doc=None):
         if bk is None:
             bk = _bk_for(None)
             raw = [bk.asarray(a) if not isinstance(a, (int, float, _builtin_bool)) else a for a in raw]
-        res = getattr(bk.xp, name)(*raw, **kw)
-        return _wrap_out(res, bk)
+        res = _wrap_out(getattr(bk.xp, name)(*raw, **kw), bk)
+        if _core.TRACE is not None:
+            _core.TRACE(name, args, kw, res)
+        return res
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc or (f"Array API ``{name}`` (not differentiable: the result does not require grad).\n\n"
                         f">>> import gradtape as gt\n>>> gt.{name}.__name__\n'{name}'\n")

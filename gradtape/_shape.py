@@ -209,9 +209,12 @@ def astype(x, dtype, /, *, copy=True, device=None):
     bdt = _bdt(x._bk, dtype)
     if x.dtype == dtype:
         return apply1(astype_p, x, {"dtype": bdt}) if copy else x
-    if not _is_float(dtype) or not _is_float(x.dtype):
-        from ._core import wrap
-        return wrap(x._bk.xp.astype(x.data, bdt), x._bk)
+    if not _is_float(dtype) or not _is_float(x.dtype):     # not differentiable
+        from . import _core
+        out = _core.wrap(x._bk.xp.astype(x.data, bdt), x._bk)
+        if _core.TRACE is not None:
+            _core.TRACE("astype", (x, dtype), {}, out)
+        return out
     return apply1(astype_p, x, {"dtype": bdt})
 
 
