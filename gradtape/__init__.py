@@ -37,7 +37,7 @@ from ._autograd import (  # noqa: E402
     record, pause, no_grad, enable_grad, is_recording, is_grad_enabled, is_training, train_mode,
     predict_mode, subgradient, stop_gradient, GradientTape,
 )
-from .transforms import grad, value_and_grad, vjp, jvp  # noqa: E402
+from .transforms import grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp  # noqa: E402
 
 for _n in NONDIFF:
     globals()[_n] = getattr(_namespace, _n)

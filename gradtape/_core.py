@@ -22,6 +22,7 @@ class _State(threading.local):
     recording = 0           # depth of record()/GradientTape scopes (is_recording)
     train = False           # MXNet train_mode (Dropout)
     levels = ()             # active forward-mode (jvp) levels, increasing ints
+    nb = 0                  # leading batch axes of the cotangents in the running reverse pass
     abs_sub = 0.0           # subgradient of abs at 0
     relu_sub = 0.0          # subgradient of relu at 0
     device = None           # per-thread default device override
@@ -61,7 +62,8 @@ class Primitive:
     recorded (create_graph, nested transforms): higher order comes free.
     ``save[i]`` names what rule i reads: input indices and/or "out"."""
 
-    __slots__ = ("name", "fwd", "vjp", "jvp", "save", "save_out", "_need", "save1", "same", "multi", "view")
+    __slots__ = ("name", "fwd", "vjp", "jvp", "save", "save_out", "_need", "save1", "same", "multi", "view",
+                 "bcast")
 
     def __init__(self, name, fwd, vjp, jvp, save, same=False, multi=False, view=False):
         self.name = name
@@ -74,6 +76,7 @@ class Primitive:
         self.same = same          # output has the input's shape and dtype (elementwise unary)
         self.multi = multi        # fwd returns a tuple; cotangents/tangents are Multi tuples (None = zero)
         self.view = view          # the output may share the input's memory (reshape, transpose, basic index)
+        self.bcast = False        # elementwise with broadcasting: batched tangents get aligned first
         # _need[mask] = input indices to keep when the inputs in mask are tracked
         self._need = {}
 
@@ -396,12 +399,17 @@ def _apply_fwd(prim, args, params):
             t = a._tan.get(L) if isinstance(a, Tensor) and a._tan else None
             if t is None or prim.jvp[i] is None:
                 continue
+            if prim.bcast and t.ndim > a.ndim and a.ndim < out.ndim:
+                # a batched tangent of a lower-rank input: put its batch axes in front of out's axes
+                nb = t.ndim - a.ndim
+                t = T.reshape(t, t.shape[:nb] + (1,) * (out.ndim - a.ndim) + a.shape)
             c = prim.jvp[i](T, t, out, *args, **p)
             if c is not None:
                 tan = c if tan is None else tan + c
         if tan is not None and not prim.multi:
-            if tan.shape != out.shape:
-                tan = T.broadcast_to(tan, out.shape)
+            nb = tan.ndim - out.ndim
+            if nb < 0 or tan.shape[nb:] != out.shape:
+                tan = T.broadcast_to(tan, tan.shape[:max(nb, 0)] + out.shape)
             if tan.dtype != out.dtype:
                 tan = T.astype(tan, out.dtype)
     finally:

@@ -10,16 +10,17 @@ from __future__ import annotations
 from ._core import Node, Tensor, state, version, wrap
 
 
-def _fit(xp, g, meta):
-    """Sum broadcast axes of ``g`` away and cast it back to the input's (shape, dtype)."""
+def _fit(xp, g, meta, nb=0):
+    """Sum broadcast axes of ``g`` away and cast it to the input's (shape, dtype); nb leading batch axes stay."""
     shape, dtype = meta
-    if g.shape != shape:
-        lead = g.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+    if g.shape[nb:] != shape:
+        lead = g.ndim - nb - len(shape)
+        axes = tuple(range(nb, nb + lead)) + tuple(
+            i + nb + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + nb + lead] != 1)
         if axes:
             g = xp.sum(g, axis=axes, keepdims=True)
-        if lead or g.shape != shape:
-            g = xp.reshape(g, shape)
+        if lead or g.shape[nb:] != shape:
+            g = xp.reshape(g, tuple(g.shape[:nb]) + tuple(shape))
     if g.dtype != dtype:
         g = xp.astype(g, dtype)
     return g
@@ -69,12 +70,14 @@ def _check(order):
                         f"gradient needs its old value; compute the in-place update on a copy instead")
 
 
-def run(roots, heads, retain_graph=False, create_graph=False, sources=None):
+def run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0):
     """Back-propagate ``heads`` (cotangents, one per root tensor).
 
     With ``sources`` (tensors), return their gradients (None where
     unreachable) and leave ``.grad`` alone; otherwise accumulate into the
-    ``.grad`` of tracked leaves according to their grad_req."""
+    ``.grad`` of tracked leaves according to their grad_req. ``batch`` > 0:
+    the heads carry that many leading batch axes (many cotangents pushed in
+    one pass, for Jacobians), and so do the results."""
     from ._namespace import T
     want = {}
     useful = None
@@ -97,8 +100,9 @@ def run(roots, heads, retain_graph=False, create_graph=False, sources=None):
             grads[key] = h
         if r._node is None:
             leaf[key] = r
-    prev = state.enabled
+    prev, prev_nb = state.enabled, state.nb
     state.enabled = create_graph
+    state.nb = batch
     try:
         for n in order:
             ct = grads.pop(n, None)
@@ -126,7 +130,7 @@ def run(roots, heads, retain_graph=False, create_graph=False, sources=None):
                         g = vjp[i](ns, ct, out, *ins, **params)
                         if g is not None:
                             if meta[i] is not None:
-                                g = _fit(ns, g, meta[i])
+                                g = _fit(ns, g, meta[i], batch)
                             if type(p) is Node:
                                 key = p
                             else:
@@ -140,7 +144,7 @@ def run(roots, heads, retain_graph=False, create_graph=False, sources=None):
                 n.saved = n.out = n.vers = None
                 n.seq = -1          # freed
     finally:
-        state.enabled = prev
+        state.enabled, state.nb = prev, prev_nb
     if sources is not None:
         for k, idx in want.items():
             if type(k) is int and k in grads:

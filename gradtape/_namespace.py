@@ -331,7 +331,7 @@ def _t(x):
 def _ax(x, axis):
     nd = x.ndim
     if axis is None:
-        return tuple(range(nd))
+        return tuple(range(-nd, 0))
     if isinstance(axis, int):
         axis = (axis,)
     out = []
@@ -341,7 +341,7 @@ def _ax(x, axis):
         out.append(a % nd if nd else a)
     if nd == 0:
         return ()
-    return tuple(sorted(out))
+    return tuple(sorted(a - nd for a in set(out)))     # negative: rules then accept leading batch axes
 
 
 def sum(x, /, *, axis=None, dtype=None, keepdims=False):
@@ -434,7 +434,8 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
         if x.ndim != 1:
             raise ValueError(f"gradtape.cumulative_sum: axis is required for shape {x.shape}")
         axis = 0
-    return apply1(P.cumsum, x, {"axis": axis % x.ndim, "dtype": _bdt(x._bk, dtype), "include_initial": include_initial})
+    return apply1(P.cumsum, x, {"axis": axis % x.ndim - x.ndim, "dtype": _bdt(x._bk, dtype),
+                                "include_initial": include_initial})
 
 
 def _tracked(*xs):
@@ -552,7 +553,7 @@ def vecdot(x1, x2, /, *, axis=-1):
     nd = builtins_max(x1.ndim, x2.ndim)
     if axis >= 0:
         axis -= nd
-    return apply(P.vecdot_, (x1, x2), {"axis": axis})
+    return apply(P.vecdot_, (x1, x2), {"axis": axis, "nd": (x1.ndim, x2.ndim)})
 
 
 def tensordot(x1, x2, /, *, axes=2):

@@ -33,10 +33,15 @@ def unary(name, fwd, d, save="x"):
 def binary(name, fwd, dx, dy, save=(("y",), ("x",))):
     """Elementwise f(x, y) with partials dx(xp, x, y, out), dy(...)."""
     idx = {"x": 0, "y": 1, "out": "out"}
-    return prim(name, fwd,
+    return _bcast(prim(name, fwd,
                 [lambda xp, ct, out, x, y: ct * dx(xp, x, y, out), lambda xp, ct, out, x, y: ct * dy(xp, x, y, out)],
                 [lambda xp, t, out, x, y: t * dx(xp, x, y, out), lambda xp, t, out, x, y: t * dy(xp, x, y, out)],
-                [tuple(idx[s] for s in save[0]), tuple(idx[s] for s in save[1])])
+                [tuple(idx[s] for s in save[0]), tuple(idx[s] for s in save[1])]))
+
+
+def _bcast(p):
+    p.bcast = True
+    return p
 
 
 def _fn1(p, name=None, where="gt"):
@@ -134,15 +139,19 @@ softplus_fn = _fn1(softplus, "softplus", "gt.nn")
 add = prim("add", lambda xp, x, y: x + y,
            [lambda xp, ct, out, x, y: ct, lambda xp, ct, out, x, y: ct],
            [lambda xp, t, out, x, y: t, lambda xp, t, out, x, y: t], [(), ()])
+add.bcast = True
 subtract = prim("subtract", lambda xp, x, y: x - y,
                 [lambda xp, ct, out, x, y: ct, lambda xp, ct, out, x, y: -ct],
                 [lambda xp, t, out, x, y: t, lambda xp, t, out, x, y: -t], [(), ()])
+subtract.bcast = True
 multiply = prim("multiply", lambda xp, x, y: x * y,
                 [lambda xp, ct, out, x, y: ct * y, lambda xp, ct, out, x, y: ct * x],
                 [lambda xp, t, out, x, y: t * y, lambda xp, t, out, x, y: x * t], [(1,), (0,)])
+multiply.bcast = True
 divide = prim("divide", lambda xp, x, y: x / y,
               [lambda xp, ct, out, x, y: ct / y, lambda xp, ct, out, x, y: -ct * x / (y * y)],
               [lambda xp, t, out, x, y: t / y, lambda xp, t, out, x, y: -t * x / (y * y)], [(1,), (0, 1)])
+divide.bcast = True
 pow_ = binary("pow", lambda xp, x, y: xp.pow(x, y),
               lambda xp, x, y, out: y * xp.pow(x, y - 1),
               lambda xp, x, y, out: _logx(xp, x) * out,
@@ -183,22 +192,19 @@ def _tie(xp, win, tie, out):
 
 
 # ---- reductions ------------------------------------------------------------------------------
-def _axes(ndim, axis):
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, int):
-        axis = (axis,)
-    return tuple(sorted(a % ndim if ndim else a for a in axis))
+# Axes are negative (counted from the end), so a cotangent or tangent with extra leading batch axes
+# (batched Jacobians) reduces over the same axes.
 
 
 def _keep(xp, g, shape, axes):
-    """Reshape a reduced g (keepdims=False) so it broadcasts against the input shape."""
-    return xp.reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    """Reshape a reduced g (keepdims=False, maybe with leading batch axes) to broadcast against ``shape``."""
+    nb = g.ndim - (len(shape) - len(axes))
+    return xp.reshape(g, tuple(g.shape[:nb]) + tuple(1 if i - len(shape) in axes else n for i, n in enumerate(shape)))
 
 
 def _unreduce(xp, ct, x_shape, axes, keepdims):
     ct = ct if keepdims else _keep(xp, ct, x_shape, axes)
-    return xp.broadcast_to(ct, x_shape)
+    return xp.broadcast_to(ct, tuple(ct.shape[:ct.ndim - len(x_shape)]) + tuple(x_shape))
 
 
 sum_ = prim("sum", lambda xp, x, axis, keepdims, dtype, xshape: xp.sum(x, axis=axis, keepdims=keepdims, dtype=dtype),
@@ -213,6 +219,7 @@ prod_ = prim("prod", lambda xp, x, axis, keepdims, dtype: xp.prod(x, axis=axis, 
 
 def _others(xp, x, axes):
     """prod of the other elements along the reduced axes, at each position (exact where x has zeros)."""
+    axes = tuple(a % x.ndim for a in axes)
     rest = tuple(i for i in range(x.ndim) if i not in axes)
     perm = rest + axes
     xt = xp.permute_dims(x, perm)
@@ -251,7 +258,7 @@ def _csum_rev(xp, ct, axis):
 cumsum = prim("cumulative_sum",
               lambda xp, x, axis, dtype, include_initial: xp.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial),
               [lambda xp, ct, out, x, axis, dtype, include_initial:
-               _csum_rev(xp, ct[(slice(None),) * (axis % ct.ndim) + (slice(1, None), Ellipsis)] if include_initial else ct, axis)],
+               _csum_rev(xp, ct[(Ellipsis, slice(1, None)) + (slice(None),) * (-axis - 1)] if include_initial else ct, axis)],
               [lambda xp, t, out, x, axis, dtype, include_initial: xp.cumulative_sum(t, axis=axis, dtype=dtype, include_initial=include_initial)],
               [()])
 
@@ -264,24 +271,52 @@ def _mT(xp, a):
 
 def _mm_vjp_x(xp, ct, out, x, y, nd):
     if nd[1] == 1:                                    # (..., k, n) @ (n,) -> (..., k)
-        return xp.expand_dims(ct, axis=-1) * y if nd[0] > 1 else ct * y
-    if nd[0] == 1:                                    # (n,) @ (..., n, m) -> (..., m)
+        return xp.expand_dims(ct, axis=-1) * y
+    if nd[0] == 1 and nd[1] > 2:                      # (n,) @ (S..., n, m) -> (S..., m)
         return xp.squeeze(xp.matmul(y, xp.expand_dims(ct, axis=-1)), axis=-1)
-    return xp.matmul(ct, _mT(xp, y))
+    return xp.matmul(ct, _mT(xp, y))                  # one GEMM, also for (n,) @ (n, m)
 
 
 def _mm_vjp_y(xp, ct, out, x, y, nd):
     if nd[0] == 1:
-        return xp.expand_dims(x, axis=-1) * xp.expand_dims(ct, axis=-2) if nd[1] > 1 else ct * x
+        if nd[1] == 1:
+            return xp.expand_dims(ct, axis=-1) * x
+        return xp.expand_dims(x, axis=-1) * xp.expand_dims(ct, axis=-2)
     if nd[1] == 1:
-        return xp.squeeze(xp.matmul(_mT(xp, x), xp.expand_dims(ct, axis=-1)), axis=-1)
+        return xp.squeeze(xp.matmul(xp.expand_dims(ct, axis=-2), x), axis=-2)
     return xp.matmul(_mT(xp, x), ct)
+
+
+def _align_stack(xp, t, nz, nd):
+    """A batched tangent of a matrix (stack) operand, its batch axes put in front of the other's stack axes."""
+    nb = t.ndim - nz
+    full = max(nd)
+    if nb and nz < full:
+        return xp.reshape(t, tuple(t.shape[:nb]) + (1,) * (full - nz) + tuple(t.shape[nb:]))
+    return t
+
+
+def _mm_jvp_x(xp, t, out, x, y, nd):
+    nb = t.ndim - nd[0]
+    if nd[0] == 1 and nb and nd[1] > 2:               # batched vector against a stack of matrices
+        t = xp.reshape(t, tuple(t.shape[:nb]) + (1,) * (nd[1] - 2) + (1, t.shape[-1]))
+        return xp.squeeze(xp.matmul(t, y), axis=-2)
+    return xp.matmul(_align_stack(xp, t, nd[0], nd) if nd[0] > 1 and nd[1] > 1 else t, y)
+
+
+def _mm_jvp_y(xp, t, out, x, y, nd):
+    nb = t.ndim - nd[1]
+    if nd[1] == 1:
+        if nd[0] <= 2:                                # one GEMM for a whole batch of tangents
+            return xp.matmul(t, x if nd[0] == 1 else _mT(xp, x))
+        t = xp.reshape(t, tuple(t.shape[:nb]) + (1,) * (nd[0] - 2) + (t.shape[-1], 1))
+        return xp.squeeze(xp.matmul(x, t), axis=-1)
+    return xp.matmul(x, _align_stack(xp, t, nd[1], nd) if nd[0] > 1 else t)
 
 
 # nd = (x.ndim, y.ndim): the rules need the ranks, not the unsaved operand
 matmul = prim("matmul", lambda xp, x, y, nd: xp.matmul(x, y),
-              [_mm_vjp_x, _mm_vjp_y],
-              [lambda xp, t, out, x, y, nd: xp.matmul(t, y), lambda xp, t, out, x, y, nd: xp.matmul(x, t)],
+              [_mm_vjp_x, _mm_vjp_y], [_mm_jvp_x, _mm_jvp_y],
               [(1,), (0,)])
 
 
@@ -325,8 +360,9 @@ std_ = prim("std", lambda xp, x, axis, correction, keepdims: xp.std(x, axis=axis
 # clip with scalar bounds: derivative 1 inside [lo, hi] (bounds included), 0 outside
 clip_ = unary("clip", lambda xp, x, lo, hi: xp.clip(x, lo, hi),
               lambda xp, x, out, lo, hi: xp.astype(out == x, x.dtype), "x out")
-vecdot_ = prim("vecdot", lambda xp, x, y, axis: xp.vecdot(x, y, axis=axis),
-               [lambda xp, ct, out, x, y, axis: xp.expand_dims(ct, axis=axis) * y,
-                lambda xp, ct, out, x, y, axis: xp.expand_dims(ct, axis=axis) * x],
-               [lambda xp, t, out, x, y, axis: xp.vecdot(t, y, axis=axis),
-                lambda xp, t, out, x, y, axis: xp.vecdot(x, t, axis=axis)], [(1,), (0,)])
+vecdot_ = prim("vecdot", lambda xp, x, y, axis, nd: xp.vecdot(x, y, axis=axis),
+               [lambda xp, ct, out, x, y, axis, nd: xp.expand_dims(ct, axis=axis) * y,
+                lambda xp, ct, out, x, y, axis, nd: xp.expand_dims(ct, axis=axis) * x],
+               [lambda xp, t, out, x, y, axis, nd: xp.vecdot(_align_stack(xp, t, nd[0], nd), y, axis=axis),
+                lambda xp, t, out, x, y, axis, nd: xp.vecdot(x, _align_stack(xp, t, nd[1], nd), axis=axis)],
+               [(1,), (0,)])

@@ -7,18 +7,22 @@ input shape and dtype, so those VJPs just pass ``ct`` through.
 """
 from __future__ import annotations
 
-from ._core import Tensor, apply, apply1, apply2
+from ._core import Tensor, apply, apply1, apply2, state
 from ._prims import prim
 
+# Rules accept cotangents/tangents with extra leading batch axes (batched Jacobians): shapes are
+# taken from the end, axes are negative, index keys get a ``:`` per batch axis in front.
 reshape_p = prim("reshape", lambda xp, x, shape, xshape: xp.reshape(x, shape),
-                 [lambda xp, ct, out, x, shape, xshape: xp.reshape(ct, xshape)],
-                 [lambda xp, t, out, x, shape, xshape: xp.reshape(t, shape)], [()], view=True)
+                 [lambda xp, ct, out, x, shape, xshape: xp.reshape(ct, _lead(ct, len(shape)) + xshape)],
+                 [lambda xp, t, out, x, shape, xshape: xp.reshape(t, _lead(t, len(xshape)) + shape)], [()], view=True)
 permute_p = prim("permute_dims", lambda xp, x, axes: xp.permute_dims(x, axes),
-                 [lambda xp, ct, out, x, axes: xp.permute_dims(ct, _inverse(axes))],
-                 [lambda xp, t, out, x, axes: xp.permute_dims(t, axes)], [()], view=True)
-broadcast_p = prim("broadcast_to", lambda xp, x, shape: xp.broadcast_to(x, shape),
-                   [lambda xp, ct, out, x, shape: ct],
-                   [lambda xp, t, out, x, shape: xp.broadcast_to(t, shape)], [()], view=True)
+                 [lambda xp, ct, out, x, axes: xp.permute_dims(ct, _shifted(_inverse(axes), ct.ndim))],
+                 [lambda xp, t, out, x, axes: xp.permute_dims(t, _shifted(axes, t.ndim))], [()], view=True)
+broadcast_p = prim("broadcast_to", lambda xp, x, shape, xshape: xp.broadcast_to(x, shape),
+                   [lambda xp, ct, out, x, shape, xshape: ct],
+                   [lambda xp, t, out, x, shape, xshape: xp.broadcast_to(
+                       xp.reshape(t, _lead(t, len(xshape)) + (1,) * (len(shape) - len(xshape)) + xshape),
+                       _lead(t, len(xshape)) + shape)], [()], view=True)
 astype_p = prim("astype", lambda xp, x, dtype: xp.astype(x, dtype),
                 [lambda xp, ct, out, x, dtype: ct],
                 [lambda xp, t, out, x, dtype: xp.astype(t, dtype)], [()])
@@ -35,38 +39,89 @@ triu_p = prim("triu", lambda xp, x, k: xp.triu(x, k=k),
 # x[key]; the VJP scatters ct back (accumulating repeated integer indices)
 getitem_p = prim("getitem", lambda xp, x, key, xshape, basic: x[key],
                  [lambda xp, ct, out, x, key, xshape, basic: _scatter(xp, ct, key, xshape, basic)],
-                 [lambda xp, t, out, x, key, xshape, basic: t[key]], [()], view=True)
+                 [lambda xp, t, out, x, key, xshape, basic: t[_pre(t.ndim - len(xshape)) + _tup(key)]], [()], view=True)
 # out = x with out[key] = v
 setitem_p = prim("setitem", lambda xp, x, v, key: _set(xp, x, key, v),
-                 [lambda xp, ct, out, x, v, key: _set(xp, ct, key, 0.0),
-                  lambda xp, ct, out, x, v, key: ct[key]],
-                 [lambda xp, t, out, x, v, key: _set(xp, t, key, 0.0),
-                  lambda xp, t, out, x, v, key: _set(xp, xp.zeros_like(out), key, t)], [(), ()])
+                 [lambda xp, ct, out, x, v, key: _set(xp, ct, _pre(state.nb) + _tup(key), 0.0),
+                  lambda xp, ct, out, x, v, key: ct[_pre(state.nb) + _tup(key)]],
+                 [lambda xp, t, out, x, v, key: _set(xp, t, _pre(t.ndim - x.ndim) + _tup(key), 0.0),
+                  lambda xp, t, out, x, v, key: _set(xp, _zeros_b(xp, t, v, out), _pre(t.ndim - _nd(v)) + _tup(key),
+                                                     _align(xp, t, v, out[key]))], [(), ()])
 # out = x with v added at x[key] (duplicates accumulate): the transpose of getitem
 index_add_p = prim("index_add", lambda xp, x, v, key: xp.index_add(x, key, v),
-                   [lambda xp, ct, out, x, v, key: ct, lambda xp, ct, out, x, v, key: ct[key]],
-                   [lambda xp, t, out, x, v, key: t, lambda xp, t, out, x, v, key: xp.index_add(xp.zeros_like(out), key, t)],
+                   [lambda xp, ct, out, x, v, key: ct, lambda xp, ct, out, x, v, key: ct[_pre(state.nb) + _tup(key)]],
+                   [lambda xp, t, out, x, v, key: t,
+                    lambda xp, t, out, x, v, key: xp.index_add(_zeros_b(xp, t, v, out), _pre(t.ndim - _nd(v)) + _tup(key),
+                                                               _align(xp, t, v, out[key]))],
                    [(), ()])
-# gathers along one axis and their transposes (scatter-adds, repeats accumulating)
+# gathers along one (negative) axis and their transposes (scatter-adds, repeats accumulating)
 take_p = prim("take", lambda xp, x, idx, axis, xshape: xp.take(x, idx, axis=axis),
-              [lambda xp, ct, out, x, idx, axis, xshape: xp.take_add(xp.zeros(xshape, dtype=ct.dtype, device=ct.device), idx, ct, axis), None],
+              [lambda xp, ct, out, x, idx, axis, xshape: xp.take_add(
+                  xp.zeros(_lead(ct, len(xshape) + idx.ndim - 1) + xshape, dtype=ct.dtype, device=ct.device), idx, ct, axis),
+               None],
               [lambda xp, t, out, x, idx, axis, xshape: xp.take(t, idx, axis=axis), None], [(1,), ()])
 take_add_p = prim("take_add", lambda xp, z, idx, v, axis: xp.take_add(z, idx, v, axis),
                   [lambda xp, ct, out, z, idx, v, axis: ct, None, lambda xp, ct, out, z, idx, v, axis: xp.take(ct, idx, axis=axis)],
                   [lambda xp, t, out, z, idx, v, axis: t, None,
-                   lambda xp, t, out, z, idx, v, axis: xp.take_add(xp.zeros_like(out), idx, t, axis)], [(), (), (1,)])
+                   lambda xp, t, out, z, idx, v, axis: xp.take_add(_zeros_b(xp, t, v, out), idx, t, axis)], [(), (), (1,)])
 along_p = prim("take_along_axis", lambda xp, x, idx, axis, xshape: xp.take_along_axis(x, idx, axis=axis),
-               [lambda xp, ct, out, x, idx, axis, xshape: xp.along_add(xp.zeros(xshape, dtype=ct.dtype, device=ct.device), idx, ct, axis), None],
-               [lambda xp, t, out, x, idx, axis, xshape: xp.take_along_axis(t, idx, axis=axis), None], [(1,), ()])
+               [lambda xp, ct, out, x, idx, axis, xshape: xp.along_add(
+                   xp.zeros(_lead(ct, len(xshape)) + xshape, dtype=ct.dtype, device=ct.device), _bidx(xp, idx, ct), ct, axis),
+                None],
+               [lambda xp, t, out, x, idx, axis, xshape: xp.take_along_axis(t, _bidx(xp, idx, t), axis=axis), None],
+               [(1,), ()])
 along_add_p = prim("along_add", lambda xp, z, idx, v, axis: xp.along_add(z, idx, v, axis),
-                   [lambda xp, ct, out, z, idx, v, axis: ct, None, lambda xp, ct, out, z, idx, v, axis: xp.take_along_axis(ct, idx, axis=axis)],
+                   [lambda xp, ct, out, z, idx, v, axis: ct, None,
+                    lambda xp, ct, out, z, idx, v, axis: xp.take_along_axis(ct, _bidx(xp, idx, ct), axis=axis)],
                    [lambda xp, t, out, z, idx, v, axis: t, None,
-                    lambda xp, t, out, z, idx, v, axis: xp.along_add(xp.zeros_like(out), idx, t, axis)], [(), (), (1,)])
+                    lambda xp, t, out, z, idx, v, axis: xp.along_add(_zeros_b(xp, t, v, out), _bidx(xp, idx, t), t, axis)],
+                   [(), (), (1,)])
 where_p = prim("where", lambda xp, c, x, y: xp.where(c, x, y),
                [None, lambda xp, ct, out, c, x, y: xp.where(c, ct, xp.zeros_like(ct)),
                 lambda xp, ct, out, c, x, y: xp.where(c, xp.zeros_like(ct), ct)],
                [None, lambda xp, t, out, c, x, y: xp.where(c, t, xp.zeros_like(t)),
                 lambda xp, t, out, c, x, y: xp.where(c, xp.zeros_like(t), t)], [(), (0,), (0,)])
+where_p.bcast = True
+
+
+def _lead(a, n):
+    """The leading (batch) part of a's shape, beyond its last n axes."""
+    return tuple(a.shape[:a.ndim - n])
+
+
+def _pre(nb):
+    return (slice(None),) * nb
+
+
+def _tup(key):
+    return key if isinstance(key, tuple) else (key,)
+
+
+def _nd(v):
+    return v.ndim if hasattr(v, "ndim") else 0
+
+
+def _shifted(axes, ndim):
+    nb = ndim - len(axes)
+    return tuple(range(nb)) + tuple(a + nb for a in axes)
+
+
+def _zeros_b(xp, t, v, out):
+    """Zeros of out's shape with t's batch axes (t is a tangent of v)."""
+    return xp.zeros(_lead(t, _nd(v)) + tuple(out.shape), dtype=t.dtype, device=t.device)
+
+
+def _align(xp, t, v, region):
+    """A tangent of v with batch axes, reshaped so it broadcasts into ``region`` behind the batch axes."""
+    nb = t.ndim - _nd(v)
+    if not nb:
+        return t
+    return xp.reshape(t, _lead(t, _nd(v)) + (1,) * (region.ndim - _nd(v)) + tuple(t.shape[nb:]))
+
+
+def _bidx(xp, idx, a):
+    """take_along_axis indices broadcast to a's leading batch axes."""
+    return idx if a.ndim == idx.ndim else xp.broadcast_to(idx, tuple(a.shape[:a.ndim - idx.ndim]) + tuple(idx.shape))
 
 
 def _inverse(axes):
@@ -81,7 +136,9 @@ def _neg(shift):
 
 
 def _scatter(xp, ct, key, xshape, basic):
-    z = xp.zeros(xshape, dtype=ct.dtype, device=ct.device)
+    nb = state.nb
+    z = xp.zeros(_lead(ct, ct.ndim - nb) + xshape, dtype=ct.dtype, device=ct.device)
+    key = _pre(nb) + _tup(key)
     if basic:
         z[key] = ct
         return z
@@ -106,13 +163,14 @@ def _concat_prim(n):
         def piece(i):
             def vjp(xp, ct, out, *xs, axis, sizes):
                 lo = sum(sizes[:i])
-                return ct[(slice(None),) * axis + (slice(lo, lo + sizes[i]), Ellipsis)]
+                return ct[(Ellipsis, slice(lo, lo + sizes[i])) + (slice(None),) * (-axis - 1)]
             return vjp
 
         def jvp(i):
             def rule(xp, t, out, *xs, axis, sizes):
-                parts = [xp.zeros(xs[j].shape[:axis] + (sizes[j],) + xs[j].shape[axis + 1:], dtype=out.dtype,
-                                  device=out.device) if j != i else t for j in range(n)]
+                lead = _lead(t, xs[i].ndim)
+                parts = [xp.zeros(lead + tuple(xs[j].shape), dtype=t.dtype, device=t.device) if j != i else t
+                         for j in range(n)]
                 return xp.concat(parts, axis=axis)
             return rule
         p = _concat_prims[n] = prim(f"concat{n}", lambda xp, *xs, axis, sizes: xp.concat(xs, axis=axis),
@@ -138,6 +196,13 @@ def reshape(x, /, shape, *, copy=None):
     """
     x = _t(x)
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if -1 in shape:       # resolve it, so the rules can use the shape with leading batch axes
+        known = 1
+        for n in shape:
+            known *= n if n != -1 else 1
+        if shape.count(-1) > 1 or (known == 0 or x.size % known) and x.size:
+            raise ValueError(f"gradtape.reshape: cannot reshape an array of shape {x.shape} into {shape}")
+        shape = tuple(n if n != -1 else (x.size // known if known else 0) for n in shape)
     if shape == x.shape:
         return x if not copy else apply1(reshape_p, x, {"shape": shape, "xshape": x.shape})
     return apply1(reshape_p, x, {"shape": shape, "xshape": x.shape})
@@ -179,7 +244,7 @@ def broadcast_to(x, /, shape):
     shape = tuple(shape)
     if shape == x.shape:
         return x
-    return apply1(broadcast_p, x, {"shape": shape})
+    return apply1(broadcast_p, x, {"shape": shape, "xshape": x.shape})
 
 
 def broadcast_arrays(*arrays):
@@ -275,7 +340,8 @@ def flip(x, /, *, axis=None):
     Tensor([2., 1.])
     """
     x = _t(x)
-    return apply1(flip_p, x, {"axis": axis if not isinstance(axis, list) else tuple(axis)})
+    axes = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    return apply1(flip_p, x, {"axis": tuple(a % x.ndim - x.ndim for a in axes)})
 
 
 def roll(x, /, shift, *, axis=None):
@@ -286,8 +352,11 @@ def roll(x, /, shift, *, axis=None):
     Tensor([3., 1., 2.])
     """
     x = _t(x)
-    return apply1(roll_p, x, {"shift": tuple(shift) if isinstance(shift, list) else shift,
-                                "axis": tuple(axis) if isinstance(axis, list) else axis})
+    shift = tuple(shift) if isinstance(shift, (list, tuple)) else shift
+    if axis is None:          # roll of the flattened array
+        return reshape(roll(reshape(x, (-1,)), shift if isinstance(shift, int) else sum(shift), axis=0), x.shape)
+    axis = tuple(a % x.ndim - x.ndim for a in axis) if isinstance(axis, (list, tuple)) else axis % x.ndim - x.ndim
+    return apply1(roll_p, x, {"shift": shift, "axis": axis})
 
 
 def tril(x, /, *, k=0):
@@ -326,7 +395,7 @@ def concat(arrays, /, *, axis=0):
     nd = arrays[0].ndim
     if nd == 0:
         raise ValueError("gradtape.concat: zero-dimensional arrays cannot be concatenated")
-    ax = axis % nd
+    ax = axis % nd - nd
     sizes = tuple(a.shape[ax] for a in arrays)
     return apply(_concat_prim(len(arrays)), tuple(arrays), {"axis": ax, "sizes": sizes})
 
@@ -489,7 +558,7 @@ def take(x, indices, /, *, axis=None):
             raise ValueError(f"gradtape.take: axis is required for a {x.ndim}-d array (shape {x.shape})")
         axis = 0
     idx = _t(indices)
-    return apply(take_p, (x, idx), {"axis": axis % x.ndim, "xshape": x.shape})
+    return apply(take_p, (x, idx), {"axis": axis % x.ndim - x.ndim, "xshape": x.shape})
 
 
 def take_add(z, indices, v, axis):
@@ -505,7 +574,7 @@ def take_along_axis(x, indices, /, *, axis=-1):
     Tensor([[2., 2.]])
     """
     x = _t(x)
-    return apply(along_p, (x, _t(indices)), {"axis": axis % x.ndim, "xshape": x.shape})
+    return apply(along_p, (x, _t(indices)), {"axis": axis % x.ndim - x.ndim, "xshape": x.shape})
 
 
 def along_add(z, indices, v, axis):

@@ -20,7 +20,7 @@ def _lse(xp, x, axis):
 
 
 logsumexp_p = prim("logsumexp", lambda xp, x, axis, keepdims: _lse(xp, x, axis) if keepdims else
-                   xp.reshape(_lse(xp, x, axis), tuple(n for i, n in enumerate(x.shape) if i not in axis)),
+                   xp.reshape(_lse(xp, x, axis), tuple(n for i, n in enumerate(x.shape) if i - x.ndim not in axis)),
                    [lambda xp, ct, out, x, axis, keepdims:
                     _unreduce(xp, ct, x.shape, axis, keepdims) * xp.exp(x - (out if keepdims else _keep(xp, out, x.shape, axis)))],
                    [lambda xp, t, out, x, axis, keepdims:
@@ -51,7 +51,7 @@ def _onehot(xp, labels, n, dtype):
 
 
 def _ce_fwd(xp, x, labels):
-    d = x - _finite_max(xp, x, (x.ndim - 1,))
+    d = x - _finite_max(xp, x, (-1,))
     lse = xp.log(xp.sum(xp.exp(d), axis=-1))
     picked = xp.squeeze(xp.take_along_axis(d, xp.expand_dims(labels, axis=-1), axis=-1), axis=-1)
     return xp.mean(lse - picked)
@@ -60,10 +60,11 @@ def _ce_fwd(xp, x, labels):
 # mean over the batch of -log softmax(x)[label]; the VJP is (softmax(x) - onehot) * ct / N
 cross_entropy_p = prim(
     "cross_entropy", lambda xp, x, labels: _ce_fwd(xp, x, labels),
-    [lambda xp, ct, out, x, labels: (xp.exp(x - _lse(xp, x, (x.ndim - 1,))) - _onehot(xp, labels, x.shape[-1], x.dtype))
-     * (ct / (x.size // x.shape[-1])), None],
+    [lambda xp, ct, out, x, labels: (xp.exp(x - _lse(xp, x, (-1,))) - _onehot(xp, labels, x.shape[-1], x.dtype))
+     * xp.reshape(ct / (x.size // x.shape[-1]), tuple(ct.shape) + (1,) * x.ndim), None],
     [lambda xp, t, out, x, labels: -xp.mean(xp.sum(t * (_onehot(xp, labels, x.shape[-1], x.dtype)
-                                                        - xp.exp(x - _lse(xp, x, (x.ndim - 1,)))), axis=-1)), None],
+                                                        - xp.exp(x - _lse(xp, x, (-1,)))), axis=-1),
+                                            axis=tuple(range(1 - x.ndim, 0))), None],
     [(0, 1), ()])
 
 

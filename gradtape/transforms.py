@@ -8,12 +8,14 @@ the inner pass is recorded for the outer one.
 from __future__ import annotations
 
 import itertools
+import math
 
 from . import _engine
 from . import _prims as P
+from . import _shape as S
 from ._core import Tensor, apply, apply1, apply2, state, wrap
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp"]
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"]
 
 _level = itertools.count(1)
 
@@ -153,6 +155,11 @@ def jvp(f, primals, tangents, has_aux=False):
     >>> gt.jvp(gt.sin, (gt.asarray([0.0]),), (gt.asarray([2.0]),))
     (Tensor([0.]), Tensor([2.]))
     """
+    return _jvp(f, primals, tangents, has_aux, batch=False)
+
+
+def _jvp(f, primals, tangents, has_aux=False, batch=False):
+    """jvp; with batch=True each tangent carries leading batch axes (many directions in one pass)."""
     from ._namespace import asarray
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
@@ -162,14 +169,14 @@ def jvp(f, primals, tangents, has_aux=False):
     for x, t in zip(primals, tangents):
         x = x if isinstance(x, Tensor) else asarray(x)
         t = t if isinstance(t, Tensor) else asarray(t, device=x.device)
-        if t.shape != x.shape:
+        if (t.shape[t.ndim - x.ndim:] if batch else t.shape) != x.shape or t.ndim < x.ndim:
             raise ValueError(f"gradtape.jvp: tangent shape {t.shape} does not match primal shape {x.shape}")
         if t._bk is not x._bk:
             raise TypeError(f"gradtape.jvp: tangent on {t.device!r} but primal on {x.device!r}")
         if t.dtype != x.dtype:
             from ._shape import astype
             t = astype(t, x.dtype)
-        w = apply1(P.positive, x) if (x._rg or x._tan is not None) else wrap(x.data, x._bk)
+        w = apply(P.positive, (x,)) if (x._rg or x._tan is not None) else wrap(x.data, x._bk)
         w._tan = dict(w._tan or ())
         w._tan[L] = t
         args.append(w)
@@ -181,33 +188,149 @@ def jvp(f, primals, tangents, has_aux=False):
         state.levels = prev
     out, aux = (res[0], res[1]) if has_aux else (res, None)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    lead = tuple(tangents[0].shape[:tangents[0].ndim - asarray(primals[0]).ndim]) if batch and tangents else ()
     touts = []
     for o in outs:
         t = o._tan.get(L) if o._tan else None
         if t is None:
-            t = wrap(o._bk.xp.zeros_like(o.data), o._bk)
+            t = wrap(o._bk.xp.zeros(lead + tuple(o.data.shape), dtype=o.data.dtype), o._bk)
         touts.append(t)
         if o._tan and L in o._tan:
             o._tan = {k: v for k, v in o._tan.items() if k != L} or None
+    if not _outer(primals + tangents):      # nobody differentiates the result: hand back plain values
+        outs, touts = [_plain(o) for o in outs], [_plain(t) for t in touts]
+        out = type(out)(outs) if isinstance(out, (tuple, list)) else outs[0]
     tout = type(out)(touts) if isinstance(out, (tuple, list)) else touts[0]
     return (out, tout, aux) if has_aux else (out, tout)
 
 
-def _jacobian_rows(target, srcs, retain_last=False):
-    """Jacobian by one VJP per output element (GradientTape.jacobian)."""
-    from ._shape import reshape, stack
-    m = target.size
-    rows = [[] for _ in srcs]
-    xp = target._bk.xp
-    for k in range(m):
-        head = xp.reshape(xp.astype(xp.arange(m) == k, target.data.dtype), target.data.shape)
-        got = _engine.run([target], [head], retain_graph=True, sources=list(srcs))
-        for j, (g, s) in enumerate(zip(got, srcs)):
-            rows[j].append(g if g is not None else wrap(s._bk.xp.zeros_like(s.data), s._bk))
-    out = []
-    for r, s in zip(rows, srcs):
-        if m == 0:
-            out.append(wrap(s._bk.xp.zeros(target.shape + s.shape, dtype=s.data.dtype), s._bk))
+def _outer(args):
+    """Whether an enclosing transform, tape or record scope may differentiate what we return."""
+    return bool(state.levels) or (state.enabled and state.recording > 0) or any(
+        isinstance(a, Tensor) and (a._rg or a._tan is not None) for a in args)
+
+
+def _plain(t):
+    return wrap(t.data, t._bk) if isinstance(t, Tensor) and (t._rg or t._tan is not None) else t
+
+
+def _eye_rows(like, n, shape):
+    """n basis vectors shaped (n,) + shape, as a tensor on like's backend with like's dtype."""
+    from ._namespace import eye
+    from ._shape import reshape
+    e = eye(n, dtype=like.dtype, device=like.device)
+    return reshape(e, (n,) + tuple(shape))
+
+
+def _finish(J, out_shape, x_shape, rows_first):
+    """Bring a batched derivative to numerator layout out_shape + x_shape."""
+    from ._shape import reshape, permute_dims
+    if rows_first:                      # reverse mode: (m,) + x_shape
+        return reshape(J, tuple(out_shape) + tuple(x_shape))
+    n = math.prod(x_shape)              # forward mode: (n,) + out_shape
+    m = math.prod(out_shape)
+    return reshape(permute_dims(reshape(J, (n, m)), (1, 0)), tuple(out_shape) + tuple(x_shape))
+
+
+def jacobian(f, argnums=0, mode="auto", has_aux=False):
+    """The Jacobian of ``f``, shaped ``y.shape + x.shape`` (numerator layout), batched.
+
+    One pass pushes every basis vector at once: ``mode="reverse"`` one VJP pass
+    with an identity of cotangents, ``"forward"`` one JVP pass with an
+    identity of tangents, ``"auto"`` forward when the inputs have fewer
+    elements than the output. A tuple ``argnums`` gives a tuple of Jacobians.
+
+    >>> import gradtape as gt
+    >>> A = gt.asarray([[1.0, 2.0], [3.0, 4.0]])
+    >>> gt.jacobian(lambda x: A @ x)(gt.asarray([1.0, 1.0]))
+    Tensor([[1., 2.],
+            [3., 4.]])
+    """
+    if mode not in ("auto", "forward", "reverse"):
+        raise ValueError(f"gradtape.jacobian: mode must be 'auto', 'forward' or 'reverse', got {mode!r}")
+
+    def jac(*args):
+        from ._namespace import asarray, zeros
+        single, nums = _argnums(argnums, len(args))
+        args = list(args)
+        for i in nums:
+            args[i] = args[i] if isinstance(args[i], Tensor) else asarray(args[i])
+        n_in = sum(args[i].size for i in nums)
+        use_fwd = mode == "forward"
+        rev = None
+        if mode != "forward":
+            args2, res, nested = _call(f, args, nums, "jacobian")
+            out, aux = (res[0], res[1]) if has_aux else (res, None)
+            use_fwd = mode == "auto" and n_in < out.size
+            rev = (args2, out, nested)
+        if use_fwd:
+            xs = [args[i] for i in nums]
+            tans, lo = [], 0
+            for x in xs:        # one identity block per argument, all in one batch
+                e = _eye_rows(x, n_in, (n_in,))
+                tans.append(S.reshape(e[:, lo:lo + x.size], (n_in,) + x.shape))
+                lo += x.size
+
+            def g(*ws):
+                a = list(args)
+                for i, w in zip(nums, ws):
+                    a[i] = w
+                return f(*a)
+            out, tout, *rest = _jvp(g, xs, tans, has_aux=has_aux, batch=True)
+            aux = rest[0] if has_aux else None
+            Js, lo = [], 0
+            for x in xs:
+                Js.append(_finish(tout[lo:lo + x.size], out.shape, x.shape, rows_first=False))
+                lo += x.size
         else:
-            out.append(reshape(stack(r), target.shape + s.shape))
-    return out
+            args2, out, nested = rev
+            srcs = [args2[i] for i in nums]
+            if not out._rg or out.size == 0:
+                Js = [zeros(out.shape + s.shape, dtype=s.dtype, device=s.device) for s in srcs]
+            else:
+                head = _eye_rows(out, out.size, out.shape)
+                got = _engine.run([out], [head if nested else head.data], retain_graph=nested,
+                                  create_graph=nested, sources=srcs, batch=1)
+                Js = [_finish(g_, out.shape, s.shape, rows_first=True) if g_ is not None else
+                      zeros(out.shape + s.shape, dtype=s.dtype, device=s.device) for g_, s in zip(got, srcs)]
+        if not _outer(args):
+            Js = [_plain(J) for J in Js]
+        J = Js[0] if single else tuple(Js)
+        return (J, aux) if has_aux else J
+    jac.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
+    return jac
+
+
+def hessian(f, argnums=0):
+    """The Hessian of scalar ``f``, shaped ``x.shape + x.shape`` (forward over reverse, batched).
+
+    >>> import gradtape as gt
+    >>> gt.hessian(lambda x: gt.sum(x ** 3))(gt.asarray([1.0, 2.0]))
+    Tensor([[ 6.,  0.],
+            [ 0., 12.]])
+    """
+    def h(*args):
+        return jacobian(jacobian(f, argnums, mode="reverse"), argnums, mode="forward")(*args)
+    h.__name__ = f"hessian({getattr(f, '__name__', 'f')})"
+    return h
+
+
+def hvp(f, x, v):
+    """Hessian-vector product H(x) @ v of scalar ``f``, forward over reverse, without forming H.
+
+    >>> import gradtape as gt
+    >>> gt.hvp(lambda x: gt.sum(x ** 3), gt.asarray([1.0, 2.0]), gt.asarray([1.0, 0.0]))
+    Tensor([6., 0.])
+    """
+    return jvp(grad(f), (x,), (v,))[1]
+
+
+def _jacobian_rows(target, srcs, retain_last=False):
+    """Jacobians of a recorded ``target`` w.r.t. ``srcs`` in one batched reverse pass (GradientTape.jacobian)."""
+    from ._namespace import zeros
+    if not target._rg or target.size == 0:
+        return [zeros(target.shape + s.shape, dtype=s.dtype, device=s.device) for s in srcs]
+    head = _eye_rows(target, target.size, target.shape)
+    got = _engine.run([target], [head.data], retain_graph=retain_last, sources=list(srcs), batch=1)
+    return [_finish(g, target.shape, s.shape, rows_first=True) if g is not None else
+            zeros(target.shape + s.shape, dtype=s.dtype, device=s.device) for g, s in zip(got, srcs)]
