@@ -38,6 +38,7 @@ from ._autograd import (  # noqa: E402
     predict_mode, subgradient, stop_gradient, GradientTape,
 )
 from .transforms import grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp  # noqa: E402
+from .custom import custom_vjp, custom_jvp, checkpoint  # noqa: E402
 
 for _n in NONDIFF:
     globals()[_n] = getattr(_namespace, _n)

@@ -10,6 +10,9 @@ from __future__ import annotations
 from ._core import Node, Tensor, state, version, wrap
 
 
+_FREED = {}
+
+
 def _fit(xp, g, meta, nb=0):
     """Sum broadcast axes of ``g`` away and cast it to the input's (shape, dtype); nb leading batch axes stay."""
     shape, dtype = meta
@@ -142,6 +145,7 @@ def run(roots, heads, retain_graph=False, create_graph=False, sources=None, batc
                 del ct
             if not retain_graph:
                 n.saved = n.out = n.vers = None
+                n.params = _FREED    # custom rules keep residuals there
                 n.seq = -1          # freed
     finally:
         state.enabled, state.nb = prev, prev_nb
