@@ -8,7 +8,9 @@ A backend instance stands for one (library, device) pair, so "same backend"
   ``scatter_add``),
 * ``device``: the gradtape device string (``"cpu"``, ``"cuda:0"``, ``"strict"``),
 * ``asarray``/``to_numpy``/``synchronize``/``memory_stats``,
-* ``overrides``: optional fused rules that replace a generic rule.
+* ``overrides``: optional fused rules that replace a generic rule,
+* ``random(seed)``: a seedable generator of random arrays (``normal``, ``uniform``, ``bernoulli``,
+  ``integers``, ``permutation``), which the array API standard does not have.
 """
 from __future__ import annotations
 
@@ -46,6 +48,44 @@ class Backend:
 
     def memory_stats(self):
         return {}
+
+    def random(self, seed=None):
+        """A seedable random generator making arrays of this backend (the array API has no RNG).
+
+        The default draws with ``numpy.random.Generator`` (PCG64) on the host and moves the result
+        here; a backend with a device RNG overrides it (CuPy)."""
+        return HostRandom(seed, self.asarray)
+
+
+class HostRandom:
+    """Random arrays drawn with ``numpy.random.default_rng(seed)`` and converted by ``to`` (a backend's asarray).
+
+    ``dtype`` arguments are dtype names ("float32", "float64"). NumPy is imported here, lazily, never by
+    the core."""
+
+    def __init__(self, seed, to):
+        import numpy as np
+        self._np = np
+        self._gen = np.random.default_rng(seed)
+        self._to = to
+
+    def normal(self, shape, dtype="float64", mean=0.0, std=1.0):
+        out = self._gen.standard_normal(tuple(shape), dtype=self._np.dtype(dtype))
+        return self._to(out * self._np.asarray(std, dtype=out.dtype) + self._np.asarray(mean, dtype=out.dtype))
+
+    def uniform(self, shape, dtype="float64", low=0.0, high=1.0):
+        out = self._gen.random(tuple(shape), dtype=self._np.dtype(dtype))
+        return self._to(out * self._np.asarray(high - low, dtype=out.dtype) + self._np.asarray(low, dtype=out.dtype))
+
+    def bernoulli(self, p, shape, dtype="float64"):
+        """1 with probability ``p``, else 0."""
+        return self._to((self._gen.random(tuple(shape), dtype=self._np.float32) < p).astype(dtype))
+
+    def integers(self, low, high, shape):
+        return self._to(self._gen.integers(low, high, tuple(shape), dtype=self._np.int64))
+
+    def permutation(self, n):
+        return self._to(self._gen.permutation(n).astype(self._np.int64))
 
 
 def generic_take_add(xp, z, idx, v, axis):

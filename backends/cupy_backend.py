@@ -81,3 +81,37 @@ def make(dev):
 
 def register(table, get):
     table[cp.ndarray] = lambda a: get(f"cuda:{a.device.id}")
+
+
+# ---- random numbers on the GPU (gradtape.nn initialisers, Dropout); added for issue 6 ----
+
+class _CupyRandom:
+    """Backend.random for CuPy: cuRAND via ``cupy.random.RandomState(seed)``; dtype arguments are names."""
+
+    def __init__(self, seed, device):
+        with device:
+            self._rs = cp.random.RandomState(seed)
+        self._device = device
+
+    def normal(self, shape, dtype="float64", mean=0.0, std=1.0):
+        with self._device:
+            return self._rs.normal(mean, std, tuple(shape), dtype=dtype)
+
+    def uniform(self, shape, dtype="float64", low=0.0, high=1.0):
+        with self._device:
+            return self._rs.uniform(low, high, tuple(shape), dtype=dtype)
+
+    def bernoulli(self, p, shape, dtype="float64"):
+        with self._device:
+            return (self._rs.random_sample(tuple(shape), dtype=cp.float32) < p).astype(dtype)
+
+    def integers(self, low, high, shape):
+        with self._device:
+            return self._rs.randint(low, high, tuple(shape), dtype=cp.int64)
+
+    def permutation(self, n):
+        with self._device:
+            return self._rs.permutation(n).astype(cp.int64)
+
+
+CupyBackend.random = lambda self, seed=None: _CupyRandom(seed, self.cp_device)

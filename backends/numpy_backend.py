@@ -92,3 +92,17 @@ def register(table, get):
     for t in (np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8,
               np.uint8, np.uint16, np.uint32, np.uint64, np.bool_, np.complex64, np.complex128):
         table[t] = lambda a: bk
+
+
+# ---- .npz files for gradtape.nn (the core never imports NumPy: Module.save/load come here) ----
+
+def save_npz(path, arrays):
+    """Write ``arrays`` (name -> NumPy array) to ``path`` as an uncompressed .npz file."""
+    with open(path, "wb") as f:          # a file object: np.savez would append ".npz" to a bare name
+        np.savez(f, **arrays)
+
+
+def load_npz(path):
+    """name -> NumPy array from an .npz file (no pickles are loaded)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

@@ -113,3 +113,4 @@ def memory_stats(device=None):
     from . import backends
     return backends.get(device or get_default_device()).memory_stats()
 from . import testing  # noqa: E402,F401
+from . import optim  # noqa: E402,F401  (gt.optim: SGD, Adam, AdamW)

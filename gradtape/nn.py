@@ -128,3 +128,12 @@ def cross_entropy(logits, target, /):
         raise ValueError(f"gradtape.nn.cross_entropy: target probabilities of shape {t.shape} do not match logits "
                          f"of shape {x.shape}")
     return -mean(sum(t * log_softmax(x, axis=-1), axis=-1))
+
+
+# ---- modules, parameters, initialisers (gradtape/modules.py), re-exported here as gt.nn.* ----
+from .modules import (  # noqa: E402
+    Module, Parameter, Linear, Sequential, ReLU, Sigmoid, Tanh, Softplus, Identity, Flatten, Dropout, LogSoftmax,
+    Softmax, CrossEntropyLoss, MSELoss, StateDictKeyError, Generator, manual_seed, default_generator, init,
+    calculate_gain, xavier_uniform_, xavier_normal_, kaiming_uniform_, kaiming_normal_, uniform_, normal_, zeros_,
+    ones_, constant_,
+)
