@@ -112,6 +112,31 @@ def _sigmoid(xp, x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def _fusable(p, key=None):
+    """Let a backend replace p's first VJP by a fused kernel ``xp.<name>_vjp(ct, out, *xs)``.
+
+    The kernel may return None where it does not apply; the generic rule runs then (and whenever
+    the namespace has no such kernel: NumPy, array-api-strict, recorded derivatives). Each kernel
+    is tested equal to the generic rule (tests/test_cuda.py)."""
+    rule, key = p.vjp[0], key or p.name + "_vjp"
+    if rule.__code__.co_argcount == 4:      # (xp, ct, out, x): no *args plumbing on the unary hot path
+        def vjp(xp, ct, out, x):
+            f = getattr(xp, key, None)
+            g = None if f is None else f(ct, out, x)
+            return rule(xp, ct, out, x) if g is None else g
+    else:
+        def vjp(xp, ct, out, *xs):
+            f = getattr(xp, key, None)
+            g = None if f is None else f(ct, out, *xs)
+            return rule(xp, ct, out, *xs) if g is None else g
+    p.vjp = (vjp,) + p.vjp[1:]
+    return p
+
+
+for _p in (tanh, sigmoid, softplus):   # CuPy: one ElementwiseKernel each (backends/cupy_backend.py)
+    _fusable(_p)
+
+
 def abs(x, /):
     """Elementwise absolute value; abs'(0) is 0 unless set with ``gt.subgradient(abs=a)``.
 
@@ -269,12 +294,22 @@ def _mT(xp, a):
     return xp.matrix_transpose(a) if a.ndim >= 2 else a
 
 
+def _mm(xp, a, b):
+    """a @ b, as one GEMM when one side is a plain matrix and the other a stack (batched rules make stacks
+    of thin matrices, which NumPy would multiply one by one)."""
+    if b.ndim == 2 and a.ndim > 2:
+        return xp.reshape(xp.matmul(xp.reshape(a, (-1, a.shape[-1])), b), tuple(a.shape[:-1]) + (b.shape[-1],))
+    if a.ndim == 2 and b.ndim > 2:
+        return _mT(xp, _mm(xp, _mT(xp, b), _mT(xp, a)))
+    return xp.matmul(a, b)
+
+
 def _mm_vjp_x(xp, ct, out, x, y, nd):
     if nd[1] == 1:                                    # (..., k, n) @ (n,) -> (..., k)
         return xp.expand_dims(ct, axis=-1) * y
     if nd[0] == 1 and nd[1] > 2:                      # (n,) @ (S..., n, m) -> (S..., m)
-        return xp.squeeze(xp.matmul(y, xp.expand_dims(ct, axis=-1)), axis=-1)
-    return xp.matmul(ct, _mT(xp, y))                  # one GEMM, also for (n,) @ (n, m)
+        return xp.squeeze(_mm(xp, y, xp.expand_dims(ct, axis=-1)), axis=-1)
+    return _mm(xp, ct, _mT(xp, y))                  # one GEMM, also for (n,) @ (n, m)
 
 
 def _mm_vjp_y(xp, ct, out, x, y, nd):
@@ -283,8 +318,8 @@ def _mm_vjp_y(xp, ct, out, x, y, nd):
             return xp.expand_dims(ct, axis=-1) * x
         return xp.expand_dims(x, axis=-1) * xp.expand_dims(ct, axis=-2)
     if nd[1] == 1:
-        return xp.squeeze(xp.matmul(xp.expand_dims(ct, axis=-2), x), axis=-2)
-    return xp.matmul(_mT(xp, x), ct)
+        return xp.squeeze(_mm(xp, xp.expand_dims(ct, axis=-2), x), axis=-2)
+    return _mm(xp, _mT(xp, x), ct)
 
 
 def _align_stack(xp, t, nz, nd):
@@ -300,18 +335,18 @@ def _mm_jvp_x(xp, t, out, x, y, nd):
     nb = t.ndim - nd[0]
     if nd[0] == 1 and nb and nd[1] > 2:               # batched vector against a stack of matrices
         t = xp.reshape(t, tuple(t.shape[:nb]) + (1,) * (nd[1] - 2) + (1, t.shape[-1]))
-        return xp.squeeze(xp.matmul(t, y), axis=-2)
-    return xp.matmul(_align_stack(xp, t, nd[0], nd) if nd[0] > 1 and nd[1] > 1 else t, y)
+        return xp.squeeze(_mm(xp, t, y), axis=-2)
+    return _mm(xp, _align_stack(xp, t, nd[0], nd) if nd[0] > 1 and nd[1] > 1 else t, y)
 
 
 def _mm_jvp_y(xp, t, out, x, y, nd):
     nb = t.ndim - nd[1]
     if nd[1] == 1:
         if nd[0] <= 2:                                # one GEMM for a whole batch of tangents
-            return xp.matmul(t, x if nd[0] == 1 else _mT(xp, x))
+            return _mm(xp, t, x if nd[0] == 1 else _mT(xp, x))
         t = xp.reshape(t, tuple(t.shape[:nb]) + (1,) * (nd[0] - 2) + (t.shape[-1], 1))
-        return xp.squeeze(xp.matmul(x, t), axis=-1)
-    return xp.matmul(x, _align_stack(xp, t, nd[1], nd) if nd[0] > 1 else t)
+        return xp.squeeze(_mm(xp, x, t), axis=-1)
+    return _mm(xp, x, _align_stack(xp, t, nd[1], nd) if nd[0] > 1 else t)
 
 
 # nd = (x.ndim, y.ndim): the rules need the ranks, not the unsaved operand

@@ -38,13 +38,14 @@ def _node(owner, args, out, rule):
     prim = owner._prims.get(key)
     if prim is None:
         def vjp_i(i):
-            def f(xp, ct, out_, *xs, data, memo, rule, bk):
+            def f(xp, ct, out_, *xs, data, memo, rule, bk, like):
                 if memo[0] is not ct:
                     cts = ct if multi else (ct,)
                     cts = tuple(None if c is None else _as_tensor(c, bk) for c in cts)
-                    if multi:
-                        from ._namespace import zeros_like
-                        cts = tuple(zeros_like(_as_tensor(o, bk)) if c is None else c for c, o in zip(cts, data))
+                    if multi:       # outputs that got no cotangent: zeros
+                        cts = tuple(wrap(bk.xp.zeros(tuple(c0.shape[:c0.ndim - len(sh)]) + sh, dtype=dt), bk)
+                                    if c is None else c
+                                    for c, (sh, dt), c0 in zip(cts, like, [next(c for c in cts if c is not None)] * len(cts)))
                     got = rule(cts if multi else cts[0])
                     got = tuple(got) if isinstance(got, (tuple, list)) else (got,)
                     if len(got) != len(xs):
@@ -60,16 +61,19 @@ def _node(owner, args, out, rule):
                 return g if state.enabled else g.data
             return f
         prim = Primitive(f"custom:{owner.__name__}",
-                         (lambda xp, *xs, data, memo, rule, bk: tuple(data)) if multi else
-                         (lambda xp, *xs, data, memo, rule, bk: data),
+                         (lambda xp, *xs, data, memo, rule, bk, like: tuple(data)) if multi else
+                         (lambda xp, *xs, data, memo, rule, bk, like: data),
                          [vjp_i(i) for i in range(len(args))], [None] * len(args), [()] * len(args), multi=multi)
         owner._prims[key] = prim
     params = {"data": tuple(o.data for o in outs) if multi else outs[0].data, "memo": [None, None],
-              "rule": rule, "bk": bk}
+              "rule": rule, "bk": bk, "like": tuple((tuple(o.shape), o.data.dtype) for o in outs)}
     if multi:
-        return type(out)(apply_multi(prim, tuple(args), params)) if isinstance(out, tuple) else \
-            list(apply_multi(prim, tuple(args), params))
-    return apply(prim, tuple(args), params)
+        res = apply_multi(prim, tuple(args), params)
+        res = type(out)(res) if isinstance(out, tuple) else list(res)
+    else:
+        res = apply(prim, tuple(args), params)
+    params["data"] = None        # the output array was only needed to create the node: don't keep it alive
+    return res
 
 
 class custom_vjp:
@@ -227,8 +231,6 @@ def checkpoint(f):
     >>> gt.grad(lambda x: gt.sum(block(x)))(gt.asarray([0.0]))
     Tensor([2.])
     """
-    from .transforms import vjp
-
     def fwd(*args):
         prev = state.enabled
         state.enabled = False          # no graph for the intermediates
@@ -239,8 +241,17 @@ def checkpoint(f):
         return out, args
 
     def bwd(args, ct):
-        _, back = vjp(f, *args)
-        return back(ct)
+        from . import _engine
+        from ._autograd import _heads
+        from .transforms import _call, _grads_or_zeros
+        srcs, out, nested = _call(f, args, tuple(range(len(args))), "checkpoint")
+        if not isinstance(out, Tensor) or not out._rg:
+            return tuple(None for _ in args)
+        create = nested or state.enabled
+        head = _heads([out], [ct], create)[0] if not state.nb else (ct if create else ct.data)
+        got = _engine.run([out], [head], retain_graph=create, create_graph=create,
+                          sources=list(srcs), batch=state.nb)    # the recomputed graph is freed as it goes
+        return _grads_or_zeros(got, srcs)
 
     cf = custom_vjp(f)
     cf.defvjp(fwd, bwd)

@@ -61,6 +61,10 @@ def _call(f, args, nums, what):
     return args, out, nested
 
 
+def _grads_or_zeros(got, srcs):
+    return tuple(g if g is not None else wrap(s._bk.xp.zeros_like(s.data), s._bk) for g, s in zip(got, srcs))
+
+
 def _scalar_out(out, what):
     if not isinstance(out, Tensor):
         raise TypeError(f"gradtape.{what}: the function must return a scalar Tensor, got {type(out).__name__}")

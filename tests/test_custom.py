@@ -143,3 +143,19 @@ def test_checkpoint_keeps_no_intermediates(device):
     plain = gt.asarray(np.ones(3), device=device).requires_grad_()
     gt.sum(block(plain)).backward()
     np.testing.assert_allclose(gt.to_numpy(x.grad), gt.to_numpy(plain.grad), rtol=1e-12)
+
+
+def test_custom_rules_under_batched_jacobians(device):
+    x = gt.asarray(np.linspace(-1, 1, 4), device=device)
+    f = lambda x: _chain(x) * 2.0  # noqa: E731
+    J = gt.to_numpy(gt.jacobian(f, mode="reverse")(x))
+    np.testing.assert_allclose(gt.to_numpy(gt.jacobian(lambda x: gt.checkpoint(_chain)(x) * 2.0, mode="reverse")(x)),
+                               J, rtol=1e-12)
+    g = _sin_times()
+    y = gt.asarray([1.0, 2.0, 3.0, 4.0], device=device)
+    for mode in ("reverse", "forward"):
+        np.testing.assert_allclose(gt.to_numpy(gt.jacobian(lambda x: g(x, y), mode=mode)(x)),
+                                   np.diag(np.cos(gt.to_numpy(x)) * gt.to_numpy(y)), rtol=1e-12, atol=1e-15)
+    e = _expx()
+    np.testing.assert_allclose(gt.to_numpy(gt.jacobian(e, mode="reverse")(x)),
+                               np.diag(np.exp(gt.to_numpy(x)) * (gt.to_numpy(x) + 1)), rtol=1e-12, atol=1e-15)
