@@ -107,6 +107,9 @@ def _need_matrix(name, x, square=False):
     if x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
         what = "a stack of square matrices (..., n, n)" if square else "a stack of matrices (..., m, n)"
         raise ValueError(f"gradtape.linalg.{name}: expected {what}, got shape {tuple(x.shape)}")
+    if (x._rg or x._tan is not None) and "complex" in str(x.dtype):
+        raise TypeError(f"gradtape.linalg.{name}: complex tensors are not differentiable in this version "
+                        f"(got dtype {x.dtype}); detach the input or differentiate real and imaginary parts")
 
 
 # ---- inverse, determinants, solve ------------------------------------------------------------------
@@ -291,8 +294,9 @@ def _qr_vjp(xp, ct, out, x, mode, shape):
     gX = _mT(xp, xp.linalg.solve(R1, _mT(xp, _add(gQ, Q @ G))))          # (Q̄ + Q G) R1⁻ᵀ
     if n == k:
         return gX
-    gY = Q @ gR[..., :, k:] if gR is not None else xp.zeros_like(x[..., :, k:])
-    return xp.concat([gX, gY], axis=-1)
+    if gR is None:
+        return _zpad(xp, gX, n - k, -1)
+    return xp.concat([gX, Q @ gR[..., :, k:]], axis=-1)
 
 
 def _qr_jvp(xp, t, out, x, mode, shape):
@@ -314,7 +318,7 @@ def _qr_jvp(xp, t, out, x, mode, shape):
 
 
 qr_p = _prim("qr", lambda xp, x, mode, shape: tuple(xp.linalg.qr(x, mode=mode)), [_qr_vjp], [_qr_jvp],
-             [(0, "out")], multi=True)
+             [("out",)], multi=True)
 
 
 # ---- pseudo-inverse P = A⁺ (derivative at constant rank, Golub & Pereyra):

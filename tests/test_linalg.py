@@ -248,7 +248,10 @@ def test_float32_stays_float32(device):
     ("cholesky", lambda a: L.cholesky(sym(a)), (2, 3, 3), spd), ("eigh", eigh_all, (3, 3), sym_distinct),
     ("eigvalsh", lambda a: L.eigvalsh(sym(a)), (2, 3, 3), sym_distinct), ("svd", svd_all, (2, 4, 3), sv_distinct),
     ("svd_full", lambda a: svd_all(a, True), (3, 2), sv_distinct), ("svdvals", L.svdvals, (3, 4), sv_distinct),
-    ("qr", qr_all, (2, 4, 3), uniform), ("qr_wide", qr_all, (3, 4), M), ("pinv", L.pinv, (4, 3), sv_distinct),
+    ("qr", qr_all, (2, 4, 3), uniform), ("qr_wide", qr_all, (3, 4), M), ("qr_wide_Q", lambda a: L.qr(a).Q, (3, 4), M),
+    ("qr_complete_R", lambda a: L.qr(a, mode="complete").R, (4, 3), uniform),
+    ("eigh_vectors", lambda a: L.eigh(sym(a)).eigenvectors ** 2, (2, 3, 3), sym_distinct),
+    ("svd_U", lambda a: L.svd(a, full_matrices=False).U ** 2, (3, 4), sv_distinct), ("pinv", L.pinv, (4, 3), sv_distinct),
     ("matrix_norm_nuc", lambda a: L.matrix_norm(a, ord="nuc"), (2, 3, 3), sv_distinct),
     ("matrix_norm_inf", lambda a: L.matrix_norm(a, ord=math.inf), (2, 3, 3), away),
     ("cross", lambda a: L.cross(a, a[0]), (2, 3), uniform), ("trace", lambda a: L.trace(a, offset=-1), (2, 3, 3), uniform),
@@ -368,3 +371,11 @@ def test_mixed_use_of_outputs_accumulates():
 def test_bad_arguments_are_value_errors(call):
     with pytest.raises(ValueError, match="gradtape.linalg"):
         call()
+
+
+def test_complex_inputs_are_not_differentiable():
+    x = gt.asarray(np.eye(2) * (1 + 1j))
+    assert L.inv(x).dtype == gt.complex128           # forward only is fine
+    x.requires_grad_()
+    with pytest.raises(TypeError, match="complex"):
+        L.det(x)
