@@ -379,3 +379,29 @@ def test_complex_inputs_are_not_differentiable():
     x.requires_grad_()
     with pytest.raises(TypeError, match="complex"):
         L.det(x)
+
+
+@pytest.mark.parametrize("name,f,shape,gen", [
+    ("eigvalsh", lambda a: gt.sum(L.eigvalsh(sym(a)) ** 3), (3, 3), sym_distinct),
+    ("eigh", lambda a: gt.sum(eigh_all(a) ** 2), (3, 3), sym_distinct),
+    ("svd", lambda a: gt.sum(svd_all(a) ** 2), (4, 3), sv_distinct),
+    ("qr", lambda a: gt.sum(qr_all(a) ** 3), (3, 4), general),
+    ("cholesky", lambda a: gt.sum(L.cholesky(sym(a)) ** 3), (3, 3), spd),
+    ("pinv", lambda a: gt.sum(L.pinv(a) ** 3), (3, 4), sv_distinct),
+    ("matrix_norm_nuc", lambda a: L.matrix_norm(a, ord="nuc") ** 2, (3, 4), sv_distinct),
+])
+def test_hessian_matches_finite_differences_of_the_gradient(device, name, f, shape, gen):
+    """gt.hessian (batched, derivatives of the rules themselves) is symmetric and agrees with FD of gt.grad."""
+    a = gen(shape, np.random.default_rng(0))
+    n = a.size
+    h = gt.to_numpy(gt.hessian(f)(gt.asarray(a, device=device))).reshape(n, n)
+    eps = 1e-6
+    cols = []
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = eps
+        e = e.reshape(shape)
+        gp, gm = (gt.to_numpy(gt.grad(f)(gt.asarray(a + s * e, device=device))) for s in (1, -1))
+        cols.append(((gp - gm) / (2 * eps)).reshape(n))
+    np.testing.assert_allclose(h, np.stack(cols, axis=1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h, h.T, rtol=1e-10, atol=1e-10)
