@@ -699,10 +699,13 @@ def matrix_rank(x, /, *, rtol=None):
     >>> gt.linalg.matrix_rank(gt.asarray([[1.0, 2.0], [2.0, 4.0]]))
     Tensor(1)
     """
-    from ._core import wrap
+    from . import _core
     x = _t(x)
     _need_matrix("matrix_rank", x)
-    return wrap(x._bk.xp.linalg.matrix_rank(x.data, rtol=rtol), x._bk)
+    out = _core.wrap(x._bk.xp.linalg.matrix_rank(x.data, rtol=rtol), x._bk)
+    if _core.TRACE is not None:
+        _core.TRACE("linalg.matrix_rank", (x,), {"rtol": rtol}, out)
+    return out
 
 
 def cross(x1, x2, /, *, axis=-1):
