@@ -7,7 +7,7 @@ backward for the softmax cross-entropy, as a hand-written gradient would do).
 from __future__ import annotations
 
 from ._core import Tensor, apply, apply1, apply2
-from ._prims import prim, _keep, _unreduce, relu_fn as relu, sigmoid_fn as sigmoid, softplus_fn as softplus
+from ._prims import _fusable, prim, _keep, _unreduce, relu_fn as relu, sigmoid_fn as sigmoid, softplus_fn as softplus
 from ._namespace import asarray
 
 __all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "cross_entropy"]
@@ -66,6 +66,7 @@ cross_entropy_p = prim(
                                                         - xp.exp(x - _lse(xp, x, (-1,)))), axis=-1),
                                             axis=tuple(range(1 - x.ndim, 0))), None],
     [(0, 1), ()])
+_fusable(cross_entropy_p)      # CuPy: softmax - onehot, scaled, in one kernel after the row log-sum-exp
 
 
 def _axes(x, axis):
