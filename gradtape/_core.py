@@ -112,6 +112,9 @@ def apply(prim, args, params=None):
                 datas.append(a)
                 continue
             if not isinstance(a, Tensor):
+                defer = getattr(a, "__gradtape_apply__", None)
+                if defer is not None:       # a gradtape.sym Symbol: it builds the expression instead
+                    return defer(prim, args, params)
                 return apply(prim, _coerce(prim, args), params)
         if bk is None:
             bk = a._bk
