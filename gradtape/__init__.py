@@ -116,3 +116,4 @@ from . import testing  # noqa: E402,F401
 from . import optim  # noqa: E402,F401  (gt.optim: SGD, Adam, AdamW)
 from .graph import Graph, trace  # noqa: E402  (layer 5: the graph IR; gt.trace(f, x) -> gt.Graph)
 from . import sym  # noqa: E402,F401  (explicit graphs; gt functions accept symbols from here on)
+from . import special  # noqa: E402,F401  (gt.special: SciPy special functions with array-API formulas)

@@ -707,7 +707,23 @@ def finfo(type, /):
     32
     """
     bk = type._bk if isinstance(type, Tensor) else _backends.get("cpu")
-    return bk.xp.finfo(type.data.dtype if isinstance(type, Tensor) else _bdt(bk, type))
+    f = bk.xp.finfo(type.data.dtype if isinstance(type, Tensor) else _bdt(bk, type))
+    # the standard's finfo object has Python int/float fields (NumPy's are NumPy scalars, which strict rejects)
+    return _FInfo(int(f.bits), float(f.eps), float(f.max), float(f.min), float(f.smallest_normal), _gdt(f.dtype))
+
+
+class _FInfo:
+    """Array API finfo object: ``bits``, ``eps``, ``max``, ``min``, ``smallest_normal`` (Python numbers), ``dtype``."""
+
+    __slots__ = ("bits", "eps", "max", "min", "smallest_normal", "dtype")
+
+    def __init__(self, bits, eps, max, min, smallest_normal, dtype):  # noqa: A002
+        self.bits, self.eps, self.max, self.min, self.smallest_normal, self.dtype = \
+            bits, eps, max, min, smallest_normal, dtype
+
+    def __repr__(self):
+        return (f"finfo(bits={self.bits}, eps={self.eps}, max={self.max}, min={self.min}, "
+                f"smallest_normal={self.smallest_normal}, dtype={self.dtype})")
 
 
 def iinfo(type, /):

@@ -467,7 +467,7 @@ def getitem(x, key):
     ks = k if isinstance(k, tuple) else (k,)
     if any(e is None for e in ks) and basic:
         return _with_newaxes(x, ks)
-    if hasattr(ks[0], "shape") and all(e is Ellipsis for e in ks[1:]) and x._bk.xp.isdtype(ks[0].dtype, "bool"):
+    if ks and hasattr(ks[0], "shape") and all(e is Ellipsis for e in ks[1:]) and x._bk.xp.isdtype(ks[0].dtype, "bool"):
         # x[mask] is a take of the flattened masked axes at the mask's nonzero positions
         from ._core import wrap
         xp = x._bk.xp

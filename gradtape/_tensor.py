@@ -55,9 +55,26 @@ def _inplace(method, raw):
                     return self
                 except (TypeError, ValueError):
                     pass          # read-only or casting: fall back to value semantics
-        _assign(self, method(self, other), method.__name__)
+        _assign(self, method(_alias(self), other), method.__name__)
         return self
     return f
+
+
+def _alias(self):
+    """``self``'s current value as a second Tensor object (same data, node, version, view base, tangents).
+
+    In-place operators compute ``op(alias, other)`` and then rebind ``self``: the op saved the alias, whose
+    value never changes, so rebinding ``self`` does not invalidate the op's own node (``s *= x`` then
+    ``backward()`` works, as in PyTorch). A tracked leaf is returned as is: its gradient is keyed by it."""
+    if self._node is None and self._rg:
+        return self
+    t = wrap(self.data, self._bk)
+    t._node = self._node
+    t._rg = self._rg
+    t._version = self._version
+    t._base = self._base
+    t._tan = self._tan
+    return t
 
 
 def _assign(self, new, what):
@@ -245,7 +262,7 @@ def _setitem(self, key, value):
     if isinstance(value, Tensor) and value._bk is not self._bk:
         from ._core import _device_error
         raise _device_error("setitem", [self, value])
-    _assign(self, S.setitem(self, key, value), "__setitem__")
+    _assign(self, S.setitem(_alias(self), key, value), "__setitem__")
 
 
 def _iter(self):

@@ -1,5 +1,11 @@
 """Shared fixtures: a ``device`` fixture over every backend, and ``to_np``."""
-import pytest
+import os
+
+# SciPy reads SCIPY_ARRAY_API once, when it is first imported (by any test): set it before that, so the
+# array-API consumer tests (test_consumers.py) see SciPy's and scikit-learn's array API dispatch
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import pytest  # noqa: E402
 
 import gradtape as gt
 from gradtape import backends
