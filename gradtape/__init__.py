@@ -94,13 +94,17 @@ from . import linalg, nn, autograd, nd  # noqa: E402
 from . import _rulens  # noqa: E402,F401  (the tensor-level namespace rules use)
 
 def synchronize(device=None):
-    """Wait for queued work on ``device`` (a no-op on the CPU).
+    """Wait for queued work on ``device``, or on every device in use when None (a no-op on the CPU).
 
     >>> import gradtape as gt
     >>> gt.synchronize()
     """
     from . import backends
-    backends.get(device or get_default_device()).synchronize()
+    if device is not None:
+        backends.get(device).synchronize()
+        return
+    for bk in list(backends._BY_DEVICE.values()):
+        bk.synchronize()
 
 
 def memory_stats(device=None):
