@@ -22,6 +22,10 @@ _BY_TYPE = {}        # array type -> callable(array) -> Backend
 _MODULES = {"cpu": "numpy_backend", "strict": "strict_backend", "cuda": "cupy_backend"}
 
 
+# names of the optional fused kernels a backend may provide (rules look them up with getattr(xp, name, None))
+FUSABLE = ("relu_vjp", "tanh_vjp", "sigmoid_vjp", "softplus_vjp", "cross_entropy_vjp")
+
+
 class Backend:
     """Base class; subclasses fill in the library-specific parts."""
 
@@ -33,6 +37,8 @@ class Backend:
         ns = {k: getattr(xp, k) for k in dir(xp) if not k.startswith("__")}
         if hasattr(xp, "linalg"):
             ns["linalg"] = xp.linalg
+        for name in FUSABLE:        # absent kernels are None: a failed getattr would cost an exception per op
+            ns[name] = None
         ns.update(extras or {})
         self.xp = types.SimpleNamespace(**ns)
         self.overrides = {}

@@ -199,10 +199,7 @@ class CupyBackend(Backend):
         ns = self._namespace()
         for n in FUSED:
             key = n + "_vjp"
-            if n in names:
-                setattr(ns, key, _FUSED_FNS[n])
-            elif hasattr(ns, key):
-                delattr(ns, key)
+            setattr(ns, key, _FUSED_FNS[n] if n in names else None)    # None: the generic rule runs
         old, self.fused = self.fused, names
         return old
 

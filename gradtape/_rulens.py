@@ -10,5 +10,7 @@ _names["index_add"] = index_add
 _names["take_add"] = take_add
 _names["along_add"] = along_add
 _names["linalg"] = _gt.linalg
+from .backends import FUSABLE  # noqa: E402
+_names.update({k: None for k in FUSABLE})     # recorded derivatives use the generic rules
 T = types.SimpleNamespace(**_names)
 _namespace.T = T
