@@ -322,7 +322,7 @@ def test_guarded_backend_runs_ops_and_backward_under_its_device():
     import cupy as cp
     from gradtape.backends import cupy_backend as cb
     bk = cb.GuardedCupyBackend(0)
-    assert bk.guarded and bk.xp is bk._xp and hasattr(bk.xp, "tanh_vjp") == ("tanh" in bk.fused)
+    assert bk.guarded and bk.xp is bk._xp and (getattr(bk.xp, "tanh_vjp", None) is not None) == ("tanh" in bk.fused)
     xn = np.linspace(-1.0, 1.0, 7)
     x = wrap(bk.asarray(xn), bk).requires_grad_()
     y = gt.sum(gt.tanh(x) * x + gt.nn.relu(x))
@@ -395,10 +395,10 @@ def test_fused_kernel_equals_generic_rule(name, dtype):
          bk.asarray(rng.standard_normal((2,) + d["x"].shape).astype(dtype))]     # a batched cotangent too
     old = bk.set_fused([name])
     try:
-        assert hasattr(bk.xp, name + "_vjp")
+        assert (getattr(bk.xp, name + "_vjp", None) is not None)
         fused = [bk.to_numpy(_vjp_call(name, bk, d, ct)) for ct in cts]
         bk.set_fused(())
-        assert not hasattr(bk.xp, name + "_vjp")
+        assert not (getattr(bk.xp, name + "_vjp", None) is not None)
         generic = [bk.to_numpy(_vjp_call(name, bk, d, ct)) for ct in cts]
     finally:
         bk.set_fused(old)
@@ -447,7 +447,7 @@ def test_set_fused_and_the_environment_variable(monkeypatch):
     bk = backends.get("cuda")
     old = bk.set_fused(["tanh"])
     try:
-        assert hasattr(bk.xp, "tanh_vjp") and not hasattr(bk.xp, "relu_vjp") and bk.fused == ("tanh",)
+        assert (getattr(bk.xp, "tanh_vjp", None) is not None) and not (getattr(bk.xp, "relu_vjp", None) is not None) and bk.fused == ("tanh",)
         with pytest.raises(ValueError, match="unknown fused kernel"):
             bk.set_fused(["gelu"])
     finally:
