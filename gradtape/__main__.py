@@ -3,15 +3,28 @@
 Prints, section by section, what gradtape gives for each formula of the seed
 (subgradients, layouts, identity tables, the vector chain rule, the
 computation-graph cells) and the d2l autograd examples, with a check mark
-when it equals the closed form. Exits 1 if any check fails.
+when it equals the closed form. Then the lecture's computation graph
+z = (<x, w> - y)^2, built explicitly with ``gradtape.sym`` and drawn to
+``lecture_graph.svg`` (with its traced forward + reverse graph beside it); its
+gradient by forward accumulation (one JVP per input) and by reverse
+accumulation (one VJP), shown equal; and the cost of the two for growing n,
+measured, printed as a table and plotted to ``forward_vs_reverse.png``.
+``python -m gradtape info`` lists backends, devices and versions. Exits 1 if
+any check fails.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import platform
+import shutil
+import subprocess
 import sys
+import time
+import tracemalloc
 
 import gradtape as gt
-from gradtape import autograd, nd
+from gradtape import autograd, nd, sym
 
 
 class _Report:
@@ -158,11 +171,285 @@ def run(device):
     return r.failed
 
 
+# ---- the lecture: computation graphs, forward and reverse accumulation, their cost ----------------------
+
+def _lecture_symbols():
+    """z = (<x, w> - y)^2 as the lecture breaks it up: a = <x, w>, b = a - y, z = b^2."""
+    x, w, y = sym.var("x"), sym.var("w"), sym.var("y")
+    a = gt.vecdot(x, w).rename("a")
+    b = (a - y).rename("b")
+    z = (b ** 2).rename("z")
+    return x, w, y, z
+
+
+def _z(x, w, y):
+    a = gt.vecdot(x, w)
+    b = a - y
+    return b * b
+
+
+def _deep_z(n):
+    """The lecture's z after n operators on x: z = (<h_n, w> - y)^2, h_k = sin(h_(k-1)), h_0 = x."""
+    def f(x, w, y):
+        h = x
+        for _ in range(n):
+            h = gt.sin(h)
+        return _z(h, w, y)
+    return f
+
+
+def _grad_forward(f, x, rest):
+    """The full gradient by forward accumulation: one JVP per input element."""
+    eye = gt.eye(x.shape[0], dtype=x.dtype, device=x.device)
+    return gt.stack([gt.jvp(lambda v: f(v, *rest), (x,), (eye[i],))[1] for i in range(x.shape[0])])
+
+
+def _grad_reverse(f, x, rest):
+    """The full gradient by reverse accumulation: one VJP."""
+    return gt.grad(f)(x, *rest)
+
+
+def _cost(fn, device, repeats):
+    """(seconds per call, best of ``repeats``; peak bytes allocated during one call)."""
+    fn()
+    gt.synchronize(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        gt.synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    return best, _peak_bytes(fn, device)
+
+
+def _peak_bytes(fn, device):
+    if device.startswith("cuda"):
+        try:
+            return _cuda_peak(fn, device)
+        except Exception:     # noqa: BLE001 (a figure we cannot take is reported as missing)
+            return None
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def _cuda_peak(fn, device):
+    """Peak bytes of CuPy's memory pool in use during fn (pool malloc/free events)."""
+    import cupy
+    from cupy.cuda import memory_hook
+
+    class Peak(memory_hook.MemoryHook):
+        name = "gradtape_peak"
+
+        def __init__(self):
+            self.now = self.peak = 0
+
+        def malloc_postprocess(self, device_id, size, mem_size, mem_ptr, pmem_id):
+            self.now += mem_size
+            self.peak = max(self.peak, self.now)
+
+        def free_postprocess(self, device_id, mem_size, mem_ptr, pmem_id):
+            self.now -= mem_size
+    hook = Peak()
+    with hook:
+        fn()
+        cupy.cuda.Device().synchronize()
+    return hook.peak
+
+
+def _fmt_bytes(b):
+    if b is None:
+        return "n/a"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(b) < 1024 or unit == "GiB":
+            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
+        b /= 1024
+
+
+def _have_dot():
+    return shutil.which("dot") is not None
+
+
+def lecture(device, out, sizes, r=None):
+    """The lecture's computation-graph half on ``device``, pictures and plot written to folder ``out``."""
+    r = r or _Report()
+    gt.set_default_device(device)
+    os.makedirs(out, exist_ok=True)
+
+    r.section("Computation graph, explicit construction: z = (<x, w> - y)^2 with gradtape.sym")
+    x, w, y, z = _lecture_symbols()
+    print(f"  a = <x, w>, b = a - y, z = b^2  ->  {z!r}")
+    X = gt.asarray([1.0, 2.0, 3.0])
+    W = gt.asarray([0.5, -1.0, 2.0])
+    Y = gt.asarray(1.5)
+    inputs = dict(x=X, w=W, y=Y)
+    r.show("z.eval(x=[1,2,3], w=[.5,-1,2], y=1.5)", z.eval(**inputs), _z(X, W, Y))
+    dz_dx, dz_dw = sym.grad(z, [x, w])
+    a_ = gt.vecdot(X, W) - Y
+    r.show("sym.grad(z, w): dz/dw = 2 (<x, w> - y) x", dz_dw.eval(**inputs), 2 * a_ * X)
+    r.show("sym.grad(z, x): dz/dx = 2 (<x, w> - y) w", dz_dx.eval(**inputs), 2 * a_ * W)
+    pictures = [("lecture_graph", z), ("lecture_grad_graph",
+                                       gt.trace(sym.group(z, dz_dx, dz_dw), **inputs))]
+    g = pictures[1][1]
+    n_rev = sum(n.rev for n in g.nodes)
+    print(f"  gt.trace(sym.group(z, dz/dx, dz/dw)): {len(g)} nodes, {len(g) - n_rev} forward and inputs, "
+          f"{n_rev} reverse pass")
+    for name, obj in pictures:
+        dot_path = os.path.join(out, name + ".dot")
+        obj.render(dot_path)
+        if _have_dot():
+            obj.render(os.path.join(out, name + ".svg"))
+            print(f"  drawn to {os.path.join(out, name + '.svg')}")
+        else:
+            print(f"  {dot_path} written; install Graphviz (Debian package `graphviz`) to draw it as SVG")
+    path = os.path.join(out, "lecture_graph.json")
+    g.save(path)
+    h = gt.Graph.load(path)
+    got = h(**inputs)
+    r.show("graph saved to JSON, loaded, replayed: z", got[0], _z(X, W, Y))
+    r.show("  and dz/dw", got[2], 2 * a_ * X)
+
+    r.section("Forward vs reverse accumulation of dz/dw (n = 3 inputs)")
+    fwd = _grad_forward(lambda w_, x_, y_: _z(x_, w_, y_), W, (X, Y))
+    rev = _grad_reverse(lambda w_, x_, y_: _z(x_, w_, y_), W, (X, Y))
+    r.show("forward: one JVP per input (3 passes)", fwd, 2 * a_ * X)
+    r.show("reverse: one VJP (1 pass)", rev, fwd)
+
+    r.section("Cost for n operators (z = (<h_n, w> - y)^2, h_k = sin(h_(k-1)); gradient w.r.t. 16 inputs)")
+    d = 16
+    xs = gt.linspace(-1.0, 1.0, d)
+    ws = gt.linspace(0.5, 1.5, d)
+    ys = gt.asarray(0.25)
+    rows = []
+    for n in sizes:
+        f = _deep_z(n)
+        if n == sizes[0]:
+            diff = gt.max(gt.abs(_grad_forward(f, xs, (ws, ys)) - _grad_reverse(f, xs, (ws, ys))))
+            r.show(f"n = {n}: max |forward - reverse| over the 16", diff, 0.0)
+        reps = 3 if n <= 256 else 1
+        tf, mf = _cost(lambda: _grad_forward(f, xs, (ws, ys)), device, reps)
+        tr, mr = _cost(lambda: _grad_reverse(f, xs, (ws, ys)), device, reps)
+        rows.append((n, tf, tr, mf, mr))
+    mem_what = "device pool peak" if device.startswith("cuda") else "tracemalloc peak"
+    print(f"  forward: {d} JVPs, each O(n) time and O(1) memory; reverse: 1 VJP, O(n) time and O(n) memory "
+          f"(the intermediates it keeps)")
+    print(f"  | {'n':>6} | {'forward time':>13} | {'reverse time':>13} | {'fwd/rev':>7} | "
+          f"{'forward mem':>12} | {'reverse mem':>12} |   ({mem_what})")
+    for n, tf, tr, mf, mr in rows:
+        print(f"  | {n:>6} | {tf * 1e3:>10.2f} ms | {tr * 1e3:>10.2f} ms | {tf / tr:>6.1f}x | "
+              f"{_fmt_bytes(mf):>12} | {_fmt_bytes(mr):>12} |")
+    _plot(rows, d, device, mem_what, os.path.join(out, "forward_vs_reverse.png"))
+    print(f"\n{'all lecture checks passed' if not r.failed else f'{r.failed} lecture checks FAILED'}")
+    return r.failed
+
+
+def _plot(rows, d, device, mem_what, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  (matplotlib is not installed: no plot; pip install 'gradtape[main]')")
+        return
+    ns = [row[0] for row in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.loglog(ns, [row[1] for row in rows], "o-", label=f"forward ({d} JVPs)")
+    ax1.loglog(ns, [row[2] for row in rows], "s-", label="reverse (1 VJP)")
+    ax1.set_xlabel("n (operators)")
+    ax1.set_ylabel("seconds per gradient")
+    ax1.set_title("time")
+    ax1.legend()
+    if all(row[3] is not None and row[4] is not None for row in rows):
+        ax2.loglog(ns, [max(row[3], 1) for row in rows], "o-", label="forward")
+        ax2.loglog(ns, [max(row[4], 1) for row in rows], "s-", label="reverse")
+        ax2.legend()
+    ax2.set_xlabel("n (operators)")
+    ax2.set_ylabel(f"bytes ({mem_what})")
+    ax2.set_title("peak memory")
+    fig.suptitle(f"gradient of z = (<h_n, w> - y)^2 w.r.t. {d} inputs, gradtape on {device}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"  plotted to {path}")
+
+
+# ---- info ------------------------------------------------------------------------------------------------
+
+def info():
+    """Backends, devices and versions."""
+    from gradtape import backends
+    print(f"gradtape {gt.__version__} (array API {gt.__array_api_version__}), Python {platform.python_version()} "
+          f"on {platform.platform()}")
+    print(f"default device: {gt.get_default_device()!r}")
+    avail = backends.available()
+    print("backends:")
+    for kind, lib in (("cpu", "numpy"), ("strict", "array_api_strict"), ("cuda", "cupy")):
+        try:
+            mod = __import__(lib)
+            version = getattr(mod, "__version__", "?")
+        except Exception as e:  # noqa: BLE001
+            print(f"  {kind:<7} {lib}: not available ({type(e).__name__}: {e})")
+            continue
+        if kind != "cuda":
+            print(f"  {kind:<7} {lib} {version}: device {kind!r}")
+            continue
+        if "cuda" not in avail:
+            print(f"  {kind:<7} {lib} {version}: installed, but no usable CUDA GPU")
+            continue
+        import cupy
+        rt = cupy.cuda.runtime
+        n = rt.getDeviceCount()
+        print(f"  {kind:<7} {lib} {version} (CUDA runtime {rt.runtimeGetVersion()}, driver "
+              f"{rt.driverGetVersion()}): {n} device(s)")
+        for i in range(n):
+            props = rt.getDeviceProperties(i)
+            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+            print(f"          'cuda:{i}': {name}, {props['totalGlobalMem'] / 2**30:.1f} GiB")
+    extras = {"array_api_compat": "array_api_compat", "matplotlib (plots)": "matplotlib", "torch (benchmarks)": "torch"}
+    print("other packages:")
+    for label, lib in extras.items():
+        try:
+            version = __import__(lib).__version__
+        except Exception:  # noqa: BLE001
+            version = "not installed"
+        print(f"  {label}: {version}")
+    dot = shutil.which("dot")
+    if dot:
+        v = subprocess.run([dot, "-V"], capture_output=True, text=True)
+        print(f"  graphviz (pictures): {(v.stderr or v.stdout).strip()}")
+    else:
+        print("  graphviz (pictures): `dot` not found (Debian/Ubuntu package: graphviz)")
+    return 0
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m gradtape", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m gradtape", description=__doc__.splitlines()[0],
+                                epilog="`python -m gradtape info` lists backends, devices and versions.")
     p.add_argument("--device", default=None, help="cpu (NumPy, default), strict (array-api-strict), cuda or cuda:N")
+    p.add_argument("--out", default=".", help="folder for lecture_graph.svg, lecture_grad_graph.svg, "
+                   "lecture_graph.json and forward_vs_reverse.png (default: the current folder)")
+    p.add_argument("--sizes", default="16,64,256,1024",
+                   help="numbers of operators n for the cost comparison (comma-separated)")
+    sub = p.add_subparsers(dest="command", metavar="{info}")
+    sub.add_parser("info", help="list backends, devices and versions")
     args = p.parse_args(argv)
-    return 1 if run(args.device or gt.get_default_device()) else 0
+    if args.command == "info":
+        return info()
+    try:
+        sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    except ValueError:
+        p.error(f"--sizes: expected comma-separated integers, got {args.sizes!r}")
+    if not sizes or sizes[0] < 1:
+        p.error("--sizes: give at least one positive integer")
+    device = args.device or gt.get_default_device()
+    failed = run(device)
+    failed += lecture(device, args.out, sizes)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

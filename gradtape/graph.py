@@ -537,7 +537,7 @@ def trace(f, *args, **kwargs):
         if n.device == home:        # on the device traced on: follows the replay device
             n.device = None
     for n in g.nodes:            # the graph is a snapshot: constants are copied
-        if n.kind == "const" and not isinstance(n.value, np.ndarray):
+        if n.kind == "const":
             n.value = n.bk.asarray(n.value, copy=True)
     return g
 

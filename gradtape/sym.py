@@ -463,7 +463,15 @@ def _evaluate(roots, env):
     Everything is keyed by id: a symbol's == builds an expression, it does not compare."""
     vals = dict(env)
     grads = {}
-    for s in _topo(roots):
+    order = _topo(roots)
+    for s in order:          # gradients first: their forward pass gives their targets' values too
+        if s.kind == "grad":
+            target, ws, k = s.op
+            key = (id(target),) + tuple(id(w) for w in ws)
+            if key not in grads:
+                value, grads[key] = _gradients(target, ws, env)
+                vals.setdefault(id(target), value)
+    for s in order:
         if id(s) in vals:
             continue
         if s.kind == "var":
@@ -472,10 +480,7 @@ def _evaluate(roots, env):
             vals[id(s)] = _core.apply(s.op, _value(s.args, vals), s.kwargs or None)
         elif s.kind == "grad":
             target, ws, k = s.op
-            key = (id(target),) + tuple(id(w) for w in ws)
-            if key not in grads:
-                grads[key] = _gradients(target, ws, env)
-            vals[id(s)] = grads[key][k]
+            vals[id(s)] = grads[(id(target),) + tuple(id(w) for w in ws)][k]
         elif s.kind == "group":
             vals[id(s)] = tuple(vals[id(a)] for a in s.args)
         else:
@@ -484,6 +489,7 @@ def _evaluate(roots, env):
 
 
 def _gradients(target, ws, env):
+    """(target's value, its gradients w.r.t. variables ws): one forward and one reverse pass."""
     from . import transforms
     from ._namespace import sum as _sum
 
@@ -493,9 +499,12 @@ def _gradients(target, ws, env):
         out = _evaluate([target], sub)[0]
         if not isinstance(out, Tensor):
             raise TypeError(f"gradtape.sym.grad: {target.name!r} does not evaluate to a tensor")
-        return out if out.ndim == 0 else _sum(out)
-    got = transforms.grad(f, argnums=tuple(range(len(ws))))(*[env[id(w)] for w in ws])
-    return tuple(got)
+        return (out if out.ndim == 0 else _sum(out)), out
+    (_, value), got = transforms.value_and_grad(f, argnums=tuple(range(len(ws))), has_aux=True)(
+        *[env[id(w)] for w in ws])
+    if not any(t._rg or t._tan is not None for t in env.values()):
+        value = value.detach()     # nothing outside differentiates this evaluation
+    return value, tuple(got)
 
 
 def _trace_symbol(s, args, kwargs):
