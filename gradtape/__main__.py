@@ -249,12 +249,12 @@ def _cuda_peak(fn, device):
         def __init__(self):
             self.now = self.peak = 0
 
-        def malloc_postprocess(self, device_id, size, mem_size, mem_ptr, pmem_id):
-            self.now += mem_size
+        def malloc_postprocess(self, **kw):       # a block handed out by the pool
+            self.now += kw["mem_size"]
             self.peak = max(self.peak, self.now)
 
-        def free_postprocess(self, device_id, mem_size, mem_ptr, pmem_id):
-            self.now -= mem_size
+        def free_postprocess(self, **kw):         # a block given back to the pool
+            self.now -= kw["mem_size"]
     hook = Peak()
     with hook:
         fn()

@@ -476,14 +476,17 @@ def trace(f, *args, **kwargs):
     Array arguments (tensors, NumPy/CuPy/array-api-strict arrays) become the
     graph's named inputs (named after ``f``'s parameters); other arguments
     (Python numbers, strings...) are fixed at trace time, as is every
-    data-dependent Python decision (``if``/``while`` on tensor values, shapes):
-    the graph holds the path the example took. Calling the graph with inputs of
-    other shapes or dtypes than the example's is an error (trace again).
-    Tensors ``f`` reads from outside (closures) become constants, copied when
-    traced. Gradients taken inside ``f`` (``gt.grad``, ``gt.vjp``,
-    ``backward()``...) are traced too, so ``trace(gt.grad(f), x)`` is one graph
-    with the forward and the reverse pass. ``f`` may also be a
-    :class:`gradtape.sym.Symbol`, with its variables given by name.
+    data-dependent Python decision (``if``/``while`` on tensor values, shapes)
+    and the positions a boolean mask selects (``x[x > 0]``): the graph holds
+    the path the example took. Calling the graph with inputs of other shapes
+    or dtypes than the example's is an error (trace again). Tensors ``f``
+    reads from outside (closures), makes with creation functions (``gt.zeros``,
+    random numbers) or computes outside gradtape's operations (through NumPy
+    on ``.data``) become constants, copied when traced. Gradients taken inside
+    ``f`` (``gt.grad``, ``gt.vjp``, ``backward()``...) are traced too, so
+    ``trace(gt.grad(f), x)`` is one graph with the forward and the reverse
+    pass. ``f`` may also be a :class:`gradtape.sym.Symbol`, with its variables
+    given by name.
 
     The graph replays on the backend its inputs come from, without the
     per-op dispatch; its results do not require grad. Tracing watches every

@@ -540,8 +540,10 @@ def _text(s, depth):
         target, ws, k = s.op
         return f"grad({_text(target, depth - 1)}, {ws[k].name})"
 
+    from .graph import _short
+
     def arg(a):
-        return _text(a, depth - 1) if type(a) is Symbol else repr(a) if not isinstance(a, (list, tuple)) else \
+        return _text(a, depth - 1) if type(a) is Symbol else _short(a) if not isinstance(a, (list, tuple)) else \
             "[" + ", ".join(arg(e) for e in a) + "]"
     parts = [arg(a) for a in s.args] + [f"{k}={arg(v)}" for k, v in s.kwargs.items()
                                          if not isinstance(s.op, Primitive)]

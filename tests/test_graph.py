@@ -1,6 +1,5 @@
 """gt.trace / gt.Graph: replay across backends, the replay plan, JSON save/load, pictures, the main job."""
 import base64
-import copy
 import inspect
 import json
 import math
