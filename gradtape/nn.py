@@ -138,3 +138,5 @@ from .modules import (  # noqa: E402
     calculate_gain, xavier_uniform_, xavier_normal_, kaiming_uniform_, kaiming_normal_, uniform_, normal_, zeros_,
     ones_, constant_,
 )
+from . import modules as _modules  # noqa: E402
+__all__ = __all__ + [n for n in _modules.__all__ if n not in __all__]
