@@ -33,8 +33,8 @@ from ._namespace import asarray, _dtype_name, _is_float, get_default_device
 from ._autograd import no_grad
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softplus", "Identity",
-           "Flatten", "Dropout", "LogSoftmax", "Softmax", "CrossEntropyLoss", "MSELoss", "StateDictKeyError", "Generator",
-           "manual_seed", "default_generator", "init", "calculate_gain", "xavier_uniform_", "xavier_normal_",
+           "Flatten", "Dropout", "LogSoftmax", "Softmax", "CrossEntropyLoss", "MSELoss", "StateDictKeyError",
+           "Generator", "manual_seed", "default_generator", "init", "calculate_gain", "xavier_uniform_", "xavier_normal_",
            "kaiming_uniform_", "kaiming_normal_", "uniform_", "normal_", "zeros_", "ones_", "constant_"]
 
 
@@ -120,7 +120,12 @@ def manual_seed(seed):
 
 
 def default_generator():
-    """The generator used when none is given."""
+    """The generator used when none is given (replaced by :func:`manual_seed`).
+
+    >>> import gradtape as gt
+    >>> gt.nn.manual_seed(3) is gt.nn.default_generator()
+    True
+    """
     return _default[0]
 
 
