@@ -363,6 +363,11 @@ class _Tracer:
             return
         ins = tuple(self.norm(a) for a in args)
         attrs = {k: self.norm(v) for k, v in (params or {}).items()}
+        if not isinstance(op, Primitive):      # dtypes given by name: resolved per backend too
+            if op == "astype" and len(ins) > 1 and type(ins[1]) is str and ins[1] in DTYPES:
+                ins = (ins[0], DTypeName(ins[1])) + ins[2:]
+            if type(attrs.get("dtype")) is str and attrs["dtype"] in DTYPES:
+                attrs["dtype"] = DTypeName(attrs["dtype"])
         deps = []
         _walk_refs(ins, deps)
         _walk_refs(attrs, deps)
@@ -899,8 +904,9 @@ class Graph:
             inputs = d["inputs"]
             if not isinstance(inputs, list) or not all(type(i) is int for i in inputs):
                 raise ValueError("\"inputs\" must be a list of node indices")
-            layout = [_dec(s) if not (isinstance(s, dict) and s.get("$") == "static") else ("static", _dec(s["v"]))
-                      for s in d.get("args", [])]
+            layout = None if "args" not in d else \
+                [_dec(s) if not (isinstance(s, dict) and s.get("$") == "static") else ("static", _dec(s["v"]))
+                 for s in _list(d["args"])]
             kw = d.get("kwargs", {})
             if not isinstance(kw, dict):
                 raise ValueError("\"kwargs\" must be an object")
@@ -912,7 +918,9 @@ class Graph:
             for i in inputs:
                 if not 0 <= i < len(nodes):
                     raise ValueError(f"input reference {i} is out of range")
-            for s in layout + list(kw_layout.values()):
+            if home is not None and not isinstance(home, str):
+                raise ValueError(f"\"home\" must be a device name, got {home!r}")
+            for s in (layout or []) + list(kw_layout.values()):
                 if type(s) is Ref and s.i not in inputs:
                     raise ValueError(f"argument reference {s.i} is not an input")
         except ValueError as e:
