@@ -47,7 +47,7 @@ softmax_p = prim("softmax", lambda xp, x, axis: xp.exp(x - _lse(xp, x, axis)),
 
 
 def _onehot(xp, labels, n, dtype):
-    return xp.astype(xp.expand_dims(labels, axis=-1) == xp.arange(n), dtype)
+    return xp.astype(xp.expand_dims(labels, axis=-1) == xp.arange(n, device=labels.device), dtype)
 
 
 def _ce_fwd(xp, x, labels):

@@ -57,9 +57,6 @@ CASES = [
 
 @pytest.mark.parametrize("name,f,args", CASES, ids=[c[0] for c in CASES])
 def test_trace_replays_like_eager(device, name, f, args):
-    if device == "strict" and name == "softmax cross-entropy":
-        pytest.xfail("nn.cross_entropy's rule, recorded (as tracing does), makes its arange on the default "
-                     "device instead of the labels' (a bug outside the graph code; eager hessian fails too)")
     xs = [gt.asarray(a) for a in args]
     g = gt.trace(f, *xs)
     assert _close(g(*xs), f(*xs))
