@@ -545,6 +545,20 @@ def chart(results, path):
     return path
 
 
+def _run_isolated(key, quick, out):
+    """run_case(key) in a fresh interpreter (the heap and thread pools a previous case left do not slow it)."""
+    import subprocess
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f".case-{key}.json")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [sys.executable, "-m", "benchmarks", "--worker", path, "--cases", key] + (["--quick"] if quick else [])
+    subprocess.run(cmd, cwd=root, check=True)
+    with open(path) as f:
+        res = json.load(f)
+    os.remove(path)
+    return res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="gradtape benchmark suite: gradtape vs hand-written gradients and "
                                              "installed peers (PyTorch, autograd, MyGrad, JAX)")
@@ -553,17 +567,27 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                     help="folder for suite.json, suite.md and suite.png (default benchmarks/results, gitignored)")
     ap.add_argument("--no-chart", action="store_true", help="skip the PNG (no matplotlib needed)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="run every case in this process (default: one fresh process per case, so that a case "
+                         "does not inherit the previous one's heap and thread pools)")
+    ap.add_argument("--worker", metavar="JSON", help=argparse.SUPPRESS)   # internal: run one case, write its result
     args = ap.parse_args(argv)
     keys = [k.strip() for k in args.cases.split(",") if k.strip()]
     for k in keys:
         if k not in CASES:
             ap.error(f"unknown case {k!r}; choose from {', '.join(CASES)}")
+    if args.worker:
+        machine()                          # imports the peers as the full run does
+        with open(args.worker, "w") as f:
+            json.dump(run_case(keys[0], args.quick, log=lambda m: print(m, file=sys.stderr)), f, default=str)
+        return 0
     t0 = time.perf_counter()
     info = machine()
     results = {"machine": info, "quick": args.quick, "cases": {}}
     for k in keys:
         print(f"running {k} ...", file=sys.stderr, flush=True)
-        results["cases"][k] = run_case(k, args.quick, log=lambda m: print(m, file=sys.stderr))
+        results["cases"][k] = run_case(k, args.quick, log=lambda m: print(m, file=sys.stderr)) \
+            if args.in_process else _run_isolated(k, args.quick, args.out)
     results["wall_s"] = time.perf_counter() - t0
     os.makedirs(args.out, exist_ok=True)
     md = markdown(results, info, args.quick)
