@@ -367,6 +367,10 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before setting attributes")
+        if name in self._buffers and isinstance(value, Tensor):
+            self._buffers[name] = value           # assigning to a buffer keeps it a buffer (running statistics)
+            object.__setattr__(self, name, value)
+            return
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Parameter):

@@ -331,6 +331,9 @@ def test_buffers_are_saved(device):
     assert list(m.state_dict()) == ["w", "running"]
     m.load_state_dict({"w": np.array([4.0]), "running": np.array([5.0, 6.0])})
     np.testing.assert_array_equal(to_np(m.running), [5.0, 6.0])
+    m.running = m.running * 0.5                  # assigning a tensor to a buffer keeps it a buffer
+    assert list(m.state_dict()) == ["w", "running"]
+    np.testing.assert_array_equal(to_np(m.state_dict()["running"]), [2.5, 3.0])
 
 
 def test_to_device_moves_parameters():
