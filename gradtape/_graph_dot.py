@@ -1,0 +1,133 @@
+"""Pictures: graphs (and symbolic expressions, :mod:`gradtape.sym`) as Graphviz DOT text, drawn by Graphviz's ``dot``.
+
+:meth:`gradtape.graph.Graph.to_dot`, ``render`` and ``_repr_svg_`` go through
+:func:`_to_dot`, :func:`render_dot` and :func:`dot_to_svg`; the public
+names here are re-exported by :mod:`gradtape.graph`.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from ._graph_ir import Ref, _fmt_type
+
+_STYLES = {
+    "input": 'shape=ellipse, style=filled, fillcolor="#dbeafe", color="#1d4ed8"',
+    "const": 'shape=note, style=filled, fillcolor="#f3f4f6", color="#6b7280", fontcolor="#374151"',
+    "op": 'shape=box, style="rounded,filled", fillcolor="#ffffff", color="#111827"',
+    "rev": 'shape=box, style="rounded,filled", fillcolor="#fee2e2", color="#b91c1c", fontcolor="#7f1d1d"',
+    "output": 'shape=ellipse, style=filled, fillcolor="#dcfce7", color="#15803d", peripheries=2',
+}
+
+
+def _dot_str(s):
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _op_label(op, inputs):
+    """[op] plus a line with the literal arguments (``•`` standing for array inputs) when there are any."""
+    if any(type(a) is not Ref for a in inputs):
+        return [op, "(" + ", ".join("•" if type(a) is Ref else _short(a) for a in inputs) + ")"]
+    return [op]
+
+
+def _short(v):
+    if type(v) is float:
+        return f"{v:.6g}"
+    r = repr(v)
+    return r if len(r) <= 16 else r[:15] + "…"
+
+
+def dot_source(title, items, edges):
+    """DOT text for nodes ``items`` = [(id, label lines, style)] and ``edges`` = [(from, to)].
+
+    Styles: ``input``, ``const``, ``op``, ``rev`` (reverse pass) and ``output``.
+
+    >>> from gradtape.graph import dot_source
+    >>> print(dot_source("g", [("a", ["a"], "input"), ("o", ["out"], "output")], [("a", "o")]))
+    ... # doctest: +ELLIPSIS
+    digraph "g" {
+    ...
+      a [label="a", shape=ellipse, ...];
+      o [label="out", ...];
+      a -> o;
+    }
+    """
+    lines = [f"digraph {_dot_str(title)} {{",
+             '  graph [rankdir=TB, fontname="Helvetica", nodesep=0.3, ranksep=0.35];',
+             '  node [fontname="Helvetica", fontsize=11, margin="0.12,0.04"];',
+             '  edge [color="#4b5563", arrowsize=0.7];']
+    for ident, label, style in items:
+        lines.append(f"  {ident} [label={_dot_str(chr(10).join(label))}, {_STYLES[style]}];")
+    for a, b in edges:
+        lines.append(f"  {a} -> {b};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _dot_program():
+    dot = shutil.which("dot")
+    if dot is None:
+        raise RuntimeError("gradtape: Graphviz's `dot` program is not installed (or not on PATH), so graphs cannot "
+                           "be drawn to SVG/PNG; install the Debian/Ubuntu package `graphviz` (apt-get install "
+                           "graphviz; elsewhere see graphviz.org), or write the DOT text with .to_dot() or "
+                           "render('graph.dot')")
+    return dot
+
+
+def render_dot(text, path, format=None):
+    """Write DOT ``text`` to ``path``: as is for ``.dot``/``.gv``, else drawn by Graphviz's ``dot``.
+
+    >>> from gradtape.graph import render_dot, dot_source
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "g.gv")
+    >>> render_dot(dot_source("g", [("a", ["a"], "input")], []), p)
+    >>> os.path.exists(p)
+    True
+    """
+    path = os.fspath(path)
+    fmt = (format or os.path.splitext(path)[1].lstrip(".") or "svg").lower()
+    if fmt in ("dot", "gv"):
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        return
+    dot = _dot_program()
+    r = subprocess.run([dot, f"-T{fmt}", "-o", path], input=text.encode("utf-8"), capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"gradtape: Graphviz's dot failed to write {path!r} as {fmt!r}: "
+                           f"{r.stderr.decode(errors='replace').strip()}")
+
+
+def dot_to_svg(text):
+    """SVG text for DOT ``text``, or None where Graphviz's ``dot`` is not installed.
+
+    >>> from gradtape.graph import dot_to_svg, dot_source
+    >>> svg = dot_to_svg(dot_source("g", [("a", ["a"], "input")], []))
+    >>> svg is None or svg.lstrip().startswith("<?xml")
+    True
+    """
+    dot = shutil.which("dot")
+    if dot is None:
+        return None
+    r = subprocess.run([dot, "-Tsvg"], input=text.encode("utf-8"), capture_output=True)
+    return r.stdout.decode("utf-8") if r.returncode == 0 else None
+
+
+def _to_dot(graph):
+    """DOT text for a :class:`gradtape.graph.Graph` (see its ``to_dot``)."""
+    items, edges = [], []
+    for i, n in enumerate(graph.nodes):
+        if n.kind == "input":
+            items.append((f"n{i}", [n.op, _fmt_type(n)], "input"))
+        elif n.kind == "const":
+            items.append((f"n{i}", ["const", _fmt_type(n)], "const"))
+        else:
+            items.append((f"n{i}", _op_label(n.op if n.kind != "item" else f"item {n.attrs.get('k')}",
+                                             n.inputs) + [_fmt_type(n)], "rev" if n.rev else "op"))
+        for d in n.deps():
+            edges.append((f"n{d}", f"n{i}"))
+    for k, (name, r) in enumerate(zip(graph.outputs, graph._out_refs())):
+        items.append((f"o{k}", [name, _fmt_type(graph.nodes[r])], "output"))
+        edges.append((f"n{r}", f"o{k}"))
+    return dot_source(graph.name, items, edges)

@@ -1,0 +1,229 @@
+"""Graph IR values: node references, backend-neutral attribute values, :class:`Node`, primitives by name.
+
+The pieces every other part of the graph IR (:mod:`gradtape.graph`: tracing,
+replay plans, JSON, DOT) reads and writes; public names are re-exported by
+:mod:`gradtape.graph`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._namespace import _dtype_name
+
+
+# ---- value references and backend-neutral attribute values ---------------------------------------
+
+class Ref:
+    """A reference to the value of node ``i`` of a graph.
+
+    >>> from gradtape.graph import Ref
+    >>> Ref(3)
+    %3
+    """
+
+    __slots__ = ("i",)
+
+    def __init__(self, i):
+        self.i = i
+
+    def __repr__(self):
+        return f"%{self.i}"
+
+    def __eq__(self, other):
+        return type(other) is Ref and other.i == self.i
+
+    def __hash__(self):
+        return hash(("ref", self.i))
+
+
+class DTypeName:
+    """A dtype by its standard name (resolved to the replay backend's dtype object).
+
+    >>> from gradtape.graph import DTypeName
+    >>> DTypeName("float32")
+    float32
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+    def __eq__(self, other):
+        return type(other) is DTypeName and other.name == self.name
+
+    def __hash__(self):
+        return hash(("dtype", self.name))
+
+
+class DeviceName:
+    """A device by its gradtape name (resolved to a backend on replay).
+
+    >>> from gradtape.graph import DeviceName
+    >>> DeviceName("cpu")
+    device('cpu')
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"device({self.name!r})"
+
+    def __eq__(self, other):
+        return type(other) is DeviceName and other.name == self.name
+
+    def __hash__(self):
+        return hash(("device", self.name))
+
+
+class _Opaque:
+    """A parameter value with no portable form (a Python callable...): replayable here, not savable."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return f"<{type(self.value).__name__}>"
+
+
+def _walk_refs(v, out):
+    """Append the node indices referenced anywhere in attribute value ``v`` to ``out``."""
+    t = type(v)
+    if t is Ref:
+        out.append(v.i)
+    elif t is tuple or t is list:
+        for e in v:
+            _walk_refs(e, out)
+    elif t is dict:
+        for e in v.values():
+            _walk_refs(e, out)
+    elif t is slice:
+        _walk_refs(v.start, out)
+        _walk_refs(v.stop, out)
+        _walk_refs(v.step, out)
+
+
+def _map_refs(v, f):
+    """``v`` with every Ref r replaced by f(r)."""
+    t = type(v)
+    if t is Ref:
+        return f(v)
+    if t is tuple:
+        return tuple(_map_refs(e, f) for e in v)
+    if t is list:
+        return [_map_refs(e, f) for e in v]
+    if t is dict:
+        return {k: _map_refs(e, f) for k, e in v.items()}
+    if t is slice:
+        return slice(_map_refs(v.start, f), _map_refs(v.stop, f), _map_refs(v.step, f))
+    return v
+
+
+# ---- nodes -------------------------------------------------------------------------------------------
+
+class Node:
+    """One value of a graph: an input, a constant, or an operation on earlier values.
+
+    ``kind`` is ``"input"``, ``"const"``, ``"prim"`` (a differentiable
+    primitive, ``op`` its name), ``"fn"`` (a non-differentiable array API
+    function of the backend, ``op`` its name) or ``"item"`` (element
+    ``attrs["k"]`` of a tuple-valued node). ``inputs`` holds :class:`Ref`
+    objects and Python scalars; ``attrs`` the primitive's parameters.
+    ``shape``/``dtype`` describe the output (``multi`` lists (shape, dtype)
+    pairs for a tuple-valued node); ``rev`` marks reverse-pass nodes.
+
+    >>> import gradtape as gt
+    >>> g = gt.trace(lambda x: gt.sin(x) * 2.0, gt.ones(3))
+    >>> [(n.kind, n.op) for n in g.nodes]
+    [('input', 'x'), ('prim', 'sin'), ('prim', 'multiply')]
+    >>> g.nodes[2].inputs, g.nodes[2].shape, g.nodes[2].dtype
+    ((%1, 2.0), (3,), 'float64')
+    """
+
+    __slots__ = ("kind", "op", "prim", "inputs", "attrs", "shape", "dtype", "multi", "rev", "value", "bk",
+                 "device")
+
+    def __init__(self, kind, op, inputs=(), attrs=None, shape=None, dtype=None, multi=None, rev=False,
+                 prim=None, value=None, bk=None, device=None):
+        self.kind = kind
+        self.op = op
+        self.prim = prim
+        self.inputs = tuple(inputs)
+        self.attrs = attrs or {}
+        self.shape = shape
+        self.dtype = dtype
+        self.multi = multi
+        self.rev = rev
+        self.value = value      # const: the raw array (of backend bk) or a NumPy array
+        self.bk = bk
+        self.device = device    # where the value lives, when not on the device the graph was traced on
+
+    def deps(self):
+        """Indices of the nodes this one reads, in order (repeats kept).
+
+        >>> import gradtape as gt
+        >>> g = gt.trace(lambda x: x * x, gt.ones(2))
+        >>> g.nodes[1].deps()
+        [0, 0]
+        """
+        out = []
+        _walk_refs(self.inputs, out)
+        _walk_refs(self.attrs, out)
+        return out
+
+    def __repr__(self):
+        args = ", ".join(repr(a) for a in self.inputs)
+        if self.attrs:
+            args += ("; " if args else "") + ", ".join(f"{k}={v!r}" for k, v in self.attrs.items())
+        return f"<Node {self.kind} {self.op}({args}) -> {_fmt_type(self)}{' rev' if self.rev else ''}>"
+
+
+def _fmt_type(n):
+    if n.multi is not None:
+        return "(" + ", ".join(f"{_fmt_shape(s)} {d}" for s, d in n.multi) + ")"
+    if n.shape is None and n.dtype is None:
+        return "?"
+    return f"{_fmt_shape(n.shape)} {n.dtype or '?'}"
+
+
+def _fmt_shape(s):
+    if s is None:
+        return "?"
+    return "(" + ", ".join("?" if d is None else str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
+
+
+def _np_value(n):
+    """A const node's value as a NumPy array."""
+    if isinstance(n.value, np.ndarray):
+        return n.value
+    return np.asarray(n.bk.to_numpy(n.value))
+
+
+# ---- primitives by name ------------------------------------------------------------------------------
+
+def _registry():
+    from . import _prims
+    reg = dict(_prims.PRIMS)
+    reg["select"] = _core._SELECT
+    return reg
+
+
+def _prim_by_name(name):
+    p = _registry().get(name)
+    if p is None and name.startswith("concat") and name[6:].isdigit():
+        from ._shape import _concat_prim
+        p = _concat_prim(int(name[6:]))
+    return p
+
+
+def _dtype_str(d):
+    return _dtype_name(d)

@@ -1,0 +1,262 @@
+"""Tracing: recording the operations a function runs into graph nodes (the TRACE hook of :mod:`gradtape._core`).
+
+:func:`gradtape.graph.trace` (``gt.trace``) builds a :class:`gradtape.graph.Graph`
+from what :func:`_record` returns.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import threading
+
+import numpy as np
+
+from . import _core, _engine
+from . import backends as _backends
+from ._core import Primitive, Tensor, wrap
+from ._graph_ir import DeviceName, DTypeName, Node, Ref, _dtype_str, _Opaque, _walk_refs
+from ._namespace import DTYPES, DType
+
+
+def _is_raw_dtype(v):
+    if isinstance(v, np.dtype) or (isinstance(v, type) and issubclass(v, np.generic)):
+        return True
+    t = type(v)
+    return t.__name__ == "DType" and t.__module__.startswith("array_api_strict")
+
+
+class _Tracer:
+    """The TRACE hook: turns every op the traced function runs into a node."""
+
+    def __init__(self, prev):
+        self.nodes = []
+        self.by_tensor = {}     # id(Tensor) -> node index
+        self.by_data = {}       # id(raw array) -> node index (tensors made around the same array alias it)
+        self.keep = []          # everything whose id is a key above stays alive while tracing
+        self.consts = set()     # indices of constant nodes
+        self.rev = 0            # > 0 while a reverse pass runs
+        self.prev = prev
+        self.thread = threading.get_ident()
+
+    # -- values
+    def _add(self, node):
+        self.nodes.append(node)
+        return len(self.nodes) - 1
+
+    def _bind(self, t, i):
+        self.by_tensor[id(t)] = i
+        self.by_data.setdefault(id(t.data), i)
+        self.keep.append(t)
+
+    def add_input(self, name, t):
+        i = self._add(Node("input", name, shape=tuple(t.data.shape), dtype=_dtype_str(t.data.dtype),
+                           device=t._bk.device))
+        self._bind(t, i)
+        return i
+
+    def add_const(self, raw, bk):
+        n = Node("const", "const", shape=tuple(raw.shape), dtype=_dtype_str(raw.dtype), value=raw, bk=bk,
+                 device=bk.device)
+        i = self._add(n)
+        self.consts.add(i)
+        self.by_data[id(raw)] = i
+        self.keep.append(raw)
+        return i
+
+    def lookup(self, t):
+        i = self.by_tensor.get(id(t))
+        if i is None:
+            i = self.by_data.get(id(t.data))
+            if i is None:      # made outside the traced ops (creation functions, closures): a constant
+                i = self.add_const(t.data, t._bk)
+            self.by_tensor[id(t)] = i
+            self.keep.append(t)
+        return i
+
+    def norm(self, v):
+        """A backend-neutral form of an argument or parameter value."""
+        t = type(v)
+        if t is Tensor or isinstance(v, Tensor):
+            return Ref(self.lookup(v))
+        if t in (bool, int, float, complex, str) or v is None or v is Ellipsis:
+            return v
+        if t is tuple or t is list:
+            return t(self.norm(e) for e in v)
+        if isinstance(v, tuple):           # a namedtuple: a plain tuple
+            return tuple(self.norm(e) for e in v)
+        if t is dict:
+            return {k: self.norm(e) for k, e in v.items()}
+        if t is slice:
+            return slice(self.norm(v.start), self.norm(v.stop), self.norm(v.step))
+        if t is DType:
+            return DTypeName(v.name)
+        if isinstance(v, _backends.Backend):
+            return DeviceName(v.device)
+        if _is_raw_dtype(v):
+            return DTypeName(_dtype_str(v))
+        if isinstance(v, (bool, int, float, complex, np.generic)) and not hasattr(v, "shape"):
+            return v
+        bk = _backends.backend_of(v) if hasattr(v, "shape") and hasattr(v, "dtype") else None
+        if bk is not None:                 # a raw array (an index key...): the node computing it, or a constant
+            i = self.by_data.get(id(v))
+            if i is None:
+                i = self.add_const(v, bk)
+            return Ref(i)
+        if isinstance(v, (np.generic,)):
+            return v
+        return _Opaque(v)
+
+    # -- the hook
+    def __call__(self, op, args, params, out):
+        if self.prev is not None:
+            self.prev(op, args, params, out)
+        if threading.get_ident() != self.thread:
+            return
+        ins = tuple(self.norm(a) for a in args)
+        attrs = {k: self.norm(v) for k, v in (params or {}).items()}
+        if not isinstance(op, Primitive):      # dtypes given by name: resolved per backend too
+            if op == "astype" and len(ins) > 1 and type(ins[1]) is str and ins[1] in DTYPES:
+                ins = (ins[0], DTypeName(ins[1])) + ins[2:]
+            if type(attrs.get("dtype")) is str and attrs["dtype"] in DTYPES:
+                attrs["dtype"] = DTypeName(attrs["dtype"])
+        deps = []
+        _walk_refs(ins, deps)
+        _walk_refs(attrs, deps)
+        if all(d in self.consts for d in deps):
+            return          # constant folding: nothing here depends on an input (looked up later as a constant)
+        if isinstance(op, Primitive):
+            node = Node("prim", op.name, ins, attrs, rev=self.rev > 0, prim=op)
+        else:
+            node = Node("fn", op, ins, attrs, rev=self.rev > 0)
+        outs = out if isinstance(out, (tuple, list)) else None
+        first = out if outs is None else next((o for o in outs if isinstance(o, Tensor)), None)
+        if isinstance(op, Primitive) and op.name == "to_device":
+            node.device = params["dst"].device      # (to_device sets the result's backend after the hook)
+        elif isinstance(first, Tensor):
+            node.device = first._bk.device
+        if outs is None and isinstance(out, Tensor) and isinstance(out.data, (tuple, list)):
+            node.multi = [(tuple(d.shape), _dtype_str(d.dtype)) for d in out.data]
+        elif outs is None:
+            if not isinstance(out, Tensor):
+                return      # a Python value (not an array): nothing to record
+            node.shape, node.dtype = tuple(out.data.shape), _dtype_str(out.data.dtype)
+        else:
+            node.multi = [(tuple(o.data.shape), _dtype_str(o.data.dtype)) if isinstance(o, Tensor) else ((), "?")
+                          for o in outs]
+        i = self._add(node)
+        if outs is None:
+            self._bind(out, i)
+            return
+        for k, o in enumerate(outs):       # a tuple of results: one item node each
+            if isinstance(o, Tensor):
+                j = self._add(Node("item", "item", (Ref(i),), {"k": k}, shape=tuple(o.data.shape),
+                                   dtype=_dtype_str(o.data.dtype), rev=node.rev, device=o._bk.device))
+                self._bind(o, j)
+
+    def norm_out(self, v):
+        if isinstance(v, Tensor):
+            return Ref(self.lookup(v))
+        if isinstance(v, (tuple, list)):
+            return type(v)(self.norm_out(e) for e in v) if type(v) in (tuple, list) else \
+                tuple(self.norm_out(e) for e in v)
+        if isinstance(v, dict):
+            return {k: self.norm_out(e) for k, e in v.items()}
+        if v is None or isinstance(v, (bool, int, float, complex, str)):
+            return v
+        raise TypeError(f"gradtape.trace: the function returned a {type(v).__name__}; a traced function must "
+                        f"return tensors (or tuples, lists or dicts of them)")
+
+
+@contextlib.contextmanager
+def _traced_reverse(tracer):
+    """While tracing, run reverse passes with their rules on tensors (create_graph), so they are traced too."""
+    orig = _engine.run
+
+    def run(roots, heads, *args, **kw):
+        if threading.get_ident() != tracer.thread:
+            return orig(roots, heads, *args, **kw)
+        heads = [h if h is None or isinstance(h, Tensor) else wrap(h, r._bk) for r, h in zip(roots, heads)]
+        if len(args) >= 2:
+            args = (args[0], True) + tuple(args[2:])
+        else:
+            kw["create_graph"] = True
+        tracer.rev += 1
+        try:
+            return orig(roots, heads, *args, **kw)
+        finally:
+            tracer.rev -= 1
+    _engine.run = run
+    try:
+        yield
+    finally:
+        _engine.run = orig
+
+
+def _is_array_arg(a):
+    if isinstance(a, Tensor):
+        return True
+    if isinstance(a, (bool, int, float, complex, str)) or a is None:
+        return False
+    return hasattr(a, "shape") and hasattr(a, "dtype") and _backends.backend_of(a) is not None
+
+
+def _placeholder(a):
+    from ._namespace import asarray
+    x = a if isinstance(a, Tensor) else asarray(a)
+    t = wrap(x.data, x._bk)
+    if x._rg:        # keep the example's grad state, so backward() inside f has a leaf to write to
+        t._rg = True
+        t._req = x._req if x._node is None else None
+    return t
+
+
+def _arg_names(f, n):
+    try:
+        ps = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        ps = []
+    names = []
+    for p in ps:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind == p.VAR_POSITIONAL:
+            break
+    if len(names) < n:
+        names = names + [("x" if n == 1 else f"x{i}") for i in range(len(names), n)]
+    return names[:n]
+
+
+def _record(f, args, kwargs):
+    """Run ``f(*args, **kwargs)`` under a tracer: (nodes, output tree, argument layouts, name, home device)."""
+    tracer = _Tracer(_core.TRACE)
+    names = _arg_names(f, len(args))
+    call_args, layout = [], []
+    home = None
+    for name, a in zip(names, args):
+        if _is_array_arg(a):
+            t = _placeholder(a)
+            home = home or t._bk.device
+            layout.append(Ref(tracer.add_input(name, t)))
+            call_args.append(t)
+        else:
+            layout.append(("static", a))
+            call_args.append(a)
+    call_kw, kw_layout = {}, {}
+    for name, a in kwargs.items():
+        if _is_array_arg(a):
+            t = _placeholder(a)
+            home = home or t._bk.device
+            kw_layout[name] = Ref(tracer.add_input(name, t))
+            call_kw[name] = t
+        else:
+            kw_layout[name] = ("static", a)
+            call_kw[name] = a
+    _core.TRACE = tracer
+    try:
+        with _traced_reverse(tracer):
+            out = f(*call_args, **call_kw)
+        tree = tracer.norm_out(out)
+    finally:
+        _core.TRACE = tracer.prev
+    name = getattr(f, "__name__", None) or type(f).__name__
+    return tracer.nodes, tree, layout, kw_layout, name, home
