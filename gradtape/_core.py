@@ -34,6 +34,7 @@ _global_device = [os.environ.get("GRADTAPE_DEVICE", "cpu")]
 TRACE = None
 _seq = itertools.count()
 _SCALARS = (bool, int, float, complex)
+_EXACT = frozenset(_SCALARS)
 
 
 class Node:
@@ -109,6 +110,8 @@ def apply(prim, args, params=None):
     for a in args:
         if type(a) is not Tensor:
             if isinstance(a, _SCALARS):
+                if type(a) not in _EXACT:     # NumPy's float64 & co: plain Python numbers for every backend
+                    return apply(prim, tuple(x.item() if x is a else x for x in args), params)
                 datas.append(a)
                 continue
             if not isinstance(a, Tensor):
@@ -365,6 +368,9 @@ def _coerce(prim, args):
     for a in args:
         if isinstance(a, (Tensor,) + _SCALARS):
             out.append(a)
+            continue
+        if getattr(a, "shape", None) == () and type(a).__module__ == "numpy" and hasattr(a, "item"):
+            out.append(a.item())          # a NumPy scalar (np.float32(2.0)): a Python number, like a literal
             continue
         try:
             out.append(asarray(a))

@@ -423,17 +423,27 @@ def unstack(x, /, *, axis=0):
     return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
 
 
-def _unwrap_key(key, ndim):
+def _unwrap_key(key, shape):
     """Raw backend key for indexing, and whether it is basic (no integer arrays).
 
-    A key naming fewer axes than the array has gets a trailing ``...`` (NumPy's
-    reading, which the standard leaves to the library)."""
+    A key naming fewer axes than the array has gets a trailing ``...``, and
+    slice bounds past the end of an axis are clamped (NumPy's readings, which
+    the standard leaves to the library)."""
+    ndim = len(shape)
     if not isinstance(key, tuple):
         key = (key,)
     out = []
     basic = True
     used = 0
+    after_ellipsis = False
     for k in key:
+        if k is Ellipsis:
+            after_ellipsis = True
+        elif isinstance(k, slice) and not after_ellipsis and used < ndim and (k.step is None or k.step > 0):
+            n = shape[used]
+            if (k.start is not None and k.start > n) or (k.stop is not None and k.stop > n):
+                k = slice(None if k.start is None else min(k.start, n), None if k.stop is None else min(k.stop, n),
+                          k.step)
         if isinstance(k, list):
             raise IndexError("gradtape: index with an integer array (gt.asarray(...)), not a list")
         if not isinstance(k, (int, slice, type(None), type(Ellipsis))) and hasattr(k, "shape"):
@@ -463,7 +473,7 @@ def getitem(x, key):
     Tensor([2., 3.])
     """
     x = _t(x)
-    k, basic = _unwrap_key(key, x.ndim)
+    k, basic = _unwrap_key(key, x.shape)
     ks = k if isinstance(k, tuple) else (k,)
     if any(e is None for e in ks) and basic:
         return _with_newaxes(x, ks)
@@ -518,7 +528,7 @@ def _with_newaxes(x, ks):
 
 def setitem(x, key, value):
     """A copy of x with x[key] = value (differentiable in x and value)."""
-    k, _ = _unwrap_key(key, x.ndim)
+    k, _ = _unwrap_key(key, x.shape)
     if not isinstance(value, Tensor) and not isinstance(value, (bool, int, float)):
         from ._namespace import asarray
         value = asarray(value, device=x.device)
@@ -527,7 +537,7 @@ def setitem(x, key, value):
 
 def index_add(x, key, v):
     """A copy of x with v added at x[key]; repeated integer indices accumulate (transpose of getitem)."""
-    k, _ = _unwrap_key(key, x.ndim)
+    k, _ = _unwrap_key(key, x.shape)
     return apply(index_add_p, (x, v), {"key": k})
 
 

@@ -254,6 +254,19 @@ def _array(self, dtype=None, copy=None):
     return a.astype(dtype) if dtype is not None else a
 
 
+def _rebuild(values, device, dtype, requires_grad):
+    t = N.asarray(values, device=device, dtype=dtype)
+    return t.requires_grad_() if requires_grad else t
+
+
+def _reduce(self):
+    """Pickling and ``copy.deepcopy``: values, device, dtype and requires_grad of a leaf (PyTorch's rule)."""
+    if self._node is not None:
+        raise RuntimeError("gradtape: only leaf tensors (not results of recorded operations) can be pickled or "
+                           "deep-copied; use .detach() first")
+    return _rebuild, (to_numpy(self), self.device, self.dtype.name, self._rg and self._req is not None)
+
+
 def _getitem(self, key):
     return S.getitem(self, key)
 
@@ -344,7 +357,7 @@ _METHODS = {
     "__eq__": _cmp("equal"), "__ne__": _cmp("not_equal"), "__lt__": _cmp("less"),
     "__le__": _cmp("less_equal"), "__gt__": _cmp("greater"), "__ge__": _cmp("greater_equal"),
     "__hash__": object.__hash__,
-    "__getitem__": _getitem, "__setitem__": _setitem, "__iter__": _iter, "__len__": _len,
+    "__reduce__": _reduce, "__getitem__": _getitem, "__setitem__": _setitem, "__iter__": _iter, "__len__": _len,
     "__bool__": lambda self: bool(self.data), "__float__": lambda self: float(self.data),
     "__int__": lambda self: int(self.data), "__index__": lambda self: self.data.__index__(),
     "__complex__": lambda self: complex(self.data),

@@ -75,7 +75,7 @@ def _wrt(args):
     return [i for i, a in enumerate(args) if isinstance(a, Tensor) and _is_float(a.dtype)]
 
 
-def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol=RTOL, full_max=64, seed=0):
+def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol=RTOL, full_max=64, seed=0, _depth=1):
     """Check f's derivatives w.r.t. its floating-point tensor arguments against finite differences.
 
     Raises :class:`GradientCheckError` naming the mode and order that disagree.
@@ -94,7 +94,7 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
         raise TypeError(f"check_grads: f must return a Tensor, got {type(y).__name__}")
     n_in = sum(args[i].size for i in wrt)
     full = y.size * n_in <= full_max * full_max and n_in <= full_max and y.size <= full_max
-    tag = f"order {order}" if order else ""
+    tag = f"derivative of order {_depth}"
 
     def fwd_dir(dirs):
         prim = [args[i] for i in wrt]
@@ -170,7 +170,7 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
                         b[i] = x
                     return f(*b)
                 return jvp(g, prim, [v[i] for i in wrt])[1]
-            check_grads(f_jvp, args, order - 1, modes, eps, atol, rtol, full_max, seed + 1)
+            check_grads(f_jvp, args, order - 1, modes, eps, atol, rtol, full_max, seed + 1, _depth + 1)
         if "rev" in modes:
             def f_vjp(*a):
                 def g(*xs):
@@ -180,4 +180,4 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
                     return f(*b)
                 _, back = vjp(g, *[a[i] for i in wrt])
                 return S.concat([_flat(c) for c in back(u)])
-            check_grads(f_vjp, args, order - 1, modes, eps, atol, rtol, full_max, seed + 2)
+            check_grads(f_vjp, args, order - 1, modes, eps, atol, rtol, full_max, seed + 2, _depth + 1)
