@@ -231,6 +231,39 @@ class CupyBackend(Backend):
         with self.cp_device:
             return cp.from_dlpack(obj)
 
+    def peak_bytes(self, fn):
+        """Peak bytes of CuPy's memory pool in use while fn runs (pool malloc/free events)."""
+        from cupy.cuda import memory_hook
+
+        class Peak(memory_hook.MemoryHook):
+            name = "gradtape_peak"
+
+            def __init__(self):
+                self.now = self.peak = 0
+
+            def malloc_postprocess(self, **kw):       # a block handed out by the pool
+                self.now += kw["mem_size"]
+                self.peak = max(self.peak, self.now)
+
+            def free_postprocess(self, **kw):         # a block given back to the pool
+                self.now -= kw["mem_size"]
+        hook = Peak()
+        with hook:
+            fn()
+            self.synchronize()
+        return hook.peak
+
+    def describe(self):
+        """Lines describing the CUDA runtime and every visible device (``python -m gradtape info``)."""
+        rt = cp.cuda.runtime
+        n = rt.getDeviceCount()
+        lines = [f"(CUDA runtime {rt.runtimeGetVersion()}, driver {rt.driverGetVersion()}): {n} device(s)"]
+        for i in range(n):
+            props = rt.getDeviceProperties(i)
+            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+            lines.append(f"'cuda:{i}': {name}, {props['totalGlobalMem'] / 2**30:.1f} GiB")
+        return lines
+
     def synchronize(self):
         """Wait for all queued work on this GPU (every stream)."""
         self.cp_device.synchronize()

@@ -238,28 +238,21 @@ def _peak_bytes(fn, device):
         tracemalloc.stop()
 
 
+def _dist_version(*names):
+    """The installed version of the first distribution found among names (nothing is imported)."""
+    from importlib import metadata
+    for n in names:
+        try:
+            return metadata.version(n)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def _cuda_peak(fn, device):
-    """Peak bytes of CuPy's memory pool in use during fn (pool malloc/free events)."""
-    import cupy
-    from cupy.cuda import memory_hook
-
-    class Peak(memory_hook.MemoryHook):
-        name = "gradtape_peak"
-
-        def __init__(self):
-            self.now = self.peak = 0
-
-        def malloc_postprocess(self, **kw):       # a block handed out by the pool
-            self.now += kw["mem_size"]
-            self.peak = max(self.peak, self.now)
-
-        def free_postprocess(self, **kw):         # a block given back to the pool
-            self.now -= kw["mem_size"]
-    hook = Peak()
-    with hook:
-        fn()
-        cupy.cuda.Device().synchronize()
-    return hook.peak
+    """Peak bytes of CuPy's memory pool in use during fn (the CuPy backend's pool hook)."""
+    from gradtape import backends
+    return backends.get(device).peak_bytes(fn)
 
 
 def _fmt_bytes(b):
@@ -388,12 +381,12 @@ def info():
     print(f"default device: {gt.get_default_device()!r}")
     avail = backends.available()
     print("backends:")
+    dists = {"numpy": ("numpy",), "array_api_strict": ("array-api-strict",),
+             "cupy": ("cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x", "cupy")}
     for kind, lib in (("cpu", "numpy"), ("strict", "array_api_strict"), ("cuda", "cupy")):
-        try:
-            mod = __import__(lib)
-            version = getattr(mod, "__version__", "?")
-        except Exception as e:  # noqa: BLE001
-            print(f"  {kind:<7} {lib}: not available ({type(e).__name__}: {e})")
+        version = _dist_version(*dists[lib])
+        if version is None:
+            print(f"  {kind:<7} {lib}: not installed")
             continue
         if kind != "cuda":
             print(f"  {kind:<7} {lib} {version}: device {kind!r}")
@@ -401,23 +394,12 @@ def info():
         if "cuda" not in avail:
             print(f"  {kind:<7} {lib} {version}: installed, but no usable CUDA GPU")
             continue
-        import cupy
-        rt = cupy.cuda.runtime
-        n = rt.getDeviceCount()
-        print(f"  {kind:<7} {lib} {version} (CUDA runtime {rt.runtimeGetVersion()}, driver "
-              f"{rt.driverGetVersion()}): {n} device(s)")
-        for i in range(n):
-            props = rt.getDeviceProperties(i)
-            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-            print(f"          'cuda:{i}': {name}, {props['totalGlobalMem'] / 2**30:.1f} GiB")
+        for line in backends.get("cuda").describe():
+            print(f"  {kind:<7} {lib} {version} {line}" if line.startswith("(") else f"          {line}")
     extras = {"array_api_compat": "array_api_compat", "matplotlib (plots)": "matplotlib", "torch (benchmarks)": "torch"}
     print("other packages:")
     for label, lib in extras.items():
-        try:
-            version = __import__(lib).__version__
-        except Exception:  # noqa: BLE001
-            version = "not installed"
-        print(f"  {label}: {version}")
+        print(f"  {label}: {_dist_version(lib.replace('_', '-'), lib) or 'not installed'}")
     dot = shutil.which("dot")
     if dot:
         v = subprocess.run([dot, "-V"], capture_output=True, text=True)

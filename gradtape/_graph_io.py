@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import math
 
-import numpy as np
 
 from . import backends as _backends
 from ._graph_ir import DeviceName, DTypeName, Node, Ref, _np_value, _prim_by_name
@@ -148,18 +147,24 @@ def _enc(v, what):
         return {"$": "dtype", "v": v.name}
     if t is DeviceName:
         return {"$": "device", "v": v.name}
-    if isinstance(v, np.generic):
-        return {"$": "npscalar", "v": _enc_array(np.asarray(v))}
+    if host().is_scalar(v):
+        return {"$": "npscalar", "v": _enc_array(v)}
     raise ValueError(f"gradtape.Graph.save: {what} holds a {type(v).__name__} ({v!r:.60}), which has no JSON form; "
                      f"the graph still replays in this process")
 
 
+def host():
+    """The NumPy backend's host helpers (the core itself never imports NumPy)."""
+    from .backends import numpy_backend
+    return numpy_backend
+
+
 def _enc_array(a):
-    a = np.asarray(a)
-    if a.dtype.kind not in "biufc":
-        raise ValueError(f"gradtape.Graph.save: cannot store a constant of dtype {a.dtype}")
-    le = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False)
-    return {"dtype": a.dtype.name, "shape": list(a.shape), "data": base64.b64encode(le.tobytes()).decode("ascii")}
+    try:
+        dtype, shape, raw = host().encode(a)
+    except TypeError as e:
+        raise ValueError(f"gradtape.Graph.save: cannot store a constant ({e})") from None
+    return {"dtype": dtype, "shape": shape, "data": base64.b64encode(raw).decode("ascii")}
 
 
 def _dec_array(d):
@@ -174,12 +179,12 @@ def _dec_array(d):
         buf = base64.b64decode(d["data"], validate=True)
     except (ValueError, TypeError) as e:
         raise ValueError(f"constant data is not valid base64 ({e})") from None
-    dt = np.dtype(d["dtype"]).newbyteorder("<")
+    size = host().itemsize(d["dtype"])
     n = math.prod(shape)
-    if len(buf) != n * dt.itemsize:
+    if len(buf) != n * size:
         raise ValueError(f"constant data has {len(buf)} bytes, but shape {tuple(shape)} of {d['dtype']} needs "
-                         f"{n * dt.itemsize}")
-    return np.frombuffer(buf, dtype=dt).astype(np.dtype(d["dtype"])).reshape(shape)
+                         f"{n * size}")
+    return host().decode(buf, d["dtype"], shape)
 
 
 def _dec(v):

@@ -6,7 +6,6 @@ replay plans, JSON, DOT) reads and writes; public names are re-exported by
 """
 from __future__ import annotations
 
-import numpy as np
 
 from . import _core
 from ._namespace import _dtype_name
@@ -201,11 +200,16 @@ def _fmt_shape(s):
     return "(" + ", ".join("?" if d is None else str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
 
 
+def _is_host_array(v):
+    from .backends import numpy_backend
+    return numpy_backend.is_array(v)
+
+
 def _np_value(n):
-    """A const node's value as a NumPy array."""
-    if isinstance(n.value, np.ndarray):
+    """A const node's value as a NumPy (host) array."""
+    if _is_host_array(n.value):
         return n.value
-    return np.asarray(n.bk.to_numpy(n.value))
+    return n.bk.to_numpy(n.value)
 
 
 # ---- primitives by name ------------------------------------------------------------------------------

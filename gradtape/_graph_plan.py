@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from . import backends as _backends
 from ._core import wrap
-from ._graph_ir import DeviceName, DTypeName, Ref, _np_value, _Opaque
+from ._graph_ir import _is_host_array, DeviceName, DTypeName, Ref, _np_value, _Opaque
 from ._namespace import _bdt
 
 
@@ -132,7 +131,7 @@ class _Plan:
             b = dev(n.device)
             cross = cross or b is not bk
             if n.kind == "const":
-                value = n.value if (n.bk is b and not isinstance(n.value, np.ndarray)) else b.asarray(_np_value(n))
+                value = n.value if (n.bk is b and not _is_host_array(n.value)) else b.asarray(_np_value(n))
                 consts[i] = glob(value, "C")
                 continue
             ins = n.inputs

@@ -9,7 +9,6 @@ import contextlib
 import inspect
 import threading
 
-import numpy as np
 
 from . import _core, _engine
 from . import backends as _backends
@@ -18,8 +17,14 @@ from ._graph_ir import DeviceName, DTypeName, Node, Ref, _dtype_str, _Opaque, _w
 from ._namespace import DTYPES, DType
 
 
+def _host():
+    from .backends import numpy_backend
+    return numpy_backend
+
+
 def _is_raw_dtype(v):
-    if isinstance(v, np.dtype) or (isinstance(v, type) and issubclass(v, np.generic)):
+    from .backends import numpy_backend
+    if numpy_backend.is_dtype(v):
         return True
     t = type(v)
     return t.__name__ == "DType" and t.__module__.startswith("array_api_strict")
@@ -94,7 +99,7 @@ class _Tracer:
             return DeviceName(v.device)
         if _is_raw_dtype(v):
             return DTypeName(_dtype_str(v))
-        if isinstance(v, (bool, int, float, complex, np.generic)) and not hasattr(v, "shape"):
+        if (isinstance(v, (bool, int, float, complex)) or _host().is_scalar(v)) and not hasattr(v, "shape"):
             return v
         bk = _backends.backend_of(v) if hasattr(v, "shape") and hasattr(v, "dtype") else None
         if bk is not None:                 # a raw array (an index key...): the node computing it, or a constant
@@ -102,7 +107,7 @@ class _Tracer:
             if i is None:
                 i = self.add_const(v, bk)
             return Ref(i)
-        if isinstance(v, (np.generic,)):
+        if _host().is_scalar(v):
             return v
         return _Opaque(v)
 

@@ -100,8 +100,8 @@ def _assign(self, new, what):
 
 def _repr(self):
     try:
-        import numpy as np
-        body = np.array_repr(self._bk.to_numpy(self.data))
+        from .backends import numpy_backend
+        body = numpy_backend.array_repr(self._bk.to_numpy(self.data))
     except Exception:  # pragma: no cover - printing must never fail
         body = repr(self.data)
     if body.startswith("array("):
