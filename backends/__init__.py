@@ -94,6 +94,27 @@ class HostRandom:
         return self._to(self._gen.permutation(n).astype(self._np.int64))
 
 
+def scatter_adds(lib):
+    """index_add, take_add and along_add for a NumPy-like library with ``add.at`` (NumPy, CuPy).
+
+    Each returns a copy of its first argument with values added at indexed positions, repeated
+    indices accumulating: the transposes of getitem, take and take_along_axis."""
+    def index_add(x, key, ct):
+        out = lib.array(x, copy=True)
+        lib.add.at(out, key, ct)
+        return out
+
+    def take_add(z, idx, v, axis):
+        return index_add(z, (slice(None),) * (axis % z.ndim) + (idx,), v)
+
+    def along_add(z, idx, v, axis):
+        axis %= z.ndim
+        key = tuple(idx if d == axis else lib.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(z.ndim)])
+                    for d in range(z.ndim))
+        return index_add(z, key, v)
+    return {"index_add": index_add, "take_add": take_add, "along_add": along_add}
+
+
 def generic_take_add(xp, z, idx, v, axis):
     """z + (v scattered to positions idx along axis, repeats accumulating), standard functions only.
 

@@ -37,7 +37,7 @@ except ImportError:
 except Exception as e:     # a broken CUDA install can raise other errors at import: report it as "not available"
     raise ImportError(f"cupy failed to import: {type(e).__name__}: {e}") from e
 
-from . import Backend
+from . import Backend, scatter_adds
 
 _rt = cp.cuda.runtime
 FUSED = ("relu", "tanh", "sigmoid", "softplus", "cross_entropy")
@@ -55,27 +55,6 @@ def has_gpu():
 
 
 # ---- scatter-adds (duplicate indices accumulate) ------------------------------------------------
-
-def _index_add(x, key, ct):
-    out = cp.array(x, copy=True)
-    cp.add.at(out, key, ct)
-    return out
-
-
-def _take_add(z, idx, v, axis):
-    out = cp.array(z, copy=True)
-    cp.add.at(out, (slice(None),) * (axis % z.ndim) + (idx,), v)
-    return out
-
-
-def _along_add(z, idx, v, axis):
-    out = cp.array(z, copy=True)
-    axis %= z.ndim
-    key = tuple(idx if d == axis else cp.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(z.ndim)])
-                for d in range(z.ndim))
-    cp.add.at(out, key, v)
-    return out
-
 
 # ---- fused backward kernels ---------------------------------------------------------------------
 # Each computes what the generic rule computes, in one launch, operation for operation (no FMA
@@ -175,7 +154,7 @@ class CupyBackend(Backend):
     guarded = False
 
     def __init__(self, index):
-        super().__init__(ccp, {"index_add": _index_add, "take_add": _take_add, "along_add": _along_add})
+        super().__init__(ccp, scatter_adds(cp))
         self.index = index
         self.device = f"cuda:{index}"
         self.version = cp.__version__

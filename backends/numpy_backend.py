@@ -2,7 +2,7 @@
 import numpy as np
 import array_api_compat.numpy as cnp
 
-from . import Backend
+from . import Backend, scatter_adds
 
 
 class NumpyBackend(Backend):
@@ -10,8 +10,7 @@ class NumpyBackend(Backend):
     device = "cpu"
 
     def __init__(self):
-        super().__init__(cnp, {"index_add": _index_add, "take_add": _take_add, "along_add": _along_add,
-                          "relu_vjp": _relu_vjp})
+        super().__init__(cnp, {**scatter_adds(np), "relu_vjp": _relu_vjp})
         self.version = np.__version__
 
     def asarray(self, obj, dtype=None, copy=None):
@@ -25,28 +24,6 @@ class NumpyBackend(Backend):
 
     def memory_stats(self):
         return {}
-
-
-def _index_add(x, key, ct):
-    """out = copy of x with ct added at x[key] (duplicate integer indices accumulate)."""
-    out = np.array(x, copy=True)
-    np.add.at(out, key, ct)
-    return out
-
-
-def _take_add(z, idx, v, axis):
-    out = np.array(z, copy=True)
-    np.add.at(out, (slice(None),) * (axis % z.ndim) + (idx,), v)
-    return out
-
-
-def _along_add(z, idx, v, axis):
-    out = np.array(z, copy=True)
-    axis %= z.ndim
-    key = tuple(idx if d == axis else np.arange(idx.shape[d]).reshape([-1 if e == d else 1 for e in range(z.ndim)])
-                for d in range(z.ndim))
-    np.add.at(out, key, v)
-    return out
 
 
 def _relu_vjp(ct, x):
