@@ -71,6 +71,16 @@ def _numeric_dir(f, args, dirs, eps):
         return (plus - minus) / (2 * eps)
 
 
+def _bind(f, args, wrt):
+    """f as a function of the arguments at positions wrt only (the others fixed to args)."""
+    def g(*xs):
+        a = list(args)
+        for i, x in zip(wrt, xs):
+            a[i] = x
+        return f(*a)
+    return g
+
+
 def _wrt(args):
     return [i for i, a in enumerate(args) if isinstance(a, Tensor) and _is_float(a.dtype)]
 
@@ -97,24 +107,10 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
     tag = f"derivative of order {_depth}"
 
     def fwd_dir(dirs):
-        prim = [args[i] for i in wrt]
-        tans = [dirs[i] for i in wrt]
-
-        def g(*xs):
-            a = list(args)
-            for i, x in zip(wrt, xs):
-                a[i] = x
-            return f(*a)
-        return jvp(g, prim, tans)[1]
+        return jvp(_bind(f, args, wrt), [args[i] for i in wrt], [dirs[i] for i in wrt])[1]
 
     def rev_row(u):
-        def g(*xs):
-            a = list(args)
-            for i, x in zip(wrt, xs):
-                a[i] = x
-            return f(*a)
-        _, f_vjp = vjp(g, *[args[i] for i in wrt])
-        return f_vjp(u)
+        return vjp(_bind(f, args, wrt), *[args[i] for i in wrt])[1](u)
 
     if y.size == 0 or n_in == 0:
         # nothing to compare numerically: the derivatives must still have the right shapes
@@ -162,22 +158,10 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
         u = _random_like(y, seed + 11)
         if "fwd" in modes:
             def f_jvp(*a):
-                prim = [a[i] for i in wrt]
-
-                def g(*xs):
-                    b = list(a)
-                    for i, x in zip(wrt, xs):
-                        b[i] = x
-                    return f(*b)
-                return jvp(g, prim, [v[i] for i in wrt])[1]
+                return jvp(_bind(f, a, wrt), [a[i] for i in wrt], [v[i] for i in wrt])[1]
             check_grads(f_jvp, args, order - 1, modes, eps, atol, rtol, full_max, seed + 1, _depth + 1)
         if "rev" in modes:
             def f_vjp(*a):
-                def g(*xs):
-                    b = list(a)
-                    for i, x in zip(wrt, xs):
-                        b[i] = x
-                    return f(*b)
-                _, back = vjp(g, *[a[i] for i in wrt])
+                back = vjp(_bind(f, a, wrt), *[a[i] for i in wrt])[1]
                 return S.concat([_flat(c) for c in back(u)])
             check_grads(f_vjp, args, order - 1, modes, eps, atol, rtol, full_max, seed + 2, _depth + 1)
