@@ -26,6 +26,7 @@ class _State(threading.local):
     abs_sub = 0.0           # subgradient of abs at 0
     relu_sub = 0.0          # subgradient of relu at 0
     device = None           # per-thread default device override
+    tracer = None           # gt.trace's recorder while it runs on this thread (reverse passes are recorded)
 
 
 state = _State()

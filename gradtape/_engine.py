@@ -74,6 +74,20 @@ def _check(order):
 
 
 def run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0):
+    """Back-propagate ``heads``; see :func:`_run`. While ``gt.trace`` records this thread
+    (``state.tracer``), the pass runs its rules on tensors (create_graph) so that it is traced too."""
+    tr = state.tracer
+    if tr is None:
+        return _run(roots, heads, retain_graph, create_graph, sources, batch)
+    heads = [h if h is None or isinstance(h, Tensor) else wrap(h, r._bk) for r, h in zip(roots, heads)]
+    tr.rev += 1
+    try:
+        return _run(roots, heads, retain_graph, True, sources, batch)
+    finally:
+        tr.rev -= 1
+
+
+def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0):
     """Back-propagate ``heads`` (cotangents, one per root tensor).
 
     With ``sources`` (tensors), return their gradients (None where

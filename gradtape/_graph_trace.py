@@ -10,9 +10,9 @@ import inspect
 import threading
 
 
-from . import _core, _engine
+from . import _core
 from . import backends as _backends
-from ._core import Primitive, Tensor, wrap
+from ._core import Primitive, Tensor, state, wrap
 from ._graph_ir import DeviceName, DTypeName, Node, Ref, _dtype_str, _Opaque, _walk_refs
 from ._namespace import DTYPES, DType
 
@@ -174,27 +174,14 @@ class _Tracer:
 
 @contextlib.contextmanager
 def _traced_reverse(tracer):
-    """While tracing, run reverse passes with their rules on tensors (create_graph), so they are traced too."""
-    orig = _engine.run
-
-    def run(roots, heads, *args, **kw):
-        if threading.get_ident() != tracer.thread:
-            return orig(roots, heads, *args, **kw)
-        heads = [h if h is None or isinstance(h, Tensor) else wrap(h, r._bk) for r, h in zip(roots, heads)]
-        if len(args) >= 2:
-            args = (args[0], True) + tuple(args[2:])
-        else:
-            kw["create_graph"] = True
-        tracer.rev += 1
-        try:
-            return orig(roots, heads, *args, **kw)
-        finally:
-            tracer.rev -= 1
-    _engine.run = run
+    """While tracing, run reverse passes with their rules on tensors (create_graph), so they are traced too
+    (the engine reads ``state.tracer``, which is per thread)."""
+    prev = state.tracer
+    state.tracer = tracer
     try:
         yield
     finally:
-        _engine.run = orig
+        state.tracer = prev
 
 
 def _is_array_arg(a):
