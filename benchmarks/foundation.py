@@ -105,26 +105,26 @@ def _summary(samples, scale):
 # (a), (b): the elementwise chain
 # ----------------------------------------------------------------------------------------------
 
-def chain_numpy(x0, c):
-    """Hand-written forward (keeping what the backward needs) and analytic backward."""
+def chain_numpy(x0, c, xp=np):
+    """Hand-written forward (keeping what the backward needs) and analytic backward (NumPy, or CuPy as xp)."""
     xs = []                  # inputs of sin
     ys = []                  # outputs of tanh
     x = x0
     for _ in range(CYCLES):
         xs.append(x)
-        x = np.sin(x)
-        x = np.tanh(x)
+        x = xp.sin(x)
+        x = xp.tanh(x)
         ys.append(x)
         x = x * MUL
         x = x + c
-    loss = np.sum(x)
-    g = np.ones_like(x)
+    loss = xp.sum(x)
+    g = xp.ones_like(x)
     for k in range(CYCLES - 1, -1, -1):
         # x + c: identity
         g = g * MUL
         y = ys[k]
         g = g * (1.0 - y * y)
-        g = g * np.cos(xs[k])
+        g = g * xp.cos(xs[k])
     return loss, g
 
 
@@ -205,32 +205,34 @@ def mlp_data():
     return params, x, y
 
 
-def make_mlp_numpy(params0, x, y):
-    W1, b1, W2, b2, W3, b3 = [p.copy() for p in params0]
+def make_mlp_numpy(params0, x, y, xp=np):
+    """The hand-written MLP step (NumPy, or CuPy as xp): forward, analytic backward, SGD."""
+    W1, b1, W2, b2, W3, b3 = [xp.array(p, copy=True) for p in params0]
+    x, y = xp.asarray(x), xp.asarray(y)
     n = x.shape[0]
-    idx = np.arange(n)
+    idx = xp.arange(n)
 
     def step():
         # forward
-        a1 = np.maximum(x @ W1 + b1, 0.0)
-        a2 = np.maximum(a1 @ W2 + b2, 0.0)
+        a1 = xp.maximum(x @ W1 + b1, 0.0)
+        a2 = xp.maximum(a1 @ W2 + b2, 0.0)
         logits = a2 @ W3 + b3
-        z = logits - np.max(logits, axis=1, keepdims=True)
-        e = np.exp(z)
-        s = np.sum(e, axis=1, keepdims=True)
-        loss = np.mean(np.log(s[:, 0]) - z[idx, y])
+        z = logits - xp.max(logits, axis=1, keepdims=True)
+        e = xp.exp(z)
+        s = xp.sum(e, axis=1, keepdims=True)
+        loss = xp.mean(xp.log(s[:, 0]) - z[idx, y])
         # backward
         d3 = e / s
         d3[idx, y] -= 1.0
         d3 /= n
         dW3 = a2.T @ d3
-        db3 = np.sum(d3, axis=0)
+        db3 = xp.sum(d3, axis=0)
         d2 = (d3 @ W3.T) * (a2 > 0)
         dW2 = a1.T @ d2
-        db2 = np.sum(d2, axis=0)
+        db2 = xp.sum(d2, axis=0)
         d1 = (d2 @ W2.T) * (a1 > 0)
         dW1 = x.T @ d1
-        db1 = np.sum(d1, axis=0)
+        db1 = xp.sum(d1, axis=0)
         grads = [dW1, db1, dW2, db2, dW3, db3]
         # SGD
         for p, g in zip((W1, b1, W2, b2, W3, b3), grads):

@@ -44,6 +44,8 @@ import numpy as np
 
 import gradtape as gt
 
+from benchmarks.foundation import chain_numpy, make_mlp_numpy
+
 CYCLES = 50                  # 4 ops per cycle -> 200 ops
 N_OPS = 4 * CYCLES
 MUL = 1.01
@@ -211,29 +213,10 @@ def _paired(a, b):
 # ----------------------------------------------------------------------------------------------
 
 def make_chain_hand(env, x0_np, c_np):
-    """Hand-written CuPy: forward keeping what the backward needs, analytic backward."""
+    """Hand-written CuPy: the foundation benchmark's hand-written chain on env.xp."""
     xp = env.xp
     x0, c = xp.asarray(x0_np), xp.asarray(c_np)
-
-    def run():
-        xs, ys = [], []
-        x = x0
-        for _ in range(CYCLES):
-            xs.append(x)
-            x = xp.sin(x)
-            x = xp.tanh(x)
-            ys.append(x)
-            x = x * MUL
-            x = x + c
-        loss = xp.sum(x)
-        g = xp.ones_like(x)
-        for k in range(CYCLES - 1, -1, -1):
-            g = g * MUL
-            y = ys[k]
-            g = g * (1.0 - y * y)
-            g = g * xp.cos(xs[k])
-        return loss, g
-    return run
+    return lambda: chain_numpy(x0, c, xp=xp)
 
 
 def make_chain_gradtape(env, x0_np, c_np):
@@ -316,36 +299,8 @@ def mlp_data(batch, sizes):
 
 
 def make_mlp_hand(env, params0, x_np, y_np):
-    xp = env.xp
-    W1, b1, W2, b2, W3, b3 = [xp.array(p, copy=True) for p in params0]
-    x, y = xp.asarray(x_np), xp.asarray(y_np)
-    n = x.shape[0]
-    idx = xp.arange(n)
-
-    def step():
-        a1 = xp.maximum(x @ W1 + b1, 0.0)
-        a2 = xp.maximum(a1 @ W2 + b2, 0.0)
-        logits = a2 @ W3 + b3
-        z = logits - xp.max(logits, axis=1, keepdims=True)
-        e = xp.exp(z)
-        s = xp.sum(e, axis=1, keepdims=True)
-        loss = xp.mean(xp.log(s[:, 0]) - z[idx, y])
-        d3 = e / s
-        d3[idx, y] -= 1.0
-        d3 /= n
-        dW3 = a2.T @ d3
-        db3 = xp.sum(d3, axis=0)
-        d2 = (d3 @ W3.T) * (a2 > 0)
-        dW2 = a1.T @ d2
-        db2 = xp.sum(d2, axis=0)
-        d1 = (d2 @ W2.T) * (a1 > 0)
-        dW1 = x.T @ d1
-        db1 = xp.sum(d1, axis=0)
-        grads = [dW1, db1, dW2, db2, dW3, db3]
-        for p, g in zip((W1, b1, W2, b2, W3, b3), grads):
-            p -= LR * g
-        return loss, grads
-    return step
+    """Hand-written CuPy: the foundation benchmark's hand-written MLP step on env.xp."""
+    return make_mlp_numpy(params0, x_np, y_np, xp=env.xp)
 
 
 def make_mlp_gradtape(env, params0, x_np, y_np):
