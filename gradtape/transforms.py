@@ -29,14 +29,12 @@ def _argnums(argnums, n):
     return single, tuple(a % n for a in nums)
 
 
-def _source(x, what):
+def _source(x, what, i=None):
     """A fresh differentiable stand-in for argument ``x``, connected to any outer differentiation of it."""
     from ._namespace import asarray, _is_float
     if not isinstance(x, Tensor):
         x = asarray(x)
-    if not _is_float(x.dtype):
-        raise TypeError(f"gradtape.{what}: cannot differentiate with respect to an argument of dtype {x.dtype} "
-                        f"(shape {x.shape}); pass a floating-point array")
+    _check_real(x, what, "an argument" if i is None else f"argument {i}")
     if x._rg and state.enabled:
         return apply1(P.positive, x), True
     w = apply1(P.positive, x) if x._tan is not None else wrap(x.data, x._bk)
@@ -46,11 +44,68 @@ def _source(x, what):
     return w, x._tan is not None
 
 
+def _check_real(x, what, which="an argument"):
+    """Differentiation is w.r.t. real floating arrays only (complex: not built yet; integers: no derivative)."""
+    from ._namespace import _is_float, _dtype_name
+    name = _dtype_name(x.dtype)
+    if name.startswith("complex"):
+        raise TypeError(f"gradtape.{what}: {which} is complex ({name}, shape {x.shape}); complex "
+                        f"differentiation is not supported yet: differentiate w.r.t. the real and imaginary "
+                        f"parts as separate real arrays")
+    if not _is_float(x.dtype):
+        raise TypeError(f"gradtape.{what}: cannot differentiate with respect to {which} of dtype {x.dtype} "
+                        f"(shape {x.shape}); pass a floating-point array")
+
+
+def _split_aux(res, has_aux, what):
+    """``(out, aux)`` of a has_aux function's result, ``(res, None)`` without has_aux."""
+    if not has_aux:
+        return res, None
+    if not isinstance(res, (tuple, list)) or len(res) != 2:
+        got = f"a {type(res).__name__} of length {len(res)}" if isinstance(res, (tuple, list)) else type(res).__name__
+        raise TypeError(f"gradtape.{what}: has_aux=True expects the function to return a pair (output, aux), "
+                        f"got {got}")
+    return res[0], res[1]
+
+
+def _flatten(tree):
+    """Leaves and structure of nested tuples/lists (JAX pytrees, tuples and lists only)."""
+    if isinstance(tree, (tuple, list)):
+        leaves, specs = [], []
+        for t in tree:
+            lv, sp = _flatten(t)
+            leaves += lv
+            specs.append(sp)
+        return leaves, (list if isinstance(tree, list) else tuple, specs)
+    return [tree], None
+
+
+def _unflatten(spec, leaves):
+    it = iter(leaves)
+
+    def build(sp):
+        return next(it) if sp is None else sp[0](build(s) for s in sp[1])
+    return build(spec)
+
+
+def _out_tensors(outs, what):
+    from ._namespace import asarray
+    got = []
+    for o in outs:
+        if not isinstance(o, Tensor):
+            if not isinstance(o, (int, float)):
+                raise TypeError(f"gradtape.{what}: the function must return tensors (or tuples/lists of them), "
+                                f"got {type(o).__name__}")
+            o = asarray(o)
+        got.append(o)
+    return got
+
+
 def _call(f, args, nums, what):
     args = list(args)
     nested = bool(state.levels) or (state.enabled and state.recording > 0)
     for i in nums:
-        args[i], outer = _source(args[i], what)
+        args[i], outer = _source(args[i], what, i)
         nested = nested or outer
     prev = state.enabled
     state.enabled = True
@@ -71,6 +126,12 @@ def _scalar_out(out, what):
     if out.shape != ():
         raise ValueError(f"gradtape.{what}: the function returned shape {out.shape}, but {what} needs a scalar "
                          f"output; use gt.vjp for a vector-Jacobian product or gt.jacobian for the full Jacobian")
+    from ._namespace import _dtype_name
+    name = _dtype_name(out.dtype)
+    if name not in ("float16", "float32", "float64"):
+        raise TypeError(f"gradtape.{what} requires real-valued outputs (float dtype), but the function returned "
+                        f"dtype {name}" + ("; complex differentiation is not supported yet" if "complex" in name else
+                                           "; integer and boolean results (argmax, comparisons) have no gradient"))
 
 
 def _grads(out, srcs, create):
@@ -91,7 +152,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     def vg(*args):
         single, nums = _argnums(argnums, len(args))
         args2, res, nested = _call(f, args, nums, "grad")
-        out, aux = (res[0], res[1]) if has_aux else (res, None)
+        out, aux = _split_aux(res, has_aux, "grad")
         _scalar_out(out, "grad")
         gs = _grads(out, [args2[i] for i in nums], nested)
         g = gs[0] if single else tuple(gs)
@@ -126,7 +187,7 @@ def vjp(f, *primals, has_aux=False):
     (Tensor([2., 2.]),)
     """
     args, res, nested = _call(f, primals, tuple(range(len(primals))), "vjp")
-    out, aux = (res[0], res[1]) if has_aux else (res, None)
+    out, aux = _split_aux(res, has_aux, "vjp")
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
 
     def f_vjp(ct):
@@ -165,21 +226,29 @@ def jvp(f, primals, tangents, has_aux=False):
 def _jvp(f, primals, tangents, has_aux=False, batch=False):
     """jvp; with batch=True each tangent carries leading batch axes (many directions in one pass)."""
     from ._namespace import asarray
+    for name, v in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(v, (tuple, list)):
+            raise TypeError(f"gradtape.jvp: {name} must be a tuple or list (one entry per argument of the "
+                            f"function), got {type(v).__name__}; write gt.jvp(f, (x,), (v,))")
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"gradtape.jvp: {len(primals)} primals but {len(tangents)} tangents")
     L = next(_level)
     args = []
-    for x, t in zip(primals, tangents):
+    for i, (x, t) in enumerate(zip(primals, tangents)):
         x = x if isinstance(x, Tensor) else asarray(x)
-        t = t if isinstance(t, Tensor) else asarray(t, device=x.device)
+        _check_real(x, "jvp", f"primal {i}")
+        if not isinstance(t, Tensor):
+            t = asarray(t, dtype=x.dtype, device=x.device) if isinstance(t, (int, float, list, tuple)) else \
+                asarray(t, device=x.device)
         if (t.shape[t.ndim - x.ndim:] if batch else t.shape) != x.shape or t.ndim < x.ndim:
-            raise ValueError(f"gradtape.jvp: tangent shape {t.shape} does not match primal shape {x.shape}")
+            raise ValueError(f"gradtape.jvp: tangent {i} has shape {t.shape} but primal {i} has shape {x.shape}; "
+                             f"each tangent must have its primal's shape")
         if t._bk is not x._bk:
-            raise TypeError(f"gradtape.jvp: tangent on {t.device!r} but primal on {x.device!r}")
+            raise TypeError(f"gradtape.jvp: tangent {i} on {t.device!r} but primal {i} on {x.device!r}")
         if t.dtype != x.dtype:
-            from ._shape import astype
-            t = astype(t, x.dtype)
+            raise TypeError(f"gradtape.jvp: tangent {i} has dtype {t.dtype} but primal {i} has dtype {x.dtype}; "
+                            f"each tangent must have its primal's dtype")
         w = apply(P.positive, (x,)) if (x._rg or x._tan is not None) else wrap(x.data, x._bk)
         w._tan = dict(w._tan or ())
         w._tan[L] = t
@@ -190,21 +259,22 @@ def _jvp(f, primals, tangents, has_aux=False, batch=False):
         res = f(*args)
     finally:
         state.levels = prev
-    out, aux = (res[0], res[1]) if has_aux else (res, None)
-    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    out, aux = _split_aux(res, has_aux, "jvp")
+    outs, spec = _flatten(out)
+    outs = _out_tensors(outs, "jvp")
     lead = tuple(tangents[0].shape[:tangents[0].ndim - asarray(primals[0]).ndim]) if batch and tangents else ()
     touts = []
-    for o in outs:
+    for o in outs:          # read every tangent before clearing any: an output may be returned twice
         t = o._tan.get(L) if o._tan else None
         if t is None:
             t = wrap(o._bk.xp.zeros(lead + tuple(o.data.shape), dtype=o.data.dtype), o._bk)
         touts.append(t)
+    for o in outs:
         if o._tan and L in o._tan:
             o._tan = {k: v for k, v in o._tan.items() if k != L} or None
     if not _outer(primals + tangents):      # nobody differentiates the result: hand back plain values
         outs, touts = [_plain(o) for o in outs], [_plain(t) for t in touts]
-        out = type(out)(outs) if isinstance(out, (tuple, list)) else outs[0]
-    tout = type(out)(touts) if isinstance(out, (tuple, list)) else touts[0]
+    out, tout = _unflatten(spec, outs), _unflatten(spec, touts)
     return (out, tout, aux) if has_aux else (out, tout)
 
 
@@ -242,71 +312,106 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
     One pass pushes every basis vector at once: ``mode="reverse"`` one VJP pass
     with an identity of cotangents, ``"forward"`` one JVP pass with an
     identity of tangents, ``"auto"`` forward when the inputs have fewer
-    elements than the output. A tuple ``argnums`` gives a tuple of Jacobians.
+    elements than the outputs. As in JAX, a tuple ``argnums`` gives a tuple of
+    Jacobians, and a function returning a tuple (or list) of outputs gives one
+    such result per output.
 
     >>> import gradtape as gt
     >>> A = gt.asarray([[1.0, 2.0], [3.0, 4.0]])
     >>> gt.jacobian(lambda x: A @ x)(gt.asarray([1.0, 1.0]))
     Tensor([[1., 2.],
             [3., 4.]])
+    >>> J_sin, J_cos = gt.jacobian(lambda x: (gt.sin(x), gt.cos(x)))(gt.asarray([0.0]))
+    >>> J_sin, J_cos
+    (Tensor([[1.]]), Tensor([[-0.]]))
     """
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"gradtape.jacobian: mode must be 'auto', 'forward' or 'reverse', got {mode!r}")
 
     def jac(*args):
-        from ._namespace import asarray, zeros
+        from ._namespace import asarray
         single, nums = _argnums(argnums, len(args))
         args = list(args)
         for i in nums:
             args[i] = args[i] if isinstance(args[i], Tensor) else asarray(args[i])
-        n_in = sum(args[i].size for i in nums)
+            _check_real(args[i], "jacobian", f"argument {i}")
+        xs = [args[i] for i in nums]
+        n_in = sum(x.size for x in xs)
         use_fwd = mode == "forward"
-        rev = None
         if mode != "forward":
             args2, res, nested = _call(f, args, nums, "jacobian")
-            out, aux = (res[0], res[1]) if has_aux else (res, None)
-            use_fwd = mode == "auto" and n_in < out.size
-            rev = (args2, out, nested)
+            out, aux = _split_aux(res, has_aux, "jacobian")
+            outs, spec = _flatten(out)
+            outs = _out_tensors(outs, "jacobian")
+            use_fwd = mode == "auto" and n_in < sum(o.size for o in outs)
         if use_fwd:
-            xs = [args[i] for i in nums]
-            tans, lo = [], 0
-            for x in xs:        # one identity block per argument, all in one batch
-                e = _eye_rows(x, n_in, (n_in,))
-                tans.append(S.reshape(e[:, lo:lo + x.size], (n_in,) + x.shape))
-                lo += x.size
-
-            def g(*ws):
-                a = list(args)
-                for i, w in zip(nums, ws):
-                    a[i] = w
-                return f(*a)
-            out, tout, *rest = _jvp(g, xs, tans, has_aux=has_aux, batch=True)
-            aux = rest[0] if has_aux else None
-            Js, lo = [], 0
-            for x in xs:
-                Js.append(_finish(tout[lo:lo + x.size], out.shape, x.shape, rows_first=False))
-                lo += x.size
+            out, tout, aux = _jac_fwd(f, args, nums, xs, n_in, has_aux)
+            outs, spec = _flatten(out)
+            touts, _ = _flatten(tout)
+            rows = []
+            for o, t in zip(outs, touts):
+                Js, lo = [], 0
+                for x in xs:
+                    Js.append(_finish(t[lo:lo + x.size], o.shape, x.shape, rows_first=False))
+                    lo += x.size
+                rows.append(Js)
         else:
-            args2, out, nested = rev
-            srcs = [args2[i] for i in nums]
-            if not out._rg or out.size == 0:
-                Js = [zeros(out.shape + s.shape, dtype=s.dtype, device=s.device) for s in srcs]
-            else:
-                head = _eye_rows(out, out.size, out.shape)
-                got = _engine.run([out], [head if nested else head.data], retain_graph=nested,
-                                  create_graph=nested, sources=srcs, batch=1)
-                Js = [_finish(g_, out.shape, s.shape, rows_first=True) if g_ is not None else
-                      zeros(out.shape + s.shape, dtype=s.dtype, device=s.device) for g_, s in zip(got, srcs)]
+            rows = _jac_rev(outs, [args2[i] for i in nums], nested)
         if not _outer(args):
-            Js = [_plain(J) for J in Js]
-        J = Js[0] if single else tuple(Js)
+            rows = [[_plain(J) for J in Js] for Js in rows]
+        J = _unflatten(spec, [Js[0] if single else tuple(Js) for Js in rows])
         return (J, aux) if has_aux else J
     jac.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
     return jac
 
 
+def _jac_fwd(f, args, nums, xs, n_in, has_aux):
+    """One batched JVP pass with an identity of tangents: (out, tangents (n_in,) + out shapes, aux)."""
+    tans, lo = [], 0
+    for x in xs:        # one identity block per argument, all in one batch
+        e = _eye_rows(x, n_in, (n_in,))
+        tans.append(S.reshape(e[:, lo:lo + x.size], (n_in,) + x.shape))
+        lo += x.size
+
+    def g(*ws):
+        a = list(args)
+        for i, w in zip(nums, ws):
+            a[i] = w
+        return f(*a)
+    out, tout, *rest = _jvp(g, xs, tans, has_aux=has_aux, batch=True)
+    return out, tout, (rest[0] if has_aux else None)
+
+
+def _jac_rev(outs, srcs, nested):
+    """One batched reverse pass for all outputs at once: output k's cotangents are rows lo_k:lo_k + size_k of
+    an identity over all output elements. Returns, per output, the Jacobians w.r.t. each source."""
+    from ._namespace import eye, zeros
+    live = [k for k, o in enumerate(outs) if o._rg and o.size]
+    m = sum(outs[k].size for k in live)
+    got, heads, lo = [None] * len(srcs), [], 0
+    for k in live:
+        o = outs[k]
+        h = S.reshape(eye(m, o.size, k=-lo, dtype=o.dtype, device=o.device), (m,) + o.shape)
+        heads.append(h if nested else h.data)
+        lo += o.size
+    if live:
+        got = _engine.run([outs[k] for k in live], heads, retain_graph=nested, create_graph=nested,
+                          sources=srcs, batch=1)
+    rows, lo = [], 0
+    for k, o in enumerate(outs):
+        if k not in live:
+            rows.append([zeros(o.shape + s.shape, dtype=s.dtype, device=s.device) for s in srcs])
+            continue
+        rows.append([_finish(g[lo:lo + o.size], o.shape, s.shape, rows_first=True) if g is not None else
+                     zeros(o.shape + s.shape, dtype=s.dtype, device=s.device) for g, s in zip(got, srcs)])
+        lo += o.size
+    return rows
+
+
 def hessian(f, argnums=0):
     """The Hessian of scalar ``f``, shaped ``x.shape + x.shape`` (forward over reverse, batched).
+
+    A tuple ``argnums`` gives the nested blocks ``((H00, H01), (H10, H11))``, as in JAX.
 
     >>> import gradtape as gt
     >>> gt.hessian(lambda x: gt.sum(x ** 3))(gt.asarray([1.0, 2.0]))
