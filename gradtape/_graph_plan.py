@@ -1,24 +1,32 @@
-"""Replay plans: a graph compiled, once per backend, into one straight-line Python function of backend calls.
+"""Replay plans: a graph turned, once per backend, into a list of steps run by a small interpreter loop.
 
-:meth:`gradtape.graph.Graph.__call__` compiles a :class:`_Plan` on a backend's
-first call and reuses it; :meth:`~gradtape.graph.Graph.plan_source` shows its source.
+:meth:`gradtape.graph.Graph.__call__` builds a :class:`_Plan` on a backend's
+first call and reuses it. A step is a closure made here from fixed code: it
+holds the backend function to call and its parameters as objects, and reads
+its array inputs from a list of slots by index. Nothing in a graph (or read
+from a file) is ever turned into source text or executed as code;
+:meth:`~gradtape.graph.Graph.plan_source` shows a Python-like listing of the
+plan for reading only.
 """
 from __future__ import annotations
 
+import functools
 import math
-
+import operator
 
 from . import backends as _backends
 from ._core import wrap
 from ._graph_ir import _is_host_array, DeviceName, DTypeName, Ref, _np_value, _Opaque
 from ._namespace import _bdt
 
-
-_BINOPS = {"+": lambda xp, x, y: x + y, "-": lambda xp, x, y: x - y, "*": lambda xp, x, y: x * y,
-           "/": lambda xp, x, y: x / y, "**": lambda xp, x, y: x ** y, "@": lambda xp, x, y: x @ y}
-_UNOPS = {"-": lambda xp, x: -x, "+": lambda xp, x: +x}
+_BINOPS = {"+": (lambda xp, x, y: x + y, operator.add), "-": (lambda xp, x, y: x - y, operator.sub),
+           "*": (lambda xp, x, y: x * y, operator.mul), "/": (lambda xp, x, y: x / y, operator.truediv),
+           "**": (lambda xp, x, y: x ** y, operator.pow), "@": (lambda xp, x, y: x @ y, operator.matmul)}
+_UNOPS = {"-": (lambda xp, x: -x, operator.neg), "+": (lambda xp, x: +x, operator.pos)}
 _CALL1 = (lambda xp, x: xp.sin(x)).__code__
 _CALL2 = (lambda xp, x, y: xp.pow(x, y)).__code__
+# errors a failing step may raise that are not yet of a documented kind: reported as a ValueError naming the node
+_FOREIGN = (IndexError, KeyError, AttributeError, ZeroDivisionError, OverflowError)
 
 
 def _same_code(f, template):
@@ -28,23 +36,35 @@ def _same_code(f, template):
 
 
 def _template(prim):
-    """A direct expression for a primitive whose forward is one operator or one ``xp.NAME(...)`` call."""
+    """A direct form for a primitive whose forward is one operator or one ``xp.NAME(...)`` call:
+    ("bin", symbol, operator), ("un", symbol, operator) or ("call", NAME)."""
     f = prim.fwd
-    for op, t in _BINOPS.items():
+    for op, (t, fn) in _BINOPS.items():
         if _same_code(f, t.__code__) and not f.__code__.co_names:
-            return ("bin", op)
-    for op, t in _UNOPS.items():
+            return ("bin", op, fn)
+    for op, (t, fn) in _UNOPS.items():
         if _same_code(f, t.__code__) and not f.__code__.co_names:
-            return ("un", op)
-    if _same_code(f, _CALL1) and len(f.__code__.co_names) == 1:
-        return ("call", f.__code__.co_names[0])
-    if _same_code(f, _CALL2) and len(f.__code__.co_names) == 1:
+            return ("un", op, fn)
+    if (_same_code(f, _CALL1) or _same_code(f, _CALL2)) and len(f.__code__.co_names) == 1:
         return ("call", f.__code__.co_names[0])
     return None
 
 
+def _has_ref(v):
+    t = type(v)
+    if t is Ref:
+        return True
+    if t is tuple or t is list:
+        return any(_has_ref(e) for e in v)
+    if t is dict:
+        return any(_has_ref(e) for e in v.values())
+    if t is slice:
+        return _has_ref(v.start) or _has_ref(v.stop) or _has_ref(v.step)
+    return False
+
+
 class _Plan:
-    """One graph compiled for one backend: a straight-line function of backend calls.
+    """One graph prepared for one backend: ``fn(*raw_inputs)`` runs its steps and returns the raw results.
 
     Every node runs on its own backend: the replay backend, unless the traced
     function moved data (``to_device``); devices other than the one traced on
@@ -52,64 +72,74 @@ class _Plan:
 
     def __init__(self, graph, bk):
         self.bk = bk
-        g = {"xp": bk.xp, "__builtins__": {}, "slice": slice}
-        names = {}
-
-        def glob(value, hint="K"):
-            name = f"{hint}{len(g)}"
-            g[name] = value
-            return name
-
+        nodes = graph.nodes
         home = graph._home
+        names = {}                      # for the listing: object id -> display name
 
         def dev(name):
             if name is None or (home is not None and name == home):
                 return bk
             return _backends.get(name)
 
-        def fn_name(b, fname):
-            """A global bound to b.xp.<fname> (the bare name where free: sin(v3) reads better)."""
-            key = (b, fname)
-            if key not in names:
-                fn = getattr(b.xp, fname)
-                names[key] = fname if fname not in g else glob(fn, "F")
-                g[names[key]] = fn
-            return names[key]
+        def label(obj, hint):
+            k = id(obj)
+            if k not in names:
+                names[k] = (f"{hint}{len(names)}", obj)
+            return names[k][0]
 
-        def expr(v, b):
+        def value(v, b):
+            """The object a Ref-free parameter value stands for on backend b."""
+            t = type(v)
+            if t is DTypeName:
+                return _bdt(b, v.name)
+            if t is DeviceName:
+                return dev(v.name)
+            if t is _Opaque:
+                return v.value
+            if t is tuple or t is list:
+                return t(value(e, b) for e in v)
+            if t is dict:
+                return {k: value(e, b) for k, e in v.items()}
+            if t is slice:
+                return slice(value(v.start, b), value(v.stop, b), value(v.step, b))
+            return v
+
+        def arg(v, b):
+            """("r", slot) for a node's value, ("c", object) for a constant, ("g", env -> object) otherwise."""
+            if type(v) is Ref:
+                return ("c", env0[reg[v.i]]) if nodes[v.i].kind == "const" else ("r", reg[v.i])
+            if not _has_ref(v):
+                return ("c", value(v, b))
+            return ("g", _getter(v, lambda e: arg(e, b)))
+
+        def text(v, b):
+            """The listing's form of a value (display only)."""
             t = type(v)
             if t is Ref:
-                n = graph.nodes[v.i]
-                return consts[v.i] if n.kind == "const" else f"v{v.i}"
-            if v is None:
-                return "None"
+                return label(env0[reg[v.i]], "C") if nodes[v.i].kind == "const" else f"v{v.i}"
+            if v is None or t is bool or t is str or t is int:
+                return repr(v)
             if v is Ellipsis:
                 return "..."
-            if t is bool or t is str or t is int:
-                return repr(v)
             if t is float:
-                return repr(v) if math.isfinite(v) else glob(v)
+                return repr(v) if math.isfinite(v) else f"float({str(v)!r})"
             if t is tuple:
-                return "(" + ", ".join(expr(e, b) for e in v) + ("," if len(v) == 1 else "") + ")"
+                return "(" + ", ".join(text(e, b) for e in v) + ("," if len(v) == 1 else "") + ")"
             if t is list:
-                return "[" + ", ".join(expr(e, b) for e in v) + "]"
+                return "[" + ", ".join(text(e, b) for e in v) + "]"
             if t is dict:
-                return "{" + ", ".join(f"{k!r}: {expr(e, b)}" for k, e in v.items()) + "}"
+                return "{" + ", ".join(f"{k!r}: {text(e, b)}" for k, e in v.items()) + "}"
             if t is slice:
-                return f"slice({expr(v.start, b)}, {expr(v.stop, b)}, {expr(v.step, b)})"
+                return f"slice({text(v.start, b)}, {text(v.stop, b)}, {text(v.step, b)})"
             if t is DTypeName:
-                return glob(_bdt(b, v.name), "D")
+                return v.name
             if t is DeviceName:
-                return glob(dev(v.name), "B")
-            if t is _Opaque:
-                return glob(v.value)
-            return glob(v)
+                return f"device({v.name!r})"
+            return label(value(v, b), "K")
 
-        def ns(b):
-            return "xp" if b is bk else glob(b.xp, "X")
+        def fname(b, name):
+            return name if b is bk else f"{label(b.xp, 'X')}.{name}"
 
-        consts = {}
-        nodes = graph.nodes
         outs = graph._out_refs()
         last = {}
         for i, n in enumerate(nodes):
@@ -119,11 +149,16 @@ class _Plan:
             last[r] = len(nodes)          # outputs live to the end
         frees = {}
         for d, i in last.items():
-            frees.setdefault(i, []).append(d)
+            if nodes[d].kind != "const":
+                frees.setdefault(i, []).append(d)
+        reg, clear, size = _registers(nodes, graph._in, last, frees)
+        env0 = [None] * size
+        used = [(k, reg[i]) for k, i in enumerate(graph._in) if i in last]
         lines = ["def replay(" + ", ".join(f"v{i}" for i in graph._in) + "):"]
         unused = [i for i in graph._in if i not in last]
         if unused:
             lines.append("    del " + ", ".join(f"v{i}" for i in unused))
+        steps = []
         cross = False
         for i, n in enumerate(nodes):
             if n.kind == "input":
@@ -131,40 +166,192 @@ class _Plan:
             b = dev(n.device)
             cross = cross or b is not bk
             if n.kind == "const":
-                value = n.value if (n.bk is b and not _is_host_array(n.value)) else b.asarray(_np_value(n))
-                consts[i] = glob(value, "C")
+                env0[reg[i]] = n.value if (n.bk is b and not _is_host_array(n.value)) else b.asarray(_np_value(n))
                 continue
             ins = n.inputs
             if n.kind == "item":
-                rhs = f"{expr(ins[0], b)}[{int(n.attrs['k'])}]"
+                k = int(n.attrs["k"])
+                step = _item(arg(ins[0], b), k)
+                rhs = f"{text(ins[0], b)}[{k}]"
             elif n.kind == "fn":
-                if not hasattr(b.xp, n.op):
+                f = _fn(b, n.op)
+                if f is None:
                     raise TypeError(f"gradtape.Graph {graph.name}: backend {b.name} ({b.device}) has no function "
                                     f"{n.op!r} (node {i})")
-                args = [expr(a, b) for a in ins] + [f"{k}={expr(v, b)}" for k, v in n.attrs.items()]
-                rhs = f"{fn_name(b, n.op)}({', '.join(args)})"
+                step = _call(f, [arg(a, b) for a in ins], n.attrs, b, arg, value)
+                rhs = f"{fname(b, n.op)}({', '.join(_args_text(ins, n.attrs, b, text))})"
             else:
                 tpl = _template(n.prim) if not n.attrs else None
                 if tpl is not None and tpl[0] == "bin":
-                    rhs = f"{expr(ins[0], b)} {tpl[1]} {expr(ins[1], b)}"
+                    step = _call(tpl[2], [arg(a, b) for a in ins], {}, b, arg, value)
+                    rhs = f"{text(ins[0], b)} {tpl[1]} {text(ins[1], b)}"
                 elif tpl is not None and tpl[0] == "un":
-                    rhs = f"{tpl[1]}{expr(ins[0], b)}"
+                    step = _call(tpl[2], [arg(a, b) for a in ins], {}, b, arg, value)
+                    rhs = f"{tpl[1]}{text(ins[0], b)}"
                 elif tpl is not None and hasattr(b.xp, tpl[1]):
-                    rhs = f"{fn_name(b, tpl[1])}({', '.join(expr(a, b) for a in ins)})"
+                    step = _call(getattr(b.xp, tpl[1]), [arg(a, b) for a in ins], {}, b, arg, value)
+                    rhs = f"{fname(b, tpl[1])}({', '.join(text(a, b) for a in ins)})"
                 else:
-                    args = [ns(b)] + [expr(a, b) for a in ins] + [f"{k}={expr(v, b)}" for k, v in n.attrs.items()]
-                    rhs = f"{glob(n.prim.fwd, 'P')}({', '.join(args)})"
+                    step = _call(n.prim.fwd, [("c", b.xp)] + [arg(a, b) for a in ins], n.attrs, b, arg, value)
+                    xp = "xp" if b is bk else label(b.xp, "X")
+                    rhs = f"{n.op}({', '.join([xp] + _args_text(ins, n.attrs, b, text))})"
+            steps.append((i, reg[i], step, clear[i]))
             lines.append(f"    v{i} = {rhs}")
-            dead = [d for d in frees.get(i, ()) if nodes[d].kind != "const"]
-            if dead:
-                lines.append("    del " + ", ".join(f"v{d}" for d in dead))
-        lines.append("    return (" + ", ".join(expr(Ref(r), bk) for r in outs) + ",)")
-        self.source = "\n".join(lines)
-        exec(compile(self.source, f"<gradtape graph {graph.name}>", "exec"), g)  # noqa: S102
-        self.fn = g["replay"]
-        self.shapes = [graph.nodes[i].shape for i in graph._in]
-        self.dtypes = [_bdt(bk, graph.nodes[i].dtype) for i in graph._in]
+            if frees.get(i):
+                lines.append("    del " + ", ".join(f"v{d}" for d in frees[i]))
+        lines.append("    return (" + ", ".join(text(Ref(r), bk) for r in outs) + ",)")
+        self.source = "\n".join(lines)      # a listing to read: never compiled, never executed
+        self.fn = _runner(graph, env0, used, steps, tuple(reg[r] for r in outs))
+        self.shapes = [nodes[i].shape for i in graph._in]
+        self.dtypes = [_bdt(bk, nodes[i].dtype) for i in graph._in]
         self.post = _unflattener(graph._tree, bk, cross)
+
+
+def _registers(nodes, inputs, last, frees):
+    """Slots for the values: a result takes the slot of an input that dies at its step where there is one,
+    so a chain runs in place without separate drops. Returns ({node: slot}, {node: slots to clear after its
+    step}, number of slots); constants and the used inputs get their own slots first."""
+    reg, free, clear = {}, [], {}
+    for i, n in enumerate(nodes):
+        if n.kind == "const" or (n.kind == "input" and i in last):
+            reg[i] = len(reg)
+    size = len(reg)
+    for i, n in enumerate(nodes):
+        if n.kind in ("const", "input"):
+            continue
+        dying = [reg[d] for d in frees.get(i, ())]
+        free.extend(dying)
+        if free:
+            r = free.pop()
+        else:
+            r, size = size, size + 1
+        reg[i] = r
+        drop = [x for x in dying if x != r]
+        if i not in last:           # a result nothing reads: dropped at once
+            drop.append(r)
+            free.append(r)
+        clear[i] = tuple(drop)
+    return reg, clear, size
+
+
+def _args_text(ins, attrs, b, text):
+    return [text(a, b) for a in ins] + [f"{k}={text(v, b)}" for k, v in attrs.items()]
+
+
+def _fn(b, name):
+    """The backend function ``name`` (dotted for sub-namespaces: ``linalg.matrix_rank``), or None."""
+    obj = b.xp
+    for part in name.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj if callable(obj) else None
+
+
+def _getter(v, arg):
+    """env -> the value of ``v``, a tuple/list/dict/slice with node references inside."""
+    t = type(v)
+    if t is tuple or t is list or t is slice:
+        parts = (v.start, v.stop, v.step) if t is slice else v
+        gs = tuple(_as_getter(arg(e)) for e in parts)
+        if t is slice:
+            return lambda env: slice(*[g(env) for g in gs])
+        return lambda env: t([g(env) for g in gs])
+    if t is dict:
+        keys = tuple(v)
+        gs = tuple(_as_getter(arg(v[k])) for k in keys)
+        return lambda env: {k: g(env) for k, g in zip(keys, gs)}
+    return _as_getter(arg(v))
+
+
+def _as_getter(a):
+    kind, x = a
+    if kind == "r":
+        return operator.itemgetter(x)
+    if kind == "c":
+        return lambda env: x
+    return x
+
+
+def _item(a, k):
+    kind, x = a
+    if kind == "r":
+        return lambda env: env[x][k]
+    if kind == "c":
+        return lambda env: x[k]
+    return lambda env: x(env)[k]
+
+
+def _call(f, args, attrs, b, arg, value):
+    """A step calling ``f`` with positional ``args`` (see ``arg`` in :class:`_Plan`) and keyword ``attrs``."""
+    if attrs:
+        if _has_ref(attrs):
+            kwg = _getter(attrs, lambda e: arg(e, b))
+            gs = tuple(_as_getter(a) for a in args)
+            return lambda env: f(*[g(env) for g in gs], **kwg(env))
+        f = functools.partial(f, **value(attrs, b))
+    kinds = "".join(k for k, _ in args)
+    xs = [x for _, x in args]
+    if kinds in _KINDS:                 # the common forms run inline in the loop (no closure call)
+        return (_KINDS[kinds], f, *xs, None)[:4]
+    if kinds == "crr":
+        a, c, d = xs
+        return lambda env: f(a, env[c], env[d])
+    if kinds == "crc":
+        a, c, d = xs
+        return lambda env: f(a, env[c], d)
+    if kinds == "ccr":
+        a, c, d = xs
+        return lambda env: f(a, c, env[d])
+    if kinds == "rrr":
+        a, c, d = xs
+        return lambda env: f(env[a], env[c], env[d])
+    gs = tuple(_as_getter(a) for a in args)
+    return lambda env: f(*[g(env) for g in gs])
+
+
+_KINDS = {"r": 0, "rr": 1, "rc": 2, "cr": 3}     # step forms the loop runs inline; 4: a closure of env
+
+
+def _runner(graph, env0, used, steps, outs):
+    """The interpreter loop: fill the input slots, run each step into its slot, drop values after last use.
+
+    A step is (out slot, form, f, a, c, slots to clear, node): form 0 is f(env[a]), 1 f(env[a], env[c]), 2 f(env[a], c),
+    3 f(a, env[c]) and 4 f(env) (a closure made by :func:`_call`)."""
+    prog = []
+    for i, o, step, dead in steps:
+        if type(step) is tuple:
+            prog.append((o, *step, dead, i))
+        else:
+            prog.append((o, 4, step, None, None, dead, i))
+    prog = tuple(prog)
+
+    def replay(*raws):
+        env = env0.copy()
+        for k, i in used:
+            env[i] = raws[k]
+        i = None
+        try:
+            for o, form, f, a, c, dead, i in prog:
+                if form == 1:
+                    env[o] = f(env[a], env[c])
+                elif form == 2:
+                    env[o] = f(env[a], c)
+                elif form == 0:
+                    env[o] = f(env[a])
+                elif form == 3:
+                    env[o] = f(a, env[c])
+                else:
+                    env[o] = f(env)
+                if dead:
+                    for d in dead:
+                        env[d] = None
+        except _FOREIGN as e:
+            n = graph.nodes[i]
+            raise ValueError(f"gradtape.Graph {graph.name}: node {i} ({n.op}) failed on replay: "
+                             f"{type(e).__name__}: {e}") from e
+        return tuple([env[r] for r in outs])
+    return replay
 
 
 def _unflattener(tree, bk, cross):

@@ -1,7 +1,12 @@
-"""Tracing: recording the operations a function runs into graph nodes (the TRACE hook of :mod:`gradtape._core`).
+"""Tracing: recording the operations a function runs into graph nodes.
 
 :func:`gradtape.graph.trace` (``gt.trace``) builds a :class:`gradtape.graph.Graph`
-from what :func:`_record` returns.
+from what :func:`_record` returns. The tracer is per thread: it is
+``state.tracer`` of the thread that traces (the thread-local state of
+:mod:`gradtape._core`), so threads tracing at once each record only their own
+ops. ``_core.TRACE``, which every op checks, is only a gate: None while no
+thread traces (the hot path then pays one global read), else :func:`_dispatch`,
+which hands the op to the calling thread's tracer, if it has one.
 """
 from __future__ import annotations
 
@@ -30,8 +35,37 @@ def _is_raw_dtype(v):
     return t.__name__ == "DType" and t.__module__.startswith("array_api_strict")
 
 
+_gate = threading.Lock()
+_tracing = [0]          # how many traces run now, in all threads (TRACE is set while > 0)
+
+
+def _dispatch(op, args, params, out):
+    """``_core.TRACE`` while any thread traces: the op goes to this thread's tracer only."""
+    tr = state.tracer
+    if tr is not None:
+        tr(op, args, params, out)
+
+
+@contextlib.contextmanager
+def _installed(tracer):
+    """Make ``tracer`` this thread's tracer for the block (the previous one, if nested, still sees every op)."""
+    prev = state.tracer
+    with _gate:
+        _tracing[0] += 1
+        _core.TRACE = _dispatch
+    state.tracer = tracer
+    try:
+        yield
+    finally:
+        state.tracer = prev
+        with _gate:
+            _tracing[0] -= 1
+            if _tracing[0] == 0:
+                _core.TRACE = None
+
+
 class _Tracer:
-    """The TRACE hook: turns every op the traced function runs into a node."""
+    """A thread's tracing hook (``state.tracer``): turns every op the traced function runs into a node."""
 
     def __init__(self, prev):
         self.nodes = []
@@ -40,8 +74,7 @@ class _Tracer:
         self.keep = []          # everything whose id is a key above stays alive while tracing
         self.consts = set()     # indices of constant nodes
         self.rev = 0            # > 0 while a reverse pass runs
-        self.prev = prev
-        self.thread = threading.get_ident()
+        self.prev = prev        # the tracer of an enclosing trace on this thread (it records the same ops)
 
     # -- values
     def _add(self, node):
@@ -115,8 +148,6 @@ class _Tracer:
     def __call__(self, op, args, params, out):
         if self.prev is not None:
             self.prev(op, args, params, out)
-        if threading.get_ident() != self.thread:
-            return
         ins = tuple(self.norm(a) for a in args)
         attrs = {k: self.norm(v) for k, v in (params or {}).items()}
         if not isinstance(op, Primitive):      # dtypes given by name: resolved per backend too
@@ -172,18 +203,6 @@ class _Tracer:
                         f"return tensors (or tuples, lists or dicts of them)")
 
 
-@contextlib.contextmanager
-def _traced_reverse(tracer):
-    """While tracing, run reverse passes with their rules on tensors (create_graph), so they are traced too
-    (the engine reads ``state.tracer``, which is per thread)."""
-    prev = state.tracer
-    state.tracer = tracer
-    try:
-        yield
-    finally:
-        state.tracer = prev
-
-
 def _is_array_arg(a):
     if isinstance(a, Tensor):
         return True
@@ -220,7 +239,7 @@ def _arg_names(f, n):
 
 def _record(f, args, kwargs):
     """Run ``f(*args, **kwargs)`` under a tracer: (nodes, output tree, argument layouts, name, home device)."""
-    tracer = _Tracer(_core.TRACE)
+    tracer = _Tracer(state.tracer)
     names = _arg_names(f, len(args))
     call_args, layout = [], []
     home = None
@@ -243,12 +262,8 @@ def _record(f, args, kwargs):
         else:
             kw_layout[name] = ("static", a)
             call_kw[name] = a
-    _core.TRACE = tracer
-    try:
-        with _traced_reverse(tracer):
-            out = f(*call_args, **call_kw)
+    with _installed(tracer):        # (reverse passes read state.tracer too: they are traced with their rules)
+        out = f(*call_args, **call_kw)
         tree = tracer.norm_out(out)
-    finally:
-        _core.TRACE = tracer.prev
     name = getattr(f, "__name__", None) or type(f).__name__
     return tracer.nodes, tree, layout, kw_layout, name, home

@@ -64,8 +64,9 @@ def trace(f, *args, **kwargs):
     given by name.
 
     The graph replays on the backend its inputs come from, without the
-    per-op dispatch; its results do not require grad. Tracing watches every
-    op of the calling thread, so trace one function at a time per thread.
+    per-op dispatch; its results do not require grad. Tracing records the
+    calling thread's ops only: other threads may trace or compute at the
+    same time, each trace getting its own graph.
 
     >>> import gradtape as gt
     >>> f = lambda x: gt.sum(gt.sin(x) ** 2)
