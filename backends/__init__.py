@@ -120,6 +120,7 @@ def generic_take_add(xp, z, idx, v, axis):
 
     Used by backends without a scatter-add (array-api-strict); O(len(idx) * z.shape[axis])."""
     n = z.shape[axis]
+    idx = xp.where(idx < 0, idx + n, idx)        # a one-hot never matches a negative index
     onehot = xp.astype(xp.reshape(idx, (-1, 1)) == xp.reshape(xp.arange(n), (1, n)), v.dtype)
     vm = xp.moveaxis(v, axis, -1)
     return z + xp.moveaxis(xp.matmul(vm, onehot), -1, axis)
@@ -128,7 +129,7 @@ def generic_take_add(xp, z, idx, v, axis):
 def generic_along_add(xp, z, idx, v, axis):
     """z + scatter of v along ``axis`` at take_along_axis positions idx (standard functions only)."""
     n = z.shape[axis]
-    zi = xp.moveaxis(idx, axis, -1)
+    zi = xp.moveaxis(xp.where(idx < 0, idx + n, idx), axis, -1)
     vm = xp.moveaxis(v, axis, -1)
     onehot = xp.astype(xp.expand_dims(zi, axis=-1) == xp.arange(n), v.dtype)     # (..., k, n)
     add = xp.sum(xp.expand_dims(vm, axis=-1) * onehot, axis=-2)

@@ -7,6 +7,9 @@ input shape and dtype, so those VJPs just pass ``ct`` through.
 """
 from __future__ import annotations
 
+import operator
+
+from ._axes import AxisError, axis_index, axis_tuple
 from ._core import Tensor, apply, apply1, apply2, state
 from ._prims import prim
 
@@ -40,19 +43,17 @@ triu_p = prim("triu", lambda xp, x, k: xp.triu(x, k=k),
 getitem_p = prim("getitem", lambda xp, x, key, xshape, basic: x[key],
                  [lambda xp, ct, out, x, key, xshape, basic: _scatter(xp, ct, key, xshape, basic)],
                  [lambda xp, t, out, x, key, xshape, basic: t[_pre(t.ndim - len(xshape)) + _tup(key)]], [()], view=True)
-# out = x with out[key] = v
+# out = x with out[key] = v, v already of the written region's shape (setitem broadcasts it)
 setitem_p = prim("setitem", lambda xp, x, v, key: _set(xp, x, key, v),
-                 [lambda xp, ct, out, x, v, key: _set(xp, ct, _pre(state.nb) + _tup(key), 0.0),
-                  lambda xp, ct, out, x, v, key: ct[_pre(state.nb) + _tup(key)]],
-                 [lambda xp, t, out, x, v, key: _set(xp, t, _pre(t.ndim - x.ndim) + _tup(key), 0.0),
-                  lambda xp, t, out, x, v, key: _set(xp, _zeros_b(xp, t, v, out), _pre(t.ndim - _nd(v)) + _tup(key),
-                                                     _align(xp, t, v, out[key]))], [(), ()])
+                 [lambda xp, ct, out, x, v, key: _bset(xp, ct, key, 0.0, state.nb),
+                  lambda xp, ct, out, x, v, key: _bget(xp, ct, key, state.nb)],
+                 [lambda xp, t, out, x, v, key: _bset(xp, t, key, 0.0, t.ndim - x.ndim),
+                  lambda xp, t, out, x, v, key: _bset(xp, _zeros_b(xp, t, v, out), key, t, t.ndim - _nd(v))], [(), ()])
 # out = x with v added at x[key] (duplicates accumulate): the transpose of getitem
 index_add_p = prim("index_add", lambda xp, x, v, key: xp.index_add(x, key, v),
-                   [lambda xp, ct, out, x, v, key: ct, lambda xp, ct, out, x, v, key: ct[_pre(state.nb) + _tup(key)]],
+                   [lambda xp, ct, out, x, v, key: ct, lambda xp, ct, out, x, v, key: _bget(xp, ct, key, state.nb)],
                    [lambda xp, t, out, x, v, key: t,
-                    lambda xp, t, out, x, v, key: xp.index_add(_zeros_b(xp, t, v, out), _pre(t.ndim - _nd(v)) + _tup(key),
-                                                               _align(xp, t, v, out[key]))],
+                    lambda xp, t, out, x, v, key: _bset(xp, _zeros_b(xp, t, v, out), key, t, t.ndim - _nd(v), add=True)],
                    [(), ()])
 # gathers along one (negative) axis and their transposes (scatter-adds, repeats accumulating)
 take_p = prim("take", lambda xp, x, idx, axis, xshape: xp.take(x, idx, axis=axis),
@@ -111,12 +112,36 @@ def _zeros_b(xp, t, v, out):
     return xp.zeros(_lead(t, _nd(v)) + tuple(out.shape), dtype=t.dtype, device=t.device)
 
 
-def _align(xp, t, v, region):
-    """A tangent of v with batch axes, reshaped so it broadcasts into ``region`` behind the batch axes."""
-    nb = t.ndim - _nd(v)
+def _basic(key):
+    return not any(hasattr(e, "shape") for e in _tup(key))
+
+
+def _to_end(xp, a, nb):
+    return xp.permute_dims(a, tuple(range(nb, a.ndim)) + tuple(range(nb)))
+
+
+def _to_front(xp, a, nb):
+    return xp.permute_dims(a, tuple(range(a.ndim - nb, a.ndim)) + tuple(range(a.ndim - nb)))
+
+
+def _bget(xp, a, key, nb):
+    """a[key] for an a with nb leading batch axes, kept in front. An array key gets them at the end, where
+    its ``...`` keeps them (a ``:`` in front would move NumPy's separated advanced axes ahead of them)."""
     if not nb:
-        return t
-    return xp.reshape(t, _lead(t, _nd(v)) + (1,) * (region.ndim - _nd(v)) + tuple(t.shape[nb:]))
+        return a[key]
+    if _basic(key):
+        return a[_pre(nb) + _tup(key)]
+    return _to_front(xp, _to_end(xp, a, nb)[key], nb)
+
+
+def _bset(xp, a, key, v, nb, add=False):
+    """A copy of a (nb leading batch axes) with v (batch axes in front, or a scalar) written or added at key."""
+    f = xp.index_add if add else (lambda z, k, w: _set(xp, z, k, w))
+    if not nb:
+        return f(a, key, v)
+    if _basic(key):
+        return f(a, _pre(nb) + _tup(key), v)
+    return _to_front(xp, f(_to_end(xp, a, nb), key, _to_end(xp, v, nb) if _nd(v) else v), nb)
 
 
 def _bidx(xp, idx, a):
@@ -216,7 +241,10 @@ def permute_dims(x, /, axes):
     (3, 2)
     """
     x = _t(x)
-    axes = tuple(a % x.ndim for a in axes)
+    axes = axis_tuple(tuple(axes), x.ndim, "permute_dims", x.shape, allow_none=False)
+    if len(axes) != x.ndim:
+        raise ValueError(f"gradtape.permute_dims: axes {axes} are not a permutation of the {x.ndim} axes of an "
+                         f"array of shape {x.shape}")
     return apply1(permute_p, x, {"axes": axes})
 
 
@@ -291,11 +319,11 @@ def expand_dims(x, /, *, axis=0):
     (2, 1)
     """
     x = _t(x)
-    nd = x.ndim + 1
-    if not -nd <= axis < nd:
-        raise IndexError(f"gradtape.expand_dims: axis {axis} out of range for shape {x.shape}")
-    a = axis % nd
-    return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
+    axes = axis_tuple(axis, x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1), "expand_dims")
+    shape, it = [], iter(x.shape)
+    for i in range(x.ndim + len(axes)):
+        shape.append(1 if i in axes else next(it))
+    return reshape(x, tuple(shape))
 
 
 def squeeze(x, /, axis):
@@ -306,8 +334,7 @@ def squeeze(x, /, axis):
     (2,)
     """
     x = _t(x)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    axes = {a % x.ndim for a in axes}
+    axes = axis_tuple(axis, x.ndim, "squeeze", x.shape, allow_none=False)
     for a in axes:
         if x.shape[a] != 1:
             raise ValueError(f"gradtape.squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
@@ -322,10 +349,11 @@ def moveaxis(x, source, destination, /):
     (3, 4, 2)
     """
     x = _t(x)
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
-    src = [s % x.ndim for s in src]
-    dst = [d % x.ndim for d in dst]
+    src = axis_tuple(source, x.ndim, "moveaxis", x.shape, allow_none=False)
+    dst = axis_tuple(destination, x.ndim, "moveaxis", x.shape, allow_none=False)
+    if len(src) != len(dst):
+        raise ValueError(f"gradtape.moveaxis: source {source!r} and destination {destination!r} must have the same "
+                         f"number of elements")
     order = [n for n in range(x.ndim) if n not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -340,8 +368,8 @@ def flip(x, /, *, axis=None):
     Tensor([2., 1.])
     """
     x = _t(x)
-    axes = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
-    return apply1(flip_p, x, {"axis": tuple(a % x.ndim - x.ndim for a in axes)})
+    axes = axis_tuple(axis, x.ndim, "flip", x.shape)
+    return apply1(flip_p, x, {"axis": tuple(a - x.ndim for a in axes)})
 
 
 def roll(x, /, shift, *, axis=None):
@@ -355,7 +383,15 @@ def roll(x, /, shift, *, axis=None):
     shift = tuple(shift) if isinstance(shift, (list, tuple)) else shift
     if axis is None:          # roll of the flattened array
         return reshape(roll(reshape(x, (-1,)), shift if isinstance(shift, int) else sum(shift), axis=0), x.shape)
-    axis = tuple(a % x.ndim - x.ndim for a in axis) if isinstance(axis, (list, tuple)) else axis % x.ndim - x.ndim
+    if isinstance(axis, (list, tuple)):      # a repeated axis is allowed: its shifts add, as in NumPy
+        axis = tuple(axis_index(a, x.ndim, "roll", x.shape) - x.ndim for a in axis)
+        if len(shift if isinstance(shift, tuple) else (shift,) * len(axis)) != len(axis):
+            raise ValueError(f"gradtape.roll: shift {shift!r} and axis {axis!r} must have the same length")
+        shift = shift if isinstance(shift, tuple) else (shift,) * len(axis)
+    else:
+        axis = axis_index(axis, x.ndim, "roll", x.shape) - x.ndim
+        if isinstance(shift, tuple):
+            raise ValueError(f"gradtape.roll: a tuple shift {shift!r} needs a tuple axis")
     return apply1(roll_p, x, {"shift": shift, "axis": axis})
 
 
@@ -367,7 +403,7 @@ def tril(x, /, *, k=0):
     Tensor([[1., 0.],
             [1., 1.]])
     """
-    return apply(tril_p, (_t(x),), {"k": k})
+    return apply(tril_p, (_matrix(x, "tril"),), {"k": k})
 
 
 def triu(x, /, *, k=0):
@@ -378,7 +414,14 @@ def triu(x, /, *, k=0):
     Tensor([[1., 1.],
             [0., 1.]])
     """
-    return apply(triu_p, (_t(x),), {"k": k})
+    return apply(triu_p, (_matrix(x, "triu"),), {"k": k})
+
+
+def _matrix(x, op):
+    x = _t(x)
+    if x.ndim < 2:
+        raise ValueError(f"gradtape.{op}: needs at least 2 dimensions, got shape {x.shape}")
+    return x
 
 
 def concat(arrays, /, *, axis=0):
@@ -392,10 +435,15 @@ def concat(arrays, /, *, axis=0):
     if axis is None:
         arrays = [reshape(a, (-1,)) for a in arrays]
         axis = 0
+    if not arrays:
+        raise ValueError("gradtape.concat: needs at least one array")
     nd = arrays[0].ndim
     if nd == 0:
         raise ValueError("gradtape.concat: zero-dimensional arrays cannot be concatenated")
-    ax = axis % nd - nd
+    ax = axis_index(axis, nd, "concat", arrays[0].shape) - nd
+    if any(a.ndim != nd or a.shape[:nd + ax] + a.shape[nd + ax + 1:] !=
+           arrays[0].shape[:nd + ax] + arrays[0].shape[nd + ax + 1:] for a in arrays):
+        raise ValueError(f"gradtape.concat: shapes {[a.shape for a in arrays]} differ outside axis {axis}")
     sizes = tuple(a.shape[ax] for a in arrays)
     return apply(_concat_prim(len(arrays)), tuple(arrays), {"axis": ax, "sizes": sizes})
 
@@ -408,7 +456,12 @@ def stack(arrays, /, *, axis=0):
     (2, 2)
     """
     arrays = [_t(a) for a in arrays]
-    return concat([expand_dims(a, axis=axis) for a in arrays], axis=axis)
+    if not arrays:
+        raise ValueError("gradtape.stack: needs at least one array")
+    if any(a.shape != arrays[0].shape for a in arrays):
+        raise ValueError(f"gradtape.stack: all arrays must have one shape, got {[a.shape for a in arrays]}")
+    a = axis_index(axis, arrays[0].ndim + 1, "stack", arrays[0].shape)
+    return concat([expand_dims(x, axis=a) for x in arrays], axis=a)
 
 
 def unstack(x, /, *, axis=0):
@@ -419,126 +472,261 @@ def unstack(x, /, *, axis=0):
     3
     """
     x = _t(x)
-    a = axis % x.ndim
+    a = axis_index(axis, x.ndim, "unstack", x.shape)
     return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
 
 
-def _unwrap_key(key, shape):
-    """Raw backend key for indexing, and whether it is basic (no integer arrays).
+class IndexRangeError(IndexError, ValueError):
+    """An index out of range (an IndexError as in NumPy, and the ValueError of out-of-range values)."""
 
-    A key naming fewer axes than the array has gets a trailing ``...``, and
-    slice bounds past the end of an axis are clamped (NumPy's readings, which
-    the standard leaves to the library)."""
-    ndim = len(shape)
-    if not isinstance(key, tuple):
-        key = (key,)
-    out = []
-    basic = True
-    used = 0
-    after_ellipsis = False
-    for k in key:
-        if k is Ellipsis:
-            after_ellipsis = True
-        elif isinstance(k, slice) and not after_ellipsis and used < ndim and (k.step is None or k.step > 0):
-            n = shape[used]
-            if (k.start is not None and k.start > n) or (k.stop is not None and k.stop > n):
-                k = slice(None if k.start is None else min(k.start, n), None if k.stop is None else min(k.stop, n),
-                          k.step)
-        if isinstance(k, list):
-            raise IndexError("gradtape: index with an integer array (gt.asarray(...)), not a list")
-        if not isinstance(k, (int, slice, type(None), type(Ellipsis))) and hasattr(k, "shape"):
-            if not isinstance(k, Tensor):
+
+def _isarr(e):
+    return hasattr(e, "shape")
+
+
+def _isbool(xp, e):
+    return xp.isdtype(e.dtype, "bool")
+
+
+def _norm_key(x, key, op):
+    """``key`` as a list of entries naming every axis of x: Nones, ints in [0, n), slices clamped as NumPy
+    reads them, integer arrays (raw, negative entries wrapped) and boolean arrays (raw, shape-checked)."""
+    bk, shape = x._bk, x.shape
+    xp = bk.xp
+    ks = key if isinstance(key, tuple) else (key,)
+    items, used, ell = [], 0, None
+    for k in ks:
+        if k is None or isinstance(k, slice):
+            used += k is not None
+        elif k is Ellipsis:
+            if ell is not None:
+                raise IndexError(f"gradtape.{op}: an index can only have a single ellipsis ('...')")
+            ell = len(items)
+        elif isinstance(k, list):
+            raise IndexError(f"gradtape.{op}: index with an integer array (gt.asarray(...)), not a list")
+        elif isinstance(k, bool) or _isarr(k):
+            if isinstance(k, Tensor):
+                if k._bk is not bk:
+                    from ._core import _device_error
+                    raise _device_error(op, [x, k])
+                k = k.data
+            else:
                 from ._namespace import asarray
-                k = asarray(k)
-            is_bool = k._bk.xp.isdtype(k.data.dtype, "bool")
-            basic = basic and is_bool
-            used += k.ndim if is_bool else 1
-            k = k.data
-        elif k is not None and k is not Ellipsis:
+                k = asarray(k, device=x.device).data
+            if _isbool(xp, k):
+                if k.ndim == 0:
+                    raise IndexError(f"gradtape.{op}: a 0-d boolean index is not supported; use x[None] or where")
+                used += k.ndim
+            elif xp.isdtype(k.dtype, "integral"):
+                if k.ndim == 0:
+                    k = int(k)
+                used += 1
+            else:
+                raise IndexError(f"gradtape.{op}: arrays used as indices must be of integer or boolean dtype, "
+                                 f"got {k.dtype}")
+        else:
+            try:
+                k = operator.index(k)
+            except TypeError:
+                raise IndexError(f"gradtape.{op}: only integers, slices, None, '...', and integer or boolean "
+                                 f"arrays are valid indices, got {type(k).__name__}") from None
             used += 1
+        if k is not Ellipsis:
+            items.append(k)
+    if used > len(shape):
+        raise IndexError(f"gradtape.{op}: too many indices for an array of shape {shape}: {used} were given")
+    fill = [slice(None)] * (len(shape) - used)
+    items = items + fill if ell is None else items[:ell] + fill + items[ell:]
+    out, d = [], 0
+    for k in items:
+        if k is None:
+            out.append(k)
+            continue
+        n = shape[d]
+        if isinstance(k, slice):
+            r = range(*k.indices(n))
+            k = slice(None) if (r.start, r.stop, r.step) == (0, n, 1) or (not n and r.step > 0) else \
+                slice(0, 0) if not r else slice(r.start, r.stop if r.stop >= 0 else None, r.step)
+        elif isinstance(k, int):
+            if not -n <= k < n:
+                raise IndexRangeError(f"gradtape.{op}: index {k} is out of bounds for axis {d} with size {n} "
+                                      f"(array shape {shape})")
+            k %= n
+        elif _isbool(xp, k):
+            if tuple(k.shape) != shape[d:d + k.ndim]:
+                raise IndexError(f"gradtape.{op}: boolean index of shape {tuple(k.shape)} does not match the "
+                                 f"indexed axes {shape[d:d + k.ndim]} of an array of shape {shape}")
+            d += k.ndim - 1
+        else:
+            if k.size and bool(xp.any((k < -n) | (k >= n))):
+                raise IndexRangeError(f"gradtape.{op}: an integer array index is out of bounds for axis {d} with "
+                                      f"size {n} (array shape {shape})")
+            k = xp.where(k < 0, k + n, k)      # the one-hot scatters of some backends never match a negative index
+        d += 1
         out.append(k)
-    if Ellipsis not in [k for k in out if not hasattr(k, "shape")] and used < ndim:
-        out.append(Ellipsis)
-    return (out[0] if len(out) == 1 else tuple(out)), basic
+    return out
+
+
+def _adv_layout(xp, ents, shape):
+    """For a key with arrays: the flat index arrays and sizes of the advanced axes (in key order), their
+    broadcast shape B, whether B stays in place (the advanced entries are adjacent) and the slice axes before it."""
+    arrays, sizes, pos, d = [], [], [], 0
+    for i, e in enumerate(ents):
+        if e is None or isinstance(e, slice):
+            d += e is not None
+            continue
+        pos.append(i)
+        if _isarr(e) and _isbool(xp, e):
+            arrays += list(xp.nonzero(e))
+            sizes += shape[d:d + e.ndim]
+            d += e.ndim
+        else:
+            arrays.append(e)
+            sizes.append(shape[d])
+            d += 1
+    from ._namespace import broadcast_shapes
+    b = broadcast_shapes(*[tuple(a.shape) for a in arrays if _isarr(a)])
+    adjacent = pos == list(range(pos[0], pos[0] + len(pos)))
+    before = sum(1 for e in ents[:pos[0]] if isinstance(e, slice))
+    return arrays, sizes, b, adjacent, before
+
+
+def _result_shape(ents, b, adjacent, rest):
+    """The shape of x[key]: B in place (adjacent) or in front, slice axes ``rest`` in order, 1 for each None."""
+    out, rest, placed = ([] if adjacent else list(b)), list(rest), not adjacent
+    for e in ents:
+        if e is None:
+            out.append(1)
+        elif isinstance(e, slice):
+            out.append(rest.pop(0))
+        elif not placed:
+            out += list(b)
+            placed = True
+    return tuple(out)
 
 
 def getitem(x, key):
-    """x[key]: basic, integer-array and boolean indexing; differentiable.
+    """x[key] as NumPy reads it: ints, slices, None, ``...``, integer and boolean arrays; differentiable.
 
-    ``None`` (new axes) is applied as a reshape; a single integer array with
-    full slices elsewhere is a :func:`take`, so every backend supports it.
+    Integer/boolean arrays become one :func:`take` of the flattened indexed axes, so every backend supports
+    any mix of them, and derivatives (also batched ones) are those of take, reshape and permute_dims.
 
     >>> import gradtape as gt
     >>> gt.asarray([1.0, 2.0, 3.0])[1:]
     Tensor([2., 3.])
     """
     x = _t(x)
-    k, basic = _unwrap_key(key, x.shape)
-    ks = k if isinstance(k, tuple) else (k,)
-    if any(e is None for e in ks) and basic:
-        return _with_newaxes(x, ks)
-    if ks and hasattr(ks[0], "shape") and all(e is Ellipsis for e in ks[1:]) and x._bk.xp.isdtype(ks[0].dtype, "bool"):
-        # x[mask] is a take of the flattened masked axes at the mask's nonzero positions
-        from ._core import wrap
-        xp = x._bk.xp
-        m = ks[0]
-        if tuple(m.shape) != x.shape[:m.ndim]:
-            raise IndexError(f"gradtape.getitem: boolean index of shape {tuple(m.shape)} does not match the "
-                             f"array's leading shape {x.shape[:m.ndim]}")
-        flat = reshape(x, (-1,) + x.shape[m.ndim:]) if m.ndim != 1 else x
-        pos = xp.nonzero(xp.reshape(m, (-1,)))[0]
-        return take(flat, wrap(pos, x._bk), axis=0)
-    if not basic:
-        arrays = [i for i, e in enumerate(ks) if hasattr(e, "shape")]
-        rest = [e for i, e in enumerate(ks) if i not in arrays]
-        ell = [i for i, e in enumerate(ks) if e is Ellipsis]
-        if len(arrays) == 1 and all(e is Ellipsis or (isinstance(e, slice) and e == slice(None)) for e in rest):
-            from ._core import wrap
-            idx = wrap(ks[arrays[0]], x._bk)
-            # the array's axis: counted from the front, or from the back when an ellipsis precedes it
-            a = arrays[0] if not ell or ell[0] > arrays[0] else x.ndim - (len(ks) - arrays[0])
-            if idx.ndim == 1:
-                return take(x, idx, axis=a)
-            out = take(x, reshape(idx, (-1,)), axis=a)
-            return reshape(out, out.shape[:a] + idx.shape + out.shape[a + 1:])
-    return apply1(getitem_p, x, {"key": k, "xshape": x.shape, "basic": basic})
+    ents = _norm_key(x, key, "getitem")
+    if not any(_isarr(e) for e in ents):
+        plain = tuple(e for e in ents if e is not None)
+        y = apply1(getitem_p, x, {"key": plain + (Ellipsis,), "xshape": x.shape, "basic": True})
+        if len(plain) == len(ents):
+            return y
+        return reshape(y, _result_shape([e for e in ents if not isinstance(e, int)], (), True, y.shape))
+    return _advanced(x, ents)
 
 
-def _with_newaxes(x, ks):
-    """x[key] for a basic key holding None: index without the Nones, then insert the size-1 axes."""
-    plain = tuple(e for e in ks if e is not None)
-    y = getitem(x, plain if plain else (Ellipsis,))
-    # walk the key to find where each None lands in the result
-    shape = []
-    dims = list(y.shape)
-    pos = 0
-    n_ell = x.ndim - sum(1 for e in plain if e is not Ellipsis)
-    for e in ks:
+def _advanced(x, ents):
+    from ._core import wrap
+    xp = x._bk.xp
+    sub = []
+    for e in ents:
+        if e is not None:
+            sub += [e] if isinstance(e, slice) else [slice(None)] * (e.ndim if _isarr(e) and _isbool(xp, e) else 1)
+    y = x if all(e == slice(None) for e in sub) else getitem(x, tuple(sub))
+    arrays, sizes, b, adjacent, before = _adv_layout(xp, ents, x.shape)
+    adv, d = [], 0          # y's axes indexed by arrays (ints included, as NumPy counts them)
+    for e in ents:
         if e is None:
-            shape.append(1)
-        elif e is Ellipsis:
-            shape += dims[pos:pos + n_ell]
-            pos += n_ell
-        elif isinstance(e, slice):
-            shape.append(dims[pos])
-            pos += 1
-    shape += dims[pos:]
-    return reshape(y, tuple(shape))
+            continue
+        n = e.ndim if _isarr(e) and _isbool(xp, e) else 1
+        if not isinstance(e, slice):
+            adv += range(d, d + n)
+        d += n
+    rest = [i for i in range(y.ndim) if i not in adv]
+    if adv + rest != list(range(y.ndim)):
+        y = permute_dims(y, tuple(adv + rest))
+    rshape = tuple(y.shape[len(adv):])
+    lin = arrays[0]
+    for a, n in zip(arrays[1:], sizes[1:]):
+        lin = lin * n + a
+    if not _isarr(lin) or tuple(lin.shape) != b:
+        lin = xp.broadcast_to(xp.asarray(lin, device=x.data.device), b)
+    n = 1
+    for s in sizes:
+        n *= s
+    flat = reshape(y, (n,) + rshape) if len(adv) != 1 else y
+    out = take(flat, wrap(xp.reshape(lin, (-1,)), x._bk), axis=0)
+    out = reshape(out, b + rshape)
+    if adjacent and before:
+        nb = len(b)
+        out = permute_dims(out, tuple(range(nb, nb + before)) + tuple(range(nb)) +
+                           tuple(range(nb + before, out.ndim)))
+    shape = _result_shape(ents, b, adjacent, rshape)
+    return out if shape == out.shape else reshape(out, shape)
+
+
+def _region(x, ents):
+    """The shape of x[key] (with the Nones), the backend key for a write and the region it writes (no Nones)."""
+    xp = x._bk.xp
+    if not any(_isarr(e) for e in ents):
+        plain = tuple(e for e in ents if e is not None)
+        rest = tuple(len(range(*e.indices(n))) for e, n in zip(plain, x.shape) if isinstance(e, slice))
+        return _result_shape([e for e in ents if not isinstance(e, int)], (), True, rest), plain + (Ellipsis,), rest
+    _, _, b, adjacent, _ = _adv_layout(xp, ents, x.shape)
+    sl, d = [], 0
+    for e in ents:
+        if e is not None:
+            if isinstance(e, slice):
+                sl.append(len(range(*e.indices(x.shape[d]))))
+            d += e.ndim if _isarr(e) and _isbool(xp, e) else 1
+    shape = _result_shape(ents, b, adjacent, sl)
+    m = ents[0]
+    if _isarr(m) and _isbool(xp, m) and all(e == slice(None) for e in ents[1:]):
+        return shape, (m,), shape        # a sole mask: the form every backend (array-api-strict) writes
+    return shape, tuple(ents) + (Ellipsis,), shape
+
+
+def _fit_value(op, value, x, shape, region):
+    """A tensor value broadcast to the written region (NumPy drops leading 1s of a longer value)."""
+    if not isinstance(value, Tensor):
+        return value
+    v = value
+    if v.ndim > len(shape):
+        extra = v.ndim - len(shape)
+        if any(n != 1 for n in v.shape[:extra]):
+            raise ValueError(f"gradtape.{op}: a value of shape {v.shape} cannot be written to a region of shape {shape}")
+        v = reshape(v, v.shape[extra:])
+    from ._namespace import broadcast_shapes
+    try:
+        ok = broadcast_shapes(v.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"gradtape.{op}: a value of shape {value.shape} cannot be broadcast to the indexed region "
+                         f"of shape {shape} (array shape {x.shape})")
+    v = broadcast_to(v, shape)
+    return v if shape == region else reshape(v, region)
 
 
 def setitem(x, key, value):
     """A copy of x with x[key] = value (differentiable in x and value)."""
-    k, _ = _unwrap_key(key, x.shape)
+    ents = _norm_key(x, key, "setitem")
+    shape, k, region = _region(x, ents)
     if not isinstance(value, Tensor) and not isinstance(value, (bool, int, float)):
         from ._namespace import asarray
         value = asarray(value, device=x.device)
-    return apply(setitem_p, (x, value), {"key": k})
+    if isinstance(value, Tensor) and value._bk is not x._bk:
+        from ._core import _device_error
+        raise _device_error("setitem", [x, value])
+    return apply(setitem_p, (x, _fit_value("setitem", value, x, shape, region)), {"key": k})
 
 
 def index_add(x, key, v):
     """A copy of x with v added at x[key]; repeated integer indices accumulate (transpose of getitem)."""
-    k, _ = _unwrap_key(key, x.shape)
-    return apply(index_add_p, (x, v), {"key": k})
+    ents = _norm_key(x, key, "index_add")
+    shape, k, region = _region(x, ents)
+    return apply(index_add_p, (x, _fit_value("index_add", v, x, shape, region)), {"key": k})
 
 
 def where(condition, x1, x2, /):
@@ -567,8 +755,8 @@ def take(x, indices, /, *, axis=None):
         if x.ndim != 1:
             raise ValueError(f"gradtape.take: axis is required for a {x.ndim}-d array (shape {x.shape})")
         axis = 0
-    idx = _t(indices)
-    return apply(take_p, (x, idx), {"axis": axis % x.ndim - x.ndim, "xshape": x.shape})
+    a = axis_index(axis, x.ndim, "take", x.shape)
+    return apply(take_p, (x, _index(x, indices, x.shape[a], "take")), {"axis": a - x.ndim, "xshape": x.shape})
 
 
 def take_add(z, indices, v, axis):
@@ -584,7 +772,33 @@ def take_along_axis(x, indices, /, *, axis=-1):
     Tensor([[2., 2.]])
     """
     x = _t(x)
-    return apply(along_p, (x, _t(indices)), {"axis": axis % x.ndim - x.ndim, "xshape": x.shape})
+    a = axis_index(axis, x.ndim, "take_along_axis", x.shape)
+    idx = _index(x, indices, x.shape[a], "take_along_axis")
+    if idx.ndim != x.ndim:
+        raise ValueError(f"gradtape.take_along_axis: indices of shape {idx.shape} need the {x.ndim} dimensions of "
+                         f"the array (shape {x.shape})")
+    if idx.shape[:a] + idx.shape[a + 1:] != x.shape[:a] + x.shape[a + 1:]:     # broadcast the other axes
+        from ._namespace import broadcast_shapes
+        try:
+            b = broadcast_shapes(x.shape[:a] + (1,) + x.shape[a + 1:], idx.shape[:a] + (1,) + idx.shape[a + 1:])
+        except ValueError:
+            raise ValueError(f"gradtape.take_along_axis: indices of shape {idx.shape} do not broadcast with the "
+                             f"array's shape {x.shape} outside axis {axis}") from None
+        x = broadcast_to(x, b[:a] + x.shape[a:a + 1] + b[a + 1:])
+        idx = broadcast_to(idx, b[:a] + idx.shape[a:a + 1] + b[a + 1:])
+    return apply(along_p, (x, idx), {"axis": a - x.ndim, "xshape": x.shape})
+
+
+def _index(x, indices, n, op):
+    """An integer index tensor on x's backend with its negative entries wrapped (``i + n``), as recorded ops so a
+    traced index stays an input; the one-hot scatters of some backends never match a negative index."""
+    idx = _t(indices)
+    if idx._bk is not x._bk:
+        from ._core import _device_error
+        raise _device_error(op, [x, idx])
+    if not idx._bk.xp.isdtype(idx.dtype if not hasattr(idx.data, "dtype") else idx.data.dtype, "integral"):
+        raise TypeError(f"gradtape.{op}: indices must have an integer dtype, got {idx.dtype}")
+    return where(idx < 0, idx + n, idx)
 
 
 def along_add(z, indices, v, axis):
@@ -603,6 +817,7 @@ def repeat(x, repeats, /, *, axis=None):
     if axis is None:
         x = reshape(x, (-1,))
         axis = 0
+    axis = axis_index(axis, x.ndim, "repeat", x.shape)
     xp = x._bk.xp
     n = x.shape[axis]
     r = repeats.data if isinstance(repeats, Tensor) else repeats
