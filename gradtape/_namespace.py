@@ -16,6 +16,7 @@ from . import _core
 from . import backends as _backends
 from . import _prims as P
 from . import _shape as S
+from ._axes import AxisError, axis_index, axis_tuple
 from ._core import Tensor, _global_device, apply, apply1, apply2, default_device as _default_device_str, state, wrap
 
 # ---- dtypes ------------------------------------------------------------------------------------
@@ -328,20 +329,12 @@ def _t(x):
     return x if isinstance(x, Tensor) else asarray(x)
 
 
-def _ax(x, axis):
+def _ax(x, axis, op="sum"):
+    """The reduced axes, distinct and negative (rules then accept leading batch axes); AxisError naming op."""
     nd = x.ndim
     if axis is None:
         return tuple(range(-nd, 0))
-    if isinstance(axis, int):
-        axis = (axis,)
-    out = []
-    for a in axis:
-        if not -builtins_max(nd, 1) <= a < builtins_max(nd, 1) or (nd == 0 and a not in (0, -1)):
-            raise ValueError(f"axis {a} is out of range for an array of shape {x.shape}")
-        out.append(a % nd if nd else a)
-    if nd == 0:
-        return ()
-    return tuple(sorted(a - nd for a in set(out)))     # negative: rules then accept leading batch axes
+    return tuple(sorted(a - nd for a in axis_tuple(axis, nd, op, x.shape)))
 
 
 def sum(x, /, *, axis=None, dtype=None, keepdims=False):
@@ -364,7 +357,7 @@ def prod(x, /, *, axis=None, dtype=None, keepdims=False):
     Tensor(6.)
     """
     x = _t(x)
-    return apply1(P.prod_, x, {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype)})
+    return apply1(P.prod_, x, {"axis": _ax(x, axis, "prod"), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype)})
 
 
 def mean(x, /, *, axis=None, keepdims=False):
@@ -375,7 +368,7 @@ def mean(x, /, *, axis=None, keepdims=False):
     Tensor(1.5)
     """
     x = _t(x)
-    return apply1(P.mean_, x, {"axis": _ax(x, axis), "keepdims": keepdims, "xshape": x.shape})
+    return apply1(P.mean_, x, {"axis": _ax(x, axis, "mean"), "keepdims": keepdims, "xshape": x.shape})
 
 
 def var(x, /, *, axis=None, correction=0.0, keepdims=False):
@@ -386,7 +379,7 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False):
     Tensor(1.)
     """
     x = _t(x)
-    return apply1(P.var_, x, {"axis": _ax(x, axis), "correction": correction, "keepdims": keepdims})
+    return apply1(P.var_, x, {"axis": _ax(x, axis, "var"), "correction": correction, "keepdims": keepdims})
 
 
 def std(x, /, *, axis=None, correction=0.0, keepdims=False):
@@ -397,7 +390,7 @@ def std(x, /, *, axis=None, correction=0.0, keepdims=False):
     Tensor(1.)
     """
     x = _t(x)
-    return apply1(P.std_, x, {"axis": _ax(x, axis), "correction": correction, "keepdims": keepdims})
+    return apply1(P.std_, x, {"axis": _ax(x, axis, "std"), "correction": correction, "keepdims": keepdims})
 
 
 def max(x, /, *, axis=None, keepdims=False):
@@ -408,7 +401,7 @@ def max(x, /, *, axis=None, keepdims=False):
     Tensor(3.)
     """
     x = _t(x)
-    return apply1(P.max_, x, {"axis": _ax(x, axis), "keepdims": keepdims})
+    return apply1(P.max_, x, {"axis": _ax(x, axis, "max"), "keepdims": keepdims})
 
 
 def min(x, /, *, axis=None, keepdims=False):
@@ -419,7 +412,7 @@ def min(x, /, *, axis=None, keepdims=False):
     Tensor(1.)
     """
     x = _t(x)
-    return apply1(P.min_, x, {"axis": _ax(x, axis), "keepdims": keepdims})
+    return apply1(P.min_, x, {"axis": _ax(x, axis, "min"), "keepdims": keepdims})
 
 
 def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -434,13 +427,15 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
         if x.ndim != 1:
             raise ValueError(f"gradtape.cumulative_sum: axis is required for shape {x.shape}")
         axis = 0
-    return apply1(P.cumsum, x, {"axis": axis % x.ndim - x.ndim, "dtype": _bdt(x._bk, dtype),
+    return apply1(P.cumsum, x, {"axis": axis_index(axis, x.ndim, "cumulative_sum", x.shape) - x.ndim,
+                                "dtype": _bdt(x._bk, dtype),
                                 "include_initial": include_initial})
 
 
 def _tracked(*xs):
     """Whether a composite must go through primitives (differentiated, or being traced)."""
-    return _core.TRACE is not None or _any(isinstance(x, Tensor) and (x._rg or x._tan is not None) for x in xs)
+    return ((_core.TRACE is not None and _core.state.tracer is not None)       # this thread is being traced
+            or _any(isinstance(x, Tensor) and (x._rg or x._tan is not None) for x in xs))
 
 
 def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -455,20 +450,20 @@ def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
         if x.ndim != 1:
             raise ValueError(f"gradtape.cumulative_prod: axis is required for shape {x.shape}")
         axis = 0
-    axis = axis % x.ndim
+    axis = axis_index(axis, x.ndim, "cumulative_prod", x.shape)
     if not _tracked(x):
         return wrap(x._bk.xp.cumulative_prod(x.data, axis=axis, dtype=_bdt(x._bk, dtype),
                                              include_initial=include_initial), x._bk)
     if dtype is not None:
         x = S.astype(x, dtype)
+    if x.shape[axis] == 0:          # still tracked: 1 + an empty sum (exactly 1), or x itself (empty)
+        return sum(x, axis=axis, keepdims=True) + 1 if include_initial else x * 1
     parts = S.unstack(x, axis=axis)
-    outs = [ones_like(parts[0])] if include_initial and parts else []
+    outs = [ones_like(parts[0])] if include_initial else []
     run = None
     for p in parts:
         run = p if run is None else run * p
         outs.append(run)
-    if not outs:
-        return wrap(x._bk.xp.cumulative_prod(x.data, axis=axis, include_initial=include_initial), x._bk)
     return S.stack(outs, axis=axis)
 
 
@@ -502,7 +497,9 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     Tensor([3., 5.])
     """
     x = _t(x)
-    a = axis % x.ndim
+    a = axis_index(axis, x.ndim, "diff", x.shape)
+    if not isinstance(n, int) or isinstance(n, _builtin_bool) or n < 0:
+        raise ValueError(f"gradtape.diff: n must be a non-negative integer, got {n!r}")
     parts = [p for p in (prepend, x, append) if p is not None]
     if len(parts) > 1:
         x = S.concat([_t(p) for p in parts], axis=a)
@@ -521,6 +518,7 @@ def sort(x, /, *, axis=-1, descending=False, stable=True):
     Tensor([1., 3.])
     """
     x = _t(x)
+    axis = axis_index(axis, x.ndim, "sort", x.shape)
     if not _tracked(x):
         return wrap(x._bk.xp.sort(x.data, axis=axis, descending=descending, stable=stable), x._bk)
     idx = argsort(x, axis=axis, descending=descending, stable=stable)
@@ -551,8 +549,12 @@ def vecdot(x1, x2, /, *, axis=-1):
     """
     x1, x2 = _t(x1), _t(x2)
     nd = builtins_max(x1.ndim, x2.ndim)
-    if axis >= 0:
-        axis -= nd
+    given, axis = axis, axis_index(axis, nd, "vecdot", x1.shape if x1.ndim == nd else x2.shape) - nd
+    if -axis > builtins_min(x1.ndim, x2.ndim):
+        raise AxisError(f"gradtape.vecdot: axis {given} is out of range for shapes {x1.shape} and {x2.shape} "
+                        f"(it must be an axis of both)")
+    if x1.shape[axis] != x2.shape[axis]:
+        raise ValueError(f"gradtape.vecdot: shapes {x1.shape} and {x2.shape} differ along axis {axis}")
     return apply(P.vecdot_, (x1, x2), {"axis": axis, "nd": (x1.ndim, x2.ndim)})
 
 
@@ -565,11 +567,18 @@ def tensordot(x1, x2, /, *, axes=2):
     """
     x1, x2 = _t(x1), _t(x2)
     if isinstance(axes, int):
+        if not 0 <= axes <= builtins_min(x1.ndim, x2.ndim):
+            raise ValueError(f"gradtape.tensordot: axes={axes} is out of range for shapes {x1.shape} and {x2.shape}")
         a1 = list(range(x1.ndim - axes, x1.ndim))
         a2 = list(range(axes))
     else:
-        a1 = [a % x1.ndim for a in axes[0]]
-        a2 = [a % x2.ndim for a in axes[1]]
+        a1 = list(axis_tuple(tuple(axes[0]), x1.ndim, "tensordot", x1.shape, allow_none=False))
+        a2 = list(axis_tuple(tuple(axes[1]), x2.ndim, "tensordot", x2.shape, allow_none=False))
+        if len(a1) != len(a2):
+            raise ValueError(f"gradtape.tensordot: axes {axes} pair {len(a1)} axes of x1 with {len(a2)} of x2")
+    if _any(x1.shape[i] != x2.shape[j] for i, j in zip(a1, a2)):
+        raise ValueError(f"gradtape.tensordot: shapes {x1.shape} and {x2.shape} differ along the contracted axes "
+                         f"{tuple(a1)} and {tuple(a2)}")
     if not _tracked(x1, x2):
         _same(x1, x2, "tensordot")
         return wrap(x1._bk.xp.tensordot(x1.data, x2.data, axes=(tuple(a1), tuple(a2))), x1._bk)
@@ -589,7 +598,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     Tensor(5.)
     """
     x = _t(x)
-    ax = _ax(x, axis)
+    ax = _ax(x, axis, "linalg.vector_norm")
     if ord == 2:
         return apply1(P.norm2, x, {"axis": ax, "keepdims": keepdims})
     if not _tracked(x):
@@ -641,6 +650,8 @@ def _nondiff(name, doc=None):
         if bk is None:
             bk = _bk_for(None)
             raw = [bk.asarray(a) if not isinstance(a, (int, float, _builtin_bool)) else a for a in raw]
+        if kw.get("axis") is not None and name in _AXIS_OPS and raw and hasattr(raw[0], "ndim"):
+            _AXIS_OPS[name](kw["axis"], raw[0].ndim, name, raw[0].shape)      # AxisError naming the op
         res = _wrap_out(getattr(bk.xp, name)(*raw, **kw), bk)
         if _core.TRACE is not None:
             _core.TRACE(name, args, kw, res)
@@ -662,6 +673,9 @@ def _wrap_out(res, bk):
     return res
 
 
+# the axis each takes: one axis, or a tuple of distinct ones (validated as the differentiable ops do)
+_AXIS_OPS = {"argmax": axis_index, "argmin": axis_index, "argsort": axis_index, "count_nonzero": axis_tuple,
+             "all": axis_tuple, "any": axis_tuple}
 NONDIFF = """equal not_equal less less_equal greater greater_equal logical_and logical_or logical_xor
 logical_not bitwise_and bitwise_or bitwise_xor bitwise_invert bitwise_left_shift bitwise_right_shift isnan
 isinf isfinite signbit sign floor ceil round trunc floor_divide nextafter argmax argmin argsort nonzero
@@ -792,6 +806,7 @@ def __array_namespace_info__():
 
 import builtins as _builtins  # noqa: E402
 builtins_max = _builtins.max
+builtins_min = _builtins.min
 P_abs = P.abs
 e = math.e
 pi = math.pi

@@ -32,6 +32,9 @@ def _log_softmax(xp, x, axis):
 
 
 def _finite_max(xp, x, axis):
+    if 0 in x.shape:    # max of an empty axis has no identity; any finite shift will do (then lse = -inf)
+        shape = tuple(1 if i - x.ndim in axis else n for i, n in enumerate(x.shape))
+        return xp.zeros(shape, dtype=x.dtype, device=x.device)
     m = xp.max(x, axis=axis, keepdims=True)
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
@@ -69,9 +72,9 @@ cross_entropy_p = prim(
 _fusable(cross_entropy_p)      # CuPy: softmax - onehot, scaled, in one kernel after the row log-sum-exp
 
 
-def _axes(x, axis):
+def _axes(x, axis, op):
     from ._namespace import _ax
-    return _ax(x, axis)
+    return _ax(x, axis, op)
 
 
 def logsumexp(x, /, *, axis=None, keepdims=False):
@@ -82,7 +85,7 @@ def logsumexp(x, /, *, axis=None, keepdims=False):
     Tensor(1000.69314718)
     """
     x = x if isinstance(x, Tensor) else asarray(x)
-    return apply1(logsumexp_p, x, {"axis": _axes(x, axis), "keepdims": keepdims})
+    return apply1(logsumexp_p, x, {"axis": _axes(x, axis, "nn.logsumexp"), "keepdims": keepdims})
 
 
 def log_softmax(x, /, *, axis=-1):
@@ -93,7 +96,7 @@ def log_softmax(x, /, *, axis=-1):
     Tensor([-0.69314718, -0.69314718])
     """
     x = x if isinstance(x, Tensor) else asarray(x)
-    return apply1(log_softmax_p, x, {"axis": _axes(x, axis)})
+    return apply1(log_softmax_p, x, {"axis": _axes(x, axis, "nn.log_softmax")})
 
 
 def softmax(x, /, *, axis=-1):
@@ -104,7 +107,7 @@ def softmax(x, /, *, axis=-1):
     Tensor([0.5, 0.5])
     """
     x = x if isinstance(x, Tensor) else asarray(x)
-    return apply1(softmax_p, x, {"axis": _axes(x, axis)})
+    return apply1(softmax_p, x, {"axis": _axes(x, axis, "nn.softmax")})
 
 
 def cross_entropy(logits, target, /):
@@ -124,11 +127,28 @@ def cross_entropy(logits, target, /):
         if t.shape != x.shape[:-1]:
             raise ValueError(f"gradtape.nn.cross_entropy: labels of shape {t.shape} do not match logits of shape "
                              f"{x.shape} (expected {x.shape[:-1]})")
+        _check_labels(x, t)
         return apply(cross_entropy_p, (x, t))
     if t.shape != x.shape:
         raise ValueError(f"gradtape.nn.cross_entropy: target probabilities of shape {t.shape} do not match logits "
                          f"of shape {x.shape}")
     return -mean(sum(t * log_softmax(x, axis=-1), axis=-1))
+
+
+def _check_labels(x, t):
+    """Class labels in [0, classes): a -1 would pick the last class forward and none in the gradient."""
+    n = x.shape[-1] if x.ndim else 0
+    if n == 0:
+        raise ValueError(f"gradtape.nn.cross_entropy: logits of shape {x.shape} have no classes (last axis of "
+                         f"size 0)")
+    if t.size == 0:
+        return
+    xp = t._bk.xp
+    bad = (t.data < 0) | (t.data >= n)
+    if bool(xp.any(bad)):
+        first = int(xp.reshape(t.data, (-1,))[int(xp.argmax(xp.reshape(xp.astype(bad, xp.int8), (-1,))))])
+        raise ValueError(f"gradtape.nn.cross_entropy: label {first} is out of range for {n} classes (logits of "
+                         f"shape {x.shape}); labels must be in [0, {n - 1}] (no ignore index)")
 
 
 # ---- modules, parameters, initialisers (gradtape/modules.py), re-exported here as gt.nn.* ----
