@@ -244,3 +244,185 @@ def test_hessian_with_separated_advanced_indices():
     H = gt.hessian(lambda a: gt.sum(_idx9(a, gt) ** 3))(gt.asarray(A9))
     Ht = torch.func.hessian(lambda a: torch.sum(a[torch.tensor([1, 0]), :, 0] ** 3))(torch.tensor(A9))
     _close(H, Ht)
+
+
+# ---- 2. checkpoint: closed-over tensors get gradients, random draws are replayed -----------------------------------
+
+W0 = np.array([[0.5, -1.0], [0.3, 0.8], [1.2, 0.1]])
+XB = np.array([[0.2, -0.4, 0.9], [1.0, 0.5, -0.3]])
+
+
+def _tcp(f, *a):
+    from torch.utils.checkpoint import checkpoint as tcp
+    return tcp(f, *a, use_reentrant=False)
+
+
+def test_checkpoint_closed_over_weight_gets_its_gradient():
+    x0 = gt.asarray(XB)
+    g = gt.grad(lambda w: gt.sum(gt.checkpoint(lambda x: gt.tanh(x @ w))(x0)))(gt.asarray(W0))
+    Wt = torch.tensor(W0, requires_grad=True)
+    _tcp(lambda x: torch.tanh(x @ Wt), torch.tensor(XB)).sum().backward()
+    _close(g, Wt.grad)
+    assert np.abs(_np(g)).max() > 0.1
+
+
+def test_checkpoint_of_a_module_gives_every_parameter_its_grad():
+    gt.nn.manual_seed(0)
+    net = gt.nn.Sequential(gt.nn.Linear(3, 4), gt.nn.Tanh(), gt.nn.Linear(4, 2))
+    tnet = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
+    with torch.no_grad():
+        for tp, p in zip(tnet.parameters(), net.parameters()):
+            tp.copy_(torch.tensor(_np(p)))
+    x = gt.asarray(XB).requires_grad_()
+    xt = torch.tensor(XB, requires_grad=True)
+    gt.sum(gt.checkpoint(net)(x) ** 2).backward()
+    (_tcp(tnet, xt) ** 2).sum().backward()
+    for p, tp in zip(net.parameters(), tnet.parameters()):
+        assert p.grad is not None
+        _close(p.grad, tp.grad)
+    _close(x.grad, xt.grad)
+
+
+def test_checkpoint_block_reading_an_intermediate_and_its_leaf():
+    w = gt.asarray(3.0).requires_grad_()
+    h = w * 2.0
+    y = gt.checkpoint(lambda x: h * x * w)(gt.asarray(5.0))
+    y.backward()
+    wt = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+    ht = wt * 2.0
+    _tcp(lambda x: ht * x * wt, torch.tensor(5.0, dtype=torch.float64)).backward()
+    assert float(w.grad) == float(wt.grad) == 60.0
+
+
+def test_checkpoint_several_outputs_passed_through_and_twice_with_retain_graph():
+    a0 = np.array([1.0, 2.0])
+    a = gt.asarray(a0).requires_grad_()
+    at = torch.tensor(a0, requires_grad=True)
+    for m, t, cp in ((gt, a, gt.checkpoint), (torch, at, lambda f: (lambda x: _tcp(f, x)))):
+        o = cp(lambda x: (m.sin(x) * t, x, t * 2.0))(t * 1.0)
+        y = m.sum(o[0] + o[1] * 3.0 + o[2])
+        y.backward(retain_graph=True)
+        y.backward()
+    _close(a.grad, at.grad)
+
+
+def test_checkpoint_second_order_through_closed_over_weight():
+    x0 = gt.asarray(XB)
+
+    def inner(w, m, cp):
+        return m.sum(cp(lambda x: m.tanh(x @ w))(x0 if m is gt else torch.tensor(XB)) ** 2)
+    H = gt.hessian(lambda w: inner(w, gt, gt.checkpoint))(gt.asarray(W0))
+    Ht = torch.func.hessian(lambda w: inner(w, torch, lambda f: f))(torch.tensor(W0))
+    _close(H, Ht)
+    gg = gt.grad(lambda w: gt.sum(gt.grad(lambda w: inner(w, gt, gt.checkpoint))(w) ** 2))(gt.asarray(W0))
+    Wt = torch.tensor(W0, requires_grad=True)
+    (g1,) = torch.autograd.grad(inner(Wt, torch, lambda f: (lambda x: _tcp(f, x))), Wt, create_graph=True)
+    (g1 ** 2).sum().backward()
+    _close(gg, Wt.grad)
+    # create_graph backward through the checkpoint, then a second backward
+    w = gt.asarray(W0).requires_grad_()
+    (g,) = gt.autograd.grad(inner(w, gt, gt.checkpoint), [w], create_graph=True)
+    gt.sum(g ** 2).backward()
+    _close(w.grad, Wt.grad)
+
+
+def test_checkpoint_replays_dropout_mask():
+    drop = gt.nn.Dropout(0.5, generator=0)
+    x0 = np.linspace(0.1, 2.0, 40)
+    x = gt.asarray(x0).requires_grad_()
+    with gt.record():                       # training mode only here: the recomputation must use it too
+        out = gt.checkpoint(lambda x: drop(x) * x)(x)
+    gt.sum(out).backward()
+    mask = _np(out) / x0 ** 2
+    assert set(np.round(mask, 12)) == {0.0, 2.0}
+    _close(x.grad, 2 * mask * x0)
+
+
+def test_checkpoint_replays_dropout_inside_a_module_and_the_default_generator():
+    gt.nn.manual_seed(3)
+    net = gt.nn.Sequential(gt.nn.Linear(3, 16), gt.nn.Dropout(0.5), gt.nn.Linear(16, 1))
+    net.train()
+    x = gt.asarray(np.tile(XB, (4, 1)))
+    ps = list(net.parameters())
+    gt.nn.manual_seed(7)
+    gt.sum(net(x) ** 2).backward()
+    plain = [_np(p.grad) for p in ps]
+    for p in ps:
+        p.grad = None
+    gt.nn.manual_seed(7)
+    gt.sum(gt.checkpoint(net)(x) ** 2).backward()
+    for p, g in zip(ps, plain):
+        _close(p.grad, g)
+
+
+# ---- 3. custom_vjp / custom_jvp rules of the wrong shape, dtype or arity --------------------------------------------
+
+def _bad_vjp(bwd, nondiff=()):
+    @gt.custom_vjp
+    def f(x, y):
+        return gt.sin(x) * y
+    if nondiff:
+        f = gt.custom_vjp(f.fun, nondiff_argnums=nondiff)
+    f.defvjp(lambda x, y: (gt.sin(x) * y, (x, y)), bwd)
+    return f
+
+
+def test_custom_vjp_bwd_of_the_wrong_shape_is_a_value_error():
+    f = _bad_vjp(lambda res, ct: (gt.ones(5), ct))
+    x = gt.asarray([1.0, 2.0, 3.0]).requires_grad_()
+    y = gt.asarray([1.0, 1.0, 1.0]).requires_grad_()
+    msg = (r"custom_vjp f: the bwd rule must produce an output with the same shape/dtypes as the args tuple of the "
+           r"primal function: for argument 0 it produced shape \(5,\) dtype float64, expected shape \(3,\)")
+    with pytest.raises(ValueError, match=msg):
+        gt.grad(lambda x: gt.sum(f(x, y)))(x)
+    with pytest.raises(ValueError, match="same shape/dtypes"):
+        gt.sum(f(x, y)).backward()
+    assert x.grad is None and y.grad is None           # nothing written
+    with pytest.raises(ValueError, match="same shape/dtypes"):         # batched cotangents too
+        gt.jacobian(lambda x: f(x, y), mode="reverse")(x)
+
+
+def test_custom_vjp_bwd_of_the_wrong_dtype_or_arity():
+    x = gt.asarray([1.0, 2.0, 3.0])
+    y = gt.asarray([1.0, 1.0, 1.0])
+    f = _bad_vjp(lambda res, ct: (gt.astype(ct, gt.float32), ct))
+    with pytest.raises(TypeError, match=r"for argument 0 it produced shape \(3,\) dtype float32, expected shape "
+                                        r"\(3,\) dtype float64"):
+        gt.grad(lambda x: gt.sum(f(x, y)))(x)
+    f = _bad_vjp(lambda res, ct: (ct,))
+    with pytest.raises(ValueError, match="same shape/dtypes.*returned 1 cotangents for 2 inputs"):
+        gt.grad(lambda x: gt.sum(f(x, y)))(x)
+    f = _bad_vjp(lambda y, res, ct: (gt.ones(2),), nondiff=(1,))        # names the primal's argument index
+    with pytest.raises(ValueError, match="for argument 0 it produced shape"):
+        gt.grad(lambda x: gt.sum(f(x, y)))(x)
+    g = _bad_vjp(lambda x, res, ct: (gt.ones(2),), nondiff=(0,))
+    with pytest.raises(ValueError, match="for argument 1 it produced shape"):
+        gt.grad(lambda y: gt.sum(g(x, y)))(y)
+    ok = _bad_vjp(lambda res, ct: (ct * gt.cos(res[0]) * res[1], ct * gt.sin(res[0])))
+    _close(gt.grad(lambda x: gt.sum(ok(x, y)))(x), np.cos([1.0, 2.0, 3.0]))
+
+
+def test_custom_jvp_tangent_output_of_the_wrong_shape_or_dtype():
+    def make(tan):
+        @gt.custom_jvp
+        def f(x):
+            return gt.sin(x)
+
+        @f.defjvp
+        def _(primals, tangents):
+            (x,), (t,) = primals, tangents
+            return f(x), tan(x, t)
+        return f
+    x, v = gt.asarray([1.0, 2.0, 3.0]), gt.asarray([1.0, 0.0, 0.0])
+    f = make(lambda x, t: gt.ones(5))
+    with pytest.raises(ValueError, match=r"custom_jvp f: the jvp rule must produce primal and tangent outputs with "
+                                         r"corresponding shapes and dtypes.*shape \(5,\).*expected shape \(3,\)"):
+        gt.jvp(f, (x,), (v,))
+    with pytest.raises(ValueError, match="corresponding shapes"):
+        gt.grad(lambda x: gt.sum(f(x)))(x)
+    f = make(lambda x, t: gt.astype(t * gt.cos(x), gt.float32))
+    with pytest.raises(TypeError, match="dtype float32, expected shape \\(3,\\) dtype float64"):
+        gt.jvp(f, (x,), (v,))
+    f = make(lambda x, t: t * gt.cos(x))
+    _close(gt.jvp(f, (x,), (v,))[1], np.cos([1.0, 2.0, 3.0]) * [1.0, 0.0, 0.0])
+    _close(gt.jacobian(f, mode="forward")(x), np.diag(np.cos([1.0, 2.0, 3.0])))
