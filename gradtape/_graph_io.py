@@ -2,16 +2,21 @@
 
 :meth:`gradtape.graph.Graph.save`/:meth:`~gradtape.graph.Graph.load` (and
 ``to_json``/``from_json``) go through :func:`_to_dict` and :func:`_from_dict`;
-anything malformed on load is a ``ValueError`` saying what.
+anything malformed on load is a ``ValueError`` saying what. A file is data:
+every name in it is checked against the primitive registry and what each
+primitive declares (its inputs and parameters, :mod:`gradtape._graph_schema`
+for the kinds of parameter values), and nothing read is ever run as code.
 """
 from __future__ import annotations
 
 import base64
+import json
 import math
+import re
 
 
-from . import backends as _backends
 from ._graph_ir import DeviceName, DTypeName, Node, Ref, _np_value, _prim_by_name
+from ._graph_schema import check_node, check_refs, MAX_DEPTH, _name_ok
 from ._namespace import DTYPES, NONDIFF
 
 FORMAT = "gradtape.graph"
@@ -40,6 +45,10 @@ def _to_dict(graph):
         if n.kind == "fn" and n.op not in _FNS:
             raise ValueError(f"gradtape.Graph.save: node {i} calls {n.op!r}, which a saved graph may not call "
                              f"(allowed: the non-differentiable array API functions)")
+        try:                # what load would refuse is refused here, with the same words
+            check_node(i, n.kind, n.op, n.prim, n.inputs, n.attrs)
+        except ValueError as e:
+            raise ValueError(f"gradtape.Graph.save: {e}; the graph still replays in this process") from None
         d = {"kind": n.kind, "op": n.op}
         if n.inputs:
             d["in"] = [_enc(a, f"node {i} ({n.op}) input") for a in n.inputs]
@@ -66,6 +75,44 @@ def _to_dict(graph):
             "outputs": _enc(graph._tree, "output"), "nodes": nodes}
 
 
+_TOP_KEYS = frozenset({"format", "version", "gradtape", "name", "home", "inputs", "args", "kwargs", "outputs",
+                       "nodes"})
+_NODE_KEYS = frozenset({"kind", "op", "in", "attrs", "multi", "shape", "dtype", "rev", "device", "value"})
+
+
+def parse(text):
+    """The JSON value of ``text``; nesting deeper than MAX_DEPTH is a ValueError (checked before parsing,
+    as the parser itself recurses)."""
+    depth = 0
+    for m in _STRUCT.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ValueError(f"gradtape.Graph.load: malformed graph: JSON nested deeper than {MAX_DEPTH} "
+                                 f"levels (at character {m.start()})")
+        elif c in "]}":
+            depth -= 1
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError as e:         # JSONDecodeError, too many digits, a special float
+        if str(e).startswith("gradtape"):
+            raise
+        raise ValueError(f"gradtape.Graph.load: not a JSON document ({e})") from None
+    except TypeError as e:
+        raise ValueError(f"gradtape.Graph.load: not a JSON document ({e})") from None
+    except RecursionError:      # (not reached after the depth check; kept so no file can make it escape)
+        raise ValueError("gradtape.Graph.load: malformed graph: JSON nested too deeply") from None
+
+
+_STRUCT = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _no_constant(name):
+    raise ValueError(f"gradtape.Graph.load: malformed graph: {name} is not JSON (special floats are written "
+                     f"as {{\"$\": \"float\", \"v\": ...}})")
+
+
 def _from_dict(cls, d):
     """A ``cls`` (:class:`gradtape.graph.Graph`) from :func:`_to_dict`'s form."""
     where = "gradtape.Graph.load"
@@ -73,12 +120,17 @@ def _from_dict(cls, d):
         raise ValueError(f"{where}: not a gradtape graph (expected a JSON object with \"format\": \"{FORMAT}\")")
     ver = d.get("version")
     if type(ver) is not int or ver < 1:
-        raise ValueError(f"{where}: malformed graph: \"version\" must be a positive integer, got {ver!r}")
+        raise ValueError(f"{where}: malformed graph: \"version\" must be a positive integer, got {ver!r:.40}")
     if ver > FORMAT_VERSION:
         raise ValueError(f"{where}: the graph has format version {ver} (written by gradtape "
-                         f"{d.get('gradtape', '?')}), newer than this gradtape reads ({FORMAT_VERSION}); "
+                         f"{str(d.get('gradtape', '?'))!r:.40}), newer than this gradtape reads ({FORMAT_VERSION}); "
                          f"upgrade gradtape")
     try:
+        extra = sorted(set(d) - _TOP_KEYS)
+        if extra:
+            raise ValueError(f"unknown field {extra[0]!r:.60} (a graph has {', '.join(sorted(_TOP_KEYS))})")
+        if "gradtape" in d and type(d["gradtape"]) is not str:
+            raise ValueError("\"gradtape\" (the version that wrote it) must be a string")
         raw_nodes = d["nodes"]
         if not isinstance(raw_nodes, list):
             raise ValueError("\"nodes\" must be a list")
@@ -88,25 +140,31 @@ def _from_dict(cls, d):
         inputs = d["inputs"]
         if not isinstance(inputs, list) or not all(type(i) is int for i in inputs):
             raise ValueError("\"inputs\" must be a list of node indices")
-        layout = None if "args" not in d else \
-            [_dec(s) if not (isinstance(s, dict) and s.get("$") == "static") else ("static", _dec(s["v"]))
-             for s in _list(d["args"])]
-        kw = d.get("kwargs", {})
-        if not isinstance(kw, dict):
-            raise ValueError("\"kwargs\" must be an object")
-        kw_layout = {k: (_dec(s) if not (isinstance(s, dict) and s.get("$") == "static")
-                         else ("static", _dec(s["v"]))) for k, s in kw.items()}
-        tree = _dec(d["outputs"])
-        name = d.get("name", "graph")
-        home = d.get("home")
         for i in inputs:
             if not 0 <= i < len(nodes):
                 raise ValueError(f"input reference {i} is out of range")
-        if home is not None and not isinstance(home, str):
-            raise ValueError(f"\"home\" must be a device name, got {home!r}")
+        names = [nodes[i].op for i in inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"\"inputs\": two inputs have the same name ({names})")
+        layout = None if "args" not in d else [_dec_slot(s, f"argument {k}") for k, s in enumerate(_list(d["args"]))]
+        kw = d.get("kwargs", {})
+        if not isinstance(kw, dict):
+            raise ValueError("\"kwargs\" must be an object")
+        for k in kw:
+            if not _name_ok(k):
+                raise ValueError(f"\"kwargs\": bad argument name {k!r:.60} (a Python identifier)")
+        kw_layout = {k: _dec_slot(s, f"argument {k!r}") for k, s in kw.items()}
+        tree = _dec_outputs(d["outputs"])
+        name = d.get("name", "graph")
+        if type(name) is not str:
+            raise ValueError(f"\"name\" must be a string, got {name!r:.60}")
+        home = d.get("home")
+        if home is not None:
+            home = _device(home, "\"home\"")
         for s in (layout or []) + list(kw_layout.values()):
             if type(s) is Ref and s.i not in inputs:
                 raise ValueError(f"argument reference {s.i} is not an input")
+        check_refs(nodes, tree)
     except ValueError as e:
         raise ValueError(f"{where}: malformed graph: {e}") from None
     except (KeyError, TypeError, AttributeError, IndexError) as e:
@@ -116,6 +174,46 @@ def _from_dict(cls, d):
         return cls(nodes, inputs, tree, name=name, layout=layout, kw_layout=kw_layout, home=home)
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
+
+
+def _dec_slot(s, what):
+    """An argument slot: a reference to an input, or {"$": "static", "v": value} fixed at trace time."""
+    if isinstance(s, dict) and s.get("$") == "static":
+        if set(s) != {"$", "v"}:
+            raise ValueError(f"{what}: a static argument is {{\"$\": \"static\", \"v\": value}}")
+        return ("static", _dec(s["v"]))
+    v = _dec(s)
+    if type(v) is not Ref:
+        raise ValueError(f"{what} must be an input reference or a static value, got {v!r:.60}")
+    return v
+
+
+def _dec_outputs(v):
+    """The output structure: references, tuples, lists and dicts of them, and plain scalars."""
+    v = _dec(v)
+
+    def ok(e):
+        t = type(e)
+        if t is Ref or e is None or t in (bool, int, float, complex, str):
+            return True
+        if t is tuple or t is list:
+            return all(ok(x) for x in e)
+        if t is dict:
+            return all(ok(x) for x in e.values())
+        return False
+    if not ok(v):
+        raise ValueError(f"\"outputs\" must be node references (in tuples, lists, objects), got {v!r:.60}")
+    return v
+
+
+def _device(v, what):
+    """A device name exactly as gradtape writes it ('cpu', 'strict', 'cuda:N')."""
+    if type(v) is not str or not _DEVICE.match(v):
+        raise ValueError(f"{what}: unknown device {v!r:.60} (expected 'cpu', 'strict' or 'cuda:N')")
+    return v
+
+
+_DEVICE = re.compile(r"(cpu|strict|cuda:(0|[1-9][0-9]{0,3}))\Z")
 
 
 
@@ -168,73 +266,86 @@ def _enc_array(a):
 
 
 def _dec_array(d):
-    if not isinstance(d, dict) or not {"dtype", "shape", "data"} <= set(d):
-        raise ValueError("a constant must be an object with \"dtype\", \"shape\" and \"data\"")
-    if d["dtype"] not in DTYPES:
-        raise ValueError(f"unknown dtype {d['dtype']!r}")
+    if not isinstance(d, dict) or set(d) != {"dtype", "shape", "data"}:
+        raise ValueError("a constant must be an object with \"dtype\", \"shape\" and \"data\" (only)")
+    dt = d["dtype"]
+    if type(dt) is not str or dt not in DTYPES:
+        raise ValueError(f"unknown dtype {dt!r:.60}")
     shape = d["shape"]
-    if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
-        raise ValueError(f"bad shape {shape!r}")
+    if not isinstance(shape, list) or len(shape) > 64 or not all(type(s) is int and s >= 0 for s in shape):
+        raise ValueError(f"bad shape {shape!r:.60}")
+    if type(d["data"]) is not str:
+        raise ValueError("constant data must be a base64 string")
     try:
         buf = base64.b64decode(d["data"], validate=True)
     except (ValueError, TypeError) as e:
         raise ValueError(f"constant data is not valid base64 ({e})") from None
-    size = host().itemsize(d["dtype"])
+    size = host().itemsize(dt)
     n = math.prod(shape)
     if len(buf) != n * size:
-        raise ValueError(f"constant data has {len(buf)} bytes, but shape {tuple(shape)} of {d['dtype']} needs "
+        raise ValueError(f"constant data has {len(buf)} bytes, but shape {tuple(shape)} of {dt} needs "
                          f"{n * size}")
-    return host().decode(buf, d["dtype"], shape)
+    return host().decode(buf, dt, shape)
+
+
+_TAGS = {"ref": {"i"}, "float": {"v"}, "complex": {"re", "im"}, "ellipsis": set(), "tuple": {"v"}, "dict": {"v"},
+         "slice": {"v"}, "dtype": {"v"}, "device": {"v"}, "npscalar": {"v"}}
 
 
 def _dec(v):
-    if v is None or type(v) in (bool, int, float, str):
+    """A value from its JSON form: plain JSON, or an object tagged with "$" (and only its own fields)."""
+    t = type(v)
+    if v is None or t in (bool, int, float, str):
         return v
-    if type(v) is list:
+    if t is list:
         return [_dec(e) for e in v]
-    if type(v) is not dict:
-        raise ValueError(f"unexpected value {v!r}")
+    if t is not dict:
+        raise ValueError(f"unexpected value {v!r:.60}")
     tag = v.get("$")
+    if type(tag) is not str or tag not in _TAGS:
+        raise ValueError(f"unknown value tag {tag!r:.60}")
+    if set(v) != _TAGS[tag] | {"$"}:
+        raise ValueError(f"a {tag!r} value has the fields {', '.join(sorted(_TAGS[tag] | {'$'}))}, got {v!r:.60}")
     if tag == "ref":
-        if type(v.get("i")) is not int:
-            raise ValueError(f"bad reference {v!r}")
+        if type(v["i"]) is not int:
+            raise ValueError(f"bad reference {v!r:.60}")
         return Ref(v["i"])
     if tag == "float":
-        if v.get("v") not in ("inf", "-inf", "nan"):
-            raise ValueError(f"bad special float {v!r}")
+        if v["v"] not in ("inf", "-inf", "nan"):
+            raise ValueError(f"bad special float {v!r:.60}")
         return float(v["v"])
     if tag == "complex":
-        return complex(_dec(v["re"]), _dec(v["im"]))
+        re_, im = _dec(v["re"]), _dec(v["im"])
+        if type(re_) not in (int, float) or type(im) not in (int, float):
+            raise ValueError(f"bad complex number {v!r:.60}")
+        return complex(re_, im)
     if tag == "ellipsis":
         return Ellipsis
     if tag == "tuple":
         return tuple(_dec(e) for e in _list(v["v"]))
     if tag == "dict":
         if not isinstance(v["v"], dict):
-            raise ValueError(f"bad dict {v!r}")
+            raise ValueError(f"bad dict {v!r:.60}")
         return {k: _dec(e) for k, e in v["v"].items()}
     if tag == "slice":
         parts = _list(v["v"])
         if len(parts) != 3:
-            raise ValueError(f"bad slice {v!r}")
+            raise ValueError(f"bad slice {v!r:.60}")
         return slice(*(_dec(e) for e in parts))
     if tag == "dtype":
-        if v.get("v") not in DTYPES:
-            raise ValueError(f"unknown dtype {v.get('v')!r}")
+        if type(v["v"]) is not str or v["v"] not in DTYPES:
+            raise ValueError(f"unknown dtype {v['v']!r:.60}")
         return DTypeName(v["v"])
     if tag == "device":
-        try:
-            return DeviceName(_backends.canonical_device(v["v"]))
-        except ValueError as e:
-            raise ValueError(str(e)) from None
-    if tag == "npscalar":
-        return _dec_array(v["v"])[()]
-    raise ValueError(f"unknown value tag {tag!r}")
+        return DeviceName(_device(v["v"], "a device value"))
+    if v["v"] is None or not isinstance(v["v"], dict) or v["v"].get("shape") != []:
+        raise ValueError(f"a NumPy scalar is a constant of shape [], got {v!r:.60}")
+    return _dec_array(v["v"])[()]
 
 
 def _list(v):
     if type(v) is not list:
-        raise ValueError(f"expected a list, got {v!r}")
+        raise ValueError(f"expected a list, got {v!r:.60}")
     return v
 
 
@@ -244,54 +355,76 @@ _KINDS = ("input", "const", "prim", "fn", "item")
 def _dec_node(d, i):
     if not isinstance(d, dict):
         raise ValueError(f"node {i} is not an object")
+    extra = sorted(set(d) - _NODE_KEYS)
+    if extra:
+        raise ValueError(f"node {i}: unknown field {extra[0]!r:.60} (a node has {', '.join(sorted(_NODE_KEYS))})")
     kind, op = d.get("kind"), d.get("op")
     if kind not in _KINDS:
-        raise ValueError(f"node {i} has unknown kind {kind!r} (expected one of {', '.join(_KINDS)})")
+        raise ValueError(f"node {i} has unknown kind {kind!r:.60} (expected one of {', '.join(_KINDS)})")
     if not isinstance(op, str):
         raise ValueError(f"node {i} has no operation name")
     prim = None
+    ins = tuple(_dec(a) for a in _list(d.get("in", [])))
     if kind == "prim":
-        prim = _prim_by_name(op)
+        m = _CONCAT.match(op)
+        if m and (len(ins) != int(m.group(1)) or len(ins) > MAX_INPUTS):
+            raise ValueError(f"node {i} ({op}) has {len(ins)} inputs")
+        prim = _prim_by_name(op) if m or not op.startswith("concat") else None
         if prim is None:
-            raise ValueError(f"node {i} uses the unknown primitive {op!r}: not in this gradtape's registry "
+            raise ValueError(f"node {i} uses the unknown primitive {op!r:.60}: not in this gradtape's registry "
                              f"(written by a newer or extended gradtape?)")
     elif kind == "fn" and op not in _FNS:
-        raise ValueError(f"node {i} calls the unknown function {op!r}")
-    ins = tuple(_dec(a) for a in _list(d.get("in", [])))
+        raise ValueError(f"node {i} calls the unknown function {op!r:.60}")
+    elif kind == "input" and not _name_ok(op):
+        raise ValueError(f"input node {i}: bad input name {op!r:.60} (a Python identifier)")
+    elif kind in ("const", "item") and op != kind:
+        raise ValueError(f"node {i}: a {kind} node has op {kind!r}, not {op!r:.60}")
     attrs = d.get("attrs", {})
     if not isinstance(attrs, dict):
         raise ValueError(f"node {i}: \"attrs\" must be an object")
     attrs = {k: _dec(v) for k, v in attrs.items()}
-    if kind == "item" and type(attrs.get("k")) is not int:
-        raise ValueError(f"node {i}: an item node needs an integer \"k\"")
+    check_node(i, kind, op, prim, ins, attrs)
     multi = None
     shape = dtype = None
     if "multi" in d:
-        multi = [(tuple(_shape(s, i)), str(dt)) for s, dt in _list(d["multi"])]
+        if "shape" in d or "dtype" in d:
+            raise ValueError(f"node {i}: a node has either \"multi\" or \"shape\" and \"dtype\"")
+        multi = []
+        for e in _list(d["multi"]):
+            if type(e) is not list or len(e) != 2 or not (e[1] in DTYPES or e[1] == "?"):
+                raise ValueError(f"node {i}: \"multi\" holds [shape, dtype] pairs, got {e!r:.60}")
+            multi.append((tuple(_shape(e[0], i)), e[1]))
+        if not multi:
+            raise ValueError(f"node {i}: \"multi\" is empty")
     else:
         shape = None if d.get("shape") is None else tuple(_shape(d["shape"], i))
         dtype = d.get("dtype")
-        if dtype is not None and not isinstance(dtype, str):
-            raise ValueError(f"node {i}: bad dtype {dtype!r}")
+        if dtype is not None and (type(dtype) is not str or dtype not in DTYPES):
+            raise ValueError(f"node {i}: unknown dtype {dtype!r:.60}")
     if kind == "input":
-        if shape is None or dtype not in DTYPES:
+        if shape is None or dtype is None:
             raise ValueError(f"input node {i} ({op!r}) needs a shape and a known dtype")
     value = None
     if kind == "const":
         value = _dec_array(d.get("value"))
         if shape is not None and tuple(value.shape) != shape:
             raise ValueError(f"node {i}: constant of shape {value.shape} but the node says {shape}")
+    elif "value" in d:
+        raise ValueError(f"node {i}: only a const node has a \"value\"")
+    rev = d.get("rev", False)
+    if type(rev) is not bool:
+        raise ValueError(f"node {i}: \"rev\" must be true or false")
     device = d.get("device")
     if device is not None:
-        try:
-            device = _backends.canonical_device(device)
-        except ValueError as e:
-            raise ValueError(f"node {i}: {e}") from None
-    return Node(kind, op, ins, attrs, shape=shape, dtype=dtype, multi=multi, rev=bool(d.get("rev", False)),
-                prim=prim, value=value, device=device)
+        device = _device(device, f"node {i}")
+    return Node(kind, op, ins, attrs, shape=shape, dtype=dtype, multi=multi, rev=rev, prim=prim, value=value,
+                device=device)
+
+
+_CONCAT = re.compile(r"concat([1-9][0-9]*)\Z")
 
 
 def _shape(s, i):
-    if not isinstance(s, list) or not all(type(e) is int and e >= 0 for e in s):
-        raise ValueError(f"node {i}: bad shape {s!r}")
+    if not isinstance(s, list) or len(s) > 64 or not all(type(e) is int and e >= 0 for e in s):
+        raise ValueError(f"node {i}: bad shape {s!r:.60}")
     return s

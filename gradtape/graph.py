@@ -362,11 +362,14 @@ class Graph:
         >>> g(gt.ones(2))
         Tensor([3., 3.])
         """
-        try:
-            d = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as e:
-            raise ValueError(f"gradtape.Graph.load: not a JSON document ({e})") from None
-        return cls._from_dict(d)
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"gradtape.Graph.load: not UTF-8 text ({e})") from None
+        if not isinstance(text, str):
+            raise ValueError(f"gradtape.Graph.load: expected JSON text, got a {type(text).__name__}")
+        return cls._from_dict(_graph_io.parse(text))
 
     @classmethod
     def load(cls, path):
