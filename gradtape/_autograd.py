@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 
-from . import _engine
+from . import _core, _engine
 from ._core import Tensor, state, wrap
 
 
@@ -187,8 +187,11 @@ def stop_gradient(x):
     return t
 
 
-def _heads(roots, heads, create_graph):
-    """Validate the head gradients and bring them to the form the engine uses."""
+def _heads(roots, heads, create_graph, what="backward"):
+    """Validate the head gradients and bring them to the form the engine uses (the output's dtype)."""
+    if heads is not None and len(heads) != len(roots):
+        raise ValueError(f"gradtape.{what}: {len(heads)} head gradients for {len(roots)} outputs; give one per "
+                         f"output (None for ones)")
     out = []
     for i, r in enumerate(roots):
         if not isinstance(r, Tensor):
@@ -209,9 +212,10 @@ def _heads(roots, heads, create_graph):
             if h.shape != r.shape:
                 raise ValueError(f"gradtape.backward: head gradient has shape {h.shape} but the output has shape "
                                  f"{r.shape}; they must match")
+            if h.data.dtype != r.data.dtype:      # as torch: the head takes the output's dtype
+                from ._shape import astype
+                h = astype(h, r.dtype) if create_graph else wrap(r._bk.xp.astype(h.data, r.data.dtype), r._bk)
             h = h if create_graph else h.data
-            if not create_graph and h.dtype != r.data.dtype:
-                h = r._bk.xp.astype(h, r.data.dtype)
         if create_graph and not isinstance(h, Tensor):
             h = wrap(h, r._bk)
         out.append(h)
@@ -245,14 +249,28 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
     """
     roots = [heads] if isinstance(heads, Tensor) else list(heads)
     single = isinstance(variables, Tensor)
-    vs = [variables] if single else list(variables)
+    vs = [variables] if single else _tensors(variables, "autograd.grad", "variables")
     hg = None if head_grads is None else ([head_grads] if not isinstance(head_grads, (list, tuple)) else list(head_grads))
     if retain_graph is None:
         retain_graph = create_graph
-    got = _engine.run(roots, _heads(roots, hg, create_graph), retain_graph=retain_graph,
+    got = _engine.run(roots, _heads(roots, hg, create_graph, "autograd.grad"), retain_graph=retain_graph,
                       create_graph=create_graph, sources=vs)
     got = [g if g is not None else wrap(v._bk.xp.zeros_like(v.data), v._bk) for g, v in zip(got, vs)]
     return got[0] if single else got
+
+
+def _tensors(xs, what, arg):
+    """``xs`` (a Tensor or an iterable of them) as a list; anything else is a TypeError naming ``arg``."""
+    if isinstance(xs, Tensor):
+        return [xs]
+    try:
+        xs = list(xs)
+    except TypeError:
+        xs = [xs]
+    for i, x in enumerate(xs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"gradtape.{what}: {arg}[{i}] must be a Tensor, got {type(x).__name__}")
+    return xs
 
 
 class GradientTape:
@@ -272,18 +290,21 @@ class GradientTape:
         self._watched = []
         self._used = False
         self._active = False
+        self._end = None      # seq of the first node made after the block: later ones are not on this tape
 
     def __enter__(self):
         self._prev = state.enabled
         state.enabled = True
         state.recording += 1
         self._active = True
+        self._end = None
         return self
 
     def __exit__(self, *exc):
         state.recording -= 1
         state.enabled = self._prev
         self._active = False
+        self._end = next(_core._seq)
         for t in self._watched:   # stop tracking what only this tape was tracking
             if t._node is None and t._req is None:
                 t._rg = False
@@ -311,30 +332,41 @@ class GradientTape:
         if self._used and not self.persistent:
             raise RuntimeError("GradientTape.gradient can only be called once on a non-persistent tape; "
                                "use GradientTape(persistent=True) to call it several times")
-        self._used = True
         single = isinstance(sources, Tensor)
-        srcs = [sources] if single else list(sources)
+        srcs = [sources] if single else _tensors(sources, "GradientTape.gradient", "sources")
         targets = [target] if isinstance(target, Tensor) else list(target)
         og = None if output_gradients is None else (
             [output_gradients] if not isinstance(output_gradients, (list, tuple)) else list(output_gradients))
-        live = [t for t in targets if isinstance(t, Tensor) and t._rg]
+        if og is not None and len(og) != len(targets):
+            raise ValueError(f"GradientTape.gradient: {len(og)} output_gradients for {len(targets)} targets; "
+                             f"give one per target")
+        self._used = True
+        live = [t for t in targets if self._recorded(t)]
         if not live:      # the target does not depend on anything recorded: no gradient (TensorFlow's None)
             return None if single else [None] * len(srcs)
         if len(live) != len(targets):
-            og = None if og is None else [g for g, t in zip(og, targets) if isinstance(t, Tensor) and t._rg]
+            og = None if og is None else [g for g, t in zip(og, targets) if self._recorded(t)]
             targets = live
         create = state.enabled and state.recording > 0   # inside an outer tape/record: record this pass too
-        got = _engine.run(targets, _heads(targets, og, create), retain_graph=self.persistent or create,
-                          create_graph=create, sources=srcs)
+        got = _engine.run(targets, _heads(targets, og, create, "GradientTape.gradient"),
+                          retain_graph=self.persistent or create, create_graph=create, sources=srcs)
         return got[0] if single else got
+
+    def _recorded(self, t):
+        """Whether ``t`` is on this tape: tracked, and not computed after the ``with`` block (TensorFlow)."""
+        if not isinstance(t, Tensor) or not t._rg:
+            return False
+        return self._end is None or t._node is None or t._node.seq < self._end
 
     def jacobian(self, target, sources):
         """Jacobian(s) of ``target`` w.r.t. ``sources``, shaped target.shape + source.shape."""
         from .transforms import _jacobian_rows
         single = isinstance(sources, Tensor)
-        srcs = [sources] if single else list(sources)
+        srcs = [sources] if single else _tensors(sources, "GradientTape.jacobian", "sources")
         if self._used and not self.persistent:
             raise RuntimeError("GradientTape.jacobian can only be called once on a non-persistent tape")
         self._used = True
+        if isinstance(target, Tensor) and target._rg and not self._recorded(target):
+            return None if single else [None] * len(srcs)    # computed after the block: not on this tape
         out = _jacobian_rows(target, srcs, retain_last=self.persistent)
         return out[0] if single else out

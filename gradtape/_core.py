@@ -45,8 +45,10 @@ class Node:
     tracked leaf, or None for a constant. ``saved`` holds only the inputs the
     VJP rules need (as tensors, with their versions in ``vers``), ``out`` the
     output's array when a rule needs it. ``meta[i]`` is (shape, dtype) of
-    input i when it differs from the output's, so broadcasting and promotion
-    are undone in one place (the engine)."""
+    input i when it differs from the output's (always, for a multi-output
+    primitive), else None: then the input has the cotangent's shape and
+    dtype. The engine brings every cotangent to its input's exact shape and
+    dtype from these (broadcasting and promotion undone in one place)."""
 
     __slots__ = ("prim", "parents", "saved", "vers", "out", "params", "meta",
                  "seq", "bk", "out_tan", "__weakref__")
@@ -140,11 +142,11 @@ def apply(prim, args, params=None):
     t = Tensor.__new__(Tensor)
     t.data = out
     t._bk = bk
-    t.grad = None
+    t._grad = None
     t._req = None
     t._version = 0
     t._tan = None
-    t._base = None
+    t._base = args[0] if prim.view else None      # a view shares its base's version counter, tracked or not
     if not (rg and state.enabled):
         t._node = None
         t._rg = False
@@ -163,8 +165,7 @@ def apply(prim, args, params=None):
             parents.append(a._node if a._node is not None else a)
             mask |= 1 << i
             d = a.data
-            meta.append(None if (prim.multi or prim.same or (d.shape == oshape and d.dtype == odtype))
-                        else (d.shape, d.dtype))
+            meta.append(None if (prim.same or (d.shape == oshape and d.dtype == odtype)) else (d.shape, d.dtype))
         else:
             parents.append(None)
             meta.append(None)
@@ -192,8 +193,6 @@ def apply(prim, args, params=None):
     node.bk = bk
     t._node = node
     t._rg = True
-    if prim.view:
-        t._base = args[0]
     if TRACE is not None:
         TRACE(prim, args, params, t)
     return t
@@ -223,11 +222,11 @@ def apply1(prim, x, params=_EMPTY):
     t = _new(Tensor)
     t.data = out
     t._bk = bk
-    t.grad = None
+    t._grad = None
     t._req = None
     t._version = 0
     t._tan = None
-    t._base = None
+    t._base = x if prim.view else None     # shares x's memory: an in-place update of x invalidates what saved t
     if not x._rg or not state.enabled:
         t._node = None
         t._rg = False
@@ -249,8 +248,6 @@ def apply1(prim, x, params=_EMPTY):
     n.bk = bk
     t._node = n
     t._rg = True
-    if prim.view:
-        t._base = x        # shares x's memory: an in-place update of x must invalidate what saved t
     if TRACE is not None:
         TRACE(prim, (x,), params, t)
     return t
@@ -287,7 +284,7 @@ def apply2(prim, x, y):
     t = _new(Tensor)
     t.data = out
     t._bk = bk
-    t.grad = None
+    t._grad = None
     t._req = None
     t._version = 0
     t._tan = None
@@ -341,6 +338,7 @@ class Multi(tuple):
     """Cotangents or tangents of a multi-output primitive; None stands for zero, + adds elementwise."""
 
     __slots__ = ()
+    shape = dtype = None      # never equal to an array's: the engine's shape check sends a Multi to its slow path
 
     def __add__(self, other):
         return Multi(a if b is None else b if a is None else a + b for a, b in zip(self, other))
@@ -443,7 +441,7 @@ def wrap(data, bk=None):
     t._bk = bk if bk is not None else _backends.backend_of(data)
     t._node = None
     t._rg = False
-    t.grad = None
+    t._grad = None
     t._req = None
     t._version = 0
     t._tan = None
@@ -465,7 +463,7 @@ class Tensor:
     Tensor([2., 4.])
     """
 
-    __slots__ = ("data", "_bk", "_node", "_rg", "grad", "_req", "_version", "_tan", "_base", "__weakref__")
+    __slots__ = ("data", "_bk", "_node", "_rg", "_grad", "_req", "_version", "_tan", "_base", "__weakref__")
     __array_priority__ = 1000  # numpy defers to our reflected operators
 
     def __init__(self, obj, dtype=None, device=None, copy=None):

@@ -7,30 +7,69 @@ promotion undone in one place (:func:`_fit`).
 """
 from __future__ import annotations
 
-from ._core import Node, Tensor, state, version, wrap
+import os
+
+from ._core import Multi, Node, Tensor, state, version, wrap
 
 
 _FREED = {}
 
 
+# GRADTAPE_DEBUG=1 (read once at import; tests set the attribute): every cotangent is checked against its
+# input's exact shape and dtype as it leaves a rule
+DEBUG = os.environ.get("GRADTAPE_DEBUG", "") not in ("", "0")
+
+
 def _fit(xp, g, meta, nb=0):
-    """Sum broadcast axes of ``g`` away and cast it to the input's (shape, dtype); nb leading batch axes stay."""
+    """Bring ``g`` to the input's (shape, dtype) = ``meta``: sum broadcast axes away, put back unit axes a rule
+    dropped, cast; ``nb`` leading batch axes stay."""
     shape, dtype = meta
-    if g.shape[nb:] != shape:
-        lead = g.ndim - nb - len(shape)
+    gs = tuple(g.shape[nb:])
+    if gs != shape:
+        if len(gs) < len(shape):      # e.g. setitem: a (1, 3) value broadcast into a (3,) slot
+            gs = (1,) * (len(shape) - len(gs)) + gs
+            g = xp.reshape(g, tuple(g.shape[:nb]) + gs)
+        lead = len(gs) - len(shape)
         axes = tuple(range(nb, nb + lead)) + tuple(
-            i + nb + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + nb + lead] != 1)
+            i + nb + lead for i, n in enumerate(shape) if n == 1 and gs[i + lead] != 1)
         if axes:
             g = xp.sum(g, axis=axes, keepdims=True)
-        if lead or g.shape[nb:] != shape:
+        if lead or tuple(g.shape[nb:]) != shape:
             g = xp.reshape(g, tuple(g.shape[:nb]) + tuple(shape))
     if g.dtype != dtype:
         g = xp.astype(g, dtype)
     return g
 
 
-def _collect(roots, stop=()):
-    """All nodes reachable from the roots (not beyond ``stop``), newest first."""
+def _refit(xp, g, ct, nb):
+    """Slow path of the engine's check for an input recorded with the output's shape and dtype (meta None):
+    the rule returned another shape (vecdot, setitem) or dtype; a Multi (select's rule) passes unchanged."""
+    if type(g) is Multi:
+        return g
+    return _fit(xp, g, _like(g, ct, nb), nb)
+
+
+def _like(g, ct, nb):
+    """(shape, dtype) of an input recorded with its output's (ct's): a rule that crossed backends (to_device)
+    already gave the input's dtype on the input's backend."""
+    return tuple(ct.shape[nb:]), (ct.dtype if type(g) is type(ct) else g.dtype)
+
+
+def _debug_check(n, i, g, meta, ct, nb):
+    """DEBUG: the cotangent of input ``i`` of node ``n`` has the input's exact shape and dtype."""
+    if type(g) is Multi:
+        return
+    shape, dtype = meta or _like(g, ct, nb)
+    if tuple(g.shape[nb:]) != tuple(shape) or g.dtype != dtype:
+        raise AssertionError(f"gradtape engine: the cotangent of input {i} of {n.prim.name!r} has shape "
+                             f"{tuple(g.shape[nb:])}, dtype {g.dtype}; the input has shape {tuple(shape)}, dtype "
+                             f"{dtype}")
+
+
+def _collect(roots, floor=-1, stop=()):
+    """All nodes reachable from the roots, newest first; nodes older than ``floor`` (a seq: the oldest
+    source node, when every source is a node) are left out, as no source can lie above them, and so is
+    what lies above the nodes in ``stop``."""
     seen = set()
     stack = [r for r in roots if r is not None]
     while stack:
@@ -41,16 +80,17 @@ def _collect(roots, stop=()):
         if n in stop:
             continue
         for p in n.parents:
-            if type(p) is Node and p not in seen:
+            if type(p) is Node and p not in seen and p.seq >= floor:
                 stack.append(p)
     return sorted(seen, key=lambda n: n.seq, reverse=True)
 
 
-def _prune(order, stop, leaves):
-    """Keep the nodes through which a source (a node in ``stop`` or a leaf id in ``leaves``) is reached."""
+def _prune(order, want):
+    """Keep the nodes through which a source (a Node key or a leaf id of ``want``) is reached; a source node
+    is kept and the walk goes on through it to the sources above (total derivatives, as PyTorch)."""
     useful = set()
-    for n in reversed(order):
-        if n in stop or any((type(p) is Node and p in useful) or (type(p) is Tensor and id(p) in leaves)
+    for n in reversed(order):        # oldest first: a node's parents come before it
+        if n in want or any((type(p) is Node and p in useful) or (type(p) is Tensor and id(p) in want)
                             for p in n.parents):
             useful.add(n)
     return [n for n in order if n in useful], useful
@@ -59,7 +99,7 @@ def _prune(order, stop, leaves):
 def _check(order):
     """Raise before any work if the graph cannot be used (freed, or a saved input changed in place)."""
     for n in order:
-        if n.seq < 0:
+        if n.params is _FREED:
             raise RuntimeError(
                 f"gradtape: trying to backward through the graph a second time (node {n.prim.name!r}); "
                 f"its saved values were freed by the first backward. Pass retain_graph=True to the "
@@ -73,36 +113,43 @@ def _check(order):
                         f"gradient needs its old value; compute the in-place update on a copy instead")
 
 
-def run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0):
+def run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0, partial=False):
     """Back-propagate ``heads``; see :func:`_run`. While ``gt.trace`` records this thread
     (``state.tracer``), the pass runs its rules on tensors (create_graph) so that it is traced too."""
     tr = state.tracer
     if tr is None:
-        return _run(roots, heads, retain_graph, create_graph, sources, batch)
+        return _run(roots, heads, retain_graph, create_graph, sources, batch, partial)
     heads = [h if h is None or isinstance(h, Tensor) else wrap(h, r._bk) for r, h in zip(roots, heads)]
     tr.rev += 1
     try:
-        return _run(roots, heads, retain_graph, True, sources, batch)
+        return _run(roots, heads, retain_graph, True, sources, batch, partial)
     finally:
         tr.rev -= 1
 
 
-def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0):
+def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0, partial=False):
     """Back-propagate ``heads`` (cotangents, one per root tensor).
 
     With ``sources`` (tensors), return their gradients (None where
-    unreachable) and leave ``.grad`` alone; otherwise accumulate into the
-    ``.grad`` of tracked leaves according to their grad_req. ``batch`` > 0:
-    the heads carry that many leading batch axes (many cotangents pushed in
-    one pass, for Jacobians), and so do the results."""
+    unreachable) and leave ``.grad`` alone: a source that is an intermediate
+    gets the total cotangent arriving at it, and the walk goes on through it
+    to the sources above. Otherwise accumulate into the ``.grad`` of tracked
+    leaves according to their grad_req, all of them validated before any is
+    written. ``batch`` > 0: the heads carry that many leading batch axes
+    (many cotangents pushed in one pass, for Jacobians), and so do the
+    results. ``partial``: the walk stops at source nodes (partial
+    derivatives: each source's own cotangent, not what reaches the sources
+    above it through it; gt.checkpoint's recomputation needs that)."""
     from ._namespace import T
     want = {}
     useful = None
     if sources is not None:
         for i, s in enumerate(sources):
             want.setdefault(s._node if s._node is not None else id(s), []).append(i)
-        stop = {k for k in want if type(k) is Node}
-        order, useful = _prune(_collect([r._node for r in roots], stop), stop, {k for k in want if type(k) is int})
+        nodes = [k for k in want if type(k) is Node]
+        floor = min(k.seq for k in nodes) if nodes and len(nodes) == len(want) else -1
+        stop = {k for k in want if type(k) is Node} if partial else ()
+        order, useful = _prune(_collect([r._node for r in roots], floor, stop), want)
     else:
         order = _collect([r._node for r in roots])
     _check(order)
@@ -120,13 +167,15 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
     prev, prev_nb = state.enabled, state.nb
     state.enabled = create_graph
     state.nb = batch
+    debug = DEBUG
     try:
         for n in order:
             ct = grads.pop(n, None)
-            if want and n in want:
+            if want and n in want:   # a source: the total cotangent arriving here; the walk goes on above
                 for i in want[n]:
                     found[i] = ct
-                continue             # a source: its gradient is the answer, nothing above it is needed
+                if partial:
+                    continue
             if ct is not None:
                 saved = n.saved
                 if create_graph:
@@ -141,13 +190,20 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
                 vjp = n.prim.vjp
                 meta = n.meta
                 params = n.params
+                cs = ct.shape        # an input with meta None has the output's shape and dtype: ct's
+                cd = ct.dtype
                 i = 0
                 for p in n.parents:
                     if p is not None and (useful is None or (p in useful if type(p) is Node else id(p) in want)):
                         g = vjp[i](ns, ct, out, *ins, **params)
                         if g is not None:
-                            if meta[i] is not None:
-                                g = _fit(ns, g, meta[i], batch)
+                            m = meta[i]
+                            if m is not None:
+                                g = _fit(ns, g, m, batch)
+                            elif g.shape != cs or g.dtype is not cd:
+                                g = _refit(ns, g, ct, batch)
+                            if debug:
+                                _debug_check(n, i, g, m, ct, batch)
                             if type(p) is Node:
                                 key = p
                             else:
@@ -159,8 +215,7 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
                 del ct
             if not retain_graph:
                 n.saved = n.out = n.vers = None
-                n.params = _FREED    # custom rules keep residuals there
-                n.seq = -1          # freed
+                n.params = _FREED    # the freed mark (custom rules keep residuals in params)
     finally:
         state.enabled, state.nb = prev, prev_nb
     if sources is not None:
@@ -168,20 +223,58 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
             if type(k) is int and k in grads:
                 for i in idx:
                     found[i] = grads[k]
-        return [None if g is None else (g if isinstance(g, Tensor) else wrap(g, s._bk))
-                for g, s in zip(found, sources)]
+        got = [None if g is None else (g if isinstance(g, Tensor) else wrap(g, s._bk))
+               for g, s in zip(found, sources)]
+        if debug:
+            for g, s in zip(got, sources):
+                if g is not None and s.data is not None:
+                    _debug_check_leaf(g, s, batch)
+        return got
+    _write(leaf, grads, create_graph, debug)
+    return None
+
+
+def _debug_check_leaf(g, t, nb):
+    """DEBUG: a source's or leaf's gradient has its exact shape and dtype."""
+    if tuple(g.shape[nb:]) != tuple(t.shape) or g.data.dtype != t.data.dtype:
+        raise AssertionError(f"gradtape engine: the gradient of a leaf of shape {t.shape}, dtype {t.dtype} has "
+                             f"shape {tuple(g.shape[nb:])}, dtype {g.dtype}")
+
+
+def _write(leaf, grads, create_graph, debug):
+    """Accumulate into the leaves' ``.grad``: compute and check every new value first, then write them all,
+    so an error leaves every ``.grad`` as it was."""
+    from ._namespace import T
+    new = []
     for k, t in leaf.items():
+        req = t._req
+        if req is None:
+            continue
         g = grads[k]
         if not isinstance(g, Tensor):
             g = wrap(g, t._bk)
-        if t._req == "add" and t.grad is not None:
-            g = t.grad + g if create_graph else wrap(t.grad.data + g.data, t._bk)
-        if t._req == "write" and t.grad is not None and not create_graph:
-            t.grad.data = g.data          # MXNet: the buffer attach_grad made is updated
-            t.grad._version += 1
-        elif t._req is not None:
-            t.grad = g
-    return None
+        if debug:
+            _debug_check_leaf(g, t, 0)
+        old = t._grad
+        if req == "add" and old is not None:
+            if old._bk is not t._bk:
+                raise TypeError(f"gradtape.backward: the .grad of a leaf of shape {t.shape} is on {old.device!r} "
+                                f"but the leaf is on {t.device!r}; no .grad was changed")
+            if tuple(old.data.shape) != tuple(t.data.shape):
+                raise ValueError(f"gradtape.backward: the .grad of a leaf has shape {old.shape} but the leaf has "
+                                 f"shape {t.shape}; no .grad was changed (set .grad = None first)")
+            g = old + g if create_graph else wrap(old.data + g.data, t._bk)
+        if g.data.dtype != t.data.dtype:    # gradients have their variable's dtype
+            g = T.astype(g, t.dtype) if create_graph else wrap(t._bk.xp.astype(g.data, t.data.dtype), t._bk)
+        new.append((t, g))
+    for t, g in new:
+        old = t._grad
+        if (t._req == "write" and old is not None and not create_graph and old._bk is t._bk
+                and old.data.shape == g.data.shape and old.data.dtype == g.data.dtype):
+            old.data = g.data          # MXNet: the buffer attach_grad made is updated
+            old._version += 1
+        else:
+            t._grad = g
 
 
 def _out_tensor(n):

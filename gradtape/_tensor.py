@@ -135,19 +135,44 @@ def attach_grad(self, grad_req="write", stype=None):
     if grad_req == "null":
         self._rg = False
         self._req = None
-        self.grad = None
+        self._grad = None
         return
     _check_float(self, "attach_grad")
     self._node = None
     self._rg = True
     self._req = grad_req
-    self.grad = wrap(self._bk.xp.zeros_like(self.data), self._bk)
+    self._grad = wrap(self._bk.xp.zeros_like(self.data), self._bk)
 
 
 def _check_float(self, what):
     if not N._is_float(self.dtype):
         raise TypeError(f"gradtape.{what}: gradients need a floating-point tensor, got dtype {self.dtype} "
                         f"(shape {self.shape}); convert with .astype(gt.float64) first")
+    if self.dtype.name.startswith("complex"):
+        raise TypeError(f"gradtape.{what}: differentiating a complex tensor (dtype {self.dtype}, shape "
+                        f"{self.shape}) is not supported yet; differentiate its real and imaginary parts "
+                        f"as separate real tensors")
+
+
+def _get_grad(self):
+    return self._grad
+
+
+def _set_grad(self, g):
+    """Assigning ``.grad``: None, or a Tensor of this tensor's shape, dtype and device (as PyTorch checks)."""
+    if g is not None:
+        if not isinstance(g, Tensor):
+            raise TypeError(f"gradtape: .grad must be a Tensor or None, got {type(g).__name__}")
+        if g._bk is not self._bk:
+            raise TypeError(f"gradtape: .grad on {g.device!r} ({g._bk.name}) assigned to a tensor on "
+                            f"{self.device!r} ({self._bk.name}); move it with .to_device(...) first")
+        if tuple(g.data.shape) != tuple(self.data.shape):
+            raise ValueError(f"gradtape: .grad of shape {g.shape} assigned to a tensor of shape {self.shape}; "
+                             f"they must match")
+        if g.data.dtype != self.data.dtype:
+            raise TypeError(f"gradtape: .grad of dtype {g.dtype} assigned to a tensor of dtype {self.dtype}; "
+                            f"they must match (convert with .astype first)")
+    self._grad = g
 
 
 def requires_grad_(self, requires_grad=True):
@@ -410,5 +435,7 @@ Tensor.T = property(_T, doc="Transpose (at most 2 dimensions).")
 Tensor.mT = property(lambda self: S.matrix_transpose(self), doc="Transpose of the last two axes.")
 Tensor.requires_grad = property(lambda self: self._rg, _set_requires_grad,
                                 doc="Whether operations on this tensor are recorded.")
+Tensor.grad = property(_get_grad, _set_grad, doc="Accumulated gradient (a Tensor of this shape, dtype and "
+                                                 "device) or None.")
 Tensor.is_leaf = property(lambda self: self._node is None, doc="True unless the tensor came from a recorded op.")
 Tensor.grad_req = property(lambda self: self._req if self._rg else "null", doc="MXNet grad_req of a leaf.")
