@@ -31,6 +31,7 @@ class Backend:
 
     name = "?"
     device = "?"
+    fancy_setitem = True      # x[key] = v takes integer arrays and masks anywhere in key (not only a sole mask)
 
     def __init__(self, xp, extras=None):
         self.raw = xp

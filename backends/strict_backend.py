@@ -9,6 +9,7 @@ xs.set_array_api_strict_flags(api_version="2024.12")
 class StrictBackend(Backend):
     name = "array_api_strict"
     device = "strict"
+    fancy_setitem = False     # the standard writes through a sole boolean mask only
 
     def __init__(self):
         super().__init__(xs, {"take_add": lambda z, idx, v, axis: generic_take_add(xs, z, idx, v, axis),

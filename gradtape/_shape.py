@@ -480,28 +480,39 @@ class IndexRangeError(IndexError, ValueError):
     """An index out of range (an IndexError as in NumPy, and the ValueError of out-of-range values)."""
 
 
+class _Mask:
+    """A boolean array entry of a normalised key (it covers ``ndim`` axes)."""
+    __slots__ = ("a", "ndim", "shape")
+
+    def __init__(self, a):
+        self.a, self.ndim, self.shape = a, a.ndim, tuple(a.shape)
+
+
 def _isarr(e):
     return hasattr(e, "shape")
 
 
-def _isbool(xp, e):
-    return xp.isdtype(e.dtype, "bool")
+def _span(e):
+    """How many axes of the array a (non-None) key entry consumes."""
+    return e.ndim if type(e) is _Mask else 1
 
 
 def _norm_key(x, key, op):
     """``key`` as a list of entries naming every axis of x: Nones, ints in [0, n), slices clamped as NumPy
-    reads them, integer arrays (raw, negative entries wrapped) and boolean arrays (raw, shape-checked)."""
+    reads them, integer arrays (raw, negative entries wrapped) and _Masks (shape-checked)."""
     bk, shape = x._bk, x.shape
     xp = bk.xp
-    ks = key if isinstance(key, tuple) else (key,)
+    ks = key if type(key) is tuple else (key,)
     items, used, ell = [], 0, None
     for k in ks:
-        if k is None or isinstance(k, slice):
+        if k is None or type(k) is slice:
             used += k is not None
         elif k is Ellipsis:
             if ell is not None:
                 raise IndexError(f"gradtape.{op}: an index can only have a single ellipsis ('...')")
             ell = len(items)
+        elif type(k) is int:
+            used += 1
         elif isinstance(k, list):
             raise IndexError(f"gradtape.{op}: index with an integer array (gt.asarray(...)), not a list")
         elif isinstance(k, bool) or _isarr(k):
@@ -513,13 +524,13 @@ def _norm_key(x, key, op):
             else:
                 from ._namespace import asarray
                 k = asarray(k, device=x.device).data
-            if _isbool(xp, k):
+            if xp.isdtype(k.dtype, "bool"):
                 if k.ndim == 0:
                     raise IndexError(f"gradtape.{op}: a 0-d boolean index is not supported; use x[None] or where")
+                k = _Mask(k)
                 used += k.ndim
             elif xp.isdtype(k.dtype, "integral"):
-                if k.ndim == 0:
-                    k = int(k)
+                k = int(k) if k.ndim == 0 else k
                 used += 1
             else:
                 raise IndexError(f"gradtape.{op}: arrays used as indices must be of integer or boolean dtype, "
@@ -535,26 +546,30 @@ def _norm_key(x, key, op):
             items.append(k)
     if used > len(shape):
         raise IndexError(f"gradtape.{op}: too many indices for an array of shape {shape}: {used} were given")
-    fill = [slice(None)] * (len(shape) - used)
-    items = items + fill if ell is None else items[:ell] + fill + items[ell:]
+    if used < len(shape):
+        fill = [_ALL] * (len(shape) - used)
+        items = items + fill if ell is None else items[:ell] + fill + items[ell:]
     out, d = [], 0
     for k in items:
         if k is None:
             out.append(k)
             continue
         n = shape[d]
-        if isinstance(k, slice):
-            r = range(*k.indices(n))
-            k = slice(None) if (r.start, r.stop, r.step) == (0, n, 1) or (not n and r.step > 0) else \
-                slice(0, 0) if not r else slice(r.start, r.stop if r.stop >= 0 else None, r.step)
-        elif isinstance(k, int):
+        if type(k) is slice:
+            if k == _ALL:
+                k = _ALL
+            else:
+                r = range(*k.indices(n))
+                k = _ALL if (r.start, r.stop, r.step) == (0, n, 1) or (not n and r.step > 0) else \
+                    slice(0, 0) if not r else slice(r.start, r.stop if r.stop >= 0 else None, r.step)
+        elif type(k) is int:
             if not -n <= k < n:
                 raise IndexRangeError(f"gradtape.{op}: index {k} is out of bounds for axis {d} with size {n} "
                                       f"(array shape {shape})")
             k %= n
-        elif _isbool(xp, k):
-            if tuple(k.shape) != shape[d:d + k.ndim]:
-                raise IndexError(f"gradtape.{op}: boolean index of shape {tuple(k.shape)} does not match the "
+        elif type(k) is _Mask:
+            if k.shape != shape[d:d + k.ndim]:
+                raise IndexError(f"gradtape.{op}: boolean index of shape {k.shape} does not match the "
                                  f"indexed axes {shape[d:d + k.ndim]} of an array of shape {shape}")
             d += k.ndim - 1
         else:
@@ -567,27 +582,29 @@ def _norm_key(x, key, op):
     return out
 
 
+_ALL = slice(None)
+
+
 def _adv_layout(xp, ents, shape):
-    """For a key with arrays: the flat index arrays and sizes of the advanced axes (in key order), their
-    broadcast shape B, whether B stays in place (the advanced entries are adjacent) and the slice axes before it."""
+    """For a key with arrays: the index arrays and sizes of the advanced axes (in key order; ints count, as
+    in NumPy), their broadcast shape B, whether B stays in place (adjacent entries) and the slice axes before it."""
     arrays, sizes, pos, d = [], [], [], 0
     for i, e in enumerate(ents):
-        if e is None or isinstance(e, slice):
+        if e is None or type(e) is slice:
             d += e is not None
             continue
         pos.append(i)
-        if _isarr(e) and _isbool(xp, e):
-            arrays += list(xp.nonzero(e))
+        if type(e) is _Mask:
+            arrays += list(xp.nonzero(e.a))
             sizes += shape[d:d + e.ndim]
-            d += e.ndim
         else:
             arrays.append(e)
             sizes.append(shape[d])
-            d += 1
+        d += _span(e)
     from ._namespace import broadcast_shapes
     b = broadcast_shapes(*[tuple(a.shape) for a in arrays if _isarr(a)])
     adjacent = pos == list(range(pos[0], pos[0] + len(pos)))
-    before = sum(1 for e in ents[:pos[0]] if isinstance(e, slice))
+    before = sum(1 for e in ents[:pos[0]] if type(e) is slice)
     return arrays, sizes, b, adjacent, before
 
 
@@ -597,7 +614,7 @@ def _result_shape(ents, b, adjacent, rest):
     for e in ents:
         if e is None:
             out.append(1)
-        elif isinstance(e, slice):
+        elif type(e) is slice:
             out.append(rest.pop(0))
         elif not placed:
             out += list(b)
@@ -617,32 +634,41 @@ def getitem(x, key):
     """
     x = _t(x)
     ents = _norm_key(x, key, "getitem")
-    if not any(_isarr(e) for e in ents):
+    arr = [i for i, e in enumerate(ents) if _isarr(e)]
+    if not arr:
         plain = tuple(e for e in ents if e is not None)
         y = apply1(getitem_p, x, {"key": plain + (Ellipsis,), "xshape": x.shape, "basic": True})
         if len(plain) == len(ents):
             return y
-        return reshape(y, _result_shape([e for e in ents if not isinstance(e, int)], (), True, y.shape))
+        return reshape(y, _result_shape([e for e in ents if type(e) is not int], (), True, y.shape))
+    e = ents[arr[0]]
+    if len(arr) == 1 and type(e) is not _Mask and all(k is _ALL for i, k in enumerate(ents) if i != arr[0]):
+        return _take(x, e, arr[0])        # x[..., idx, ...]: one take (the common case)
     return _advanced(x, ents)
 
 
-def _advanced(x, ents):
+def _take(x, idx, a):
+    """take of normalised raw indices of any shape along axis a, B in place."""
     from ._core import wrap
+    flat = idx if idx.ndim == 1 else x._bk.xp.reshape(idx, (-1,))
+    out = apply(take_p, (x, wrap(flat, x._bk)), {"axis": a - x.ndim, "xshape": x.shape})
+    return out if idx.ndim == 1 else reshape(out, x.shape[:a] + tuple(idx.shape) + x.shape[a + 1:])
+
+
+def _advanced(x, ents):
     xp = x._bk.xp
     sub = []
     for e in ents:
         if e is not None:
-            sub += [e] if isinstance(e, slice) else [slice(None)] * (e.ndim if _isarr(e) and _isbool(xp, e) else 1)
-    y = x if all(e == slice(None) for e in sub) else getitem(x, tuple(sub))
+            sub += [e] if type(e) is slice else [_ALL] * _span(e)
+    y = x if all(e is _ALL for e in sub) else getitem(x, tuple(sub))
     arrays, sizes, b, adjacent, before = _adv_layout(xp, ents, x.shape)
-    adv, d = [], 0          # y's axes indexed by arrays (ints included, as NumPy counts them)
+    adv, d = [], 0          # y's axes indexed by arrays (ints included)
     for e in ents:
-        if e is None:
-            continue
-        n = e.ndim if _isarr(e) and _isbool(xp, e) else 1
-        if not isinstance(e, slice):
-            adv += range(d, d + n)
-        d += n
+        if e is not None:
+            if type(e) is not slice:
+                adv += range(d, d + _span(e))
+            d += _span(e)
     rest = [i for i in range(y.ndim) if i not in adv]
     if adv + rest != list(range(y.ndim)):
         y = permute_dims(y, tuple(adv + rest))
@@ -655,9 +681,7 @@ def _advanced(x, ents):
     n = 1
     for s in sizes:
         n *= s
-    flat = reshape(y, (n,) + rshape) if len(adv) != 1 else y
-    out = take(flat, wrap(xp.reshape(lin, (-1,)), x._bk), axis=0)
-    out = reshape(out, b + rshape)
+    out = _take(reshape(y, (n,) + rshape) if len(adv) != 1 else y, lin, 0)
     if adjacent and before:
         nb = len(b)
         out = permute_dims(out, tuple(range(nb, nb + before)) + tuple(range(nb)) +
@@ -667,24 +691,22 @@ def _advanced(x, ents):
 
 
 def _region(x, ents):
-    """The shape of x[key] (with the Nones), the backend key for a write and the region it writes (no Nones)."""
-    xp = x._bk.xp
+    """The shape of x[key] (with the Nones), the backend key that writes it and the written region's shape."""
     if not any(_isarr(e) for e in ents):
         plain = tuple(e for e in ents if e is not None)
-        rest = tuple(len(range(*e.indices(n))) for e, n in zip(plain, x.shape) if isinstance(e, slice))
-        return _result_shape([e for e in ents if not isinstance(e, int)], (), True, rest), plain + (Ellipsis,), rest
-    _, _, b, adjacent, _ = _adv_layout(xp, ents, x.shape)
+        rest = tuple(len(range(*e.indices(n))) for e, n in zip(plain, x.shape) if type(e) is slice)
+        return _result_shape([e for e in ents if type(e) is not int], (), True, rest), plain + (Ellipsis,), rest
+    _, _, b, adjacent, _ = _adv_layout(x._bk.xp, ents, x.shape)
     sl, d = [], 0
     for e in ents:
         if e is not None:
-            if isinstance(e, slice):
+            if type(e) is slice:
                 sl.append(len(range(*e.indices(x.shape[d]))))
-            d += e.ndim if _isarr(e) and _isbool(xp, e) else 1
+            d += _span(e)
     shape = _result_shape(ents, b, adjacent, sl)
-    m = ents[0]
-    if _isarr(m) and _isbool(xp, m) and all(e == slice(None) for e in ents[1:]):
-        return shape, (m,), shape        # a sole mask: the form every backend (array-api-strict) writes
-    return shape, tuple(ents) + (Ellipsis,), shape
+    if type(ents[0]) is _Mask and all(e is _ALL for e in ents[1:]):
+        return shape, (ents[0].a,), shape        # a sole mask: the form every backend (array-api-strict) writes
+    return shape, tuple(e.a if type(e) is _Mask else e for e in ents) + (Ellipsis,), shape
 
 
 def _fit_value(op, value, x, shape, region):
@@ -695,7 +717,8 @@ def _fit_value(op, value, x, shape, region):
     if v.ndim > len(shape):
         extra = v.ndim - len(shape)
         if any(n != 1 for n in v.shape[:extra]):
-            raise ValueError(f"gradtape.{op}: a value of shape {v.shape} cannot be written to a region of shape {shape}")
+            raise ValueError(f"gradtape.{op}: a value of shape {v.shape} cannot be written to a region of shape "
+                             f"{shape} (array shape {x.shape})")
         v = reshape(v, v.shape[extra:])
     from ._namespace import broadcast_shapes
     try:
@@ -710,7 +733,7 @@ def _fit_value(op, value, x, shape, region):
 
 
 def setitem(x, key, value):
-    """A copy of x with x[key] = value (differentiable in x and value)."""
+    """A copy of x with x[key] = value (differentiable in x and value); the value is broadcast to x[key]."""
     ents = _norm_key(x, key, "setitem")
     shape, k, region = _region(x, ents)
     if not isinstance(value, Tensor) and not isinstance(value, (bool, int, float)):
@@ -719,7 +742,32 @@ def setitem(x, key, value):
     if isinstance(value, Tensor) and value._bk is not x._bk:
         from ._core import _device_error
         raise _device_error("setitem", [x, value])
-    return apply(setitem_p, (x, _fit_value("setitem", value, x, shape, region)), {"key": k})
+    value = _fit_value("setitem", value, x, shape, region)
+    if len(k) > 1 and any(_isarr(e) for e in k) and not x._bk.fancy_setitem:
+        return _put(x, ents, value, shape)
+    return apply(setitem_p, (x, value), {"key": k})
+
+
+def _put(x, ents, value, shape):
+    """setitem with array indices from standard functions only (array-api-strict writes only a sole mask):
+    the flat positions of x[key] scattered with one-hot take_adds, the last write to a position winning."""
+    from ._core import wrap
+    xp = x._bk.xp
+    dev = x.data.device
+    pos = _advanced(wrap(xp.reshape(xp.arange(x.size, device=dev), x.shape), x._bk), ents).data
+    pos = xp.reshape(pos, (-1,))
+    k = pos.shape[0]
+    later = xp.reshape(xp.arange(k, device=dev), (1, k)) > xp.reshape(xp.arange(k, device=dev), (k, 1))
+    keep = ~xp.any((xp.reshape(pos, (k, 1)) == xp.reshape(pos, (1, k))) & later, axis=1)
+    xf = reshape(x, (-1,))
+    pos_t, keep_t = wrap(pos, x._bk), wrap(keep, x._bk)
+    zk = wrap(xp.zeros((k,), dtype=x.data.dtype, device=dev), x._bk)
+    if not isinstance(value, Tensor):
+        value = wrap(xp.full((k,), value, dtype=x.data.dtype, device=dev), x._bk)
+    vf = where(keep_t, reshape(value, (-1,)), zk)
+    z = wrap(xp.zeros((x.size,), dtype=x.data.dtype, device=dev), x._bk)
+    written = take_add(z, pos_t, wrap(xp.astype(keep, x.data.dtype), x._bk), -1).data > 0
+    return reshape(where(wrap(written, x._bk), take_add(z, pos_t, vf, -1), xf), x.shape)
 
 
 def index_add(x, key, v):
@@ -761,7 +809,8 @@ def take(x, indices, /, *, axis=None):
 
 def take_add(z, indices, v, axis):
     """z with v added at ``indices`` along ``axis`` (repeats accumulate): the transpose of :func:`take`."""
-    return apply(take_add_p, (_t(z), _t(indices), v), {"axis": axis})
+    z = _t(z)
+    return apply(take_add_p, (z, _t(indices), v), {"axis": axis_index(axis, z.ndim, "take_add") - z.ndim})
 
 
 def take_along_axis(x, indices, /, *, axis=-1):
@@ -796,14 +845,15 @@ def _index(x, indices, n, op):
     if idx._bk is not x._bk:
         from ._core import _device_error
         raise _device_error(op, [x, idx])
-    if not idx._bk.xp.isdtype(idx.dtype if not hasattr(idx.data, "dtype") else idx.data.dtype, "integral"):
+    if not idx._bk.xp.isdtype(idx.data.dtype, "integral"):
         raise TypeError(f"gradtape.{op}: indices must have an integer dtype, got {idx.dtype}")
     return where(idx < 0, idx + n, idx)
 
 
 def along_add(z, indices, v, axis):
     """z with v added at take_along_axis positions (the transpose of :func:`take_along_axis`)."""
-    return apply(along_add_p, (_t(z), _t(indices), v), {"axis": axis})
+    z = _t(z)
+    return apply(along_add_p, (z, _t(indices), v), {"axis": axis_index(axis, z.ndim, "along_add") - z.ndim})
 
 
 def repeat(x, repeats, /, *, axis=None):
