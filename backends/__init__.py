@@ -91,6 +91,14 @@ class HostRandom:
     def integers(self, low, high, shape):
         return self._to(self._gen.integers(low, high, tuple(shape), dtype=self._np.int64))
 
+    def snapshot(self):
+        """A new stream that draws exactly what this one will draw next (this one is left alone)."""
+        c = HostRandom.__new__(HostRandom)
+        c._np, c._to = self._np, self._to
+        c._gen = self._np.random.Generator(type(self._gen.bit_generator)())
+        c._gen.bit_generator.state = self._gen.bit_generator.state
+        return c
+
     def permutation(self, n):
         return self._to(self._gen.permutation(n).astype(self._np.int64))
 

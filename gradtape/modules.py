@@ -31,6 +31,7 @@ from . import nn as _nn        # this file is imported at the end of nn.py: its 
 from ._core import Tensor, state, wrap
 from ._namespace import asarray, _dtype_name, _is_float, get_default_device
 from ._autograd import no_grad
+from .custom import random_stream    # a checkpointed block's recomputation replays its draws
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softplus", "Identity",
            "Flatten", "Dropout", "LogSoftmax", "Softmax", "CrossEntropyLoss", "MSELoss", "StateDictKeyError",
@@ -61,7 +62,7 @@ class Generator:
         g = self._per_device.get(bk.device)
         if g is None:
             g = self._per_device[bk.device] = bk.random(self.seed)
-        return g, bk
+        return random_stream(self, bk.device, g), bk
 
     def normal(self, shape, *, mean=0.0, std=1.0, dtype=None, device=None):
         """Samples of N(mean, std²) (dtype: the default floating dtype unless given)."""
