@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 
 from . import _engine
 from . import _prims as P
@@ -18,6 +19,13 @@ from ._core import Tensor, apply, apply1, apply2, state, wrap
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"]
 
 _level = itertools.count(1)
+
+
+class _Active(threading.local):
+    depth = 0       # functions of reverse transforms (grad, vjp, jacobian) running on this thread
+
+
+_active = _Active()
 
 
 def _argnums(argnums, n):
@@ -103,16 +111,20 @@ def _out_tensors(outs, what):
 
 def _call(f, args, nums, what):
     args = list(args)
-    nested = bool(state.levels) or (state.enabled and state.recording > 0)
+    # nested: an enclosing transform may differentiate our result, through the arguments or through what
+    # the function closes over (an outer transform's variable): then the pass is recorded
+    nested = bool(state.levels) or (state.enabled and (state.recording > 0 or _active.depth > 0))
     for i in nums:
         args[i], outer = _source(args[i], what, i)
         nested = nested or outer
     prev = state.enabled
     state.enabled = True
+    _active.depth += 1
     try:
         out = f(*args)
     finally:
         state.enabled = prev
+        _active.depth -= 1
     return args, out, nested
 
 
@@ -280,7 +292,7 @@ def _jvp(f, primals, tangents, has_aux=False, batch=False):
 
 def _outer(args):
     """Whether an enclosing transform, tape or record scope may differentiate what we return."""
-    return bool(state.levels) or (state.enabled and state.recording > 0) or any(
+    return bool(state.levels) or (state.enabled and (state.recording > 0 or _active.depth > 0)) or any(
         isinstance(a, Tensor) and (a._rg or a._tan is not None) for a in args)
 
 

@@ -426,3 +426,22 @@ def test_custom_jvp_tangent_output_of_the_wrong_shape_or_dtype():
     f = make(lambda x, t: t * gt.cos(x))
     _close(gt.jvp(f, (x,), (v,))[1], np.cos([1.0, 2.0, 3.0]) * [1.0, 0.0, 0.0])
     _close(gt.jacobian(f, mode="forward")(x), np.diag(np.cos([1.0, 2.0, 3.0])))
+
+
+# ---- nested transforms through closures (reported by the namespace helper) ------------------------------------------
+
+def test_inner_transforms_stay_differentiable_in_what_they_close_over():
+    jax = _jax()
+    jnp = jax.numpy
+    x0, y0 = np.array([0.3, -0.2]), np.array([2.0, 0.5])
+    x = gt.asarray(x0)
+    want = np.asarray(jax.grad(lambda b: jnp.sum(jax.grad(lambda a: jnp.sum(a * a * jnp.log(b)))(jnp.asarray(x0))))(
+        jnp.asarray(y0)))
+    inner = [lambda b: gt.grad(lambda a: gt.sum(a * a * gt.log(b)))(x),
+             lambda b: gt.vjp(lambda a: a * a * gt.log(b), x)[1](gt.ones(2))[0],
+             lambda b: gt.jvp(lambda a: a * a * gt.log(b), (x,), (gt.ones(2),))[1],
+             lambda b: gt.sum(gt.jacobian(lambda a: a * a * gt.log(b), mode="reverse")(x), axis=0),
+             lambda b: gt.sum(gt.jacobian(lambda a: a * a * gt.log(b), mode="forward")(x), axis=0),
+             lambda b: gt.value_and_grad(lambda a: gt.sum(a * a * gt.log(b)))(x)[1]]
+    for g in inner:
+        _close(gt.grad(lambda b: gt.sum(g(b)))(gt.asarray(y0)), want)
