@@ -16,7 +16,7 @@ import re
 
 
 from ._graph_ir import DeviceName, DTypeName, Node, Ref, _np_value, _prim_by_name
-from ._graph_schema import check_node, check_refs, MAX_DEPTH, _name_ok
+from ._graph_schema import check_node, check_refs, MAX_DEPTH, MAX_INPUTS, _name_ok
 from ._namespace import DTYPES, NONDIFF
 
 FORMAT = "gradtape.graph"

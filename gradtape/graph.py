@@ -9,11 +9,14 @@ x)``, gives one graph holding the forward and the reverse pass (reverse-pass
 nodes carry ``rev=True`` and are drawn apart).
 
 Replay (``g(*args)``) does not go through the per-op Tensor dispatch: the
-first call on a backend compiles the graph into one straight-line Python
-function of pre-resolved backend calls (``sin(v3)``, ``v4 * 1.01``...), which
-drops each intermediate value (``del``) right after its last use; later calls
-on that backend reuse it. Constants are copied when traced (the graph is a
-snapshot) and moved to the replay backend once.
+first call on a backend turns the graph into a plan, a list of steps of
+pre-resolved backend calls (``sin``, ``multiply`` by 1.01...) with their
+parameters as objects, run by a small interpreter loop that drops each
+intermediate value right after its last use; later calls on that backend
+reuse it. Nothing in a graph, or in a file it was loaded from, is ever turned
+into source code (:meth:`Graph.plan_source` is a listing to read). Constants
+are copied when traced (the graph is a snapshot) and moved to the replay
+backend once.
 
 Values are referenced by :class:`Ref`; in attributes, backend dtypes become
 :class:`DTypeName`, backends :class:`DeviceName`, and raw arrays references to
@@ -308,7 +311,11 @@ class Graph:
         return vals
 
     def plan_source(self, device=None):
-        """The Python source the graph compiles to on ``device`` (default: the default device).
+        """A Python-like listing of the replay plan on ``device`` (default: the default device).
+
+        For reading only: the plan is a list of steps run by an interpreter
+        loop, and this text is never compiled or executed. ``del`` lines show
+        where each value is dropped.
 
         >>> import gradtape as gt
         >>> print(gt.trace(lambda x: gt.sin(x) * 2.0, gt.ones(2)).plan_source())
