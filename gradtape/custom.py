@@ -446,8 +446,15 @@ def checkpoint(f):
 
         def recompute(cts):
             create = state.enabled
-            with _stream_hook(log.replayer()), _modes(modes):
-                res2 = f(*args)
+            revive = [p for k, (p, _) in ext.items() if type(k) is not Node and not p._rg]
+            for p in revive:        # a leaf tracked only while the forward ran (a tape's watch): tracked again
+                p._rg = True
+            try:
+                with _stream_hook(log.replayer()), _modes(modes):
+                    res2 = f(*args)
+            finally:
+                for p in revive:
+                    p._rg = False
             outs2 = list(res2) if multi else [res2]
             roots, heads = [], []
             for o, c in zip(outs2, cts):

@@ -445,3 +445,25 @@ def test_inner_transforms_stay_differentiable_in_what_they_close_over():
              lambda b: gt.value_and_grad(lambda a: gt.sum(a * a * gt.log(b)))(x)[1]]
     for g in inner:
         _close(gt.grad(lambda b: gt.sum(g(b)))(gt.asarray(y0)), want)
+
+
+def test_checkpoint_nested_batched_taped_and_traced():
+    x0, b = gt.asarray(XB), gt.asarray([0.1, -0.2])
+    W = gt.asarray(W0)
+
+    def net(w, cp):
+        return gt.sin(cp(lambda z: gt.tanh(z @ w) + b)(x0)) * w[0]
+    ident = lambda f: f  # noqa: E731
+    fc = lambda w: gt.checkpoint(lambda x: net(w, gt.checkpoint))(x0)  # noqa: E731
+    fp = lambda w: net(w, ident)  # noqa: E731
+    for mode in ("reverse", "forward"):
+        _close(gt.jacobian(fc, mode=mode)(W), gt.jacobian(fp, mode=mode)(W))
+    _close(gt.hessian(lambda w: gt.sum(fc(w)))(W), gt.hessian(lambda w: gt.sum(fp(w)))(W))
+    want = gt.grad(lambda w: gt.sum(fp(w)))(W)
+    c = gt.asarray(W0)
+    with gt.GradientTape() as tape:           # a watched tensor, untracked again after the block
+        tape.watch(c)
+        y = gt.sum(fc(c))
+    _close(tape.gradient(y, c), want)
+    g = gt.trace(gt.grad(lambda w: gt.sum(fc(w))), W)
+    _close(g(W * 2.0), gt.grad(lambda w: gt.sum(fp(w)))(W * 2.0))
