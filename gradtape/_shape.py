@@ -482,10 +482,16 @@ class IndexRangeError(IndexError, ValueError):
 
 class _Mask:
     """A boolean array entry of a normalised key (it covers ``ndim`` axes)."""
-    __slots__ = ("a", "ndim", "shape")
+    __slots__ = ("a", "ndim", "shape", "new")
 
-    def __init__(self, a):
-        self.a, self.ndim, self.shape = a, a.ndim, tuple(a.shape)
+    def __init__(self, a, new=False):        # new: a 0-d mask, read as a (1,) mask of a new size-1 axis
+        self.a, self.ndim, self.shape, self.new = a, a.ndim, tuple(a.shape), new
+
+
+class _Key(list):
+    """Normalised key entries; ``gap``: where a ``...`` that stands for no axes was (it still separates
+    advanced indices, as in NumPy), else None; ``vshape``: the shape the key indexes when 0-d masks add axes."""
+    gap = vshape = None
 
 
 def _isarr(e):
@@ -525,10 +531,8 @@ def _norm_key(x, key, op):
                 from ._namespace import asarray
                 k = asarray(k, device=x.device).data
             if xp.isdtype(k.dtype, "bool"):
-                if k.ndim == 0:
-                    raise IndexError(f"gradtape.{op}: a 0-d boolean index is not supported; use x[None] or where")
-                k = _Mask(k)
-                used += k.ndim
+                k = _Mask(k) if k.ndim else _Mask(xp.reshape(k, (1,)), new=True)
+                used += 0 if k.new else k.ndim
             elif xp.isdtype(k.dtype, "integral"):
                 k = int(k) if k.ndim == 0 else k
                 used += 1
@@ -546,10 +550,22 @@ def _norm_key(x, key, op):
             items.append(k)
     if used > len(shape):
         raise IndexError(f"gradtape.{op}: too many indices for an array of shape {shape}: {used} were given")
+    out, d = _Key(), 0
     if used < len(shape):
         fill = [_ALL] * (len(shape) - used)
         items = items + fill if ell is None else items[:ell] + fill + items[ell:]
-    out, d = [], 0
+    elif ell is not None and ell < len(items):
+        out.gap = ell
+    if any(type(k) is _Mask and k.new for k in items):       # x[True] is x[None][[True]], as in NumPy
+        vs, d = [], 0
+        for k in items:
+            if type(k) is _Mask and k.new:
+                vs.append(1)
+            elif k is not None:
+                vs += shape[d:d + _span(k)]
+                d += _span(k)
+        shape = out.vshape = tuple(vs)
+    d = 0
     for k in items:
         if k is None:
             out.append(k)
@@ -603,7 +619,8 @@ def _adv_layout(xp, ents, shape):
         d += _span(e)
     from ._namespace import broadcast_shapes
     b = broadcast_shapes(*[tuple(a.shape) for a in arrays if _isarr(a)])
-    adjacent = pos == list(range(pos[0], pos[0] + len(pos)))
+    gap = getattr(ents, "gap", None)
+    adjacent = pos == list(range(pos[0], pos[0] + len(pos))) and not (gap is not None and pos[0] < gap <= pos[-1])
     before = sum(1 for e in ents[:pos[0]] if type(e) is slice)
     return arrays, sizes, b, adjacent, before
 
@@ -634,6 +651,8 @@ def getitem(x, key):
     """
     x = _t(x)
     ents = _norm_key(x, key, "getitem")
+    if ents.vshape is not None:
+        x = reshape(x, ents.vshape)
     arr = [i for i, e in enumerate(ents) if _isarr(e)]
     if not arr:
         plain = tuple(e for e in ents if e is not None)
@@ -706,7 +725,9 @@ def _region(x, ents):
     shape = _result_shape(ents, b, adjacent, sl)
     if type(ents[0]) is _Mask and all(e is _ALL for e in ents[1:]):
         return shape, (ents[0].a,), shape        # a sole mask: the form every backend (array-api-strict) writes
-    return shape, tuple(e.a if type(e) is _Mask else e for e in ents) + (Ellipsis,), shape
+    k = [e.a if type(e) is _Mask else e for e in ents]
+    g = len(k) if ents.gap is None else ents.gap        # NumPy reads the same layout from the same ``...``
+    return shape, tuple(k[:g]) + (Ellipsis,) + tuple(k[g:]), shape
 
 
 def _fit_value(op, value, x, shape, region):
@@ -735,6 +756,12 @@ def _fit_value(op, value, x, shape, region):
 def setitem(x, key, value):
     """A copy of x with x[key] = value (differentiable in x and value); the value is broadcast to x[key]."""
     ents = _norm_key(x, key, "setitem")
+    if ents.vshape is not None:
+        return reshape(_setitem(reshape(x, ents.vshape), ents, value), x.shape)
+    return _setitem(x, ents, value)
+
+
+def _setitem(x, ents, value):
     shape, k, region = _region(x, ents)
     if not isinstance(value, Tensor) and not isinstance(value, (bool, int, float)):
         from ._namespace import asarray
@@ -773,6 +800,10 @@ def _put(x, ents, value, shape):
 def index_add(x, key, v):
     """A copy of x with v added at x[key]; repeated integer indices accumulate (transpose of getitem)."""
     ents = _norm_key(x, key, "index_add")
+    if ents.vshape is not None:
+        y = reshape(x, ents.vshape)
+        shape, k, region = _region(y, ents)
+        return reshape(apply(index_add_p, (y, _fit_value("index_add", v, y, shape, region)), {"key": k}), x.shape)
     shape, k, region = _region(x, ents)
     return apply(index_add_p, (x, _fit_value("index_add", v, x, shape, region)), {"key": k})
 
