@@ -18,6 +18,7 @@ import math
 from collections import namedtuple
 
 from ._core import _SELECT, Multi, Primitive, Tensor, apply, apply1, apply_multi
+from ._axes import AxisError, axis_index
 from ._prims import PRIMS
 
 __all__ = ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "pinv",
@@ -717,10 +718,10 @@ def cross(x1, x2, /, *, axis=-1):
     """
     a, b = _t(x1), _t(x2)
     nd = max(a.ndim, b.ndim)
-    if not -min(a.ndim, b.ndim) <= (axis if axis < 0 else axis - nd) < 0:
-        raise ValueError(f"gradtape.linalg.cross: axis {axis} out of range for shapes {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}")
-    axis = axis if axis < 0 else axis - nd
+    given, axis = axis, axis_index(axis, nd, "linalg.cross", a.shape if a.ndim == nd else b.shape) - nd
+    if -axis > min(a.ndim, b.ndim):
+        raise AxisError(f"gradtape.linalg.cross: axis {given} is out of range for shapes {tuple(a.shape)} and "
+                        f"{tuple(b.shape)} (it must be an axis of both)")
     if a.shape[axis] != 3 or b.shape[axis] != 3:
         raise ValueError(f"gradtape.linalg.cross: axis {axis} must have size 3 in both inputs, got shapes "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")

@@ -83,11 +83,33 @@ def _gdt(raw):
     return d
 
 
-def _bdt(bk, dtype):
-    """Backend dtype for a gradtape/backend/str dtype (None stays None)."""
+def _bdt(bk, dtype, op=None):
+    """Backend dtype for a gradtape/backend/str dtype (None stays None); TypeError for one gradtape lacks."""
     if dtype is None:
         return None
-    return getattr(bk.raw, _dtype_name(dtype))
+    name = _dtype_name(dtype)
+    if name not in DTYPES:
+        raise _unsupported(op, name)
+    return getattr(bk.raw, name)
+
+
+def _unsupported(op, name, what=None):
+    where = f"gradtape.{op}" if op else "gradtape"
+    src = f"cannot make a tensor from {what} (dtype {name})" if what else f"dtype {name!r} is not supported"
+    if name == "float16":
+        return TypeError(f"{where}: {src}: float16 is not supported yet; convert to float32 first "
+                         f"(e.g. gt.asarray(a, dtype=gt.float32))")
+    return TypeError(f"{where}: {src}; gradtape supports {', '.join(DTYPES)}")
+
+
+def _checked(data, bk, obj, op="asarray"):
+    """A fresh tensor around data, refusing a dtype gradtape has no name for (strings, objects, float16...)."""
+    name = _dtype_name(data.dtype)
+    if name not in DTYPES:
+        what = f"a {type(obj).__module__}.{type(obj).__name__}" if hasattr(obj, "dtype") else \
+            f"a Python {type(obj).__name__}"
+        raise _unsupported(op, name, what)
+    return wrap(data, bk)
 
 
 def _is_float(dtype):
@@ -228,12 +250,20 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
             copy = None
         else:
             data = obj
-        return wrap(bk.asarray(data, dtype=_bdt(bk, dtype), copy=copy), bk)
+        return _checked(bk.asarray(data, dtype=_bdt(bk, dtype, "asarray"), copy=copy), bk, obj)
     if hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__") and not isinstance(obj, (list, tuple)):
         return from_dlpack(obj, device=device, copy=copy) if dtype is None else \
             asarray(from_dlpack(obj, device=device, copy=copy), dtype=dtype)
     bk = _bk_for(device)
-    return wrap(bk.asarray(obj, dtype=_bdt(bk, dtype), copy=copy), bk)
+    if obj is None or isinstance(obj, (str, bytes, bytearray, dict, set, frozenset)) or \
+            (hasattr(obj, "__next__") and not hasattr(obj, "__array__")):
+        raise TypeError(f"gradtape.asarray: cannot make a tensor from a Python {type(obj).__name__} ({obj!r:.60}); "
+                        f"pass numbers, nested lists/tuples of numbers, or an array")
+    try:
+        data = bk.asarray(obj, dtype=_bdt(bk, dtype, "asarray"), copy=copy)
+    except TypeError as e:
+        raise TypeError(f"gradtape.asarray: cannot make a tensor from a Python {type(obj).__name__} ({e})") from None
+    return _checked(data, bk, obj)
 
 
 def _flat(obj):
@@ -259,7 +289,12 @@ def from_dlpack(x, /, *, device=None, copy=None):
         raise TypeError(f"gradtape.from_dlpack: unsupported DLPack device type {kind}")
     src_dev = "strict" if type(x).__module__.startswith("array_api_strict") else dev
     bk = _backends.get(src_dev)
-    t = wrap(bk.from_dlpack(x), bk)
+    try:
+        data = bk.from_dlpack(x)
+    except (RuntimeError, BufferError, TypeError) as e:     # e.g. bfloat16: "Unsupported dtype in DLTensor"
+        raise TypeError(f"gradtape.from_dlpack: cannot import a {type(x).__module__}.{type(x).__name__} "
+                        f"(dtype {getattr(x, 'dtype', '?')}): {e}") from None
+    t = _checked(data, bk, x, "from_dlpack")
     if device is not None:
         t = to_device(t, device)
     if copy:
@@ -270,7 +305,7 @@ def from_dlpack(x, /, *, device=None, copy=None):
 def _creator(name, doc):
     def f(*args, dtype=None, device=None, **kw):
         bk = _bk_for(device)
-        return wrap(getattr(bk.xp, name)(*args, dtype=_bdt(bk, dtype), **kw), bk)
+        return wrap(getattr(bk.xp, name)(*args, dtype=_bdt(bk, dtype, name), **kw), bk)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc
     return f
@@ -281,7 +316,7 @@ def _like(name, doc):
         x = x if isinstance(x, Tensor) else asarray(x)
         bk = _backends.get(device) if device is not None else x._bk
         data = x.data if bk is x._bk else _transfer(x.data, x._bk, bk)
-        return wrap(getattr(bk.xp, name)(data, *args, dtype=_bdt(bk, dtype), **kw), bk)
+        return wrap(getattr(bk.xp, name)(data, *args, dtype=_bdt(bk, dtype, name), **kw), bk)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc
     return f
@@ -537,6 +572,16 @@ def matmul(x1, x2, /):
     x1, x2 = _t(x1), _t(x2)
     if x1.ndim == 0 or x2.ndim == 0:
         raise ValueError(f"gradtape.matmul: operands must have at least 1 dimension, got shapes {x1.shape} and {x2.shape}")
+    k2 = x2.shape[-2] if x2.ndim > 1 else x2.shape[0]
+    if x1.shape[-1] != k2:
+        raise ValueError(f"gradtape.matmul: shapes {x1.shape} and {x2.shape} do not match: {x1.shape[-1]} columns "
+                         f"against {k2} rows")
+    if x1.ndim > 2 or x2.ndim > 2:
+        try:
+            broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
+        except ValueError:
+            raise ValueError(f"gradtape.matmul: the stack shapes of {x1.shape} and {x2.shape} do not broadcast "
+                             f"({x1.shape[:-2]} and {x2.shape[:-2]})") from None
     return apply(P.matmul, (x1, x2), {"nd": (x1.ndim, x2.ndim)})
 
 

@@ -297,8 +297,9 @@ def _mT(xp, a):
 def _mm(xp, a, b):
     """a @ b, as one GEMM when one side is a plain matrix and the other a stack (batched rules make stacks
     of thin matrices, which NumPy would multiply one by one)."""
-    if b.ndim == 2 and a.ndim > 2:
-        return xp.reshape(xp.matmul(xp.reshape(a, (-1, a.shape[-1])), b), tuple(a.shape[:-1]) + (b.shape[-1],))
+    if b.ndim == 2 and a.ndim > 2:       # the row count spelled out: -1 is ambiguous for an empty stack
+        rows = xp.reshape(a, (math.prod(a.shape[:-1]), a.shape[-1]))
+        return xp.reshape(xp.matmul(rows, b), tuple(a.shape[:-1]) + (b.shape[-1],))
     if a.ndim == 2 and b.ndim > 2:
         return _mT(xp, _mm(xp, _mT(xp, b), _mT(xp, a)))
     return xp.matmul(a, b)
@@ -380,17 +381,23 @@ def _dev(xp, x, axis):
     return x - xp.mean(x, axis=axis, keepdims=True)
 
 
+def _over(n):
+    """1 / n for the degrees of freedom n = count - correction; NumPy clamps n <= 0 to 0 (an infinite factor:
+    NaN derivatives where the deviations are 0, as the value is NaN), never a ZeroDivisionError."""
+    return 1.0 / n if n > 0 else math.inf
+
+
 var_ = prim("var", lambda xp, x, axis, correction, keepdims: xp.var(x, axis=axis, correction=correction, keepdims=keepdims),
             [lambda xp, ct, out, x, axis, correction, keepdims:
-             _unreduce(xp, ct, x.shape, axis, keepdims) * (2 * _dev(xp, x, axis) / (_count(x.shape, axis) - correction))],
+             _unreduce(xp, ct, x.shape, axis, keepdims) * (_dev(xp, x, axis) * (2 * _over(_count(x.shape, axis) - correction)))],
             [lambda xp, t, out, x, axis, correction, keepdims:
-             xp.sum(t * _dev(xp, x, axis), axis=axis, keepdims=keepdims) * (2 / (_count(x.shape, axis) - correction))],
+             xp.sum(t * _dev(xp, x, axis), axis=axis, keepdims=keepdims) * (2 * _over(_count(x.shape, axis) - correction))],
             [(0,)])
 std_ = prim("std", lambda xp, x, axis, correction, keepdims: xp.std(x, axis=axis, correction=correction, keepdims=keepdims),
             [lambda xp, ct, out, x, axis, correction, keepdims:
-             _unreduce(xp, ct / ((_count(x.shape, axis) - correction) * out), x.shape, axis, keepdims) * _dev(xp, x, axis)],
+             _unreduce(xp, ct * _over(_count(x.shape, axis) - correction) / out, x.shape, axis, keepdims) * _dev(xp, x, axis)],
             [lambda xp, t, out, x, axis, correction, keepdims:
-             xp.sum(t * _dev(xp, x, axis), axis=axis, keepdims=keepdims) / ((_count(x.shape, axis) - correction) * out)],
+             xp.sum(t * _dev(xp, x, axis), axis=axis, keepdims=keepdims) * _over(_count(x.shape, axis) - correction) / out],
             [(0, "out")])
 # clip with scalar bounds: derivative 1 inside [lo, hi] (bounds included), 0 outside
 clip_ = unary("clip", lambda xp, x, lo, hi: xp.clip(x, lo, hi),

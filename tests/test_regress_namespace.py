@@ -147,3 +147,279 @@ def test_special_boxcox_family_gradients_check():
     for f in (S.boxcox, S.boxcox1p, S.inv_boxcox, S.inv_boxcox1p):
         for lam in (gt.asarray([0.0, 1e-9, -0.3]), gt.asarray([0.7, -1e-4, 0.0])):
             check_grads(f, (x, lam), order=2)
+
+
+# ---- cross_entropy: labels must name a class ------------------------------------------------------------
+
+@pytest.mark.parametrize("labels, bad", [([-1, 0], -1), ([0, 3], 3), ([2, 7], 7), ([-100, 1], -100)])
+def test_cross_entropy_refuses_out_of_range_labels(device, labels, bad):
+    x = gt.asarray(np.arange(6.0).reshape(2, 3)).requires_grad_()
+    with pytest.raises(ValueError, match=rf"cross_entropy: label {bad} is out of range for 3 classes"):
+        gt.nn.cross_entropy(x, gt.asarray(labels))
+    with pytest.raises(ValueError, match="cross_entropy"):
+        gt.grad(lambda t: gt.nn.cross_entropy(t, gt.asarray(labels)))(x)
+    assert x.grad is None
+
+
+def test_cross_entropy_refuses_logits_without_classes(device):
+    with pytest.raises(ValueError, match="cross_entropy.*no classes"):
+        gt.nn.cross_entropy(gt.ones((2, 0)), gt.asarray([0, 0]))
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (2, 3, 5), (1, 2)])
+def test_cross_entropy_matches_torch(device, shape):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(3)
+    x0 = rng.normal(size=shape) * 2
+    lab = rng.integers(0, shape[-1], size=shape[:-1])
+    lab[..., 0] = shape[-1] - 1                     # the last class, the one -1 used to pick
+    probs = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+
+    def tf(t, target):                              # torch's classes are on axis 1
+        return F.cross_entropy(torch.movedim(t, -1, 1) if t.ndim > 2 else t,
+                               torch.movedim(target, -1, 1) if target.is_floating_point() and t.ndim > 2 else target)
+
+    for target in (lab, probs):
+        tt = torch.tensor(target)
+        f = lambda t: gt.nn.cross_entropy(t, gt.asarray(target))  # noqa: E731
+        ft = lambda t: tf(t, tt)  # noqa: E731
+        xt = torch.tensor(x0, requires_grad=True)
+        x = gt.asarray(x0)
+        np.testing.assert_allclose(float(f(x)), float(ft(xt)), rtol=1e-12)
+        (g_ref,) = torch.autograd.grad(ft(xt), xt)
+        np.testing.assert_allclose(to_np(gt.grad(f)(x)), g_ref.numpy(), rtol=1e-10, atol=1e-14)
+        v0 = rng.normal(size=shape)
+        _, j_ref = torch.func.jvp(ft, (torch.tensor(x0),), (torch.tensor(v0),))
+        np.testing.assert_allclose(float(gt.jvp(f, (x,), (gt.asarray(v0),))[1]), float(j_ref), rtol=1e-10, atol=1e-14)
+        h_ref = torch.autograd.functional.hessian(ft, torch.tensor(x0))
+        np.testing.assert_allclose(to_np(gt.hessian(f)(x)), h_ref.numpy(), rtol=1e-9, atol=1e-13)
+    # soft targets are differentiable too
+    xt, pt = torch.tensor(x0, requires_grad=True), torch.tensor(probs, requires_grad=True)
+    gx_ref, gp_ref = torch.autograd.grad(tf(xt, pt), (xt, pt))
+    gx, gp = gt.grad(gt.nn.cross_entropy, argnums=(0, 1))(gt.asarray(x0), gt.asarray(probs))
+    np.testing.assert_allclose(to_np(gx), gx_ref.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(to_np(gp), gp_ref.numpy(), rtol=1e-10, atol=1e-14)
+
+
+# ---- the softmax family over an empty axis: torch's and JAX's answers ------------------------------------
+
+@pytest.mark.parametrize("shape, axis", [((2, 0), 1), ((2, 0), -1), ((0, 3), 0), ((0,), None), ((3, 0, 2), (1, 2))])
+def test_softmax_family_over_an_empty_axis(device, shape, axis):
+    torch = pytest.importorskip("torch")
+    x = gt.zeros(shape)
+    xt = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    dim = tuple(range(len(shape))) if axis is None else axis
+    for keepdims in (False, True):
+        out = gt.nn.logsumexp(x, axis=axis, keepdims=keepdims)
+        ref = torch.logsumexp(xt, dim=dim, keepdim=keepdims)
+        assert out.shape == tuple(ref.shape)
+        np.testing.assert_array_equal(to_np(out), ref.detach().numpy())        # -inf where the axis is empty
+        g = gt.grad(lambda t: gt.sum(gt.nn.logsumexp(t, axis=axis, keepdims=keepdims)))(x)
+        assert g.shape == shape
+        _, tan = gt.jvp(lambda t: gt.nn.logsumexp(t, axis=axis, keepdims=keepdims), (x,), (gt.ones_like(x),))
+        assert tan.shape == out.shape
+        np.testing.assert_array_equal(to_np(tan), np.zeros(out.shape))
+    if isinstance(axis, tuple):
+        return
+    for f, ft in ((gt.nn.softmax, torch.softmax), (gt.nn.log_softmax, torch.log_softmax)):
+        ax = -1 if axis is None else axis
+        out = f(x, axis=ax)
+        assert out.shape == tuple(ft(xt, dim=ax).shape) == shape
+        assert gt.grad(lambda t: gt.sum(f(t, axis=ax)))(x).shape == shape
+        assert gt.jvp(lambda t: f(t, axis=ax), (x,), (gt.ones_like(x),))[1].shape == shape
+        assert gt.hessian(lambda t: gt.sum(f(t, axis=ax)))(x).shape == shape + shape
+
+
+# ---- one axis normaliser: out-of-range and repeated axes are AxisErrors naming the op -------------------
+
+X2 = np.arange(6.0).reshape(2, 3)
+AXIS_ERRORS = {
+    "cumulative_sum(axis=5)": (lambda m, x: m.cumulative_sum(x, axis=5), "cumulative_sum"),
+    "cumulative_sum(axis=-3)": (lambda m, x: m.cumulative_sum(x, axis=-3), "cumulative_sum"),
+    "cumulative_prod(axis=2)": (lambda m, x: m.cumulative_prod(x, axis=2), "cumulative_prod"),
+    "diff(axis=2)": (lambda m, x: m.diff(x, axis=2), "diff"),
+    "diff(axis=-3)": (lambda m, x: m.diff(x, axis=-3), "diff"),
+    "sum(axis=(0, 0))": (lambda m, x: m.sum(x, axis=(0, 0)), "sum"),
+    "sum(axis=(1, -1))": (lambda m, x: m.sum(x, axis=(1, -1)), "sum"),
+    "sum(axis=2)": (lambda m, x: m.sum(x, axis=2), "sum"),
+    "prod(axis=-3)": (lambda m, x: m.prod(x, axis=-3), "prod"),
+    "mean(axis=(0, 2))": (lambda m, x: m.mean(x, axis=(0, 2)), "mean"),
+    "var(axis=3)": (lambda m, x: m.var(x, axis=3), "var"),
+    "std(axis=(0, 0))": (lambda m, x: m.std(x, axis=(0, 0)), "std"),
+    "max(axis=2)": (lambda m, x: m.max(x, axis=2), "max"),
+    "min(axis=-3)": (lambda m, x: m.min(x, axis=-3), "min"),
+    "argmax(axis=2)": (lambda m, x: m.argmax(x, axis=2), "argmax"),
+    "argmin(axis=-3)": (lambda m, x: m.argmin(x, axis=-3), "argmin"),
+    "argsort(axis=2)": (lambda m, x: m.argsort(x, axis=2), "argsort"),
+    "sort(axis=2)": (lambda m, x: m.sort(x, axis=2), "sort"),
+    "all(axis=(1, 1))": (lambda m, x: m.all(x, axis=(1, 1)), "all"),
+    "any(axis=2)": (lambda m, x: m.any(x, axis=2), "any"),
+    "count_nonzero(axis=2)": (lambda m, x: m.count_nonzero(x, axis=2), "count_nonzero"),
+    "vector_norm(axis=2)": (lambda m, x: m.linalg.vector_norm(x, axis=2), "linalg.vector_norm"),
+    "vector_norm(axis=(0, 0))": (lambda m, x: m.linalg.vector_norm(x, axis=(0, 0)), "linalg.vector_norm"),
+    "tensordot(axes=([2], [0]))": (lambda m, x: m.tensordot(x, m.matrix_transpose(x), axes=([2], [0])), "tensordot"),
+    "vecdot(axis=2)": (lambda m, x: m.vecdot(x, x, axis=2), "vecdot"),
+    "linalg.cross(axis=5)": (lambda m, x: m.linalg.cross(m.concat([x, x]), m.concat([x, x]), axis=5), "linalg.cross"),
+    "linalg.cross(axis=-3)": (lambda m, x: m.linalg.cross(m.concat([x, x]), m.concat([x, x]), axis=-3),
+                              "linalg.cross"),
+}
+
+
+@pytest.mark.parametrize("case", list(AXIS_ERRORS))
+def test_axis_errors_are_axis_errors_naming_the_op(device, case):
+    f, op = AXIS_ERRORS[case]
+    x = gt.asarray(X2)
+    for arg in (x, gt.asarray(X2).requires_grad_()):
+        with pytest.raises(gt._axes.AxisError, match=rf"gradtape\.{op}: .*axis") as info:
+            f(gt, arg)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, IndexError)
+    with pytest.raises((ValueError, IndexError)):   # NumPy refuses each of them too
+        f(np, X2)
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "mean", "var", "std", "max", "min", "cumulative_sum",
+                                  "cumulative_prod", "argmax", "all"])
+def test_axis_zero_on_a_0d_tensor_is_an_axis_error_axis_none_works(device, name):
+    f = getattr(gt, name)
+    x = gt.asarray(2.0)
+    for a in (0, -1):
+        with pytest.raises(gt._axes.AxisError, match=rf"gradtape\.{name}: axis {a} is out of range for a 0-d"):
+            f(x, axis=a)
+    if name not in ("cumulative_sum", "cumulative_prod"):
+        ref = getattr(np, name)(np.asarray(2.0))
+        np.testing.assert_allclose(to_np(f(x)), ref)
+        if name != "argmax":
+            np.testing.assert_allclose(to_np(f(x, axis=())), getattr(np, name)(np.asarray(2.0), axis=()))
+
+
+def test_nn_axis_errors_name_the_op(device):
+    x = gt.ones((2, 3))
+    for f, op in ((gt.nn.softmax, "nn.softmax"), (gt.nn.log_softmax, "nn.log_softmax"),
+                  (gt.nn.logsumexp, "nn.logsumexp")):
+        with pytest.raises(gt._axes.AxisError, match=rf"gradtape\.{op}: axis 2 is out of range"):
+            f(x, axis=2)
+    with pytest.raises(gt._axes.AxisError, match="nn.logsumexp: repeated axis"):
+        gt.nn.logsumexp(x, axis=(1, -1))
+
+
+def test_valid_axes_still_work_everywhere(device):
+    x = gt.asarray(X2)
+    np.testing.assert_allclose(to_np(gt.sum(x, axis=(-1, 0))), X2.sum())
+    np.testing.assert_allclose(to_np(gt.cumulative_sum(x, axis=-2)), np.cumsum(X2, axis=0))
+    np.testing.assert_allclose(to_np(gt.cumulative_prod(x, axis=-1)), np.cumprod(X2, axis=1))
+    np.testing.assert_allclose(to_np(gt.diff(x, axis=-2)), np.diff(X2, axis=0))
+    np.testing.assert_allclose(to_np(gt.tensordot(x, x, axes=([-1], [1]))), np.tensordot(X2, X2, axes=([1], [1])))
+    np.testing.assert_allclose(to_np(gt.vecdot(x, x, axis=0)), (X2 * X2).sum(0))
+    with pytest.raises(ValueError, match="diff: n must be a non-negative integer"):
+        gt.diff(x, n=-1)
+
+
+# ---- dtypes gradtape has no name for: TypeError at creation --------------------------------------------
+
+def _gen():
+    yield 1.0
+
+
+BAD_OBJECTS = {"str": lambda: "abc", "None": lambda: None, "object": object, "dict": lambda: {"a": 1},
+               "set": lambda: {1, 2}, "generator": _gen, "bytes": lambda: b"ab", "list of str": lambda: ["a", "b"],
+               "list with None": lambda: [1.0, None], "numpy str array": lambda: np.array(["x"]),
+               "numpy object array": lambda: np.array([object()]), "float128": lambda: np.ones(2, np.longdouble)}
+
+
+@pytest.mark.parametrize("case", list(BAD_OBJECTS))
+def test_asarray_refuses_what_has_no_gradtape_dtype(device, case):
+    with pytest.raises(TypeError, match="gradtape.asarray: cannot make a tensor"):
+        gt.asarray(BAD_OBJECTS[case]())
+
+
+def test_float16_is_refused_everywhere_with_advice(device):
+    torch = pytest.importorskip("torch")
+    advice = "float16 is not supported yet; convert to float32"
+    for make in (lambda: gt.asarray(np.ones(2, np.float16)), lambda: gt.zeros(2, dtype="float16"),
+                 lambda: gt.ones((2,), dtype=np.float16), lambda: gt.full((2,), 1.0, dtype="float16"),
+                 lambda: gt.ones_like(gt.ones(2), dtype="float16"), lambda: gt.asarray([1.0], dtype="float16"),
+                 lambda: gt.from_dlpack(np.ones(2, np.float16)), lambda: gt.from_dlpack(torch.ones(2, dtype=torch.float16)),
+                 lambda: gt.sum(gt.ones(2), dtype="float16")):
+        with pytest.raises(TypeError, match=advice):
+            make()
+    with pytest.raises(TypeError, match="from_dlpack"):
+        gt.from_dlpack(torch.ones(2, dtype=torch.bfloat16))
+    x = gt.asarray(np.ones(2, np.float16), dtype=gt.float32)     # converting on the way in is fine
+    assert x.dtype == gt.float32                                 # (on the wrapped array's backend: cpu)
+    for ok in (range(3), 1 + 2j, [True], [[1, 2]], 3):
+        assert gt.asarray(ok).dtype in gt.__array_namespace_info__().dtypes().values()
+
+
+# ---- cumulative_prod of a tracked empty tensor stays tracked --------------------------------------------
+
+@pytest.mark.parametrize("shape, axis", [((0,), 0), ((2, 0), 1), ((0, 3), 0), ((0, 3), 1)])
+@pytest.mark.parametrize("include_initial", [False, True])
+def test_cumulative_prod_of_an_empty_tracked_tensor_is_tracked(device, shape, axis, include_initial):
+    x = gt.zeros(shape).requires_grad_()
+    out = gt.cumulative_prod(x, axis=axis, include_initial=include_initial)
+    ref = np.cumprod(np.zeros(shape), axis=axis)
+    if include_initial:
+        ref = np.concatenate([np.ones_like(np.take(ref, [0], axis=axis)) if ref.shape[axis] else
+                              np.ones(tuple(1 if i == axis else n for i, n in enumerate(shape))), ref], axis=axis)
+    assert out.requires_grad and out.shape == ref.shape
+    np.testing.assert_array_equal(to_np(out), ref)
+    gt.sum(out * 2.0).backward()
+    assert x.grad.shape == shape and x.grad.dtype == x.dtype
+    np.testing.assert_array_equal(to_np(x.grad), np.zeros(shape))
+    assert gt.jvp(lambda t: gt.cumulative_prod(t, axis=axis, include_initial=include_initial), (x,),
+                  (gt.ones_like(x),))[1].shape == ref.shape
+
+
+# ---- var / std with no degrees of freedom: NaN derivatives, as the value is -----------------------------
+
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_var_std_without_degrees_of_freedom_give_nan_derivatives(device, name):
+    f = lambda t: getattr(gt, name)(t, correction=1)  # noqa: E731
+    x = gt.asarray([1.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert np.isnan(float(f(x)))
+        assert np.isnan(to_np(gt.grad(f)(x))).all()
+        assert np.isnan(float(gt.jvp(f, (x,), (gt.ones_like(x),))[1]))
+        assert np.isnan(to_np(gt.hessian(f)(x))).all()
+        assert np.isnan(to_np(gt.jacobian(lambda t: getattr(gt, name)(t, axis=0, correction=1, keepdims=True))(x))).all()
+        y = gt.asarray([1.0, 2.0])          # correction beyond the count: NumPy's inf, still no ZeroDivisionError
+        assert np.isinf(float(getattr(gt, name)(y, correction=3)))
+        assert not np.isfinite(to_np(gt.grad(lambda t: getattr(gt, name)(t, correction=3))(y))).any()
+
+
+# ---- matmul with empty stacks: zero gradients of the right shapes, as torch ----------------------------
+
+@pytest.mark.parametrize("a, b", [((0, 2), (1, 2, 2)), ((0, 2), (3, 2, 2)), ((2, 0), (0, 3)), ((3, 0, 2), (2, 4)),
+                                  ((2,), (0, 2, 3)), ((0, 2, 3), (3,)), ((2, 3), (0, 3, 4)), ((1, 2, 0), (0, 2)),
+                                  ((2, 0, 1, 2), (2, 2)), ((0,), (0,)), ((0,), (0, 3))])
+def test_matmul_with_empty_operands_matches_torch(device, a, b):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x0, y0 = rng.normal(size=a), rng.normal(size=b)
+    xt, yt = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+    w0 = rng.normal(size=tuple((xt @ yt).shape))
+    gx_ref, gy_ref = torch.autograd.grad((xt @ yt * torch.tensor(w0)).sum(), (xt, yt))
+    x, y, w = gt.asarray(x0), gt.asarray(y0), gt.asarray(w0)
+    out = x @ y
+    np.testing.assert_allclose(to_np(out), (xt @ yt).detach().numpy(), atol=1e-14)
+    gx, gy = gt.grad(lambda p, q: gt.sum((p @ q) * w), argnums=(0, 1))(x, y)
+    assert gx.shape == a and gy.shape == b
+    np.testing.assert_allclose(to_np(gx), gx_ref.numpy(), atol=1e-14)
+    np.testing.assert_allclose(to_np(gy), gy_ref.numpy(), atol=1e-14)
+    u0, v0 = rng.normal(size=a), rng.normal(size=b)
+    _, t_ref = torch.func.jvp(torch.matmul, (torch.tensor(x0), torch.tensor(y0)), (torch.tensor(u0), torch.tensor(v0)))
+    _, t = gt.jvp(gt.matmul, (x, y), (gt.asarray(u0), gt.asarray(v0)))
+    np.testing.assert_allclose(to_np(t), t_ref.numpy(), atol=1e-14)
+    for mode in ("forward", "reverse"):
+        assert gt.jacobian(lambda p: p @ y, mode=mode)(x).shape == out.shape + a
+        assert gt.jacobian(lambda q: x @ q, mode=mode)(y).shape == out.shape + b
+    assert gt.hessian(lambda p: gt.sum((p @ y) * w))(x).shape == a + a
+
+
+def test_matmul_shape_errors_name_the_op(device):
+    with pytest.raises(ValueError, match=r"gradtape.matmul: shapes \(2, 3\) and \(2, 3\) do not match"):
+        gt.ones((2, 3)) @ gt.ones((2, 3))
+    with pytest.raises(ValueError, match="gradtape.matmul: the stack shapes"):
+        gt.ones((0, 1, 2)) @ gt.ones((5, 2, 2))
