@@ -1,7 +1,6 @@
 """A graph file is data, never code: injection through every string field, load-time validation, deep nesting,
 and tracing from several threads at once (one tracer per thread)."""
 import ast
-import copy
 import json
 import os
 import pathlib
@@ -411,4 +410,3 @@ def test_a_failing_trace_uninstalls_its_tracer():
     with pytest.raises(ZeroDivisionError):
         gt.trace(lambda x: 1 / 0, gt.ones(2))
     assert _core.TRACE is None and _core.state.tracer is None
-    _ = copy.copy(gt.ones(2) * 2.0)
