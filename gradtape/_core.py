@@ -45,10 +45,12 @@ class Node:
     tracked leaf, or None for a constant. ``saved`` holds only the inputs the
     VJP rules need (as tensors, with their versions in ``vers``), ``out`` the
     output's array when a rule needs it. ``meta[i]`` is (shape, dtype) of
-    input i when it differs from the output's (always, for a multi-output
-    primitive), else None: then the input has the cotangent's shape and
-    dtype. The engine brings every cotangent to its input's exact shape and
-    dtype from these (broadcasting and promotion undone in one place)."""
+    input i, from which the engine brings every cotangent to its input's
+    exact shape and dtype (broadcasting and promotion undone in one place);
+    it is None only where the rule is known to return that already: an
+    elementwise primitive (``same``, or ``bcast`` with the input of the
+    output's shape and dtype). Any other rule may return another shape
+    (vecdot's vector, setitem's written region)."""
 
     __slots__ = ("prim", "parents", "saved", "vers", "out", "params", "meta",
                  "seq", "bk", "out_tan", "__weakref__")
@@ -165,7 +167,8 @@ def apply(prim, args, params=None):
             parents.append(a._node if a._node is not None else a)
             mask |= 1 << i
             d = a.data
-            meta.append(None if (prim.same or (d.shape == oshape and d.dtype == odtype)) else (d.shape, d.dtype))
+            meta.append(None if (prim.same or (prim.bcast and d.shape == oshape and d.dtype == odtype))
+                        else (d.shape, d.dtype))
         else:
             parents.append(None)
             meta.append(None)
@@ -243,7 +246,7 @@ def apply1(prim, x, params=_EMPTY):
         n.saved = n.vers = None
     n.out = out if prim.save_out else None
     n.params = params
-    n.meta = _NOMETA1 if prim.same or (d.shape == out.shape and d.dtype == out.dtype) else ((d.shape, d.dtype),)
+    n.meta = _NOMETA1 if prim.same else ((d.shape, d.dtype),)
     n.seq = next(_seq)
     n.bk = bk
     t._node = n
@@ -297,7 +300,7 @@ def apply2(prim, x, y):
         return t
     n = _new(Node)
     n.prim = prim
-    oshape = out.shape
+    oshape = out.shape          # binary operators: elementwise (bcast) primitives only, see Node.meta
     odtype = out.dtype
     if rx:
         px = x if x._node is None else x._node
@@ -338,7 +341,6 @@ class Multi(tuple):
     """Cotangents or tangents of a multi-output primitive; None stands for zero, + adds elementwise."""
 
     __slots__ = ()
-    shape = dtype = None      # never equal to an array's: the engine's shape check sends a Multi to its slow path
 
     def __add__(self, other):
         return Multi(a if b is None else b if a is None else a + b for a, b in zip(self, other))

@@ -41,17 +41,9 @@ def _fit(xp, g, meta, nb=0):
     return g
 
 
-def _refit(xp, g, ct, nb):
-    """Slow path of the engine's check for an input recorded with the output's shape and dtype (meta None):
-    the rule returned another shape (vecdot, setitem) or dtype; a Multi (select's rule) passes unchanged."""
-    if type(g) is Multi:
-        return g
-    return _fit(xp, g, _like(g, ct, nb), nb)
-
-
 def _like(g, ct, nb):
-    """(shape, dtype) of an input recorded with its output's (ct's): a rule that crossed backends (to_device)
-    already gave the input's dtype on the input's backend."""
+    """(shape, dtype) of an input recorded with meta None (its output's, ct's): a rule that crossed backends
+    (to_device) gives the input's dtype on the input's backend."""
     return tuple(ct.shape[nb:]), (ct.dtype if type(g) is type(ct) else g.dtype)
 
 
@@ -72,6 +64,17 @@ def _collect(roots, floor=-1, stop=()):
     what lies above the nodes in ``stop``."""
     seen = set()
     stack = [r for r in roots if r is not None]
+    if floor < 0:           # the plain walk (every backward): kept free of the seq test
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n in stop:
+                continue
+            for p in n.parents:
+                if type(p) is Node and p not in seen:
+                    stack.append(p)
     while stack:
         n = stack.pop()
         if n in seen:
@@ -190,20 +193,17 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
                 vjp = n.prim.vjp
                 meta = n.meta
                 params = n.params
-                cs = ct.shape        # an input with meta None has the output's shape and dtype: ct's
-                cd = ct.dtype
                 i = 0
                 for p in n.parents:
                     if p is not None and (useful is None or (p in useful if type(p) is Node else id(p) in want)):
                         g = vjp[i](ns, ct, out, *ins, **params)
                         if g is not None:
-                            m = meta[i]
-                            if m is not None:
-                                g = _fit(ns, g, m, batch)
-                            elif g.shape != cs or g.dtype is not cd:
-                                g = _refit(ns, g, ct, batch)
-                            if debug:
-                                _debug_check(n, i, g, m, ct, batch)
+                            if meta[i] is not None:       # see Node.meta: None only for elementwise rules
+                                g = _fit(ns, g, meta[i], batch)
+                                if debug:
+                                    _debug_check(n, i, g, meta[i], ct, batch)
+                            elif debug:
+                                _debug_check(n, i, g, None, ct, batch)
                             if type(p) is Node:
                                 key = p
                             else:

@@ -154,10 +154,6 @@ def _check_float(self, what):
                         f"as separate real tensors")
 
 
-def _get_grad(self):
-    return self._grad
-
-
 def _set_grad(self, g):
     """Assigning ``.grad``: None, or a Tensor of this tensor's shape, dtype and device (as PyTorch checks)."""
     if g is not None:
@@ -435,7 +431,7 @@ Tensor.T = property(_T, doc="Transpose (at most 2 dimensions).")
 Tensor.mT = property(lambda self: S.matrix_transpose(self), doc="Transpose of the last two axes.")
 Tensor.requires_grad = property(lambda self: self._rg, _set_requires_grad,
                                 doc="Whether operations on this tensor are recorded.")
-Tensor.grad = property(_get_grad, _set_grad, doc="Accumulated gradient (a Tensor of this shape, dtype and "
+Tensor.grad = property(operator.attrgetter("_grad"), _set_grad, doc="Accumulated gradient (a Tensor of this shape, dtype and "
                                                  "device) or None.")
 Tensor.is_leaf = property(lambda self: self._node is None, doc="True unless the tensor came from a recorded op.")
 Tensor.grad_req = property(lambda self: self._req if self._rg else "null", doc="MXNet grad_req of a leaf.")
