@@ -27,6 +27,12 @@ def device(request):
         yield dev
 
 
+def pytest_addoption(parser):
+    parser.addoption("--fuzz", type=int, default=None, metavar="N",
+                     help="tests/test_differential.py: N fresh random programs per kind and backend instead of the "
+                          "fixed seeds (GRADTAPE_FUZZ=N does the same)")
+
+
 def to_np(t):
     """The values of a tensor as a NumPy array."""
     return gt.to_numpy(t)

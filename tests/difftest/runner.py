@@ -1,0 +1,540 @@
+"""Run programs through gradtape and the oracles, compare, shrink what mismatches.
+
+``check(prog, backend)`` runs one :class:`~tests.difftest.programs.Program` on
+gradtape (backend "cpu" or "strict") and on its oracle (PyTorch float64, or
+JAX) and compares, in this order:
+
+forward      every output: shape, dtype (float64), values, NaN/inf pattern
+backward     ``L.backward()`` of L = sum_i sum(w_i * out_i) into the leaves' .grad
+sources      ``gt.autograd.grad(outs, leaves + intermediates, head_grads=w)``: total derivatives
+tape         ``GradientTape.gradient(L, leaves + intermediates)`` (watched, not requires_grad)
+double       reverse over reverse: grad of sum(grad(L) * v) (torch: double backward)
+jvp          ``gt.jvp`` of the whole program (torch.func.jvp)
+hvp          forward over reverse: ``gt.jvp(gt.grad(L, argnums=all))`` and ``gt.hvp`` (one input)
+jacobian     ``gt.jacobian`` forward and reverse mode vs torch.func.jacrev   (kind "jacobian")
+hessian      ``gt.hessian`` vs torch.func.hessian                            (kind "jacobian")
+
+It returns a :class:`Result`; ``shrink`` makes a mismatching program minimal.
+
+Command line (long runs)::
+
+    python -m tests.difftest.runner --n 20000 --kind general --backend cpu --seed 1 --out /tmp/fuzz.md
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import programs as P
+from .oracles import SPECS, GTLib, JaxLib, TorchLib
+
+_LIBS = {}
+
+
+def lib(name, device=None):
+    key = (name, device)
+    if key not in _LIBS:
+        _LIBS[key] = GTLib(device) if name == "gt" else TorchLib() if name == "torch" else JaxLib()
+    return _LIBS[key]
+
+
+class Mismatch(Exception):
+    def __init__(self, check, detail):
+        super().__init__(f"{check}: {detail}")
+        self.check, self.detail = check, detail
+
+
+class Invalid(Exception):
+    """The oracle refuses the program (or one derivative of it): nothing to compare."""
+
+
+@dataclass
+class Result:
+    status: str            # "ok", "invalid", "mismatch"
+    check: str = ""
+    detail: str = ""
+    prog: object = None
+    backend: str = "cpu"
+
+    def report(self):
+        if self.status != "mismatch":
+            return f"{self.status}"
+        return (f"MISMATCH [{self.check}] kind={self.prog.kind} seed={self.prog.seed} backend={self.backend} "
+                f"oracle={self.prog.oracle}\n{self.detail}\n--- reproducer ---\n"
+                f"{P.to_source(self.prog, self.backend)}")
+
+
+# ---- comparison -------------------------------------------------------------------------------------------------
+def tol(prog):
+    rt = max([SPECS[i.op].rtol for i in prog.instrs] + [1e-7])
+    at = max([SPECS[i.op].atol for i in prog.instrs] + [1e-9])
+    return rt, at
+
+
+def _np(x):
+    if x is None:
+        return None
+    if hasattr(x, "detach"):
+        return x.detach().numpy(force=True)
+    if type(x).__module__.startswith("gradtape"):
+        import gradtape as gt
+        return gt.to_numpy(x)
+    return np.asarray(x)
+
+
+def compare(what, got, want, rt, at):
+    """got: a gradtape tensor; want: the oracle's array. Raises Mismatch."""
+    import gradtape as gt
+    if not isinstance(got, gt.Tensor):
+        raise Mismatch(what, f"gradtape gave {type(got).__name__}, oracle an array of shape {np.shape(want)}")
+    w = np.asarray(want, dtype=np.float64) if np.asarray(want).dtype != np.float64 else np.asarray(want)
+    if got.dtype != gt.float64:
+        raise Mismatch(what, f"dtype {got.dtype}, expected float64 (shape {got.shape})")
+    g = gt.to_numpy(got)
+    if tuple(g.shape) != tuple(w.shape):
+        raise Mismatch(what, f"shape {tuple(g.shape)}, oracle {tuple(w.shape)}")
+    nan_g, nan_w = np.isnan(g), np.isnan(w)
+    if not np.array_equal(nan_g, nan_w):
+        raise Mismatch(what, f"NaN pattern differs\n  gradtape {g!r}\n  oracle   {w!r}")
+    inf_g, inf_w = np.isinf(g), np.isinf(w)
+    if not np.array_equal(inf_g, inf_w) or np.any(np.sign(g[inf_g]) != np.sign(w[inf_w])):
+        raise Mismatch(what, f"inf pattern differs\n  gradtape {g!r}\n  oracle   {w!r}")
+    fin = np.isfinite(w)
+    if not fin.any():
+        return
+    scale = max(1.0, float(np.max(np.abs(w[fin]))))
+    err = np.abs(g[fin] - w[fin])
+    bad = err > at * scale + rt * np.abs(w[fin])
+    if np.any(bad):
+        raise Mismatch(what, f"max abs error {float(err.max()):.3g} (rtol={rt}, atol={at}, scale {scale:.3g})"
+                             f"\n  gradtape {g!r}\n  oracle   {w!r}")
+
+
+# ---- the torch oracle -------------------------------------------------------------------------------------------
+class Ref:
+    """Everything the oracle says about one program (computed once, compared against every gradtape route)."""
+
+
+def _zeros_like_np(a):
+    return np.zeros(np.shape(a))
+
+
+def torch_ref(prog, derivs=True):
+    T = lib("torch")
+    torch = T.torch
+    r = Ref()
+    xs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in prog.inputs.values()]
+    env = {}
+    try:
+        outs = P.run(prog, T, xs, env)
+    except Exception as e:
+        raise Invalid(f"torch forward: {type(e).__name__}: {e}")
+    r.outs = [_np(o) for o in outs]
+    r.shapes = [tuple(o.shape) for o in outs]
+    r.W = prog.weights(r.shapes)
+    r.V = prog.directions()
+    r.tracked = [o.requires_grad for o in outs]
+    if not derivs:
+        return r
+    L = sum((o * torch.as_tensor(w)).sum() for o, w, t in zip(outs, r.W, r.tracked) if t)
+    srcs = [env[s] for s in prog.sources]
+    r.has_grad = isinstance(L, torch.Tensor) and L.requires_grad
+    if r.has_grad:
+        gs = torch.autograd.grad(L, xs + srcs, allow_unused=True, create_graph=True)
+        r.grads = [_np(g) if g is not None else _zeros_like_np(a) for g, a in zip(gs, list(prog.inputs.values()) +
+                                                                                  [_np(s) for s in srcs])]
+        lg = [g for g in gs[:len(xs)]]
+        s = sum((g * torch.as_tensor(v)).sum() for g, v in zip(lg, r.V) if g is not None and g.requires_grad)
+        if isinstance(s, torch.Tensor) and s.requires_grad:
+            hv = torch.autograd.grad(s, xs, allow_unused=True)
+            r.hvp = [_np(h) if h is not None else _zeros_like_np(a) for h, a in zip(hv, prog.inputs.values())]
+        else:
+            r.hvp = [_zeros_like_np(a) for a in prog.inputs.values()]
+    else:
+        r.grads = [_zeros_like_np(a) for a in prog.inputs.values()] + [_zeros_like_np(_np(s)) for s in srcs]
+        r.hvp = [_zeros_like_np(a) for a in prog.inputs.values()]
+    prim = [torch.tensor(a, dtype=torch.float64) for a in prog.inputs.values()]
+    tans = [torch.tensor(v, dtype=torch.float64) for v in r.V]
+    try:
+        _, tout = torch.func.jvp(lambda *a: P.run(prog, T, list(a)), tuple(prim), tuple(tans))
+        r.jvp = [_np(t) for t in tout]
+    except Exception as e:                                         # torch.func lacks a rule: skip this check
+        r.jvp = None
+        r.jvp_why = f"{type(e).__name__}: {e}"
+    if prog.kind == "jacobian":
+        n = len(prim)
+        f1 = lambda *a: P.run(prog, T, list(a))[0]   # noqa: E731
+        try:
+            r.jac = [_np(j) for j in torch.func.jacrev(f1, argnums=tuple(range(n)))(*prim)]
+        except Exception as e:
+            raise Invalid(f"torch jacrev: {type(e).__name__}: {e}")
+        w0 = torch.as_tensor(r.W[0])
+
+        def lossf(*a):
+            return (P.run(prog, T, list(a))[0] * w0).sum()
+        try:
+            h = torch.func.hessian(lossf, argnums=tuple(range(n)))(*prim)
+            r.hess = [[_np(h[i][j]) for j in range(n)] for i in range(n)]
+        except Exception as e:
+            raise Invalid(f"torch hessian: {type(e).__name__}: {e}")
+    return r
+
+
+def jax_ref(prog):
+    """The JAX oracle: one jitted function giving outputs, gradient, HVP and JVP (eager JAX is slow)."""
+    J = lib("jax")
+    jax, jnp = J.jax, J.jnp
+    r = Ref()
+    xs = [jnp.asarray(a) for a in prog.inputs.values()]
+    try:
+        shapes = [tuple(o.shape) for o in jax.eval_shape(lambda *a: P.run(prog, J, list(a)), *xs)]
+    except Exception as e:
+        raise Invalid(f"jax forward: {type(e).__name__}: {e}")
+    r.shapes = shapes
+    r.W = prog.weights(shapes)
+    r.V = prog.directions()
+    r.tracked = [True] * len(shapes)
+    W = [jnp.asarray(w) for w in r.W]
+    V = tuple(jnp.asarray(v) for v in r.V)
+    argn = tuple(range(len(xs)))
+
+    def loss(*a):
+        return sum(jnp.sum(o * w) for o, w in zip(P.run(prog, J, list(a)), W))
+
+    def everything(*a):
+        outs = P.run(prog, J, list(a))
+        grads = jax.grad(loss, argnums=argn)(*a)
+        hvp = jax.jvp(jax.grad(loss, argnums=argn), tuple(a), V)[1]
+        tans = jax.jvp(lambda *b: P.run(prog, J, list(b)), tuple(a), V)[1]
+        return outs, grads, hvp, tans
+    outs, grads, hvp, tans = jax.jit(everything)(*xs)
+    r.outs = [np.asarray(o) for o in outs]
+    r.has_grad = True
+    r.grads = [np.asarray(g) for g in grads]
+    r.hvp = [np.asarray(h) for h in hvp]
+    r.jvp = [np.asarray(t) for t in tans]
+    return r
+
+
+# ---- the gradtape side ------------------------------------------------------------------------------------------
+def _gt_run(prog, backend, watch=None, env=None):
+    GL = lib("gt", backend)
+    import gradtape as gt
+    xs = [gt.asarray(a, device=backend) for a in prog.inputs.values()]
+    if watch is None:
+        xs = [x.requires_grad_() for x in xs]
+    else:
+        for x in xs:
+            watch.watch(x)
+    outs = P.run(prog, GL, xs, env)
+    return xs, outs
+
+
+def _loss(gt, outs, W, tracked, backend):
+    terms = [gt.sum(o * gt.asarray(w, device=backend)) for o, w, t in zip(outs, W, tracked) if t]
+    L = terms[0]
+    for t in terms[1:]:
+        L = L + t
+    return L
+
+
+def _guard(check, f):
+    """Run one gradtape route; an exception where the oracle succeeded is a mismatch."""
+    try:
+        return f()
+    except Mismatch:
+        raise
+    except Exception as e:
+        tb = traceback.format_exception(type(e), e, e.__traceback__)
+        raise Mismatch(check, f"gradtape raised {type(e).__name__}: {e}\n" + "".join(tb[-3:]))
+
+
+def check(prog, backend="cpu", checks=None, hessian_every=True):
+    """Compare prog on gradtape (backend) with its oracle; a Result."""
+    import gradtape as gt
+    want = set(checks) if checks else None
+    on = lambda c: want is None or c in want   # noqa: E731
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = jax_ref(prog) if prog.oracle == "jax" else torch_ref(prog)
+    except Invalid as e:
+        return Result("invalid", "oracle", str(e), prog, backend)
+    rt, at = tol(prog)
+    n = len(prog.inputs)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _checks(prog, backend, ref, rt, at, n, on, gt, hessian_every)
+    except Mismatch as m:
+        return Result("mismatch", m.check, m.detail, prog, backend)
+    return Result("ok", prog=prog, backend=backend)
+
+
+def _checks(prog, backend, ref, rt, at, n, on, gt, hessian_every):
+    # forward
+    xs, outs = _guard("forward", lambda: _gt_run(prog, backend))
+    if len(outs) != len(ref.outs):
+        raise Mismatch("forward", f"{len(outs)} outputs, oracle {len(ref.outs)}")
+    for i, (o, w) in enumerate(zip(outs, ref.outs)):
+        compare(f"forward: output {prog.outputs[i]}", o, w, rt, at)
+    if not ref.has_grad:
+        return
+    # an output gradtape knows to be constant (matrix_power(x, 0)) is left out of its loss: the oracle's
+    # gradients through it are then all 0, or the comparison below fails
+    ref.tracked = [t and o.requires_grad for o, t in zip(outs, ref.tracked)]
+    if not any(ref.tracked):
+        zero = [np.zeros_like(g) for g in ref.grads]
+        for nm, g, w in zip(list(prog.inputs) + prog.sources, ref.grads, zero):
+            if np.any(np.nan_to_num(g, nan=1.0) != 0):
+                raise Mismatch("backward", f"gradtape's outputs are all constants, the oracle's gradient "
+                                           f"w.r.t. {nm} is {g!r}")
+        return
+    names = list(prog.inputs) + prog.sources
+    # backward into .grad
+    if on("backward"):
+        def bw():
+            L = _loss(gt, outs, ref.W, ref.tracked, backend)
+            L.backward()
+            return [x.grad for x in xs]
+        for nm, g, w in zip(names, _guard("backward", bw), ref.grads):
+            compare(f"backward: {nm}.grad", g if g is not None else gt.zeros(np.shape(w), dtype=gt.float64), w, rt, at)
+    # autograd.grad with intermediate sources (total derivatives)
+    if on("sources"):
+        def src():
+            env = {}
+            xs2, outs2 = _gt_run(prog, backend, env=env)
+            keep = [(o, w) for o, w, t in zip(outs2, ref.W, ref.tracked) if t]
+            return gt.autograd.grad([o for o, _ in keep], xs2 + [env[s] for s in prog.sources],
+                                    head_grads=[gt.asarray(w, device=backend) for _, w in keep])
+        for nm, g, w in zip(names, _guard("sources", src), ref.grads):
+            compare(f"autograd.grad w.r.t. {nm}", g, w, rt, at)
+    # GradientTape with watched inputs
+    if on("tape") and prog.oracle == "torch":
+        def tape():
+            env = {}
+            with gt.GradientTape() as tp:
+                xs2, outs2 = _gt_run(prog, backend, watch=tp, env=env)
+                L = _loss(gt, outs2, ref.W, ref.tracked, backend)
+            return tp.gradient(L, xs2 + [env[s] for s in prog.sources])
+        for nm, g, w in zip(names, _guard("tape", tape), ref.grads):
+            compare(f"GradientTape.gradient w.r.t. {nm}", g if g is not None else
+                    gt.zeros(np.shape(w), dtype=gt.float64), w, rt, at)
+    # reverse over reverse
+    if on("double"):
+        def dbl():
+            xs2, outs2 = _gt_run(prog, backend)
+            L = _loss(gt, outs2, ref.W, ref.tracked, backend)
+            gs = gt.autograd.grad(L, xs2, create_graph=True)
+            terms = [gt.sum(g * gt.asarray(v, device=backend)) for g, v in zip(gs, ref.V) if g.requires_grad]
+            if not terms:
+                return [gt.zeros(x.shape, dtype=gt.float64, device=backend) for x in xs2]
+            s = terms[0]
+            for t in terms[1:]:
+                s = s + t
+            return gt.autograd.grad(s, xs2)
+        for nm, g, w in zip(names, _guard("double", dbl), ref.hvp):
+            compare(f"double backward (HVP) w.r.t. {nm}", g, w, rt * 10, at * 10)
+    # forward mode
+    f = lambda *a: P.run(prog, lib("gt", backend), list(a))   # noqa: E731
+    prim = [gt.asarray(a, device=backend) for a in prog.inputs.values()]
+    tans = [gt.asarray(v, device=backend) for v in ref.V]
+    if on("jvp") and ref.jvp is not None:
+        _, tout = _guard("jvp", lambda: gt.jvp(f, tuple(prim), tuple(tans)))
+        tout = tout if isinstance(tout, (tuple, list)) else (tout,)
+        if len(tout) != len(ref.jvp):
+            raise Mismatch("jvp", f"{len(tout)} tangents for {len(ref.jvp)} outputs")
+        for i, (t, w) in enumerate(zip(tout, ref.jvp)):
+            compare(f"jvp: tangent of {prog.outputs[i]}", t, w, rt, at)
+    W = [gt.asarray(w, device=backend) for w in ref.W]
+
+    def loss(*a):
+        outs2 = P.run(prog, lib("gt", backend), list(a))
+        return _loss(gt, outs2, ref.W, ref.tracked, backend)
+    if on("hvp") and any(ref.tracked):
+        argn = tuple(range(n))
+        hv = _guard("hvp", lambda: gt.jvp(gt.grad(loss, argnums=argn), tuple(prim), tuple(tans))[1])
+        for nm, g, w in zip(names, hv, ref.hvp):
+            compare(f"hvp (jvp of grad) w.r.t. {nm}", g, w, rt * 10, at * 10)
+        if n == 1:
+            compare("gt.hvp", _guard("hvp", lambda: gt.hvp(loss, prim[0], tans[0])), ref.hvp[0], rt * 10, at * 10)
+    if prog.kind == "jacobian":
+        f1 = lambda *a: P.run(prog, lib("gt", backend), list(a))[0]   # noqa: E731
+        argn = tuple(range(n))
+        for mode in ("reverse", "forward"):
+            if on("jacobian"):
+                J = _guard("jacobian", lambda: gt.jacobian(f1, argnums=argn, mode=mode)(*prim))
+                for i, (j, w) in enumerate(zip(J, ref.jac)):
+                    compare(f"jacobian mode={mode} w.r.t. x{i}", j, w, rt, at)
+        if on("hessian") and hessian_every:
+            w0 = gt.asarray(ref.W[0], device=backend)
+            lossf = lambda *a: gt.sum(P.run(prog, lib("gt", backend), list(a))[0] * w0)   # noqa: E731
+            H = _guard("hessian", lambda: gt.hessian(lossf, argnums=argn)(*prim))
+            for i in range(n):
+                for j in range(n):
+                    compare(f"hessian block ({i}, {j})", H[i][j], ref.hess[i][j], rt * 10, at * 10)
+
+
+# ---- shrinking -----------------------------------------------------------------------------------------------------
+def _prune(prog):
+    """Drop instructions and inputs that no output or source depends on."""
+    need = set(prog.outputs) | set(prog.sources)
+    keep = []
+    for ins in reversed(prog.instrs):
+        if ins.out in need:
+            keep.append(ins)
+            need |= set(ins.args)
+    keep.reverse()
+    inputs = {k: v for k, v in prog.inputs.items() if k in need}
+    return prog.copy(instrs=keep, inputs=inputs)
+
+
+def _same_failure(cand, backend, want):
+    try:
+        r = check(cand, backend)
+    except Exception:
+        return False
+    return r.status == "mismatch" and r.check.split(":")[0] == want
+
+
+def _variants(prog):
+    if len(prog.outputs) > 1:
+        for o in prog.outputs:
+            yield prog.copy(outputs=[o])
+    if prog.sources:
+        yield prog.copy(sources=[])
+        for s in prog.sources:
+            yield prog.copy(sources=[s])
+    for i, ins in enumerate(prog.instrs):         # an earlier value as the only output
+        if ins.out not in prog.outputs:
+            yield prog.copy(outputs=[ins.out], sources=[s for s in prog.sources if s != ins.out])
+    for i, ins in enumerate(prog.instrs):         # bypass an op: its first operand takes its place
+        for a in ins.args[:1]:
+            rest = prog.instrs[:i] + prog.instrs[i + 1:]
+            ren = lambda r: a if r == ins.out else r   # noqa: E731
+            new = [P.Instr(j.out, j.op, [ren(x) for x in j.args], j.params) for j in rest]
+            yield prog.copy(instrs=new, outputs=[ren(o) for o in prog.outputs],
+                            sources=[s for s in prog.sources if s != ins.out and s != a])
+    for k, a in prog.inputs.items():              # simpler values, smaller shapes
+        for b in (np.asarray(np.round(a, 1)), np.asarray(np.round(a * 2) / 2), np.ones_like(a)):
+            if not np.array_equal(a, b):
+                yield prog.copy(inputs={**prog.inputs, k: b})
+        for ax in range(a.ndim):
+            if a.shape[ax] > 1:
+                yield prog.copy(inputs={**prog.inputs, k: np.take(a, range(a.shape[ax] - 1), axis=ax)})
+                yield prog.copy(inputs={**prog.inputs, k: np.take(a, [0], axis=ax)})
+
+
+def shrink(result, budget=400):
+    """A smaller program failing the same check (greedy: first accepted variant, repeat)."""
+    prog, backend, want = _prune(result.prog), result.backend, result.check.split(":")[0]
+    if not _same_failure(prog, backend, want):
+        prog = result.prog
+    tries = 0
+    improved = True
+    while improved and tries < budget:
+        improved = False
+        for cand in _variants(prog):
+            tries += 1
+            if tries > budget:
+                break
+            cand = _prune(cand)
+            if not cand.instrs or _size(cand) >= _size(prog):
+                continue
+            if _same_failure(cand, backend, want):
+                prog, improved = cand, True
+                break
+    return check(prog, backend)
+
+
+def _size(prog):
+    return (len(prog.instrs) + len(prog.outputs) + len(prog.sources), sum(a.size for a in prog.inputs.values()),
+            sum(float(np.sum(np.abs(a - np.round(a)))) for a in prog.inputs.values()))
+
+
+# ---- serialising a program as a regression test --------------------------------------------------------------------
+def _lit(v):
+    from .oracles import Const
+    if isinstance(v, Const):
+        return f"C({v.a.tolist()!r}, {str(v.a.dtype)!r})"
+    if isinstance(v, (np.ndarray, np.floating)):
+        v = np.asarray(v)
+        return f"A({v.tolist()!r}, {v.shape!r})"
+    if isinstance(v, slice):
+        return f"slice({v.start!r}, {v.stop!r}, {v.step!r})"
+    if v is Ellipsis:
+        return "Ellipsis"
+    if isinstance(v, tuple):
+        return "(" + "".join(_lit(x) + ", " for x in v) + ")"
+    if isinstance(v, list):
+        return "[" + ", ".join(_lit(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k!r}: {_lit(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"float({str(v)!r})"
+    return repr(v)
+
+
+def dump(prog):
+    """Python source rebuilding prog (with the helpers of tests/test_fuzz_regressions.py)."""
+    ins = ",\n        ".join(f"I({i.out!r}, {i.op!r}, {i.args!r}, {_lit(i.params)})" for i in prog.instrs)
+    return (f"Program({prog.kind!r}, {prog.seed!r}, {_lit(prog.inputs)},\n        [{ins}],\n"
+            f"        {prog.outputs!r}, {prog.sources!r}, {prog.oracle!r})")
+
+
+# ---- command line --------------------------------------------------------------------------------------------------
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tests.difftest.runner", description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--kind", choices=P.KINDS, default="general")
+    ap.add_argument("--backend", choices=("cpu", "strict"), default="cpu")
+    ap.add_argument("--seed", type=int, default=0, help="first seed; programs use seed, seed+1, ...")
+    ap.add_argument("--out", default=None, help="append mismatches (shrunk reproducers) here")
+    ap.add_argument("--no-shrink", action="store_true")
+    ap.add_argument("--max-report", type=int, default=50)
+    a = ap.parse_args(argv)
+    counts = {"ok": 0, "invalid": 0, "mismatch": 0}
+    seen, t0 = {}, time.time()
+    out = open(a.out, "a") if a.out else None
+    for k in range(a.n):
+        seed = a.seed + k
+        try:
+            prog = P.generate(seed, a.kind)
+            r = check(prog, a.backend)
+        except Exception as e:                          # a defect of the fuzzer itself: say so, go on
+            counts["harness"] = counts.get("harness", 0) + 1
+            print(f"HARNESS ERROR seed={seed}: {type(e).__name__}: {e}", flush=True)
+            continue
+        counts[r.status] += 1
+        if r.status == "mismatch":
+            key = (r.check.split(":")[0], tuple(sorted({i.op for i in prog.instrs})))
+            if len(seen) < a.max_report and key not in seen:
+                s = r if a.no_shrink else shrink(r)
+                seen[key] = s
+                text = s.report() if s.status == "mismatch" else r.report()
+                print(text + "\n" + "=" * 100, flush=True)
+                if out:
+                    out.write(f"\n## seed {seed} kind {a.kind} backend {a.backend}\n```\n{text}\n```\n"
+                              f"regression: {dump(s.prog if s.status == 'mismatch' else prog)}\n")
+                    out.flush()
+        if (k + 1) % 500 == 0:
+            print(f"[{k + 1}/{a.n}] {counts} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+    dt = time.time() - t0
+    summary = (f"kind={a.kind} backend={a.backend} seeds {a.seed}..{a.seed + a.n - 1}: {counts} in {dt:.0f}s "
+               f"({1000 * dt / max(a.n, 1):.1f} ms/program); {len(seen)} distinct mismatch signatures")
+    print(summary)
+    if out:
+        out.write(f"\n{summary}\n")
+        out.close()
+    return 1 if counts["mismatch"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Programs the differential fuzzer found (shrunk), kept as regression tests on NumPy and array-api-strict.
+
+Each entry was produced by ``tests/difftest/runner.py`` (``shrink`` then ``dump``)
+and is recorded with its reproducer in the issue-9 findings. A test fails while
+gradtape still differs from the oracle (PyTorch float64, or JAX).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.difftest.oracles import Const
+from tests.difftest.programs import Instr as I, Program
+
+
+def A(values, shape):
+    return np.array(values, dtype=np.float64).reshape(shape)
+
+
+def C(values, dtype):
+    return Const(np.array(values, dtype=dtype))
+
+
+FOUND = {
+    # issue 9 §2: broadcast undone only when shapes differ (vecdot of (3,3) with (3,))
+    "vecdot-broadcast-operand": Program(
+        "general", 4, {"x0": A([[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]], (3, 3)), "x1": A([1., 2., 3.], (3,))},
+        [I("v0", "vecdot", ["x0", "x1"], {})], ["v0"]),
+    # issue 9 §2: y[0] = v with v (1, 3) -- the value's gradient must keep v's shape
+    "setitem-value-leading-unit-axis": Program(
+        "general", 5, {"x0": A([[1., 2., 3.], [4., 5., 6.]], (2, 3)), "x1": A([[1., 2., 3.]], (1, 3))},
+        [I("v0", "setitem", ["x0", "x1"], {"key": 0})], ["v0"]),
+    # issue 9 §2: total derivatives through intermediate sources (dy/da = 7, dy/db = 3)
+    "total-derivative-through-sources": Program(
+        "general", 2, {"x0": A(2.0, ())},
+        [I("v0", "scalar_ops", ["x0"], {"op": "*", "c": 2.0}), I("v1", "scalar_ops", ["v0"], {"op": "*", "c": 3.0}),
+         I("v2", "add", ["v1", "x0"], {})], ["v2"], ["v0"]),
+    # issue 9 §2: x[mask, None]
+    "mask-then-newaxis": Program(
+        "general", 3, {"x0": A([[1., 2., 3., 4.], [5., 6., 7., 8.]], (2, 4))},
+        [I("v0", "getitem", ["x0"], {"key": (C([True, False], "bool"), None)})], ["v0"]),
+    # issue 9 §2 (strict): negative integer indices
+    "take-negative-index": Program(
+        "general", 6, {"x0": A([1., 2., 3.], (3,))},
+        [I("v0", "take", ["x0"], {"idx": C([-1, 0], "int64"), "axis": 0})], ["v0"]),
+    # issue 9 §3: separated advanced indices through batched jacobian / hessian
+    "jacobian-separated-advanced-indices": Program(
+        "jacobian", 7, {"x0": A(list(range(12)), (2, 3, 2))},
+        [I("v0", "getitem", ["x0"], {"key": (C([1, 0], "int64"), slice(None), 0)})], ["v0"]),
+    # issue 9 §3: take_along_axis with broadcasting indices
+    "take-along-axis-broadcast-indices": Program(
+        "general", 8, {"x0": A([[1., 2., 3., 4.], [5., 6., 7., 8.], [9., 1., 2., 3.]], (3, 4))},
+        [I("v0", "take_along_axis", ["x0"], {"idx": C([[0, 2]], "int64"), "axis": 1})], ["v0"]),
+    # issue 9 §3: matmul with an empty operand (backward crashed)
+    "matmul-empty": Program(
+        "general", 61, {"x0": A([[[1.0, 1.0]]], (1, 1, 2)), "x1": A([[], []], (2, 0))},
+        [I("v0", "matmul", ["x0", "x1"], {})], ["v0"]),
+    # NEW: d/dx x**0 at x = 0 is NaN (torch and JAX: 0)
+    "pow-int-zero-at-zero": Program(
+        "general", 1, {"x0": A([0.0, 2.0], (2,))}, [I("v0", "scalar_ops", ["x0"], {"op": "**", "c": 0})], ["v0"]),
+    # NEW: the tangent of a p-norm (ord=3) over an empty axis is NaN (torch: 0; the Jacobian is empty)
+    "pnorm-empty-axis-tangent": Program(
+        "jacobian", 33, {"x0": A([[], []], (2, 0))},
+        [I("v0", "moveaxis", ["x0"], {"source": 0, "destination": 1}),
+         I("v2", "linalg.vector_norm", ["v0"], {"axis": -2, "ord": 3})], ["v2"]),
+}
+
+
+@pytest.mark.parametrize("backend", ["cpu", "strict"])
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_fuzz_regression(name, backend):
+    pytest.importorskip("torch")
+    prog = FOUND[name]
+    if prog.oracle == "jax":
+        pytest.importorskip("jax")
+    from tests.difftest import runner as R
+    r = R.check(prog, backend)
+    assert r.status == "ok", r.report()
