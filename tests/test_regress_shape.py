@@ -88,6 +88,11 @@ KEYS = [
     ("slice_empty_past_end", (5,), lambda i: slice(7, 9)),
     ("slice_rev_to_start", (5,), lambda i: slice(3, -10, -1)),
     ("slice_rev_empty", (5,), lambda i: slice(1, 3, -1)),
+    ("zero_width_ellipsis_separates", (2, 2, 3), lambda i: (None, i([-2, 1]), i([1]), ..., i([True, False, True]))),
+    ("true_0d_mask", (2, 3), lambda i: (i(True), 1)),
+    ("false_0d_mask", (2, 3), lambda i: (0, i(False))),
+    ("python_true_with_array", (2, 3), lambda i: (True, slice(None), i([2, 0]))),
+    ("true_0d_mask_of_0d", (), lambda i: i(True)),
 ]
 
 
@@ -126,6 +131,14 @@ def test_negative_indices_keep_their_gradient(device):
     ia = np.array([[-1, 0], [1, -2]])
     check_select(lambda x: gt.take_along_axis(x, _ix(device, ia), axis=1),
                  lambda a: np.take_along_axis(a, ia, 1), (2, 3), device)
+
+
+def test_traced_index_stays_an_input_with_negative_entries(device):
+    x = gt.asarray(np.arange(6.0).reshape(2, 3), device=device)
+    g = gt.trace(lambda x, i: gt.take(x, i, axis=1), x, _ix(device, [0, 1]))
+    np.testing.assert_array_equal(_np(g(x, _ix(device, [-1, 0]))), [[2.0, 0.0], [5.0, 3.0]])
+    g = gt.trace(lambda x, i: gt.take_along_axis(x, i, axis=1), x, _ix(device, [[0], [1]]))
+    np.testing.assert_array_equal(_np(g(x, _ix(device, [[-1], [0]]))), [[2.0], [3.0]])
 
 
 def test_backend_scatters_wrap_negative_indices(device):
@@ -383,3 +396,74 @@ def test_valid_axes_match_numpy(device, axis):
     np.testing.assert_array_equal(_np(gt.unstack(x, axis=axis)[-1]), np.moveaxis(a, axis, 0)[-1])
     check_select(lambda x: gt.flip(gt.roll(x, 1, axis=axis), axis=(axis, 0) if axis % 3 else axis),
                  lambda t: np.flip(np.roll(t, 1, axis), (axis, 0) if axis % 3 else axis), (2, 3, 4), device)
+
+
+def _random_key(rng, shape):
+    """A random NumPy key: ints, slices (any bounds and steps), None, ..., integer arrays, masks, 0-d masks."""
+    ents, d, ell = [], 0, False
+    while d < len(shape):
+        r, n = rng.random(), shape[d]
+        if r < 0.1:
+            ents.append(None)
+        elif r < 0.13:
+            ents.append(np.asarray(rng.random() < 0.5))
+        elif r < 0.2 and not ell:
+            ell = True
+            ents.append(Ellipsis)
+            d += int(rng.integers(0, len(shape) - d + 1))
+        elif r < 0.4:
+            b = [int(v) if rng.random() < 0.7 else None for v in rng.integers(-n - 3, n + 4, 2)]
+            ents.append(slice(b[0], b[1], [None, 1, 2, -1, -2, 3][rng.integers(0, 6)]))
+            d += 1
+        elif r < 0.55 and n:
+            ents.append(int(rng.integers(-n, n)))
+            d += 1
+        elif r < 0.8 and n:
+            ents.append(rng.integers(-n, n, size=tuple(rng.integers(1, 3, size=rng.integers(1, 3)))))
+            d += 1
+        else:
+            k = int(rng.integers(1, len(shape) - d + 1))
+            ents.append(rng.random(shape[d:d + k]) < 0.5)
+            d += k
+    if rng.random() < 0.4 and ents:
+        ents = ents[:int(rng.integers(1, len(ents) + 1))]
+    return tuple(ents)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_keys_match_numpy(device, seed):
+    """A bounded differential run: getitem values, gradients and Jacobians, setitem values, against NumPy."""
+    rng = np.random.default_rng(seed)
+    checked = 0
+    for it in range(150):
+        shape = tuple(int(n) for n in rng.integers(1, 4, size=rng.integers(1, 4)))
+        key = _random_key(rng, shape)
+        a = np.asarray(np.arange(np.prod(shape), dtype=float).reshape(shape) + 1.0)
+        try:
+            want = a[key]
+        except IndexError:               # integer arrays that do not broadcast together
+            continue
+        gkey = tuple(gt.asarray(k, device=device) if isinstance(k, np.ndarray) else k for k in key)
+        x = gt.asarray(a, device=device)
+        out = x[gkey]
+        assert out.shape == want.shape, (shape, key)
+        np.testing.assert_array_equal(_np(out), want, err_msg=str((shape, key)))
+        W = rng.standard_normal(want.shape)
+        g = gt.grad(lambda x: gt.sum(x[gkey] * gt.asarray(W, device=device)))(x)
+        E = np.arange(a.size).reshape(shape)[key]
+        gn = np.zeros(a.size)
+        np.add.at(gn, E.reshape(-1), W.reshape(-1))
+        np.testing.assert_allclose(_np(g), gn.reshape(shape), atol=1e-12, err_msg=str((shape, key)))
+        if it % 3 == 0:
+            J = gt.jacobian(lambda x: x[gkey], mode=("forward", "reverse")[it % 2])(x)
+            Jn = (E[..., None] == np.arange(a.size)).astype(float).reshape(want.shape + shape)
+            np.testing.assert_array_equal(_np(J), Jn, err_msg=str((shape, key)))
+        if want.size and E.size == np.unique(E).size:
+            v = rng.standard_normal(want.shape)
+            n = a.copy()
+            n[key] = v
+            z = x * 1.0
+            z[gkey] = gt.asarray(v, device=device)
+            np.testing.assert_array_equal(_np(z), n, err_msg=str((shape, key)))
+        checked += 1
+    assert checked > 100
