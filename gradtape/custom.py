@@ -478,10 +478,9 @@ def _attach(name, res, outs, ins, recompute):
     """Fresh outputs over one node whose parents and their (shape, dtype) are ``ins`` and whose VJP is
     ``recompute`` (run once per cotangent)."""
     multi = isinstance(res, (tuple, list))
-    memo = [None, None]
 
     def vjp_i(i):
-        def rule(xp, ct, out_, *xs):
+        def rule(xp, ct, out_, *xs, memo, recompute):    # in the node's params: freed with the node
             if memo[0] is not ct:
                 memo[0] = ct
                 memo[1] = recompute(tuple(ct) if multi else (ct,))
@@ -496,7 +495,8 @@ def _attach(name, res, outs, ins, recompute):
     node = Node()
     node.prim, node.parents = prim, tuple(p for p, _ in ins)
     node.saved = node.vers = node.out = None
-    node.params, node.meta = {}, tuple(like for _, like in ins)
+    node.params = {"memo": [None, None], "recompute": recompute}   # holds the inputs until the node is used
+    node.meta = tuple(like for _, like in ins)
     node.out_tan = None
     node.seq = next(_seq)
     node.bk = outs[0]._bk
