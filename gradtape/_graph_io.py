@@ -83,15 +83,18 @@ _NODE_KEYS = frozenset({"kind", "op", "in", "attrs", "multi", "shape", "dtype", 
 def parse(text):
     """The JSON value of ``text``; nesting deeper than MAX_DEPTH is a ValueError (checked before parsing,
     as the parser itself recurses)."""
+    if '\\"' in text:                # escaped quotes: find the strings with a regex
+        outside = _STRING.sub("", text)
+    else:                               # (fast path) every quote opens or closes a string
+        outside = "".join(text.split('"')[0::2])
     depth = 0
-    for m in _STRUCT.finditer(text):
-        c = m.group()
+    for c in _NOT_BRACKET.sub("", outside):          # the brackets outside strings, in order
         if c in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 raise ValueError(f"gradtape.Graph.load: malformed graph: JSON nested deeper than {MAX_DEPTH} "
-                                 f"levels (at character {m.start()})")
-        elif c in "]}":
+                                 f"levels")
+        else:
             depth -= 1
     try:
         return json.loads(text, parse_constant=_no_constant)
@@ -105,7 +108,8 @@ def parse(text):
         raise ValueError("gradtape.Graph.load: malformed graph: JSON nested too deeply") from None
 
 
-_STRUCT = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 def _no_constant(name):
