@@ -107,7 +107,7 @@ def _checked(data, bk, obj, op="asarray"):
     name = _dtype_name(data.dtype)
     if name not in DTYPES:
         what = f"a {type(obj).__module__}.{type(obj).__name__}" if hasattr(obj, "dtype") else \
-            f"a Python {type(obj).__name__}"
+            f"a Python {type(obj).__name__}" if op in ("asarray", "from_dlpack") else f"the arguments {obj!r:.60}"
         raise _unsupported(op, name, what)
     return wrap(data, bk)
 
@@ -305,7 +305,12 @@ def from_dlpack(x, /, *, device=None, copy=None):
 def _creator(name, doc):
     def f(*args, dtype=None, device=None, **kw):
         bk = _bk_for(device)
-        return wrap(getattr(bk.xp, name)(*args, dtype=_bdt(bk, dtype, name), **kw), bk)
+        dt = _bdt(bk, dtype, name)
+        try:
+            data = getattr(bk.xp, name)(*args, dtype=dt, **kw)
+        except TypeError as e:
+            raise TypeError(f"gradtape.{name}: cannot make a tensor from the arguments {args!r:.60} ({e})") from None
+        return _checked(data, bk, args[-1:], name)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc
     return f
@@ -316,7 +321,7 @@ def _like(name, doc):
         x = x if isinstance(x, Tensor) else asarray(x)
         bk = _backends.get(device) if device is not None else x._bk
         data = x.data if bk is x._bk else _transfer(x.data, x._bk, bk)
-        return wrap(getattr(bk.xp, name)(data, *args, dtype=_bdt(bk, dtype, name), **kw), bk)
+        return _checked(getattr(bk.xp, name)(data, *args, dtype=_bdt(bk, dtype, name), **kw), bk, args[-1:], name)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc
     return f

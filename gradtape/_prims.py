@@ -387,11 +387,17 @@ def _over(n):
     return 1.0 / n if n > 0 else math.inf
 
 
+def _var_k(shape, axis, correction):
+    """d var = k * sum(dev * dx): k = 2 / (count - correction); 0 over an empty axis (no terms, as torch/JAX)."""
+    n = _count(shape, axis)
+    return 2 * _over(n - correction) if n else 0.0
+
+
 var_ = prim("var", lambda xp, x, axis, correction, keepdims: xp.var(x, axis=axis, correction=correction, keepdims=keepdims),
             [lambda xp, ct, out, x, axis, correction, keepdims:
-             _unreduce(xp, ct, x.shape, axis, keepdims) * (_dev(xp, x, axis) * (2 * _over(_count(x.shape, axis) - correction)))],
+             _unreduce(xp, ct, x.shape, axis, keepdims) * (_dev(xp, x, axis) * _var_k(x.shape, axis, correction))],
             [lambda xp, t, out, x, axis, correction, keepdims:
-             xp.sum(t * _dev(xp, x, axis), axis=axis, keepdims=keepdims) * (2 * _over(_count(x.shape, axis) - correction))],
+             xp.sum(t * _dev(xp, x, axis), axis=axis, keepdims=keepdims) * _var_k(x.shape, axis, correction)],
             [(0,)])
 std_ = prim("std", lambda xp, x, axis, correction, keepdims: xp.std(x, axis=axis, correction=correction, keepdims=keepdims),
             [lambda xp, ct, out, x, axis, correction, keepdims:

@@ -423,3 +423,22 @@ def test_matmul_shape_errors_name_the_op(device):
         gt.ones((2, 3)) @ gt.ones((2, 3))
     with pytest.raises(ValueError, match="gradtape.matmul: the stack shapes"):
         gt.ones((0, 1, 2)) @ gt.ones((5, 2, 2))
+
+
+@pytest.mark.parametrize("name", ["exprel", "sinc", "cbrt", "entr", "xlogy", "xlog1py"])
+def test_special_primitives_trace_save_and_load(tmp_path, name):
+    """The new primitives are in the registry: a traced function and its traced gradient replay from JSON."""
+    f = getattr(S, name)
+    if name in ("xlogy", "xlog1py"):
+        f = (lambda g: lambda t: g(t, 2.0))(f)
+    x = gt.asarray([0.0, 0.5, 2.0])
+    for fn, ref in ((f, f(x)), (gt.grad(lambda t: gt.sum(f(t))), gt.grad(lambda t: gt.sum(f(t)))(x))):
+        path = tmp_path / f"{name}.json"
+        gt.trace(fn, x).save(str(path))
+        np.testing.assert_allclose(to_np(gt.Graph.load(str(path))(x)), to_np(ref), rtol=1e-14)
+
+
+def test_creation_functions_refuse_values_without_a_gradtape_dtype(device):
+    for make, op in ((lambda: gt.full((2,), "abc"), "full"), (lambda: gt.full((2,), None), "full")):
+        with pytest.raises(TypeError, match=rf"gradtape\.{op}: cannot make a tensor"):
+            make()
