@@ -110,12 +110,9 @@ def _norm_key(x, key, op):
             continue
         n = shape[d]
         if type(k) is slice:
-            if k == _ALL:
-                k = _ALL
-            else:
-                r = range(*k.indices(n))
-                k = _ALL if (r.start, r.stop, r.step) == (0, n, 1) or (not n and r.step > 0) else \
-                    slice(0, 0) if not r else slice(r.start, r.stop if r.stop >= 0 else None, r.step)
+            r = range(*k.indices(n))      # bounds clamped as NumPy reads them; every backend gets in-range ones
+            k = _ALL if not n or (r.start, r.stop, r.step) == (0, n, 1) else \
+                slice(0, 0) if not r else slice(r.start, r.stop if r.stop >= 0 else None, r.step)
         elif type(k) is int:
             if not -n <= k < n:
                 raise IndexRangeError(f"gradtape.{op}: index {k} is out of bounds for axis {d} with size {n} "

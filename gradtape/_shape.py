@@ -382,14 +382,14 @@ def roll(x, /, shift, *, axis=None):
     if axis is None:          # roll of the flattened array
         return reshape(roll(reshape(x, (-1,)), shift if isinstance(shift, int) else sum(shift), axis=0), x.shape)
     if isinstance(axis, (list, tuple)):      # a repeated axis is allowed: its shifts add, as in NumPy
-        axis = tuple(axis_index(a, x.ndim, "roll", x.shape) - x.ndim for a in axis)
-        if len(shift if isinstance(shift, tuple) else (shift,) * len(axis)) != len(axis):
-            raise ValueError(f"gradtape.roll: shift {shift!r} and axis {axis!r} must have the same length")
         shift = shift if isinstance(shift, tuple) else (shift,) * len(axis)
+        if len(shift) != len(axis):
+            raise ValueError(f"gradtape.roll: shift {shift!r} and axis {tuple(axis)!r} must have the same length")
+        axis = tuple(axis_index(a, x.ndim, "roll", x.shape) - x.ndim for a in axis)
     else:
         axis = axis_index(axis, x.ndim, "roll", x.shape) - x.ndim
-        if isinstance(shift, tuple):
-            raise ValueError(f"gradtape.roll: a tuple shift {shift!r} needs a tuple axis")
+        if isinstance(shift, tuple):      # NumPy broadcasts the shifts against the one axis: they add
+            shift = sum(shift)
     return apply1(roll_p, x, {"shift": shift, "axis": axis})
 
 
