@@ -14,7 +14,7 @@ import threading
 from . import _engine
 from . import _prims as P
 from . import _shape as S
-from ._core import Tensor, apply, apply1, apply2, state, wrap
+from ._core import Tensor, apply, apply1, state, wrap
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"]
 

@@ -472,3 +472,19 @@ def test_checkpoint_nested_batched_taped_and_traced(device):
     _close(tape.gradient(y, c), want)
     g = gt.trace(gt.grad(lambda w: gt.sum(fc(w))), W)
     _close(g(W * 2.0), gt.grad(lambda w: gt.sum(fp(w)))(W * 2.0))
+
+
+def test_checkpoint_keeps_its_input_only_until_its_backward_ran(device):
+    import gc
+    import weakref
+    x = _a([0.5, -1.0]).requires_grad_()
+    h = gt.sin(x)                   # the block's input, an intermediate nobody else keeps
+    ref = weakref.ref(h)
+    y = gt.sum(gt.checkpoint(lambda z: gt.tanh(z) * 2.0)(h))
+    del h
+    gc.collect()
+    assert ref() is not None        # kept for the recomputation
+    y.backward()
+    gc.collect()
+    assert ref() is None            # and released with the node
+    _close(x.grad, 2 * (1 - np.tanh(np.sin([0.5, -1.0])) ** 2) * np.cos([0.5, -1.0]))
