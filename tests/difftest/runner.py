@@ -7,11 +7,13 @@ JAX) and compares, in this order:
 forward      every output: shape, dtype (float64), values, NaN/inf pattern
 backward     ``L.backward()`` of L = sum_i sum(w_i * out_i) into the leaves' .grad
 sources      ``gt.autograd.grad(outs, leaves + intermediates, head_grads=w)``: total derivatives
+vjp          ``gt.vjp`` of the whole program with the cotangents w
 tape         ``GradientTape.gradient(L, leaves + intermediates)`` (watched, not requires_grad)
 double       reverse over reverse: grad of sum(grad(L) * v) (torch: double backward)
 jvp          ``gt.jvp`` of the whole program (torch.func.jvp)
 hvp          forward over reverse: ``gt.jvp(gt.grad(L, argnums=all))`` and ``gt.hvp`` (one input)
-jacobian     ``gt.jacobian`` forward and reverse mode vs torch.func.jacrev   (kind "jacobian")
+jacobian     ``gt.jacobian`` forward and reverse mode, ``GradientTape.jacobian``, vs torch.func.jacrev
+             (kind "jacobian")
 hessian      ``gt.hessian`` vs torch.func.hessian                            (kind "jacobian")
 
 It returns a :class:`Result`; ``shrink`` makes a mismatching program minimal.
@@ -126,7 +128,7 @@ def _zeros_like_np(a):
     return np.zeros(np.shape(a))
 
 
-def torch_ref(prog, derivs=True):
+def torch_ref(prog, derivs=True, hessian=True):
     T = lib("torch")
     torch = T.torch
     r = Ref()
@@ -176,6 +178,8 @@ def torch_ref(prog, derivs=True):
         except Exception as e:
             raise Invalid(f"torch jacrev: {type(e).__name__}: {e}")
         w0 = torch.as_tensor(r.W[0])
+        if not hessian:
+            return r
 
         def lossf(*a):
             return (P.run(prog, T, list(a))[0] * w0).sum()
@@ -256,15 +260,26 @@ def _guard(check, f):
         raise Mismatch(check, f"gradtape raised {type(e).__name__}: {e}\n" + "".join(tb[-3:]))
 
 
-def check(prog, backend="cpu", checks=None, hessian_every=True):
-    """Compare prog on gradtape (backend) with its oracle; a Result."""
+# checks run on a share of the programs only (by seed) in sampled mode: they repeat a route another check covers
+SAMPLED = {"tape": (3, 0), "vjp": (3, 1), "hvp": (2, 1), "hessian": (3, 0)}     # (every k-th seed, offset)
+
+
+def check(prog, backend="cpu", checks=None, sample=False):
+    """Compare prog on gradtape (backend) with its oracle; a Result.
+
+    ``checks``: the names of the checks to run (all by default); ``sample``: run the costlier duplicate
+    routes (SAMPLED) on every k-th seed only (long runs)."""
     import gradtape as gt
     want = set(checks) if checks else None
-    on = lambda c: want is None or c in want   # noqa: E731
+
+    def on(c):
+        if sample and c in SAMPLED and (prog.seed + SAMPLED[c][1]) % SAMPLED[c][0]:
+            return False
+        return want is None or c in want
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref = jax_ref(prog) if prog.oracle == "jax" else torch_ref(prog)
+            ref = jax_ref(prog) if prog.oracle == "jax" else torch_ref(prog, hessian=on("hessian"))
     except Invalid as e:
         return Result("invalid", "oracle", str(e), prog, backend)
     rt, at = tol(prog)
@@ -272,15 +287,16 @@ def check(prog, backend="cpu", checks=None, hessian_every=True):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _checks(prog, backend, ref, rt, at, n, on, gt, hessian_every)
+            _checks(prog, backend, ref, rt, at, n, on, gt)
     except Mismatch as m:
         return Result("mismatch", m.check, m.detail, prog, backend)
     return Result("ok", prog=prog, backend=backend)
 
 
-def _checks(prog, backend, ref, rt, at, n, on, gt, hessian_every):
+def _checks(prog, backend, ref, rt, at, n, on, gt):
     # forward
-    xs, outs = _guard("forward", lambda: _gt_run(prog, backend))
+    env = {}
+    xs, outs = _guard("forward", lambda: _gt_run(prog, backend, env=env))
     if len(outs) != len(ref.outs):
         raise Mismatch("forward", f"{len(outs)} outputs, oracle {len(ref.outs)}")
     for i, (o, w) in enumerate(zip(outs, ref.outs)):
@@ -298,6 +314,9 @@ def _checks(prog, backend, ref, rt, at, n, on, gt, hessian_every):
                                            f"w.r.t. {nm} is {g!r}")
         return
     names = list(prog.inputs) + prog.sources
+    # a source that gradtape computed as the very object of another value (reshape to the same shape returns
+    # x itself) is that value, where torch makes a view: its total derivative is not comparable
+    aliased = {s for s in prog.sources if any(env[s] is v for k, v in env.items() if k != s)}
     # backward into .grad
     if on("backward"):
         def bw():
@@ -315,7 +334,16 @@ def _checks(prog, backend, ref, rt, at, n, on, gt, hessian_every):
             return gt.autograd.grad([o for o, _ in keep], xs2 + [env[s] for s in prog.sources],
                                     head_grads=[gt.asarray(w, device=backend) for _, w in keep])
         for nm, g, w in zip(names, _guard("sources", src), ref.grads):
-            compare(f"autograd.grad w.r.t. {nm}", g, w, rt, at)
+            if nm not in aliased:
+                compare(f"autograd.grad w.r.t. {nm}", g, w, rt, at)
+    # gt.vjp of the whole program, one cotangent per output
+    if on("vjp"):
+        def vj():
+            _, back = gt.vjp(lambda *a: P.run(prog, lib("gt", backend), list(a)),
+                             *[gt.asarray(a, device=backend) for a in prog.inputs.values()])
+            return back(tuple(gt.asarray(w, device=backend) for w in ref.W))
+        for nm, g, w in zip(names, _guard("vjp", vj), ref.grads):
+            compare(f"gt.vjp cotangent of {nm}", g, w, rt, at)
     # GradientTape with watched inputs
     if on("tape") and prog.oracle == "torch":
         def tape():
@@ -325,7 +353,8 @@ def _checks(prog, backend, ref, rt, at, n, on, gt, hessian_every):
                 L = _loss(gt, outs2, ref.W, ref.tracked, backend)
             return tp.gradient(L, xs2 + [env[s] for s in prog.sources])
         for nm, g, w in zip(names, _guard("tape", tape), ref.grads):
-            compare(f"GradientTape.gradient w.r.t. {nm}", g if g is not None else
+            if nm not in aliased:
+                compare(f"GradientTape.gradient w.r.t. {nm}", g if g is not None else
                     gt.zeros(np.shape(w), dtype=gt.float64), w, rt, at)
     # reverse over reverse
     if on("double"):
@@ -373,7 +402,15 @@ def _checks(prog, backend, ref, rt, at, n, on, gt, hessian_every):
                 J = _guard("jacobian", lambda: gt.jacobian(f1, argnums=argn, mode=mode)(*prim))
                 for i, (j, w) in enumerate(zip(J, ref.jac)):
                     compare(f"jacobian mode={mode} w.r.t. x{i}", j, w, rt, at)
-        if on("hessian") and hessian_every:
+        if on("jacobian"):
+            def tj():
+                with gt.GradientTape(persistent=True) as tp:
+                    xs2, outs2 = _gt_run(prog, backend, watch=tp)
+                return tp.jacobian(outs2[0], xs2)
+            for i, (j, w) in enumerate(zip(_guard("jacobian", tj), ref.jac)):
+                compare(f"GradientTape.jacobian w.r.t. x{i}", j if j is not None else
+                        gt.zeros(np.shape(w), dtype=gt.float64, device=backend), w, rt, at)
+        if on("hessian"):
             w0 = gt.asarray(ref.W[0], device=backend)
             lossf = lambda *a: gt.sum(P.run(prog, lib("gt", backend), list(a))[0] * w0)   # noqa: E731
             H = _guard("hessian", lambda: gt.hessian(lossf, argnums=argn)(*prim))
@@ -418,6 +455,8 @@ def _variants(prog):
     for i, ins in enumerate(prog.instrs):         # bypass an op: its first operand takes its place
         for a in ins.args[:1]:
             rest = prog.instrs[:i] + prog.instrs[i + 1:]
+            if a in prog.inputs and ins.out in prog.outputs:
+                continue                              # an input as an output: a different program
             ren = lambda r: a if r == ins.out else r   # noqa: E731
             new = [P.Instr(j.out, j.op, [ren(x) for x in j.args], j.params) for j in rest]
             yield prog.copy(instrs=new, outputs=[ren(o) for o in prog.outputs],
@@ -499,6 +538,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="append mismatches (shrunk reproducers) here")
     ap.add_argument("--no-shrink", action="store_true")
     ap.add_argument("--max-report", type=int, default=50)
+    ap.add_argument("--all-checks", action="store_true", help="every check on every program (default: the "
+                    "duplicate routes tape/vjp/hvp/hessian on a share of the seeds)")
     a = ap.parse_args(argv)
     counts = {"ok": 0, "invalid": 0, "mismatch": 0}
     seen, t0 = {}, time.time()
@@ -507,7 +548,7 @@ def main(argv=None):
         seed = a.seed + k
         try:
             prog = P.generate(seed, a.kind)
-            r = check(prog, a.backend)
+            r = check(prog, a.backend, sample=not a.all_checks)
         except Exception as e:                          # a defect of the fuzzer itself: say so, go on
             counts["harness"] = counts.get("harness", 0) + 1
             print(f"HARNESS ERROR seed={seed}: {type(e).__name__}: {e}", flush=True)
