@@ -348,15 +348,36 @@ class GradientTape:
             og = None if og is None else [g for g, t in zip(og, targets) if self._recorded(t)]
             targets = live
         create = state.enabled and state.recording > 0   # inside an outer tape/record: record this pass too
-        got = _engine.run(targets, _heads(targets, og, create, "GradientTape.gradient"),
-                          retain_graph=self.persistent or create, create_graph=create, sources=srcs)
+        back = self._rewatch()
+        try:
+            got = _engine.run(targets, _heads(targets, og, create, "GradientTape.gradient"),
+                              retain_graph=self.persistent or create, create_graph=create, sources=srcs)
+        finally:
+            self._unwatch(back)
         return got[0] if single else got
 
     def _recorded(self, t):
-        """Whether ``t`` is on this tape: tracked, and not computed after the ``with`` block (TensorFlow)."""
-        if not isinstance(t, Tensor) or not t._rg:
+        """Whether ``t`` is on this tape: tracked (or watched by it), and not computed after the ``with``
+        block (TensorFlow)."""
+        if not isinstance(t, Tensor):
             return False
+        if not t._rg:
+            return t._node is None and any(t is w for w in self._watched)
         return self._end is None or t._node is None or t._node.seq < self._end
+
+    def _rewatch(self):
+        """After the block, what this tape watched is tracked again while it computes a gradient (a watched
+        tensor may itself be the target)."""
+        back = [t for t in self._watched if not t._rg and t._node is None]
+        for t in back:
+            t._rg = True
+        return back
+
+    @staticmethod
+    def _unwatch(back):
+        for t in back:
+            if t._node is None and t._req is None:
+                t._rg = False
 
     def jacobian(self, target, sources):
         """Jacobian(s) of ``target`` w.r.t. ``sources``, shaped target.shape + source.shape."""
@@ -368,5 +389,9 @@ class GradientTape:
         self._used = True
         if isinstance(target, Tensor) and target._rg and not self._recorded(target):
             return None if single else [None] * len(srcs)    # computed after the block: not on this tape
-        out = _jacobian_rows(target, srcs, retain_last=self.persistent)
+        back = self._rewatch()
+        try:
+            out = _jacobian_rows(target, srcs, retain_last=self.persistent)
+        finally:
+            self._unwatch(back)
         return out[0] if single else out

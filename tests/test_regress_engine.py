@@ -326,6 +326,22 @@ def test_tape_target_made_after_block_with_requires_grad_leaf(device):
     assert float(w.grad) == 12.0
 
 
+def test_tape_watched_tensor_as_its_own_target_after_block(device):
+    # the differential fuzzer's GradientTape.jacobian case: the target is a watched input passed through
+    x = arr(np.ones((1, 1, 1)))
+    u = arr([1.0])
+    with gt.GradientTape(persistent=True) as tape:
+        tape.watch([x, u])
+        out = gt.broadcast_arrays(x, u)[0]
+    jx, ju = tape.jacobian(out, [x, u])
+    np.testing.assert_array_equal(to_np(jx), np.ones((1, 1, 1, 1, 1, 1)))
+    np.testing.assert_array_equal(to_np(ju), np.zeros((1, 1, 1, 1)))
+    gx, gu = tape.gradient(out, [x, u])
+    np.testing.assert_array_equal(to_np(gx), np.ones((1, 1, 1)))
+    assert gu is None
+    assert not x.requires_grad and not u.requires_grad      # still untracked after the calls
+
+
 def test_tape_inside_block_sees_everything(device):
     c = arr(3.0)
     with gt.GradientTape(persistent=True) as tape:
