@@ -641,7 +641,7 @@ def tensordot(x1, x2, /, *, axes=2):
 
 
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
-    """``linalg.vector_norm``; the 2-norm's gradient at 0 is 0 (not NaN).
+    """``linalg.vector_norm``; the gradient of every p-norm with p >= 1 (and inf) at 0 is 0 (not NaN), as torch.
 
     >>> import gradtape as gt
     >>> gt.linalg.vector_norm(gt.asarray([3.0, 4.0]))
@@ -651,6 +651,8 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     ax = _ax(x, axis, "linalg.vector_norm")
     if ord == 2:
         return apply1(P.norm2, x, {"axis": ax, "keepdims": keepdims})
+    if isinstance(ord, (int, float)) and not isinstance(ord, _builtin_bool) and 1 < ord < math.inf:
+        return apply1(P.normp, x, {"axis": ax, "keepdims": keepdims, "p": float(ord)})
     if not _tracked(x):
         return wrap(x._bk.xp.linalg.vector_norm(x.data, axis=axis, keepdims=keepdims, ord=ord), x._bk)
     a = P_abs(x)

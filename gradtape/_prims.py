@@ -178,7 +178,7 @@ divide = prim("divide", lambda xp, x, y: x / y,
               [lambda xp, t, out, x, y: t / y, lambda xp, t, out, x, y: -t * x / (y * y)], [(1,), (0, 1)])
 divide.bcast = True
 pow_ = binary("pow", lambda xp, x, y: xp.pow(x, y),
-              lambda xp, x, y, out: y * xp.pow(x, y - 1),
+              lambda xp, x, y, out: _pow_dx(xp, x, y),
               lambda xp, x, y, out: _logx(xp, x) * out,
               save=(("x", "y"), ("x", "out")))
 atan2 = binary("atan2", lambda xp, x, y: xp.atan2(x, y),
@@ -203,6 +203,14 @@ copysign = binary("copysign", lambda xp, x, y: xp.copysign(x, y),
 remainder = binary("remainder", lambda xp, x, y: xp.remainder(x, y),
                    lambda xp, x, y, out: xp.ones_like(out), lambda xp, x, y, out: -xp.floor(x / y),
                    save=(("out",), ("x", "y")))
+
+
+def _pow_dx(xp, x, y):
+    """y x**(y-1); x**0 is the constant 1, so 0 also at x = 0 (JAX's integer_pow, torch; not 0 * inf). For a tensor
+    exponent only the point x = y = 0 is masked (torch's 0), so mixed derivatives stay right elsewhere."""
+    if isinstance(y, (int, float)):
+        return y * xp.pow(x, y - 1) if y != 0 else xp.zeros_like(x)
+    return xp.where((y == 0) & (x == 0), xp.zeros_like(x), y * xp.pow(x, y - 1))
 
 
 def _logx(xp, x):
@@ -365,6 +373,20 @@ def _norm_d(xp, x, out, axis, keepdims):
 norm2 = prim("vector_norm2", lambda xp, x, axis, keepdims: xp.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=2),
              [lambda xp, ct, out, x, axis, keepdims: _unreduce(xp, ct, x.shape, axis, keepdims) * _norm_d(xp, x, out, axis, keepdims)],
              [lambda xp, t, out, x, axis, keepdims: xp.sum(t * _norm_d(xp, x, out, axis, keepdims), axis=axis, keepdims=keepdims)],
+             [(0, "out")])
+
+
+def _normp_d(xp, x, out, axis, keepdims, p):
+    """d||x||_p/dx = sign(x) (|x| / ||x||)**(p-1) for p > 1, taken as 0 where ||x|| = 0 (as for ord 2, and torch)."""
+    o = out if keepdims else _keep(xp, out, x.shape, axis)
+    nz = o != 0
+    d = xp.sign(x) * (xp.abs(x) / xp.where(nz, o, xp.ones_like(o))) ** (p - 1)
+    return xp.where(nz, d, xp.zeros_like(d))
+
+
+normp = prim("vector_normp", lambda xp, x, axis, keepdims, p: xp.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=p),
+             [lambda xp, ct, out, x, axis, keepdims, p: _unreduce(xp, ct, x.shape, axis, keepdims) * _normp_d(xp, x, out, axis, keepdims, p)],
+             [lambda xp, t, out, x, axis, keepdims, p: xp.sum(t * _normp_d(xp, x, out, axis, keepdims, p), axis=axis, keepdims=keepdims)],
              [(0, "out")])
 
 

@@ -442,3 +442,44 @@ def test_creation_functions_refuse_values_without_a_gradtape_dtype(device):
     for make, op in ((lambda: gt.full((2,), "abc"), "full"), (lambda: gt.full((2,), None), "full")):
         with pytest.raises(TypeError, match=rf"gradtape\.{op}: cannot make a tensor"):
             make()
+
+
+# ---- fuzzer findings F1 (x**0 at 0) and F2 (p-norms at 0 and over empty axes) ---------------------------
+
+@pytest.mark.parametrize("exponent", [0, 0.0, "tensor"])
+def test_pow_zero_exponent_has_zero_derivative_at_zero(device, exponent):
+    """x**0 is the constant 1: d/dx = 0 also at x = 0 (JAX's integer_pow, torch), to second order."""
+    x = gt.asarray([0.0, 2.0, -1.5])
+    y = gt.zeros(3) if exponent == "tensor" else exponent
+    f = lambda t: t ** y  # noqa: E731
+    for got in _d1(f, x):
+        np.testing.assert_array_equal(got, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(to_np(gt.hessian(lambda t: gt.sum(f(t)))(x)), np.zeros((3, 3)))
+
+
+def test_pow_tensor_exponent_mixed_derivatives_at_zero_exponent(device):
+    """Masking only x = y = 0 keeps d2/dxdy x**y = x**(y-1) (1 + y log x) right at y = 0 (here 1/2; JAX too)."""
+    h = gt.hessian(lambda v: v[0] ** v[1])(gt.asarray([2.0, 0.0]))
+    np.testing.assert_allclose(to_np(h), [[0.0, 0.5], [0.5, math.log(2.0) ** 2]], rtol=1e-14)
+    np.testing.assert_allclose(to_np(gt.grad(lambda v: v[0] ** v[1])(gt.asarray([2.0, 0.0]))),
+                               [0.0, math.log(2.0)], rtol=1e-14)
+
+
+@pytest.mark.parametrize("p", [1.5, 3, 4.0])
+@pytest.mark.parametrize("shape, axis", [((3, 4), 1), ((3, 4), None), ((2, 0), 1), ((2, 0), 0), ((0, 2), (0, 1))])
+def test_p_norms_match_torch_at_zero_and_over_empty_axes(device, p, shape, axis):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    for x0 in (rng.normal(size=shape), np.zeros(shape)):
+        f = lambda t: gt.linalg.vector_norm(t, axis=axis, ord=p)  # noqa: E731
+        ft = lambda t: torch.linalg.vector_norm(t, dim=axis, ord=p)  # noqa: E731
+        x, xt = gt.asarray(x0), torch.tensor(x0)
+        np.testing.assert_allclose(to_np(f(x)), ft(xt).numpy(), rtol=1e-12)
+        np.testing.assert_allclose(to_np(gt.grad(lambda t: gt.sum(f(t)))(x)),
+                                   torch.func.grad(lambda t: ft(t).sum())(xt).numpy(), rtol=1e-10, atol=1e-14)
+        v0 = rng.normal(size=shape)
+        np.testing.assert_allclose(to_np(gt.jvp(f, (x,), (gt.asarray(v0),))[1]),
+                                   torch.func.jvp(ft, (xt,), (torch.tensor(v0),))[1].numpy(), rtol=1e-10, atol=1e-14)
+        if x0.size and x0.any():
+            np.testing.assert_allclose(to_np(gt.hessian(lambda t: gt.sum(f(t)))(x)),
+                                       torch.func.hessian(lambda t: ft(t).sum())(xt).numpy(), rtol=1e-9, atol=1e-12)
