@@ -27,16 +27,22 @@ def _name_ok(s):
 
 # ---- kinds of values --------------------------------------------------------------------------------------
 
+def _np_scalar(v, kinds):
+    """A NumPy scalar (np.float64(2.0)...) of one of the dtype kinds, as a saved "npscalar" loads."""
+    from .backends import numpy_backend
+    return numpy_backend.is_scalar(v) and v.dtype.kind in kinds
+
+
 def _int(v):
-    return type(v) is int
+    return type(v) is int or _np_scalar(v, "iu")
 
 
 def _num(v):
-    return type(v) in (int, float)
+    return type(v) in (int, float) or _np_scalar(v, "iuf")
 
 
 def _ints(v):
-    return type(v) is tuple and all(type(e) is int for e in v)
+    return type(v) is tuple and all(_int(e) for e in v)
 
 
 def _key_part(v, top=True):
@@ -74,8 +80,10 @@ PARAM_KINDS = {
     "dst": (lambda v: type(v) is DeviceName, "a device"),
     "correction": (_num, "a number"),
     "a": (_num, "a number"),
-    "lo": (lambda v: v is None or _num(v), "None or a number"),
-    "hi": (lambda v: v is None or _num(v), "None or a number"),
+    "p": (_num, "a number"),
+    # (a NumPy scalar given where a number goes is traced as a constant array: a reference)
+    "lo": (lambda v: v is None or _num(v) or type(v) is Ref, "None, a number or an array"),
+    "hi": (lambda v: v is None or _num(v) or type(v) is Ref, "None, a number or an array"),
     "rtol": (lambda v: v is None or _num(v) or type(v) is Ref, "None, a number or an array"),
     "ord": (lambda v: v is None or _num(v) or v in ("fro", "nuc"), "None, a number, 'fro' or 'nuc'"),
     "mode": (lambda v: v in ("reduced", "complete"), "'reduced' or 'complete'"),
@@ -127,7 +135,7 @@ def prim_params(prim):
 
 
 def _scalar_input(v):
-    return type(v) is Ref or type(v) in (bool, int, float, complex)
+    return type(v) is Ref or type(v) in (bool, int, float, complex) or _np_scalar(v, "biufc")
 
 
 def check_node(i, kind, op, prim, ins, attrs):

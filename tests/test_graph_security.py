@@ -240,6 +240,15 @@ def test_load_validates_every_field(name, mutate, msg):
         gt.Graph.from_json(text)
 
 
+def test_numpy_scalars_in_a_graph_save_and_load():
+    """NumPy scalars (saved as "npscalar") are numbers wherever a number may stand."""
+    f = lambda x: gt.astype(gt.greater(x, np.float64(0.25)), "float64") + gt.clip(x, np.float64(0.1), 0.9)  # noqa
+    x = gt.asarray([0.0, 0.5, 1.0])
+    g = gt.trace(f, x)
+    h = gt.Graph.from_json(g.to_json())
+    assert np.array_equal(gt.to_numpy(h(x)), gt.to_numpy(f(x)))
+
+
 def test_every_primitive_parameter_has_a_declared_kind():
     """A new primitive whose parameter has a new name must say what kind of value it takes (PARAM_KINDS)."""
     missing = {k: p for p, prim in _registry().items() for k in S.prim_params(prim)[2] if k not in S.PARAM_KINDS}
