@@ -151,7 +151,7 @@ class _Plan:
         for d, i in last.items():
             if nodes[d].kind != "const":
                 frees.setdefault(i, []).append(d)
-        reg, clear, size = _registers(nodes, graph._in, last, frees)
+        reg, clear, size = _registers(nodes, last, frees)
         env0 = [None] * size
         used = [(k, reg[i]) for k, i in enumerate(graph._in) if i in last]
         lines = ["def replay(" + ", ".join(f"v{i}" for i in graph._in) + "):"]
@@ -197,8 +197,9 @@ class _Plan:
                     rhs = f"{n.op}({', '.join([xp] + _args_text(ins, n.attrs, b, text))})"
             steps.append((i, reg[i], step, clear[i]))
             lines.append(f"    v{i} = {rhs}")
-            if frees.get(i):
-                lines.append("    del " + ", ".join(f"v{d}" for d in frees[i]))
+            dead = frees.get(i, []) + ([i] if i not in last else [])        # (a result nothing reads: at once)
+            if dead:
+                lines.append("    del " + ", ".join(f"v{d}" for d in dead))
         lines.append("    return (" + ", ".join(text(Ref(r), bk) for r in outs) + ",)")
         self.source = "\n".join(lines)      # a listing to read: never compiled, never executed
         self.fn = _runner(graph, env0, used, steps, tuple(reg[r] for r in outs))
@@ -207,7 +208,7 @@ class _Plan:
         self.post = _unflattener(graph._tree, bk, cross)
 
 
-def _registers(nodes, inputs, last, frees):
+def _registers(nodes, last, frees):
     """Slots for the values: a result takes the slot of an input that dies at its step where there is one,
     so a chain runs in place without separate drops. Returns ({node: slot}, {node: slots to clear after its
     step}, number of slots); constants and the used inputs get their own slots first."""
