@@ -63,6 +63,18 @@ FOUND = {
         "jacobian", 33, {"x0": A([[], []], (2, 0))},
         [I("v0", "moveaxis", ["x0"], {"source": 0, "destination": 1}),
          I("v2", "linalg.vector_norm", ["v0"], {"axis": -2, "ord": 3})], ["v2"]),
+    # NEW: gt.trace drops an indexed write on an untracked tensor (the replay returns the value before the write)
+    "trace-setitem": Program(
+        "general", 7043, {"x2": A([[1.0]], (1, 1)), "x5": A(-1.6, ())},
+        [I("v6", "setitem", ["x2", "x5"], {"key": (None, 0)})], ["v6"]),
+    # the same defect through a traced gradient: the dropped write makes maximum see a tie (gradient halved)
+    "trace-grad-setitem-maximum": Program(
+        "general", 7052, {"x2": A([[1.0]], (1, 1)), "x3": A(-2.0, ())},
+        [I("v2", "setitem", ["x2", "x3"], {"key": 0}), I("v6", "maximum", ["x2", "v2"], {})], ["v6"]),
+    # nested gt.grad over a closure (found by the namespace helper; fuzzer route "nested")
+    "nested-grad-closure": Program(
+        "general", 3, {"x0": A([0.0, 0.0], (2,)), "x1": A([2.0, 0.5], (2,))},
+        [I("v0", "log", ["x1"], {}), I("v1", "multiply", ["x0", "v0"], {})], ["v1"]),
 }
 
 

@@ -12,6 +12,8 @@ tape         ``GradientTape.gradient(L, leaves + intermediates)`` (watched, not 
 double       reverse over reverse: grad of sum(grad(L) * v) (torch: double backward)
 jvp          ``gt.jvp`` of the whole program (torch.func.jvp)
 hvp          forward over reverse: ``gt.jvp(gt.grad(L, argnums=all))`` and ``gt.hvp`` (one input)
+graph        ``gt.trace`` of the program and of ``gt.grad(L)``, replayed, and after a JSON save/load
+nested       ``gt.grad`` of a function calling ``gt.grad`` of a closure over the outer argument (two inputs)
 jacobian     ``gt.jacobian`` forward and reverse mode, ``GradientTape.jacobian``, vs torch.func.jacrev
              (kind "jacobian")
 hessian      ``gt.hessian`` vs torch.func.hessian                            (kind "jacobian")
@@ -154,6 +156,15 @@ def torch_ref(prog, derivs=True, hessian=True):
                                                                                   [_np(s) for s in srcs])]
         lg = [g for g in gs[:len(xs)]]
         s = sum((g * torch.as_tensor(v)).sum() for g, v in zip(lg, r.V) if g is not None and g.requires_grad)
+        g0 = lg[0]
+        r.nested = None
+        if len(xs) >= 2:       # d/dx1 of sum(grad_x0(L) * v0): nested grad over a closure
+            s0 = (g0 * torch.as_tensor(r.V[0])).sum() if g0 is not None else None
+            if s0 is not None and s0.requires_grad:
+                h1 = torch.autograd.grad(s0, xs[1], allow_unused=True, retain_graph=True)[0]
+                r.nested = _np(h1) if h1 is not None else _zeros_like_np(prog.inputs[list(prog.inputs)[1]])
+            else:
+                r.nested = _zeros_like_np(prog.inputs[list(prog.inputs)[1]])
         if isinstance(s, torch.Tensor) and s.requires_grad:
             hv = torch.autograd.grad(s, xs, allow_unused=True)
             r.hvp = [_np(h) if h is not None else _zeros_like_np(a) for h, a in zip(hv, prog.inputs.values())]
@@ -261,7 +272,7 @@ def _guard(check, f):
 
 
 # checks run on a share of the programs only (by seed) in sampled mode: they repeat a route another check covers
-SAMPLED = {"tape": (3, 0), "vjp": (3, 1), "hvp": (2, 1), "hessian": (3, 0)}     # (every k-th seed, offset)
+SAMPLED = {"tape": (3, 0), "vjp": (3, 1), "hvp": (2, 1), "hessian": (3, 0), "nested": (2, 0), "graph": (3, 2)}     # (every k-th seed, offset)
 
 
 def check(prog, backend="cpu", checks=None, sample=False):
@@ -394,6 +405,16 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
             compare(f"hvp (jvp of grad) w.r.t. {nm}", g, w, rt * 10, at * 10)
         if n == 1:
             compare("gt.hvp", _guard("hvp", lambda: gt.hvp(loss, prim[0], tans[0])), ref.hvp[0], rt * 10, at * 10)
+    if on("graph") and any(ref.tracked):
+        _graph_check(prog, backend, ref, prim, loss, f, rt, at, names, gt)
+    if on("nested") and n >= 2 and getattr(ref, "nested", None) is not None:
+        def nested():
+            def outer(x1):
+                inner = lambda x0: loss(x0, x1, *prim[2:])   # noqa: E731  (closes over x1)
+                return gt.sum(gt.grad(inner)(prim[0]) * tans[0])
+            return gt.grad(outer)(prim[1])
+        compare("nested gt.grad over a closure: d/dx1 sum(grad_x0(L) * v0)", _guard("nested", nested),
+                ref.nested, rt * 10, at * 10)
     if prog.kind == "jacobian":
         f1 = lambda *a: P.run(prog, lib("gt", backend), list(a))[0]   # noqa: E731
         argn = tuple(range(n))
@@ -417,6 +438,28 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
             for i in range(n):
                 for j in range(n):
                     compare(f"hessian block ({i}, {j})", H[i][j], ref.hess[i][j], rt * 10, at * 10)
+
+
+def _tuple(r):
+    return tuple(r) if isinstance(r, (tuple, list)) else (r,)
+
+
+def _graph_check(prog, backend, ref, prim, loss, f, rt, at, names, gt):
+    """gt.trace of the program and of its gradient replay equal to the oracle, also after a JSON round trip."""
+    import os
+    import tempfile
+    g = _guard("graph", lambda: gt.trace(f, *prim))
+    for i, (o, w) in enumerate(zip(_guard("graph", lambda: _tuple(g(*prim))), ref.outs)):
+        compare(f"gt.trace(program) replay: output {prog.outputs[i]}", o, w, rt, at)
+    gg = _guard("graph", lambda: gt.trace(gt.grad(loss, argnums=tuple(range(len(prim)))), *prim))
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "g.json")
+        _guard("graph", lambda: gg.save(path))
+        loaded = _guard("graph", lambda: gt.Graph.load(path))
+        for what, graph in (("gt.trace(gt.grad(L)) replay", gg), ("Graph.load(save(gt.trace(gt.grad(L))))", loaded)):
+            got = _guard("graph", lambda: _tuple(graph(*prim)))
+            for nm, gr, w in zip(names, got, ref.grads):
+                compare(f"{what}: gradient w.r.t. {nm}", gr, w, rt, at)
 
 
 # ---- shrinking -----------------------------------------------------------------------------------------------------
@@ -542,7 +585,7 @@ def main(argv=None):
                     "duplicate routes tape/vjp/hvp/hessian on a share of the seeds)")
     a = ap.parse_args(argv)
     counts = {"ok": 0, "invalid": 0, "mismatch": 0}
-    seen, t0 = {}, time.time()
+    seen, by_check, t0 = {}, {}, time.time()
     out = open(a.out, "a") if a.out else None
     for k in range(a.n):
         seed = a.seed + k
@@ -555,8 +598,11 @@ def main(argv=None):
             continue
         counts[r.status] += 1
         if r.status == "mismatch":
-            key = (r.check.split(":")[0], tuple(sorted({i.op for i in prog.instrs})))
-            if len(seen) < a.max_report and key not in seen:
+            head = r.check.split(":")[0]
+            key = (head, tuple(sorted({i.op for i in prog.instrs})))
+            by_check.setdefault(head, []).append(seed)
+            # at most 3 shrunk reports per check: a defect that fires often would spend the run shrinking
+            if len(seen) < a.max_report and key not in seen and len(by_check[head]) <= 3:
                 s = r if a.no_shrink else shrink(r)
                 seen[key] = s
                 text = s.report() if s.status == "mismatch" else r.report()
@@ -570,6 +616,8 @@ def main(argv=None):
     dt = time.time() - t0
     summary = (f"kind={a.kind} backend={a.backend} seeds {a.seed}..{a.seed + a.n - 1}: {counts} in {dt:.0f}s "
                f"({1000 * dt / max(a.n, 1):.1f} ms/program); {len(seen)} distinct mismatch signatures")
+    for head, seeds in by_check.items():
+        summary += f"\n  {head}: {len(seeds)} programs, seeds {seeds[:20]}{' ...' if len(seeds) > 20 else ''}"
     print(summary)
     if out:
         out.write(f"\n{summary}\n")
