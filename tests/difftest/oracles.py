@@ -181,7 +181,7 @@ def _t_lse(L, a, p):
 
 add(Op("nn.logsumexp", "red", 1, (None,), torch=_t_lse))
 add(Op("linalg.vector_norm", "red", 1, (None,), note="the 2-norm's gradient at 0 is 0 in both",
-       covers=("vector_norm2",)))
+       covers=("vector_norm2", "vector_normp")))
 
 # ---- shape ops ----------------------------------------------------------------------------------------------------
 _POS = {"moveaxis": ("source", "destination"), "tile": ("repetitions",)}
