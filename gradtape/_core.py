@@ -31,7 +31,9 @@ class _State(threading.local):
 
 state = _State()
 _global_device = [os.environ.get("GRADTAPE_DEVICE", "cpu")]
-# set by gradtape.trace while it runs: called as TRACE(prim_or_name, args, params, out) for every op
+# called as TRACE(prim_or_name, args, params, out) for every op. Only a gate: None unless some thread runs
+# gradtape.trace, else a function handing the op to the calling thread's own tracer (state.tracer); see
+# gradtape._graph_trace. The tracer itself is per thread.
 TRACE = None
 _seq = itertools.count()
 _SCALARS = (bool, int, float, complex)
