@@ -71,6 +71,10 @@ FOUND = {
     "trace-grad-setitem-maximum": Program(
         "general", 7052, {"x2": A([[1.0]], (1, 1)), "x3": A(-2.0, ())},
         [I("v2", "setitem", ["x2", "x3"], {"key": 0}), I("v6", "maximum", ["x2", "v2"], {})], ["v6"]),
+    # NEW: forward-mode (batched) jacobian through y[empty slice, ..., int array] = v raises ValueError
+    "jacobian-forward-setitem-empty-region": Program(
+        "jacobian", 20026, {"x1": A([[1.0]], (1, 1)), "x2": A(-2.0, ())},
+        [I("v4", "setitem", ["x1", "x2"], {"key": (slice(4, 3, 2), Ellipsis, C([-1], "int64"))})], ["v4"]),
     # nested gt.grad over a closure (found by the namespace helper; fuzzer route "nested")
     "nested-grad-closure": Program(
         "general", 3, {"x0": A([0.0, 0.0], (2,)), "x1": A([2.0, 0.5], (2,))},

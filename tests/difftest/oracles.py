@@ -508,7 +508,7 @@ class TorchLib:
         self.torch, self.F, self.ns = torch, F, xt
 
     def const(self, a):
-        return self.torch.as_tensor(a)
+        return self.torch.as_tensor(np.array(a))       # a contiguous copy (torch refuses negative strides)
 
 
 class JaxLib:

@@ -186,9 +186,10 @@ def torch_ref(prog, derivs=True, hessian=True):
         f1 = lambda *a: P.run(prog, T, list(a))[0]   # noqa: E731
         try:
             r.jac = [_np(j) for j in torch.func.jacrev(f1, argnums=tuple(range(n)))(*prim)]
-        except Exception as e:
-            raise Invalid(f"torch jacrev: {type(e).__name__}: {e}")
+        except Exception:                   # torch.func fails on some empty shapes: skip this check only
+            r.jac = None
         w0 = torch.as_tensor(r.W[0])
+        r.hess = None
         if not hessian:
             return r
 
@@ -197,8 +198,8 @@ def torch_ref(prog, derivs=True, hessian=True):
         try:
             h = torch.func.hessian(lossf, argnums=tuple(range(n)))(*prim)
             r.hess = [[_np(h[i][j]) for j in range(n)] for i in range(n)]
-        except Exception as e:
-            raise Invalid(f"torch hessian: {type(e).__name__}: {e}")
+        except Exception:
+            r.hess = None
     return r
 
 
@@ -419,11 +420,11 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
         f1 = lambda *a: P.run(prog, lib("gt", backend), list(a))[0]   # noqa: E731
         argn = tuple(range(n))
         for mode in ("reverse", "forward"):
-            if on("jacobian"):
+            if on("jacobian") and ref.jac is not None:
                 J = _guard("jacobian", lambda: gt.jacobian(f1, argnums=argn, mode=mode)(*prim))
                 for i, (j, w) in enumerate(zip(J, ref.jac)):
                     compare(f"jacobian mode={mode} w.r.t. x{i}", j, w, rt, at)
-        if on("jacobian"):
+        if on("jacobian") and ref.jac is not None:
             def tj():
                 with gt.GradientTape(persistent=True) as tp:
                     xs2, outs2 = _gt_run(prog, backend, watch=tp)
@@ -431,7 +432,7 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
             for i, (j, w) in enumerate(zip(_guard("jacobian", tj), ref.jac)):
                 compare(f"GradientTape.jacobian w.r.t. x{i}", j if j is not None else
                         gt.zeros(np.shape(w), dtype=gt.float64, device=backend), w, rt, at)
-        if on("hessian"):
+        if on("hessian") and ref.hess is not None:
             w0 = gt.asarray(ref.W[0], device=backend)
             lossf = lambda *a: gt.sum(P.run(prog, lib("gt", backend), list(a))[0] * w0)   # noqa: E731
             H = _guard("hessian", lambda: gt.hessian(lossf, argnums=argn)(*prim))
