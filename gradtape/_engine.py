@@ -24,7 +24,7 @@ def _fit(xp, g, meta, nb=0):
     """Bring ``g`` to the input's (shape, dtype) = ``meta``: sum broadcast axes away, put back unit axes a rule
     dropped, cast; ``nb`` leading batch axes stay."""
     shape, dtype = meta
-    gs = tuple(g.shape[nb:])
+    gs = tuple(g.shape[nb:]) if nb else g.shape
     if gs != shape:
         if len(gs) < len(shape):      # e.g. setitem: a (1, 3) value broadcast into a (3,) slot
             gs = (1,) * (len(shape) - len(gs)) + gs
@@ -36,7 +36,8 @@ def _fit(xp, g, meta, nb=0):
             g = xp.sum(g, axis=axes, keepdims=True)
         if lead or tuple(g.shape[nb:]) != shape:
             g = xp.reshape(g, tuple(g.shape[:nb]) + tuple(shape))
-    if g.dtype != dtype:
+    gd = g.dtype
+    if gd is not dtype and gd != dtype:      # `is`: the usual case, without NumPy's slower dtype comparison
         g = xp.astype(g, dtype)
     return g
 
