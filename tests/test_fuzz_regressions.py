@@ -75,6 +75,14 @@ FOUND = {
     "jacobian-forward-setitem-empty-region": Program(
         "jacobian", 20026, {"x1": A([[1.0]], (1, 1)), "x2": A(-2.0, ())},
         [I("v4", "setitem", ["x1", "x2"], {"key": (slice(4, 3, 2), Ellipsis, C([-1], "int64"))})], ["v4"]),
+    # NEW: jacobian (both modes) through y[..., 1, [-1]] = v on a (2, 1) array raises IndexError
+    "jacobian-setitem-ellipsis-int-array": Program(
+        "jacobian", 1000010, {"x1": A([[1.0], [1.0]], (2, 1)), "x2": A([1.0], (1,))},
+        [I("v0", "setitem", ["x1", "x2"], {"key": (Ellipsis, 1, C([-1], "int64"))})], ["v0"]),
+    # NEW: forward-mode jacobian through y[..., [0], ::2] = v raises ValueError (the value's batch axis)
+    "jacobian-forward-setitem-array-then-slice": Program(
+        "jacobian", 1000233, {"x0": A([[1.0]], (1, 1)), "x2": A([[1.0]], (1, 1))},
+        [I("v1", "setitem", ["x0", "x2"], {"key": (Ellipsis, C([0], "int64"), slice(None, None, 2))})], ["v1"]),
     # nested gt.grad over a closure (found by the namespace helper; fuzzer route "nested")
     "nested-grad-closure": Program(
         "general", 3, {"x0": A([0.0, 0.0], (2,)), "x1": A([2.0, 0.5], (2,))},

@@ -464,9 +464,8 @@ def gen_key(g, shape, for_set=False):
             if adv_shape is None:
                 adv_shape = g.choice([(2,), (3,), (1,), (2, 2), (0,)]) if not for_set else (int(rng.integers(1, n + 1)),)
             if for_set:
-                pos = rng.permutation(n)[:adv_shape[0]]           # distinct positions: no write collisions
-                if len(pos) < adv_shape[0]:
-                    adv_shape = (len(pos),)
+                # distinct positions (no write collisions); a (1,) array broadcasts against the first one
+                pos = rng.permutation(n)[:adv_shape[0]] if n >= adv_shape[0] else rng.permutation(n)[:1]
                 vals = np.where(rng.random(len(pos)) < 0.4, pos - n, pos)
             else:
                 vals = rng.integers(-n, n, size=adv_shape)
@@ -635,6 +634,8 @@ def _general(g, n_ops, max_in=3, steps=None):
         try:
             STEPS[keys[g.rng.choice(len(keys), p=w / w.sum())]][0](g)
         except _Skip:
+            pass
+        except (IndexError, ValueError):      # a shape the step cannot build on (NumPy refused its key)
             pass
 
 
