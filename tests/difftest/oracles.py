@@ -272,6 +272,14 @@ def _gt_setitem(L, a, p):
     return y
 
 
+_INPLACE = {"+=": lambda y, v: y.__iadd__(v), "-=": lambda y, v: y.__isub__(v), "*=": lambda y, v: y.__imul__(v),
+            "/=": lambda y, v: y.__itruediv__(v)}
+_OUTPLACE = {"+=": lambda y, v: y + v, "-=": lambda y, v: y - v, "*=": lambda y, v: y * v, "/=": lambda y, v: y / v}
+add(Op("inplace", "index", 2, (None, None), gt=lambda L, a, p: _INPLACE[p["op"]](a[0] * 1.0, a[1]),
+       torch=lambda L, a, p: _OUTPLACE[p["op"]](a[0] * 1.0, a[1]),
+       jax=lambda L, a, p: _OUTPLACE[p["op"]](a[0] * 1.0, a[1]),
+       src=lambda n, p: f"{n[0]} * 1.0\n@OUT@ {p['op']} {n[1]}",
+       note="in-place operators on a copy (value semantics: the tensor is rebound)"))
 add(Op("getitem", "index", 1, (None,), gt=lambda L, a, p: a[0][conv(L, p["key"])], torch=_t_getitem,
        src=lambda n, p: f"{n[0]}[{_key_src(p['key'])}]",
        note="ints, slices (negative steps, out-of-range bounds), None, Ellipsis, integer arrays, boolean masks"))

@@ -498,11 +498,15 @@ def gen_key(g, shape, for_set=False):
 
 
 def step_index(g):
-    op = g.choice(["getitem", "getitem", "getitem", "setitem", "setitem", "take", "take_along_axis"])
+    op = g.choice(["getitem", "getitem", "getitem", "setitem", "setitem", "take", "take_along_axis", "inplace"])
     x = g.pick()
     s = g.shape(x)
     nd = len(s)
     rng = g.rng
+    if op == "inplace":
+        o = g.choice(["+=", "-=", "*=", "/="])
+        t = tuple(1 if rng.random() < 0.4 else n for n in s[int(rng.integers(0, nd + 1)):])   # broadcasts into x
+        return g.emit(op, [x, g.new_input(t, 0.3, 2.0) if o == "/=" else g.new_input(t)], {"op": o})
     if op == "getitem":
         return g.emit(op, [x], {"key": gen_key(g, s)})
     if op == "setitem":
