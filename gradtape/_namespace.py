@@ -441,7 +441,7 @@ def max(x, /, *, axis=None, keepdims=False):
     Tensor(3.)
     """
     x = _t(x)
-    return apply1(P.max_, x, {"axis": _ax(x, axis, "max"), "keepdims": keepdims})
+    return apply1(P.max_, x, {"axis": _nonempty(x, _ax(x, axis, "max"), "max"), "keepdims": keepdims})
 
 
 def min(x, /, *, axis=None, keepdims=False):
@@ -452,7 +452,15 @@ def min(x, /, *, axis=None, keepdims=False):
     Tensor(1.)
     """
     x = _t(x)
-    return apply1(P.min_, x, {"axis": _ax(x, axis, "min"), "keepdims": keepdims})
+    return apply1(P.min_, x, {"axis": _nonempty(x, _ax(x, axis, "min"), "min"), "keepdims": keepdims})
+
+
+def _nonempty(x, axes, op):
+    """axes, checked to have at least one element each (max/min of nothing has no value)."""
+    if 0 in x.shape and _any(x.shape[a] == 0 for a in axes):
+        raise ValueError(f"gradtape.{op}: cannot reduce an empty axis (shape {x.shape}, axis {axes}): {op} of no "
+                         f"elements has no value")
+    return axes
 
 
 def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -540,14 +548,20 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     a = axis_index(axis, x.ndim, "diff", x.shape)
     if not isinstance(n, int) or isinstance(n, _builtin_bool) or n < 0:
         raise ValueError(f"gradtape.diff: n must be a non-negative integer, got {n!r}")
-    parts = [p for p in (prepend, x, append) if p is not None]
+    parts = [p if p is x else _edge(p if isinstance(p, Tensor) else asarray(p, device=x.device), x, a)
+             for p in (prepend, x, append) if p is not None]
     if len(parts) > 1:
-        x = S.concat([_t(p) for p in parts], axis=a)
+        x = S.concat(parts, axis=a)
     for _ in range(n):
         hi = (slice(None),) * a + (slice(1, None),)
         lo = (slice(None),) * a + (slice(None, -1),)
         x = x[hi] - x[lo]
     return x
+
+
+def _edge(p, x, a):
+    """A 0-d prepend/append of diff as one slice along axis a (NumPy broadcasts scalars so)."""
+    return S.broadcast_to(p, x.shape[:a] + (1,) + x.shape[a + 1:]) if p.ndim == 0 else p
 
 
 def sort(x, /, *, axis=-1, descending=False, stable=True):
@@ -630,7 +644,7 @@ def tensordot(x1, x2, /, *, axes=2):
         raise ValueError(f"gradtape.tensordot: shapes {x1.shape} and {x2.shape} differ along the contracted axes "
                          f"{tuple(a1)} and {tuple(a2)}")
     if not _tracked(x1, x2):
-        _same(x1, x2, "tensordot")
+        _same(x1, x2, name="tensordot")
         return wrap(x1._bk.xp.tensordot(x1.data, x2.data, axes=(tuple(a1), tuple(a2))), x1._bk)
     f1 = [i for i in range(x1.ndim) if i not in a1]
     f2 = [i for i in range(x2.ndim) if i not in a2]

@@ -483,3 +483,23 @@ def test_p_norms_match_torch_at_zero_and_over_empty_axes(device, p, shape, axis)
         if x0.size and x0.any():
             np.testing.assert_allclose(to_np(gt.hessian(lambda t: gt.sum(f(t)))(x)),
                                        torch.func.hessian(lambda t: ft(t).sum())(xt).numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_max_min_over_an_empty_axis_name_the_op(device):
+    for f, op in ((gt.max, "max"), (gt.min, "min")):
+        for shape, axis in (((2, 0), 1), ((0,), None), ((0, 3), 0)):
+            with pytest.raises(ValueError, match=rf"gradtape\.{op}: cannot reduce an empty axis"):
+                f(gt.ones(shape), axis=axis)
+        assert f(gt.ones((0, 3)), axis=1).shape == (0,)           # the empty axis is not reduced: fine
+        assert gt.grad(lambda t: gt.sum(f(t, axis=1)))(gt.ones((0, 3))).shape == (0, 3)
+
+
+def test_diff_broadcasts_scalar_prepend_and_append_like_numpy(device):
+    x0 = np.array([[1.0, 4.0, 9.0], [2.0, 3.0, 5.0]])
+    x = gt.asarray(x0, device=device)
+    np.testing.assert_allclose(to_np(gt.diff(x, prepend=0.0, append=gt.asarray(1.0))),
+                               np.diff(x0, prepend=0.0, append=1.0))
+    np.testing.assert_allclose(to_np(gt.diff(x, axis=0, n=2, prepend=gt.zeros((1, 3)))),
+                               np.diff(x0, axis=0, n=2, prepend=np.zeros((1, 3))))
+    g = gt.grad(lambda p: gt.sum(gt.diff(x, prepend=p) ** 2))(gt.asarray(1.0))   # d/dp sum((x[:, 0] - p)^2)
+    np.testing.assert_allclose(float(g), -2 * np.sum(x0[:, 0] - 1.0))
