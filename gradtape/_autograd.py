@@ -348,7 +348,7 @@ class GradientTape:
             og = None if og is None else [g for g, t in zip(og, targets) if self._recorded(t)]
             targets = live
         create = state.enabled and state.recording > 0   # inside an outer tape/record: record this pass too
-        back = self._rewatch()
+        back = self._rewatch(targets)
         try:
             got = _engine.run(targets, _heads(targets, og, create, "GradientTape.gradient"),
                               retain_graph=self.persistent or create, create_graph=create, sources=srcs)
@@ -365,10 +365,10 @@ class GradientTape:
             return t._node is None and any(t is w for w in self._watched)
         return self._end is None or t._node is None or t._node.seq < self._end
 
-    def _rewatch(self):
-        """After the block, what this tape watched is tracked again while it computes a gradient (a watched
-        tensor may itself be the target)."""
-        back = [t for t in self._watched if not t._rg and t._node is None]
+    def _rewatch(self, targets):
+        """After the block, a target that is a tensor this tape watched is tracked again while the tape
+        differentiates it (the gradient of a watched tensor w.r.t. itself)."""
+        back = [t for t in targets if not t._rg and t._node is None and any(t is w for w in self._watched)]
         for t in back:
             t._rg = True
         return back
@@ -389,7 +389,7 @@ class GradientTape:
         self._used = True
         if isinstance(target, Tensor) and target._rg and not self._recorded(target):
             return None if single else [None] * len(srcs)    # computed after the block: not on this tape
-        back = self._rewatch()
+        back = self._rewatch([target] if isinstance(target, Tensor) else [])
         try:
             out = _jacobian_rows(target, srcs, retain_last=self.persistent)
         finally:
