@@ -63,8 +63,8 @@ def _fn2(p, name=None):
 
 
 # ---- unary elementwise -----------------------------------------------------------------------
-negative = prim("negative", lambda xp, x: -x, [lambda xp, ct, out, x: -ct], [lambda xp, t, out, x: -t], [()])
-positive = prim("positive", lambda xp, x: +x, [lambda xp, ct, out, x: ct], [lambda xp, t, out, x: t], [()])
+negative = prim("negative", lambda xp, x: -x, [lambda xp, ct, out, x: -ct], [lambda xp, t, out, x: -t], [()], same=True)
+positive = prim("positive", lambda xp, x: +x, [lambda xp, ct, out, x: ct], [lambda xp, t, out, x: t], [()], same=True)
 sin = unary("sin", lambda xp, x: xp.sin(x), lambda xp, x, out: xp.cos(x))
 cos = unary("cos", lambda xp, x: xp.cos(x), lambda xp, x, out: -xp.sin(x))
 tan = unary("tan", lambda xp, x: xp.tan(x), lambda xp, x, out: 1 + out * out, "out")
