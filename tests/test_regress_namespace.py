@@ -503,3 +503,19 @@ def test_diff_broadcasts_scalar_prepend_and_append_like_numpy(device):
                                np.diff(x0, axis=0, n=2, prepend=np.zeros((1, 3))))
     g = gt.grad(lambda p: gt.sum(gt.diff(x, prepend=p) ** 2))(gt.asarray(1.0))   # d/dp sum((x[:, 0] - p)^2)
     np.testing.assert_allclose(float(g), -2 * np.sum(x0[:, 0] - 1.0))
+
+
+@pytest.mark.parametrize("name", ["exprel", "sinc"])
+def test_exprel_sinc_derivatives_to_third_order_match_mpmath(name):
+    """Accurate across the switch from the Taylor series to the closed form (|u| = 1), where autodiff of the
+    plain formula (JAX's) loses digits."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40
+    f = {"exprel": lambda z: mp.expm1(z) / z, "sinc": lambda z: mp.sin(mp.pi * z) / (mp.pi * z)}[name]
+    xs = np.array([-4.2, -1.0000001, -0.9999999, -0.5, -1e-3, 1e-6, 0.3183, 0.3184, 0.75, 1.0000001, 3.3])
+    g = lambda t: gt.sum(getattr(S, name)(t))  # noqa: E731
+    for k in range(1, 4):
+        got = to_np(gt.grad(g)(gt.asarray(xs)))
+        ref = np.array([float(mp.diff(f, mp.mpf(float(v)), k)) for v in xs])
+        np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15, err_msg=f"order {k}")
+        g = (lambda h: lambda t: gt.sum(gt.grad(h)(t)))(g)
