@@ -44,9 +44,9 @@ def _ndop(name, reflected=False):
 
 def _inplace(method, raw):
     def f(self, other):
-        if self._req is not None and self._node is None and not state.enabled:
+        if self._req is not None and self._node is None and not state.enabled and state.tracer is None:
             # a parameter updated under no_grad (``p -= lr * p.grad``): truly in place, as PyTorch does;
-            # saved views of it see the version bump
+            # saved views of it see the version bump (while gt.trace records, value semantics: a traced op)
             o = other.data if isinstance(other, Tensor) else other
             if not isinstance(other, Tensor) or other._bk is self._bk:
                 try:
@@ -88,6 +88,8 @@ def _assign(self, new, what):
                            f"while recording; do it under gt.pause()/gt.no_grad() or on a copy")
     self.data = new.data
     self._version += 1
+    if state.tracer is not None:
+        _retrace(state.tracer, self, new)
     if new._rg:
         self._node = new._node
         self._rg = True
@@ -96,6 +98,21 @@ def _assign(self, new, what):
         self._node = None
         self._rg = False
     self._tan = new._tan
+
+
+def _retrace(tr, self, new):
+    """While gt.trace records: ``self`` now stands for the traced value of ``new`` (an in-place write must not
+    leave ``self`` bound to the value it had before)."""
+    while tr is not None:
+        i = tr.by_tensor.get(id(new))
+        if i is None:
+            i = tr.by_data.get(id(new.data))
+        if i is None:          # nothing recorded (constant folded): looked up by its data later
+            tr.by_tensor.pop(id(self), None)
+        else:
+            tr.by_tensor[id(self)] = i
+            tr.keep.append(self)
+        tr = tr.prev
 
 
 def _repr(self):

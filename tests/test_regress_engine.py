@@ -439,3 +439,32 @@ def test_extra_or_missing_head_gradients(device):
     with pytest.raises(TypeError, match="sources"):
         tape.gradient(z, ["a"])
     np.testing.assert_array_equal(to_np(tape.gradient(z, a)), [2.0, 2.0])   # the errors did not use the tape
+
+
+# ---- gt.trace sees in-place writes (the differential fuzzer's "graph" route) ---------------------
+
+def test_trace_records_in_place_writes_on_untracked_tensors(device):
+    def f(x, v):
+        y = x * 1.0
+        y[0] = v
+        y += v
+        return y
+    x, v = arr([1.0, 2.0]), arr(5.0)
+    g = gt.trace(f, x, v)
+    np.testing.assert_array_equal(to_np(g(x, v)), [10.0, 7.0])
+    np.testing.assert_array_equal(to_np(g(arr([0.0, 1.0]), arr(2.0))), [4.0, 3.0])
+    df = gt.grad(lambda x, v: gt.sum(gt.maximum(x, f(x, v) * 0.1)), argnums=(0, 1))
+    gx, gv = gt.trace(df, x, v)(x, v)
+    wx, wv = df(x, v)
+    np.testing.assert_array_equal(to_np(gx), to_np(wx))
+    np.testing.assert_array_equal(to_np(gv), to_np(wv))
+
+
+def test_trace_records_parameter_update_under_no_grad(device):
+    def step(p, g):
+        with gt.no_grad():
+            p -= 0.5 * g
+        return p * 1.0
+    p = arr([1.0, 2.0]).requires_grad_()
+    tr = gt.trace(step, p, arr([2.0, 2.0]))
+    np.testing.assert_array_equal(to_np(tr(arr([1.0, 2.0]), arr([4.0, 0.0]))), [-1.0, 2.0])
