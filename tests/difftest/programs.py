@@ -42,19 +42,25 @@ class Program:
     outputs: list
     sources: list = field(default_factory=list)   # intermediate values used as gradient sources
     oracle: str = "torch"             # "jax" where an op has no torch equivalent
+    dtype: str = "float64"            # the inputs' dtype (float32 programs check promotion and gradient dtypes)
 
-    def weights(self, shapes):
-        """Fixed random weights for the scalar loss sum_i sum(w_i * out_i)."""
+    def arrays(self):
+        """The input values in the program's dtype."""
+        return [np.asarray(a, dtype=self.dtype) for a in self.inputs.values()]
+
+    def weights(self, shapes, dtypes=None):
+        """Fixed random weights for the scalar loss sum_i sum(w_i * out_i) (in each output's dtype)."""
         rng = np.random.default_rng([self.seed, 7])
-        return [rng.uniform(-1.0, 1.0, size=s) for s in shapes]
+        dtypes = dtypes or [np.float64] * len(shapes)
+        return [np.asarray(rng.uniform(-1.0, 1.0, size=s), dtype=d) for s, d in zip(shapes, dtypes)]
 
     def directions(self):
         rng = np.random.default_rng([self.seed, 11])
-        return [rng.uniform(-1.0, 1.0, size=a.shape) for a in self.inputs.values()]
+        return [np.asarray(rng.uniform(-1.0, 1.0, size=a.shape), dtype=self.dtype) for a in self.inputs.values()]
 
     def copy(self, **kw):
         d = dict(kind=self.kind, seed=self.seed, inputs=dict(self.inputs), instrs=list(self.instrs),
-                 outputs=list(self.outputs), sources=list(self.sources), oracle=self.oracle)
+                 outputs=list(self.outputs), sources=list(self.sources), oracle=self.oracle, dtype=self.dtype)
         d.update(kw)
         return Program(**d)
 
@@ -69,15 +75,15 @@ def run(prog, L, leaves, env_out=None):
     return tuple(env[o] for o in prog.outputs)
 
 
-def _arr_src(a):
-    return f"np.array({a.tolist()!r}, dtype=np.float64).reshape({a.shape})"
+def _arr_src(a, dtype="float64"):
+    return f"np.array({a.tolist()!r}, dtype=np.{dtype}).reshape({a.shape})"
 
 
 def to_source(prog, device="cpu"):
     """The program as gradtape code (a reproducer)."""
     lines = ["import numpy as np", "import gradtape as gt", f"dev = {device!r}"]
     for n, a in prog.inputs.items():
-        lines.append(f"{n} = gt.asarray({_arr_src(a)}, device=dev).requires_grad_()")
+        lines.append(f"{n} = gt.asarray({_arr_src(a, prog.dtype)}, device=dev).requires_grad_()")
     for ins in prog.instrs:
         lines.append(f"{ins.out} = " + source(SPECS[ins.op], ins.args, ins.params).replace("@OUT@", ins.out))
     lines.append(f"outs = ({', '.join(prog.outputs)},)")
@@ -663,6 +669,8 @@ def generate(seed, kind="general"):
     else:
         outs, srcs = _finish(g, n_out)
     prog = Program(kind, seed, g.inputs, g.instrs, outs, srcs)
+    if kind != "linalg" and g.rng.random() < 0.1:
+        prog.dtype = "float32"
     if g.jax or any(SPECS[i.op].torch is None and SPECS[i.op].jax is not None for i in g.instrs):
         prog.oracle = "jax"
         prog.sources = []

@@ -79,6 +79,8 @@ class Result:
 def tol(prog):
     rt = max([SPECS[i.op].rtol for i in prog.instrs] + [1e-7])
     at = max([SPECS[i.op].atol for i in prog.instrs] + [1e-9])
+    if prog.dtype == "float32":
+        rt, at = max(rt, 2e-4), max(at, 2e-5)
     return rt, at
 
 
@@ -98,9 +100,9 @@ def compare(what, got, want, rt, at):
     import gradtape as gt
     if not isinstance(got, gt.Tensor):
         raise Mismatch(what, f"gradtape gave {type(got).__name__}, oracle an array of shape {np.shape(want)}")
-    w = np.asarray(want, dtype=np.float64) if np.asarray(want).dtype != np.float64 else np.asarray(want)
-    if got.dtype != gt.float64:
-        raise Mismatch(what, f"dtype {got.dtype}, expected float64 (shape {got.shape})")
+    w = np.asarray(want)
+    if got.dtype != str(w.dtype):
+        raise Mismatch(what, f"dtype {got.dtype}, oracle {w.dtype} (shape {got.shape})")
     g = gt.to_numpy(got)
     if tuple(g.shape) != tuple(w.shape):
         raise Mismatch(what, f"shape {tuple(g.shape)}, oracle {tuple(w.shape)}")
@@ -127,14 +129,14 @@ class Ref:
 
 
 def _zeros_like_np(a):
-    return np.zeros(np.shape(a))
+    return np.zeros(np.shape(a), dtype=np.asarray(a).dtype)
 
 
 def torch_ref(prog, derivs=True, hessian=True):
     T = lib("torch")
     torch = T.torch
     r = Ref()
-    xs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in prog.inputs.values()]
+    xs = [torch.tensor(a, requires_grad=True) for a in prog.arrays()]
     env = {}
     try:
         outs = P.run(prog, T, xs, env)
@@ -142,7 +144,7 @@ def torch_ref(prog, derivs=True, hessian=True):
         raise Invalid(f"torch forward: {type(e).__name__}: {e}")
     r.outs = [_np(o) for o in outs]
     r.shapes = [tuple(o.shape) for o in outs]
-    r.W = prog.weights(r.shapes)
+    r.W = prog.weights(r.shapes, [r_.dtype for r_ in r.outs])
     r.V = prog.directions()
     r.tracked = [o.requires_grad for o in outs]
     if not derivs:
@@ -152,7 +154,7 @@ def torch_ref(prog, derivs=True, hessian=True):
     r.has_grad = isinstance(L, torch.Tensor) and L.requires_grad
     if r.has_grad:
         gs = torch.autograd.grad(L, xs + srcs, allow_unused=True, create_graph=True)
-        r.grads = [_np(g) if g is not None else _zeros_like_np(a) for g, a in zip(gs, list(prog.inputs.values()) +
+        r.grads = [_np(g) if g is not None else _zeros_like_np(a) for g, a in zip(gs, prog.arrays() +
                                                                                   [_np(s) for s in srcs])]
         lg = [g for g in gs[:len(xs)]]
         s = sum((g * torch.as_tensor(v)).sum() for g, v in zip(lg, r.V) if g is not None and g.requires_grad)
@@ -162,19 +164,19 @@ def torch_ref(prog, derivs=True, hessian=True):
             s0 = (g0 * torch.as_tensor(r.V[0])).sum() if g0 is not None else None
             if s0 is not None and s0.requires_grad:
                 h1 = torch.autograd.grad(s0, xs[1], allow_unused=True, retain_graph=True)[0]
-                r.nested = _np(h1) if h1 is not None else _zeros_like_np(prog.inputs[list(prog.inputs)[1]])
+                r.nested = _np(h1) if h1 is not None else _zeros_like_np(prog.arrays()[1])
             else:
-                r.nested = _zeros_like_np(prog.inputs[list(prog.inputs)[1]])
+                r.nested = _zeros_like_np(prog.arrays()[1])
         if isinstance(s, torch.Tensor) and s.requires_grad:
             hv = torch.autograd.grad(s, xs, allow_unused=True)
-            r.hvp = [_np(h) if h is not None else _zeros_like_np(a) for h, a in zip(hv, prog.inputs.values())]
+            r.hvp = [_np(h) if h is not None else _zeros_like_np(a) for h, a in zip(hv, prog.arrays())]
         else:
-            r.hvp = [_zeros_like_np(a) for a in prog.inputs.values()]
+            r.hvp = [_zeros_like_np(a) for a in prog.arrays()]
     else:
-        r.grads = [_zeros_like_np(a) for a in prog.inputs.values()] + [_zeros_like_np(_np(s)) for s in srcs]
-        r.hvp = [_zeros_like_np(a) for a in prog.inputs.values()]
-    prim = [torch.tensor(a, dtype=torch.float64) for a in prog.inputs.values()]
-    tans = [torch.tensor(v, dtype=torch.float64) for v in r.V]
+        r.grads = [_zeros_like_np(a) for a in prog.arrays()] + [_zeros_like_np(_np(s)) for s in srcs]
+        r.hvp = [_zeros_like_np(a) for a in prog.arrays()]
+    prim = [torch.tensor(a) for a in prog.arrays()]
+    tans = [torch.tensor(v) for v in r.V]
     try:
         _, tout = torch.func.jvp(lambda *a: P.run(prog, T, list(a)), tuple(prim), tuple(tans))
         r.jvp = [_np(t) for t in tout]
@@ -208,13 +210,13 @@ def jax_ref(prog):
     J = lib("jax")
     jax, jnp = J.jax, J.jnp
     r = Ref()
-    xs = [jnp.asarray(a) for a in prog.inputs.values()]
+    xs = [jnp.asarray(a) for a in prog.arrays()]
     try:
         shapes = [tuple(o.shape) for o in jax.eval_shape(lambda *a: P.run(prog, J, list(a)), *xs)]
     except Exception as e:
         raise Invalid(f"jax forward: {type(e).__name__}: {e}")
     r.shapes = shapes
-    r.W = prog.weights(shapes)
+    r.W = prog.weights(shapes, [prog.dtype] * len(shapes))
     r.V = prog.directions()
     r.tracked = [True] * len(shapes)
     W = [jnp.asarray(w) for w in r.W]
@@ -243,7 +245,7 @@ def jax_ref(prog):
 def _gt_run(prog, backend, watch=None, env=None):
     GL = lib("gt", backend)
     import gradtape as gt
-    xs = [gt.asarray(a, device=backend) for a in prog.inputs.values()]
+    xs = [gt.asarray(a, device=backend) for a in prog.arrays()]
     if watch is None:
         xs = [x.requires_grad_() for x in xs]
     else:
@@ -336,7 +338,7 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
             L.backward()
             return [x.grad for x in xs]
         for nm, g, w in zip(names, _guard("backward", bw), ref.grads):
-            compare(f"backward: {nm}.grad", g if g is not None else gt.zeros(np.shape(w), dtype=gt.float64), w, rt, at)
+            compare(f"backward: {nm}.grad", g if g is not None else gt.zeros(np.shape(w), dtype=str(w.dtype), device=backend), w, rt, at)
     # autograd.grad with intermediate sources (total derivatives)
     if on("sources"):
         def src():
@@ -352,7 +354,7 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
     if on("vjp"):
         def vj():
             _, back = gt.vjp(lambda *a: P.run(prog, lib("gt", backend), list(a)),
-                             *[gt.asarray(a, device=backend) for a in prog.inputs.values()])
+                             *[gt.asarray(a, device=backend) for a in prog.arrays()])
             return back(tuple(gt.asarray(w, device=backend) for w in ref.W))
         for nm, g, w in zip(names, _guard("vjp", vj), ref.grads):
             compare(f"gt.vjp cotangent of {nm}", g, w, rt, at)
@@ -367,7 +369,7 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
         for nm, g, w in zip(names, _guard("tape", tape), ref.grads):
             if nm not in aliased:
                 compare(f"GradientTape.gradient w.r.t. {nm}", g if g is not None else
-                    gt.zeros(np.shape(w), dtype=gt.float64), w, rt, at)
+                    gt.zeros(np.shape(w), dtype=str(w.dtype), device=backend), w, rt, at)
     # reverse over reverse
     if on("double"):
         def dbl():
@@ -376,7 +378,7 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
             gs = gt.autograd.grad(L, xs2, create_graph=True)
             terms = [gt.sum(g * gt.asarray(v, device=backend)) for g, v in zip(gs, ref.V) if g.requires_grad]
             if not terms:
-                return [gt.zeros(x.shape, dtype=gt.float64, device=backend) for x in xs2]
+                return [gt.zeros(x.shape, dtype=x.dtype, device=backend) for x in xs2]
             s = terms[0]
             for t in terms[1:]:
                 s = s + t
@@ -385,7 +387,7 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
             compare(f"double backward (HVP) w.r.t. {nm}", g, w, rt * 10, at * 10)
     # forward mode
     f = lambda *a: P.run(prog, lib("gt", backend), list(a))   # noqa: E731
-    prim = [gt.asarray(a, device=backend) for a in prog.inputs.values()]
+    prim = [gt.asarray(a, device=backend) for a in prog.arrays()]
     tans = [gt.asarray(v, device=backend) for v in ref.V]
     if on("jvp") and ref.jvp is not None:
         _, tout = _guard("jvp", lambda: gt.jvp(f, tuple(prim), tuple(tans)))
@@ -431,7 +433,7 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
                 return tp.jacobian(outs2[0], xs2)
             for i, (j, w) in enumerate(zip(_guard("jacobian", tj), ref.jac)):
                 compare(f"GradientTape.jacobian w.r.t. x{i}", j if j is not None else
-                        gt.zeros(np.shape(w), dtype=gt.float64, device=backend), w, rt, at)
+                        gt.zeros(np.shape(w), dtype=str(w.dtype), device=backend), w, rt, at)
         if on("hessian") and ref.hess is not None:
             w0 = gt.asarray(ref.W[0], device=backend)
             lossf = lambda *a: gt.sum(P.run(prog, lib("gt", backend), list(a))[0] * w0)   # noqa: E731
@@ -569,7 +571,7 @@ def dump(prog):
     """Python source rebuilding prog (with the helpers of tests/test_fuzz_regressions.py)."""
     ins = ",\n        ".join(f"I({i.out!r}, {i.op!r}, {i.args!r}, {_lit(i.params)})" for i in prog.instrs)
     return (f"Program({prog.kind!r}, {prog.seed!r}, {_lit(prog.inputs)},\n        [{ins}],\n"
-            f"        {prog.outputs!r}, {prog.sources!r}, {prog.oracle!r})")
+            f"        {prog.outputs!r}, {prog.sources!r}, {prog.oracle!r}, {prog.dtype!r})")
 
 
 # ---- command line --------------------------------------------------------------------------------------------------
