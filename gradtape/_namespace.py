@@ -347,6 +347,8 @@ def meshgrid(*arrays, indexing="xy"):
     >>> [a.shape for a in gt.meshgrid(gt.arange(3.0), gt.arange(2.0))]
     [(2, 3), (2, 3)]
     """
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"gradtape.meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
     arrays = [asarray(a) for a in arrays]
     n = len(arrays)
     sizes = [a.shape[0] if a.ndim else 1 for a in arrays]

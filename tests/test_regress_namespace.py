@@ -519,3 +519,9 @@ def test_exprel_sinc_derivatives_to_third_order_match_mpmath(name):
         ref = np.array([float(mp.diff(f, mp.mpf(float(v)), k)) for v in xs])
         np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15, err_msg=f"order {k}")
         g = (lambda h: lambda t: gt.sum(gt.grad(h)(t)))(g)
+
+
+def test_meshgrid_refuses_an_unknown_indexing(device):
+    with pytest.raises(ValueError, match="meshgrid: indexing must be 'xy' or 'ij'"):
+        gt.meshgrid(gt.ones(2), gt.ones(3), indexing="yx")
+    assert [a.shape for a in gt.meshgrid(gt.ones(2), gt.ones(3), indexing="ij")] == [(2, 3), (2, 3)]
