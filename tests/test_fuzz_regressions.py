@@ -83,6 +83,11 @@ FOUND = {
     "jacobian-forward-setitem-array-then-slice": Program(
         "jacobian", 1000233, {"x0": A([[1.0]], (1, 1)), "x2": A([[1.0]], (1, 1))},
         [I("v1", "setitem", ["x0", "x2"], {"key": (Ellipsis, C([0], "int64"), slice(None, None, 2))})], ["v1"]),
+    # NEW: jacobian (both modes) through y[[1, 0], ..., 4:-2:2, -5:] = v (an empty region after an array index)
+    "jacobian-setitem-array-ellipsis-empty-slice": Program(
+        "jacobian", 2000360, {"x0": A([[[1.0]], [[1.0]]], (2, 1, 1)), "x1": A([[[1.0]]], (1, 1, 1))},
+        [I("v2", "setitem", ["x0", "x1"], {"key": (C([1, 0], "int64"), Ellipsis, slice(4, -2, 2), slice(-5, None))})],
+        ["v2"]),
     # nested gt.grad over a closure (found by the namespace helper; fuzzer route "nested")
     "nested-grad-closure": Program(
         "general", 3, {"x0": A([0.0, 0.0], (2,)), "x1": A([2.0, 0.5], (2,))},
