@@ -301,14 +301,15 @@ def step_red(g):
     n = math.prod(v.shape[a] for a in red)
     if op in ("max", "min", "nn.logsumexp") and (n == 0 or v.size == 0):
         raise _Skip
-    if op in ("mean", "var", "std") and n == 0:
-        raise _Skip            # NaN value, no derivative to compare (torch says 0, JAX NaN)
     if op in ("var", "std"):
-        p["correction"] = g.choice([0, 0, 1, 1.0]) if n > 1 else 0
-        if op == "std":
+        # n - correction <= 0 (one element with correction 1, an empty axis): NaN values and derivatives
+        p["correction"] = g.choice([0, 0, 1, 1.0]) if n > 1 else g.choice([0, 0, 0, 1])
+        if g.kind == "jacobian" and n - p["correction"] <= 0:
+            # a NaN derivative: batched forward mode spreads 0 * NaN into every input's columns, where torch's
+            # std/var rules give 0 (sqrt(x - 1) at 1 gives NaN columns in torch and JAX alike)
+            raise _Skip
+        if op == "std" and n - p["correction"] > 0 and v.size:
             # zero spread (ties, or one element): gradtape gives NaN like JAX, torch 0 -- tested directly
-            if n == 0 or v.size == 0:
-                raise _Skip
             spread = np.max(v, axis=red) - np.min(v, axis=red)
             if np.any(spread < 1e-6):
                 op = "var"
