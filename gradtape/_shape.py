@@ -129,7 +129,7 @@ def _bget(xp, a, key, nb):
         return a[key]
     if _basic(key):
         return a[_pre(nb) + _tup(key)]
-    return _to_front(xp, _to_end(xp, a, nb)[key], nb)
+    return _to_front(xp, _to_end(xp, a, nb)[_end(key, nb)], nb)
 
 
 def _bset(xp, a, key, v, nb, add=False):
@@ -139,7 +139,14 @@ def _bset(xp, a, key, v, nb, add=False):
         return f(a, key, v)
     if _basic(key):
         return f(a, _pre(nb) + _tup(key), v)
-    return _to_front(xp, f(_to_end(xp, a, nb), key, _to_end(xp, v, nb) if _nd(v) else v), nb)
+    return _to_front(xp, f(_to_end(xp, a, nb), _end(key, nb), _to_end(xp, v, nb) if _nd(v) else v), nb)
+
+
+def _end(key, nb):
+    """``key`` for an array whose nb batch axes were moved to the end: entries after a ``...`` must still
+    index the axes they did, so the batch axes get their own trailing ``:`` (the ``...`` spans what it did)."""
+    key = _tup(key)
+    return key + _pre(nb) if any(e is Ellipsis for e in key) else key
 
 
 def _bidx(xp, idx, a):
