@@ -110,7 +110,9 @@ class Gen:
     def new_input(self, shape, lo=-2.0, hi=2.0):
         name = f"x{len(self.inputs)}"
         a = self.rng.uniform(lo, hi, size=shape)
-        a = np.round(a, 3) + 0.0 if self.rng.random() < 0.3 else a      # short literals, distinct enough
+        if self.rng.random() < 0.3:                        # short literals, distinct enough, never exactly 0
+            a = np.round(a, 3)
+            a = np.where(a == 0, 0.001, a)
         self.inputs[name] = np.asarray(a, dtype=np.float64)
         self.vals[name] = self.inputs[name]
         return name

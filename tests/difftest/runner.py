@@ -395,7 +395,9 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
         if len(tout) != len(ref.jvp):
             raise Mismatch("jvp", f"{len(tout)} tangents for {len(ref.jvp)} outputs")
         for i, (t, w) in enumerate(zip(tout, ref.jvp)):
-            compare(f"jvp: tangent of {prog.outputs[i]}", t, w, rt, at)
+            # torch.func.jvp promotes a 0-d float32 tangent times a Python float to float64: the tangent has
+            # its primal's dtype
+            compare(f"jvp: tangent of {prog.outputs[i]}", t, np.asarray(w).astype(ref.outs[i].dtype), rt, at)
     W = [gt.asarray(w, device=backend) for w in ref.W]
 
     def loss(*a):
