@@ -6,6 +6,7 @@ JAX) and compares, in this order:
 
 forward      every output: shape, dtype (float64), values, NaN/inf pattern
 backward     ``L.backward()`` of L = sum_i sum(w_i * out_i) into the leaves' .grad
+accumulate   two backwards accumulate into requires_grad_() leaves; attach_grad() + gt.record() overwrite
 sources      ``gt.autograd.grad(outs, leaves + intermediates, head_grads=w)``: total derivatives
 vjp          ``gt.vjp`` of the whole program with the cotangents w
 tape         ``GradientTape.gradient(L, leaves + intermediates)`` (watched, not requires_grad)
@@ -275,7 +276,8 @@ def _guard(check, f):
 
 
 # checks run on a share of the programs only (by seed) in sampled mode: they repeat a route another check covers
-SAMPLED = {"tape": (3, 0), "vjp": (3, 1), "hvp": (2, 1), "hessian": (3, 0), "nested": (2, 0), "graph": (3, 2)}     # (every k-th seed, offset)
+SAMPLED = {"tape": (3, 0), "vjp": (3, 1), "hvp": (2, 1), "hessian": (3, 0), "nested": (2, 0), "graph": (3, 2),
+           "accumulate": (4, 3)}     # (every k-th seed, offset)
 
 
 def check(prog, backend="cpu", checks=None, sample=False):
@@ -339,6 +341,27 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
             return [x.grad for x in xs]
         for nm, g, w in zip(names, _guard("backward", bw), ref.grads):
             compare(f"backward: {nm}.grad", g if g is not None else gt.zeros(np.shape(w), dtype=str(w.dtype), device=backend), w, rt, at)
+    # accumulation: two backwards into requires_grad_() leaves add up; attach_grad() + gt.record() overwrites
+    if on("accumulate"):
+        def acc():
+            xs2, outs2 = _gt_run(prog, backend)
+            L = _loss(gt, outs2, ref.W, ref.tracked, backend)
+            L.backward(retain_graph=True)
+            L.backward()
+            xs3 = [gt.asarray(a, device=backend) for a in prog.arrays()]
+            for x in xs3:
+                x.attach_grad()
+            for _ in range(2):
+                with gt.record():
+                    outs3 = P.run(prog, lib("gt", backend), xs3)
+                    L3 = _loss(gt, outs3, ref.W, ref.tracked, backend)
+                L3.backward()
+            return [x.grad for x in xs2], [x.grad for x in xs3]
+        twice, written = _guard("accumulate", acc)
+        for nm, g2, g1, w in zip(names, twice, written, ref.grads):
+            compare(f"backward twice (accumulated): {nm}.grad", g2 if g2 is not None else
+                    gt.zeros(np.shape(w), dtype=str(w.dtype), device=backend), 2 * w, rt, at)
+            compare(f"attach_grad + record, backward twice (grad_req write): {nm}.grad", g1, w, rt, at)
     # autograd.grad with intermediate sources (total derivatives)
     if on("sources"):
         def src():
