@@ -303,6 +303,8 @@ def step_red(g):
     n = math.prod(v.shape[a] for a in red)
     if op in ("max", "min", "nn.logsumexp") and (n == 0 or v.size == 0):
         raise _Skip
+    if op in ("mean", "var", "std") and (n == 0 or v.size == 0):
+        raise _Skip     # NaN values over an empty axis: torch's derivatives there are NaN or 0 by op and mode
     if op in ("var", "std"):
         # n - correction <= 0 (one element with correction 1, an empty axis): NaN values and derivatives
         p["correction"] = g.choice([0, 0, 1, 1.0]) if n > 1 else g.choice([0, 0, 0, 1])

@@ -43,10 +43,17 @@ from .oracles import SPECS, GTLib, JaxLib, TorchLib
 _LIBS = {}
 
 
+def _np_dtypes():
+    import torch
+    _NP.update({torch.float64: np.float64, torch.float32: np.float32, torch.int64: np.int64, torch.bool: np.bool_})
+
+
 def lib(name, device=None):
     key = (name, device)
     if key not in _LIBS:
         _LIBS[key] = GTLib(device) if name == "gt" else TorchLib() if name == "torch" else JaxLib()
+        if name == "torch":
+            _np_dtypes()
     return _LIBS[key]
 
 
@@ -85,11 +92,17 @@ def tol(prog):
     return rt, at
 
 
+_NP = {}
+
+
 def _np(x):
     if x is None:
         return None
     if hasattr(x, "detach"):
-        return x.detach().numpy(force=True)
+        # a materialised copy: numpy(force=True) of some double-backward results (expanded, zero strides)
+        # segfaults in torch 2.13
+        return np.array(x.detach().contiguous().clone().tolist() if x.is_conj() else
+                        x.detach().to_dense().contiguous().clone().cpu().numpy(), dtype=_NP[x.dtype])
     if type(x).__module__.startswith("gradtape"):
         import gradtape as gt
         return gt.to_numpy(x)
