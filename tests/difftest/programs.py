@@ -307,11 +307,10 @@ def step_red(g):
         raise _Skip     # NaN values over an empty axis: torch's derivatives there are NaN or 0 by op and mode
     if op in ("var", "std"):
         # n - correction <= 0 (one element with correction 1, an empty axis): NaN values and derivatives
-        p["correction"] = g.choice([0, 0, 1, 1.0]) if n > 1 else g.choice([0, 0, 0, 1])
-        if g.kind == "jacobian" and n - p["correction"] <= 0:
-            # a NaN derivative: batched forward mode spreads 0 * NaN into every input's columns, where torch's
-            # std/var rules give 0 (sqrt(x - 1) at 1 gives NaN columns in torch and JAX alike)
-            raise _Skip
+        # not n - correction <= 0: a NaN value whose NaN cotangent then meets torch's masked rules (maximum, std...
+        # give 0 where gradtape and JAX propagate NaN), and batched forward mode spreads 0 * NaN into every
+        # input's columns (sqrt(x - 1) at 1 gives NaN columns in torch and JAX alike)
+        p["correction"] = g.choice([0, 0, 1, 1.0]) if n > 1 else 0
         if op == "std" and n - p["correction"] > 0 and v.size:
             # zero spread (ties, or one element): gradtape gives NaN like JAX, torch 0 -- tested directly
             spread = np.max(v, axis=red) - np.min(v, axis=red)
