@@ -337,7 +337,7 @@ def _checks(prog, backend, ref, rt, at, n, on, gt):
     ref.tracked = [t and o.requires_grad for o, t in zip(outs, ref.tracked)]
     if not any(ref.tracked):
         zero = [np.zeros_like(g) for g in ref.grads]
-        for nm, g, w in zip(list(prog.inputs) + prog.sources, ref.grads, zero):
+        for nm, g, w in zip(list(prog.inputs), ref.grads, zero):     # (a constant source has no gradient)
             if np.any(np.nan_to_num(g, nan=1.0) != 0):
                 raise Mismatch("backward", f"gradtape's outputs are all constants, the oracle's gradient "
                                            f"w.r.t. {nm} is {g!r}")
