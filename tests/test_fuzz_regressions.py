@@ -88,6 +88,10 @@ FOUND = {
         "jacobian", 2000360, {"x0": A([[[1.0]], [[1.0]]], (2, 1, 1)), "x1": A([[[1.0]]], (1, 1, 1))},
         [I("v2", "setitem", ["x0", "x1"], {"key": (C([1, 0], "int64"), Ellipsis, slice(4, -2, 2), slice(-5, None))})],
         ["v2"]),
+    # NEW (strict only): y[mask] = v on an empty (0, 1) array with a (0, 1) mask raises ValueError
+    "strict-setitem-empty-mask": Program(
+        "general", 10300730, {"x0": A([], (0, 1)), "x1": A([], (0,))},
+        [I("v0", "setitem", ["x0", "x1"], {"key": Const(np.zeros((0, 1), bool))})], ["v0"]),
     # nested gt.grad over a closure (found by the namespace helper; fuzzer route "nested")
     "nested-grad-closure": Program(
         "general", 3, {"x0": A([0.0, 0.0], (2,)), "x1": A([2.0, 0.5], (2,))},
