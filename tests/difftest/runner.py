@@ -519,12 +519,19 @@ def _prune(prog):
     return prog.copy(instrs=keep, inputs=inputs)
 
 
+def _kind_of(detail):
+    """What differs, coarsely: the exception type gradtape raised, or the first words of the comparison."""
+    if detail.startswith("gradtape raised"):
+        return detail.split(":")[0]
+    return " ".join(detail.split()[:2])
+
+
 def _same_failure(cand, backend, want):
     try:
         r = check(cand, backend)
     except Exception:
         return False
-    return r.status == "mismatch" and r.check.split(":")[0] == want
+    return r.status == "mismatch" and (r.check.split(":")[0], _kind_of(r.detail)) == want
 
 
 def _variants(prog):
@@ -559,7 +566,8 @@ def _variants(prog):
 
 def shrink(result, budget=400):
     """A smaller program failing the same check (greedy: first accepted variant, repeat)."""
-    prog, backend, want = _prune(result.prog), result.backend, result.check.split(":")[0]
+    prog, backend = _prune(result.prog), result.backend
+    want = (result.check.split(":")[0], _kind_of(result.detail))     # the same check failing the same way
     if not _same_failure(prog, backend, want):
         prog = result.prog
     tries = 0
