@@ -23,7 +23,7 @@ import gradtape as gt
 from tests.difftest import oracles as O
 from tests.difftest import programs as P
 
-FIXED = {"general": 320, "jacobian": 120, "linalg": 120}     # programs per backend in CI
+FIXED = {"general": 600, "jacobian": 240, "linalg": 240}     # programs per backend in CI
 CHUNK = 40
 
 
