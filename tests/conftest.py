@@ -4,6 +4,9 @@ import os
 # SciPy reads SCIPY_ARRAY_API once, when it is first imported (by any test): set it before that, so the
 # array-API consumer tests (test_consumers.py) see SciPy's and scikit-learn's array API dispatch
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
+# the engine asserts that every cotangent leaves it with its input's exact shape and dtype (issue 9): the whole
+# suite runs with the check on (GRADTAPE_DEBUG=0 turns it off)
+os.environ.setdefault("GRADTAPE_DEBUG", "1")
 
 import pytest  # noqa: E402
 
