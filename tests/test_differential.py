@@ -226,3 +226,26 @@ def test_special_derivatives_at_zero_match_jax(device, name):
     np.testing.assert_allclose(float(gt.grad(gone)(x)), d1, rtol=1e-12)
     if math.isfinite(d1) and math.isfinite(d2):
         np.testing.assert_allclose(float(gt.grad(gt.grad(gone))(x)), d2, rtol=1e-10)
+
+
+def test_logaddexp_second_derivative_where_torch_overflows(device):
+    """Found by the fuzzer (seed 53008377, strict): torch's double backward of logaddexp(exp(x), 1) is NaN at
+    x = 7 (it overflows); gradtape's Hessian and both HVP routes agree with JAX."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    xs = np.array([[[0.5, -7.0]], [[0.5, 7.0]]])
+    one = np.array([[1.0]])
+
+    def f(a):
+        return gt.sum(gt.logaddexp(gt.exp(a), gt.asarray(one, device=device)))
+    want = np.asarray(jax.hessian(lambda a: jnp.sum(jnp.logaddexp(jnp.exp(a), one)))(jnp.asarray(xs)))
+    x = gt.asarray(xs, device=device)
+    np.testing.assert_allclose(gt.to_numpy(gt.hessian(f)(x)), want, rtol=1e-12)
+    v = np.linspace(-1.0, 1.0, 4).reshape(xs.shape)
+    np.testing.assert_allclose(gt.to_numpy(gt.hvp(f, x, gt.asarray(v, device=device))),
+                               np.tensordot(want, v, axes=3), rtol=1e-12)
+    xg = gt.asarray(xs, device=device).requires_grad_()
+    (g,) = gt.autograd.grad(f(xg), [xg], create_graph=True)
+    gt.sum(g * gt.asarray(v, device=device)).backward()
+    np.testing.assert_allclose(gt.to_numpy(xg.grad), np.tensordot(want, v, axes=3), rtol=1e-12)
