@@ -65,17 +65,6 @@ def _collect(roots, floor=-1, stop=()):
     what lies above the nodes in ``stop``."""
     seen = set()
     stack = [r for r in roots if r is not None]
-    if floor < 0:           # the plain walk (every backward): kept free of the seq test
-        while stack:
-            n = stack.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            if n in stop:
-                continue
-            for p in n.parents:
-                if type(p) is Node and p not in seen:
-                    stack.append(p)
     while stack:
         n = stack.pop()
         if n in seen:
