@@ -430,7 +430,7 @@ def torch_step_memory(env, step, warmup=2):
 
 def kernel_cases(env, n_rows, n_cols):
     """name -> (fused-path call, generic-path call) of each backward rule with an override (both via the rule)."""
-    from gradtape import _prims as P
+    from gradtape._ops import elementwise as P
     from gradtape import nn as gnn
     xp, bk = env.bk.xp, env.bk
     rng = np.random.default_rng(3)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 
-from ._core import Tensor, wrap
-from ._autograd import no_grad
-from ._namespace import _is_float
+from ._core.tensor import Tensor
+from ._core.dispatch import wrap
+from ._autodiff.modes import no_grad
+from ._api.namespace import _is_float
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -82,7 +83,7 @@ class Optimizer:
             g = p.grad
             if g is None:
                 continue
-            if g._bk is not p._bk or g.shape != p.shape:
+            if g.backend is not p.backend or g.shape != p.shape:
                 raise ValueError(f"{type(self).__name__}: the gradient of a parameter (shape {p.shape} on "
                                  f"{p.device!r}) has shape {g.shape} on {g.device!r}")
             yield p, g.data, self.state.setdefault(id(p), {})
@@ -91,7 +92,7 @@ class Optimizer:
     def _update(p, raw, scale):
         """p += scale * raw, in place (under no_grad, so the tensor keeps its identity and bumps its version)."""
         with no_grad():
-            p += wrap(raw * scale if scale != 1.0 else raw, p._bk)
+            p += wrap(raw * scale if scale != 1.0 else raw, p.backend)
 
     def step(self):
         raise NotImplementedError
@@ -131,7 +132,7 @@ class SGD(Optimizer):
                 if mu:
                     buf = st.get("momentum_buffer")
                     if buf is None:
-                        buf = st["momentum_buffer"] = p._bk.xp.asarray(g, copy=True)
+                        buf = st["momentum_buffer"] = p.backend.xp.asarray(g, copy=True)
                     else:
                         buf *= mu
                         buf += (1.0 - damp) * g if damp else g
@@ -171,7 +172,7 @@ class Adam(Optimizer):
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             decoupled = group["decoupled_weight_decay"]
             for p, g, st in self._grads(group):
-                xp = p._bk.xp
+                xp = p.backend.xp
                 if wd and decoupled:
                     with no_grad():
                         p *= 1.0 - lr * wd

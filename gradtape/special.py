@@ -30,8 +30,9 @@ from __future__ import annotations
 import math
 
 import gradtape as _gt
-from ._core import Tensor, apply, apply1
-from ._prims import binary, unary
+from ._core.tensor import Tensor
+from ._core.dispatch import apply, apply1
+from ._ops.elementwise import binary, unary
 
 __all__ = ["expit", "logit", "log_expit", "entr", "rel_entr", "kl_div", "xlogy", "xlog1py", "huber",
            "pseudo_huber", "boxcox", "boxcox1p", "inv_boxcox", "inv_boxcox1p", "exp2", "exp10", "exprel", "cbrt",

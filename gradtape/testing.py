@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 
 import gradtape as N
-from . import _shape as S
-from ._core import Tensor
-from ._namespace import _is_float
-from ._autograd import no_grad
+from ._ops import shape as S
+from ._ops.indexing import setitem as _setitem
+from ._core.tensor import Tensor
+from ._api.namespace import _is_float
+from ._autodiff.modes import no_grad
 
 __all__ = ["check_grads", "GradientCheckError"]
 
@@ -36,7 +37,7 @@ def _flat(x):
 def _basis(x, i):
     """e_i shaped like x."""
     e = N.zeros((x.size,), dtype=x.dtype, device=x.device)
-    e = S.setitem(e, i, 1.0)
+    e = _setitem(e, i, 1.0)
     return S.reshape(e, x.shape)
 
 
@@ -94,7 +95,7 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
     >>> from gradtape.testing import check_grads
     >>> check_grads(lambda x: gt.sin(x) * x, (gt.asarray([0.3, 1.2]),), order=2)
     """
-    from .transforms import jvp, vjp
+    from ._autodiff.transforms import jvp, vjp
     args = tuple(args)
     wrt = _wrt(args)
     if not wrt:

@@ -16,9 +16,9 @@ import pytest
 
 import gradtape as gt
 from gradtape import backends as _backends
-from gradtape._graph_ir import DeviceName, DTypeName, Ref, _np_value, _Opaque, _registry
-from gradtape._graph_io import _FNS
-from gradtape._namespace import DTYPES, _bdt
+from gradtape.graph.ir import DeviceName, DTypeName, Ref, _np_value, _Opaque, _registry
+from gradtape.graph.io import _FNS
+from gradtape._core.dtypes import DTYPES, backend_dtype as _bdt
 
 N = int(os.environ.get("GRADTAPE_FUZZ", "0"))
 SEED = int(os.environ.get("GRADTAPE_FUZZ_SEED", str(time.time_ns() % 2 ** 31 if N else 20261201)))
@@ -180,7 +180,7 @@ def _reference(g, args):
     """What replaying ``g`` means, evaluated node by node from its Node objects (no plan, no templates)."""
     home = g._home
     raws = [a.data for a in args]
-    bk = args[0]._bk
+    bk = args[0].backend
 
     def dev(name):
         return bk if name is None or name == home else _backends.get(name)

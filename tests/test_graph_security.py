@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import gradtape as gt
-from gradtape import _core, graph as G
-from gradtape import _graph_schema as S
-from gradtape._graph_ir import _registry
+from gradtape import graph as G
+from gradtape._state import state as _state
+from gradtape.graph import schema as S
+from gradtape.graph.ir import _registry
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -152,8 +153,8 @@ def test_strings_that_are_data_load_as_data_and_replay(marker, where):
 
 def test_replay_source_has_no_exec_eval_or_compile():
     """No module of the graph IR calls exec/eval/compile (or __import__): replay is an interpreter loop."""
-    mods = ["graph.py", "_graph_plan.py", "_graph_io.py", "_graph_ir.py", "_graph_trace.py", "_graph_dot.py",
-            "_graph_schema.py", "sym.py"]
+    mods = ["graph/__init__.py", "graph/plan.py", "graph/io.py", "graph/ir.py", "graph/trace.py", "graph/dot.py",
+            "graph/schema.py", "graph/symbolic.py", "sym.py"]
     for m in mods:
         tree = ast.parse((ROOT / "gradtape" / m).read_text())
         bad = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
@@ -377,7 +378,7 @@ def test_two_threads_tracing_at_once_each_get_their_own_graph():
     x = gt.asarray([0.1, 0.2, 0.3])
     assert np.allclose(gt.to_numpy(gb(x)), np.exp(np.cos([0.1, 0.2, 0.3]) + 1.0))
     assert np.allclose(gt.to_numpy(ga(x)), np.sin([0.1, 0.2, 0.3]) * 2.0)
-    assert _core.TRACE is None and _core.state.tracer is None      # nothing stale stays installed
+    assert _state.tracer is None      # nothing stale stays installed
 
 
 def test_many_threads_tracing_gradients_at_once():
@@ -402,7 +403,7 @@ def test_many_threads_tracing_gradients_at_once():
     x = gt.asarray([0.3, -0.7])
     for k in range(n):
         assert np.allclose(gt.to_numpy(out[k](x)), np.cos([0.3, -0.7]) * (k + 1))
-    assert _core.TRACE is None
+    assert _state.tracer is None
 
 
 def test_a_thread_not_tracing_is_not_recorded():
@@ -419,7 +420,7 @@ def test_a_thread_not_tracing_is_not_recorded():
         y = gt.asarray([1.0, 2.0])
         for _ in range(5):
             y = gt.tanh(y)          # another thread computing while the trace runs
-        seen["tracer"] = _core.state.tracer
+        seen["tracer"] = _state.tracer
         done.set()
     t = threading.Thread(target=other)
     t.start()
@@ -437,10 +438,10 @@ def test_nested_trace_on_one_thread_still_records_in_the_outer():
     g = gt.trace(f, gt.ones(2))
     assert [n.op for n in inner["g"].nodes] == ["y", "sin"]
     assert [n.op for n in g.nodes] == ["x", "sin", "multiply"]
-    assert _core.TRACE is None and _core.state.tracer is None
+    assert _state.tracer is None
 
 
 def test_a_failing_trace_uninstalls_its_tracer():
     with pytest.raises(ZeroDivisionError):
         gt.trace(lambda x: 1 / 0, gt.ones(2))
-    assert _core.TRACE is None and _core.state.tracer is None
+    assert _state.tracer is None

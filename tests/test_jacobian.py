@@ -109,7 +109,7 @@ def test_tape_jacobian(device):
 
 def test_jacobian_is_one_pass_not_a_loop(device, monkeypatch):
     """Reverse mode runs the engine once for all rows; forward mode one jvp level."""
-    from gradtape import _engine
+    from gradtape._core import engine as _engine
     calls = []
     real = _engine.run
 

@@ -442,7 +442,8 @@ PRIM_VIA = {"getitem": "getitem", "setitem": "setitem", "index_add": "setitem (a
             "relu": "nn.relu", "sigmoid": "nn.sigmoid", "softplus": "nn.softplus", "logsumexp": "nn.logsumexp",
             "log_softmax": "nn.log_softmax", "softmax": "nn.softmax", "cross_entropy": "nn.cross_entropy",
             "xlogx": "special.entr, special.xlogy, special.rel_entr", "log1prel": "special.exprel",
-            "to_device": None, "astype": "astype", "abs": "abs", "pow": "pow"}
+            "to_device": None, "astype": "astype", "abs": "abs", "pow": "pow",
+            "select": "the outputs of the multi-output primitives (linalg.eigh, svd, qr, slogdet)"}
 
 # Where gradtape documents a choice PyTorch does not make, the generator avoids the point and
 # tests/test_differential.py checks the documented value directly.
@@ -480,7 +481,7 @@ def namespace_functions():
 
 def missing_specs():
     """Differentiable functions and registry primitives without a fuzz spec (nor a listed exclusion)."""
-    from gradtape._prims import PRIMS
+    from gradtape._core.primitive import PRIMS
     out = [n for n in namespace_functions() if n not in SPECS and n not in EXCLUDED and n not in ALIASES]
     have = {n.split(".")[-1] for n in SPECS} | {c for op in SPECS.values() for c in op.covers}
     base = lambda p: p.rstrip("0123456789") or p      # noqa: E731  (concat1, concat2...: one per arity)

@@ -11,10 +11,12 @@ import itertools
 import math
 import threading
 
-from . import _engine
-from . import _prims as P
-from . import _shape as S
-from ._core import Tensor, apply, apply1, state, wrap
+from .._core import engine as _engine
+from .._ops import elementwise as P
+from .._ops import shape as S
+from .._core.tensor import Tensor
+from .._core.dispatch import apply, apply1, wrap
+from .._state import state
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"]
 
@@ -39,22 +41,22 @@ def _argnums(argnums, n):
 
 def _source(x, what, i=None):
     """A fresh differentiable stand-in for argument ``x``, connected to any outer differentiation of it."""
-    from ._namespace import asarray, _is_float
+    from .._api.namespace import asarray, _is_float
     if not isinstance(x, Tensor):
         x = asarray(x)
     _check_real(x, what, "an argument" if i is None else f"argument {i}")
-    if x._rg and state.enabled:
+    if x._requires_grad and state.enabled:
         return apply1(P.positive, x), True
-    w = apply1(P.positive, x) if x._tan is not None else wrap(x.data, x._bk)
+    w = apply1(P.positive, x) if x.tangents is not None else wrap(x.data, x.backend)
     w._node = None
-    w._rg = True
-    w._req = None
-    return w, x._tan is not None
+    w._requires_grad = True
+    w._grad_req = None
+    return w, x.tangents is not None
 
 
 def _check_real(x, what, which="an argument"):
     """Differentiation is w.r.t. real floating arrays only (complex: not built yet; integers: no derivative)."""
-    from ._namespace import _is_float, _dtype_name
+    from .._api.namespace import _is_float, _dtype_name
     name = _dtype_name(x.dtype)
     if name.startswith("complex"):
         raise TypeError(f"gradtape.{what}: {which} is complex ({name}, shape {x.shape}); complex "
@@ -97,7 +99,7 @@ def _unflatten(spec, leaves):
 
 
 def _out_tensors(outs, what):
-    from ._namespace import asarray
+    from .._api.namespace import asarray
     got = []
     for o in outs:
         if not isinstance(o, Tensor):
@@ -129,7 +131,7 @@ def _call(f, args, nums, what):
 
 
 def _grads_or_zeros(got, srcs):
-    return tuple(g if g is not None else wrap(s._bk.xp.zeros_like(s.data), s._bk) for g, s in zip(got, srcs))
+    return tuple(g if g is not None else wrap(s.backend.xp.zeros_like(s.data), s.backend) for g, s in zip(got, srcs))
 
 
 def _scalar_out(out, what):
@@ -138,7 +140,7 @@ def _scalar_out(out, what):
     if out.shape != ():
         raise ValueError(f"gradtape.{what}: the function returned shape {out.shape}, but {what} needs a scalar "
                          f"output; use gt.vjp for a vector-Jacobian product or gt.jacobian for the full Jacobian")
-    from ._namespace import _dtype_name
+    from .._api.namespace import _dtype_name
     name = _dtype_name(out.dtype)
     if name not in ("float16", "float32", "float64"):
         raise TypeError(f"gradtape.{what} requires real-valued outputs (float dtype), but the function returned "
@@ -147,11 +149,11 @@ def _scalar_out(out, what):
 
 
 def _grads(out, srcs, create):
-    if not out._rg:   # output does not depend on the arguments
-        return [wrap(s._bk.xp.zeros_like(s.data), s._bk) for s in srcs]
-    head = wrap(out._bk.xp.ones_like(out.data), out._bk) if create else out._bk.xp.ones_like(out.data)
+    if not out._requires_grad:   # output does not depend on the arguments
+        return [wrap(s.backend.xp.zeros_like(s.data), s.backend) for s in srcs]
+    head = wrap(out.backend.xp.ones_like(out.data), out.backend) if create else out.backend.xp.ones_like(out.data)
     got = _engine.run([out], [head], retain_graph=create, create_graph=create, sources=srcs)
-    return [g if g is not None else wrap(s._bk.xp.zeros_like(s.data), s._bk) for g, s in zip(got, srcs)]
+    return [g if g is not None else wrap(s.backend.xp.zeros_like(s.data), s.backend) for g, s in zip(got, srcs)]
 
 
 def value_and_grad(f, argnums=0, has_aux=False):
@@ -168,7 +170,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         _scalar_out(out, "grad")
         gs = _grads(out, [args2[i] for i in nums], nested)
         g = gs[0] if single else tuple(gs)
-        val = out if nested else wrap(out.data, out._bk)
+        val = out if nested else wrap(out.data, out.backend)
         return ((val, aux), g) if has_aux else (val, g)
     vg.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
     return vg
@@ -208,20 +210,20 @@ def vjp(f, *primals, has_aux=False):
             raise ValueError(f"gradtape.vjp: got {len(cts)} cotangents for {len(outs)} outputs")
         roots, heads = [], []
         for o, c in zip(outs, cts):
-            if not o._rg:
+            if not o._requires_grad:
                 continue
             roots.append(o)
             heads.append(c)
         if not roots:
-            return tuple(wrap(a._bk.xp.zeros_like(a.data), a._bk) for a in args)
-        from ._autograd import _heads
-        create = nested or any(isinstance(c, Tensor) and (c._rg or c._tan is not None) for c in cts)
+            return tuple(wrap(a.backend.xp.zeros_like(a.data), a.backend) for a in args)
+        from .._autodiff.tape import _heads
+        create = nested or any(isinstance(c, Tensor) and (c._requires_grad or c.tangents is not None) for c in cts)
         got = _engine.run(roots, _heads(roots, heads, create), retain_graph=True, create_graph=create,
                           sources=list(args))
-        return tuple(g if g is not None else wrap(a._bk.xp.zeros_like(a.data), a._bk) for g, a in zip(got, args))
+        return tuple(g if g is not None else wrap(a.backend.xp.zeros_like(a.data), a.backend) for g, a in zip(got, args))
 
-    shown = out if nested else (type(out)(wrap(o.data, o._bk) for o in outs) if isinstance(out, (tuple, list))
-                                else wrap(out.data, out._bk))
+    shown = out if nested else (type(out)(wrap(o.data, o.backend) for o in outs) if isinstance(out, (tuple, list))
+                                else wrap(out.data, out.backend))
     return (shown, f_vjp, aux) if has_aux else (shown, f_vjp)
 
 
@@ -237,7 +239,7 @@ def jvp(f, primals, tangents, has_aux=False):
 
 def _jvp(f, primals, tangents, has_aux=False, batch=False):
     """jvp; with batch=True each tangent carries leading batch axes (many directions in one pass)."""
-    from ._namespace import asarray
+    from .._api.namespace import asarray
     for name, v in (("primals", primals), ("tangents", tangents)):
         if not isinstance(v, (tuple, list)):
             raise TypeError(f"gradtape.jvp: {name} must be a tuple or list (one entry per argument of the "
@@ -256,14 +258,14 @@ def _jvp(f, primals, tangents, has_aux=False, batch=False):
         if (t.shape[t.ndim - x.ndim:] if batch else t.shape) != x.shape or t.ndim < x.ndim:
             raise ValueError(f"gradtape.jvp: tangent {i} has shape {t.shape} but primal {i} has shape {x.shape}; "
                              f"each tangent must have its primal's shape")
-        if t._bk is not x._bk:
+        if t.backend is not x.backend:
             raise TypeError(f"gradtape.jvp: tangent {i} on {t.device!r} but primal {i} on {x.device!r}")
         if t.dtype != x.dtype:
             raise TypeError(f"gradtape.jvp: tangent {i} has dtype {t.dtype} but primal {i} has dtype {x.dtype}; "
                             f"each tangent must have its primal's dtype")
-        w = apply(P.positive, (x,)) if (x._rg or x._tan is not None) else wrap(x.data, x._bk)
-        w._tan = dict(w._tan or ())
-        w._tan[L] = t
+        w = apply(P.positive, (x,)) if (x._requires_grad or x.tangents is not None) else wrap(x.data, x.backend)
+        w.tangents = dict(w.tangents or ())
+        w.tangents[L] = t
         args.append(w)
     prev = state.levels
     state.levels = prev + (L,)
@@ -277,13 +279,13 @@ def _jvp(f, primals, tangents, has_aux=False, batch=False):
     lead = tuple(tangents[0].shape[:tangents[0].ndim - asarray(primals[0]).ndim]) if batch and tangents else ()
     touts = []
     for o in outs:          # read every tangent before clearing any: an output may be returned twice
-        t = o._tan.get(L) if o._tan else None
+        t = o.tangents.get(L) if o.tangents else None
         if t is None:
-            t = wrap(o._bk.xp.zeros(lead + tuple(o.data.shape), dtype=o.data.dtype), o._bk)
+            t = wrap(o.backend.xp.zeros(lead + tuple(o.data.shape), dtype=o.data.dtype), o.backend)
         touts.append(t)
     for o in outs:
-        if o._tan and L in o._tan:
-            o._tan = {k: v for k, v in o._tan.items() if k != L} or None
+        if o.tangents and L in o.tangents:
+            o.tangents = {k: v for k, v in o.tangents.items() if k != L} or None
     if not _outer(primals + tangents):      # nobody differentiates the result: hand back plain values
         outs, touts = [_plain(o) for o in outs], [_plain(t) for t in touts]
     out, tout = _unflatten(spec, outs), _unflatten(spec, touts)
@@ -293,24 +295,24 @@ def _jvp(f, primals, tangents, has_aux=False, batch=False):
 def _outer(args):
     """Whether an enclosing transform, tape or record scope may differentiate what we return."""
     return bool(state.levels) or (state.enabled and (state.recording > 0 or _active.depth > 0)) or any(
-        isinstance(a, Tensor) and (a._rg or a._tan is not None) for a in args)
+        isinstance(a, Tensor) and (a._requires_grad or a.tangents is not None) for a in args)
 
 
 def _plain(t):
-    return wrap(t.data, t._bk) if isinstance(t, Tensor) and (t._rg or t._tan is not None) else t
+    return wrap(t.data, t.backend) if isinstance(t, Tensor) and (t._requires_grad or t.tangents is not None) else t
 
 
 def _eye_rows(like, n, shape):
     """n basis vectors shaped (n,) + shape, as a tensor on like's backend with like's dtype."""
-    from ._namespace import eye
-    from ._shape import reshape
+    from .._api.namespace import eye
+    from .._ops.shape import reshape
     e = eye(n, dtype=like.dtype, device=like.device)
     return reshape(e, (n,) + tuple(shape))
 
 
 def _finish(J, out_shape, x_shape, rows_first):
     """Bring a batched derivative to numerator layout out_shape + x_shape."""
-    from ._shape import reshape, permute_dims
+    from .._ops.shape import reshape, permute_dims
     if rows_first:                      # reverse mode: (m,) + x_shape
         return reshape(J, tuple(out_shape) + tuple(x_shape))
     n = math.prod(x_shape)              # forward mode: (n,) + out_shape
@@ -341,7 +343,7 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
         raise ValueError(f"gradtape.jacobian: mode must be 'auto', 'forward' or 'reverse', got {mode!r}")
 
     def jac(*args):
-        from ._namespace import asarray
+        from .._api.namespace import asarray
         single, nums = _argnums(argnums, len(args))
         args = list(args)
         for i in nums:
@@ -397,8 +399,8 @@ def _jac_fwd(f, args, nums, xs, n_in, has_aux):
 def _jac_rev(outs, srcs, nested):
     """One batched reverse pass for all outputs at once: output k's cotangents are rows lo_k:lo_k + size_k of
     an identity over all output elements. Returns, per output, the Jacobians w.r.t. each source."""
-    from ._namespace import eye, zeros
-    live = [k for k, o in enumerate(outs) if o._rg and o.size]
+    from .._api.namespace import eye, zeros
+    live = [k for k, o in enumerate(outs) if o._requires_grad and o.size]
     m = sum(outs[k].size for k in live)
     got, heads, lo = [None] * len(srcs), [], 0
     for k in live:
@@ -448,8 +450,8 @@ def hvp(f, x, v):
 
 def _jacobian_rows(target, srcs, retain_last=False):
     """Jacobians of a recorded ``target`` w.r.t. ``srcs`` in one batched reverse pass (GradientTape.jacobian)."""
-    from ._namespace import zeros
-    if not target._rg or target.size == 0:
+    from .._api.namespace import zeros
+    if not target._requires_grad or target.size == 0:
         return [zeros(target.shape + s.shape, dtype=s.dtype, device=s.device) for s in srcs]
     head = _eye_rows(target, target.size, target.shape)
     got = _engine.run([target], [head.data], retain_graph=retain_last, sources=list(srcs), batch=1)

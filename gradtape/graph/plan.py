@@ -14,10 +14,10 @@ import functools
 import math
 import operator
 
-from . import backends as _backends
-from ._core import wrap
-from ._graph_ir import _is_host_array, DeviceName, DTypeName, Ref, _np_value, _Opaque
-from ._namespace import _bdt
+from .. import backends as _backends
+from .._core.dispatch import wrap
+from ..graph.ir import _is_host_array, DeviceName, DTypeName, Ref, _np_value, _Opaque
+from .._api.namespace import _bdt
 
 _BINOPS = {"+": (lambda xp, x, y: x + y, operator.add), "-": (lambda xp, x, y: x - y, operator.sub),
            "*": (lambda xp, x, y: x * y, operator.mul), "/": (lambda xp, x, y: x / y, operator.truediv),

@@ -17,19 +17,19 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
-from ._core import _SELECT, Multi, Primitive, Tensor, apply, apply1, apply_multi
-from ._axes import AxisError, axis_index
-from ._prims import PRIMS
+from .._core.dispatch import SELECT as _SELECT, apply, apply1, apply_multi, wrap
+from .._state import state
+from .._core.primitive import Multi
+from .._core.tensor import Tensor
+from .._axes import AxisError, axis_index
+from .._ops.elementwise import prim
 
 __all__ = ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "pinv",
            "matrix_norm", "matrix_power", "matrix_rank", "cross", "trace", "outer", "diagonal"]
 
 
 def _prim(name, fwd, vjp, jvp, save, multi=False, bcast=False):
-    p = Primitive(name, fwd, vjp, jvp, save, multi=multi)
-    p.bcast = bcast
-    PRIMS[name] = p
-    return p
+    return prim(name, fwd, vjp, jvp, save, multi=multi, bcast=bcast)
 
 
 # ---- helpers written against xp (raw backend namespace, or gradtape on tensors) ------------------
@@ -100,7 +100,7 @@ def _parts(out):
 def _t(x):
     if isinstance(x, Tensor):
         return x
-    from ._namespace import asarray
+    from .._api.namespace import asarray
     return asarray(x)
 
 
@@ -108,7 +108,7 @@ def _need_matrix(name, x, square=False):
     if x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
         what = "a stack of square matrices (..., n, n)" if square else "a stack of matrices (..., m, n)"
         raise ValueError(f"gradtape.linalg.{name}: expected {what}, got shape {tuple(x.shape)}")
-    if (x._rg or x._tan is not None) and "complex" in str(x.dtype):
+    if (x._requires_grad or x.tangents is not None) and "complex" in str(x.dtype):
         raise TypeError(f"gradtape.linalg.{name}: complex tensors are not differentiable in this version "
                         f"(got dtype {x.dtype}); detach the input or differentiate real and imaginary parts")
 
@@ -482,7 +482,7 @@ def solve(x1, x2, /):
     a, b = _t(x1), _t(x2)
     _need_matrix("solve", a, square=True)
     if b.ndim == 1:
-        from ._shape import expand_dims, squeeze
+        from .._ops.shape import expand_dims, squeeze
         return squeeze(apply(solve_p, (a, expand_dims(b, axis=-1))), axis=-1)
     return apply(solve_p, (a, b))
 
@@ -670,7 +670,7 @@ def matrix_power(x, n, /):
             [0., 1.]])
     """
     import operator
-    from ._namespace import eye, matmul, zeros_like
+    from .._api.namespace import eye, matmul, zeros_like
     x = _t(x)
     _need_matrix("matrix_power", x, square=True)
     n = operator.index(n)
@@ -700,12 +700,11 @@ def matrix_rank(x, /, *, rtol=None):
     >>> gt.linalg.matrix_rank(gt.asarray([[1.0, 2.0], [2.0, 4.0]]))
     Tensor(1)
     """
-    from . import _core
     x = _t(x)
     _need_matrix("matrix_rank", x)
-    out = _core.wrap(x._bk.xp.linalg.matrix_rank(x.data, rtol=rtol), x._bk)
-    if _core.TRACE is not None:
-        _core.TRACE("linalg.matrix_rank", (x,), {"rtol": rtol}, out)
+    out = wrap(x.backend.xp.linalg.matrix_rank(x.data, rtol=rtol), x.backend)
+    if state.tracer is not None:
+        state.tracer("linalg.matrix_rank", (x,), {"rtol": rtol}, out)
     return out
 
 
@@ -735,10 +734,10 @@ def trace(x, /, *, offset=0, dtype=None):
     >>> gt.linalg.trace(gt.asarray([[1.0, 2.0], [3.0, 4.0]]))
     Tensor(5.)
     """
-    from ._namespace import _bdt
+    from .._api.namespace import _bdt
     x = _t(x)
     _need_matrix("trace", x)
-    return apply1(trace_p, x, {"offset": int(offset), "dtype": _bdt(x._bk, dtype),
+    return apply1(trace_p, x, {"offset": int(offset), "dtype": _bdt(x.backend, dtype),
                                "shape": tuple(x.shape[-2:])})
 
 
@@ -750,7 +749,7 @@ def outer(x1, x2, /):
     Tensor([[3., 4.],
             [6., 8.]])
     """
-    from ._shape import expand_dims
+    from .._ops.shape import expand_dims
     a, b = _t(x1), _t(x2)
     if a.ndim != 1 or b.ndim != 1:
         raise ValueError(f"gradtape.linalg.outer: expected two 1-D tensors, got shapes {tuple(a.shape)} and "

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 
-from ._core import Multi, Node, Tensor, state, version, wrap
+from .._state import scoped, state
+from . import hooks
+from .dispatch import SELECT, Node, apply1, version, wrap
+from .primitive import Multi
+from .tensor import Tensor
 
 
 _FREED = {}
@@ -98,7 +102,7 @@ def _check(order):
                 f"its saved values were freed by the first backward. Pass retain_graph=True to the "
                 f"first backward if you need to call it twice")
         if n.saved is not None:
-            for s, v in zip(n.saved, n.vers):
+            for s, v in zip(n.saved, n.versions):
                 if isinstance(s, Tensor) and version(s) != v:
                     raise RuntimeError(
                         f"gradtape: an input of {n.prim.name!r} (shape {tuple(s.shape)}, dtype {s.dtype}) was "
@@ -112,7 +116,7 @@ def run(roots, heads, retain_graph=False, create_graph=False, sources=None, batc
     tr = state.tracer
     if tr is None:
         return _run(roots, heads, retain_graph, create_graph, sources, batch, partial)
-    heads = [h if h is None or isinstance(h, Tensor) else wrap(h, r._bk) for r, h in zip(roots, heads)]
+    heads = [h if h is None or isinstance(h, Tensor) else wrap(h, r.backend) for r, h in zip(roots, heads)]
     tr.rev += 1
     try:
         return _run(roots, heads, retain_graph, True, sources, batch, partial)
@@ -133,7 +137,7 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
     results. ``partial``: the walk stops at source nodes (partial
     derivatives: each source's own cotangent, not what reaches the sources
     above it through it; gt.checkpoint's recomputation needs that)."""
-    from ._namespace import T
+    T = hooks.RULES
     want = {}
     useful = None
     if sources is not None:
@@ -157,11 +161,8 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
             grads[key] = h
         if r._node is None:
             leaf[key] = r
-    prev, prev_nb = state.enabled, state.nb
-    state.enabled = create_graph
-    state.nb = batch
     debug = DEBUG
-    try:
+    with scoped(enabled=create_graph, nb=batch):
         for n in order:
             ct = grads.pop(n, None)
             if want and n in want:   # a source: the total cotangent arriving here; the walk goes on above
@@ -176,12 +177,12 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
                     ins = saved or (None,) * len(n.parents)
                     out = None if n.out is None else _out_tensor(n)
                 else:
-                    ns = n.bk.xp
+                    ns = n.backend.xp
                     ins = (None,) * len(n.parents) if saved is None else \
                         [s.data if type(s) is Tensor else s for s in saved]
                     out = n.out
                 vjp = n.prim.vjp
-                meta = n.meta
+                meta = n.input_meta
                 params = n.params
                 i = 0
                 for p in n.parents:
@@ -204,16 +205,14 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
                     i += 1
                 del ct
             if not retain_graph:
-                n.saved = n.out = n.vers = None
+                n.saved = n.out = n.versions = None
                 n.params = _FREED    # the freed mark (custom rules keep residuals in params)
-    finally:
-        state.enabled, state.nb = prev, prev_nb
     if sources is not None:
         for k, idx in want.items():
             if type(k) is int and k in grads:
                 for i in idx:
                     found[i] = grads[k]
-        got = [None if g is None else (g if isinstance(g, Tensor) else wrap(g, s._bk))
+        got = [None if g is None else (g if isinstance(g, Tensor) else wrap(g, s.backend))
                for g, s in zip(found, sources)]
         if debug:
             for g, s in zip(got, sources):
@@ -234,32 +233,32 @@ def _debug_check_leaf(g, t, nb):
 def _write(leaf, grads, create_graph, debug):
     """Accumulate into the leaves' ``.grad``: compute and check every new value first, then write them all,
     so an error leaves every ``.grad`` as it was."""
-    from ._namespace import T
+    T = hooks.RULES
     new = []
     for k, t in leaf.items():
-        req = t._req
+        req = t._grad_req
         if req is None:
             continue
         g = grads[k]
         if not isinstance(g, Tensor):
-            g = wrap(g, t._bk)
+            g = wrap(g, t.backend)
         if debug:
             _debug_check_leaf(g, t, 0)
         old = t._grad
         if req == "add" and old is not None:
-            if old._bk is not t._bk:
+            if old.backend is not t.backend:
                 raise TypeError(f"gradtape.backward: the .grad of a leaf of shape {t.shape} is on {old.device!r} "
                                 f"but the leaf is on {t.device!r}; no .grad was changed")
             if tuple(old.data.shape) != tuple(t.data.shape):
                 raise ValueError(f"gradtape.backward: the .grad of a leaf has shape {old.shape} but the leaf has "
                                  f"shape {t.shape}; no .grad was changed (set .grad = None first)")
-            g = old + g if create_graph else wrap(old.data + g.data, t._bk)
+            g = old + g if create_graph else wrap(old.data + g.data, t.backend)
         if g.data.dtype != t.data.dtype:    # gradients have their variable's dtype
-            g = T.astype(g, t.dtype) if create_graph else wrap(t._bk.xp.astype(g.data, t.data.dtype), t._bk)
+            g = T.astype(g, t.dtype) if create_graph else wrap(t.backend.xp.astype(g.data, t.data.dtype), t.backend)
         new.append((t, g))
     for t, g in new:
         old = t._grad
-        if (t._req == "write" and old is not None and not create_graph and old._bk is t._bk
+        if (t._grad_req == "write" and old is not None and not create_graph and old.backend is t.backend
                 and old.data.shape == g.data.shape and old.data.dtype == g.data.dtype):
             old.data = g.data          # MXNet: the buffer attach_grad made is updated
             old._version += 1
@@ -269,15 +268,14 @@ def _write(leaf, grads, create_graph, debug):
 
 def _out_tensor(n):
     """The output of node ``n`` as a tracked tensor (for rules that read ``out`` under create_graph)."""
-    if n.prim.multi:
-        from ._core import _SELECT, apply1
-        t = wrap(n.out, n.bk)
+    if n.prim.multi_output:
+        t = wrap(n.out, n.backend)
         t._node = n
-        t._rg = True
-        t._tan = getattr(n, "out_tan", None)
-        return tuple(apply1(_SELECT, t, {"k": k, "n": len(n.out)}) for k in range(len(n.out)))
-    t = wrap(n.out, n.bk)
+        t._requires_grad = True
+        t.tangents = getattr(n, "out_tangents", None)
+        return tuple(apply1(SELECT, t, {"k": k, "n": len(n.out)}) for k in range(len(n.out)))
+    t = wrap(n.out, n.backend)
     t._node = n
-    t._rg = True
-    t._tan = getattr(n, "out_tan", None)
+    t._requires_grad = True
+    t.tangents = getattr(n, "out_tangents", None)
     return t

@@ -26,12 +26,14 @@ import types
 import weakref
 from collections import OrderedDict
 
-from . import backends as _backends
-from . import nn as _nn        # this file is imported at the end of nn.py: its functions exist by then
-from ._core import Tensor, state, wrap
-from ._namespace import asarray, _dtype_name, _is_float, get_default_device
-from ._autograd import no_grad
-from .custom import random_stream    # a checkpointed block's recomputation replays its draws
+from .. import backends as _backends
+from .. import nn as _nn        # this file is imported at the end of nn.py: its functions exist by then
+from .._core.tensor import Tensor
+from .._state import state
+from .._core.dispatch import wrap
+from .._api.namespace import asarray, _dtype_name, _is_float, get_default_device
+from .._autodiff.modes import no_grad
+from .._autodiff.custom import random_stream    # a checkpointed block's recomputation replays its draws
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softplus", "Identity",
            "Flatten", "Dropout", "LogSoftmax", "Softmax", "CrossEntropyLoss", "MSELoss", "StateDictKeyError",
@@ -162,7 +164,7 @@ class Parameter(metaclass=_ParameterMeta):
 
     def __new__(cls, data, requires_grad=True):
         src = data if isinstance(data, Tensor) else asarray(data)
-        t = wrap(src.data, src._bk)
+        t = wrap(src.data, src.backend)
         if requires_grad:
             t.requires_grad_()
         _PARAMS[id(t)] = t
@@ -253,7 +255,7 @@ def constant_(t, value):
     >>> gt.nn.init.constant_(gt.zeros((2,)), 0.5)
     Tensor([0.5, 0.5])
     """
-    return _fill(t, t._bk.xp.full(t.data.shape, value, dtype=t.data.dtype), "constant_")
+    return _fill(t, t.backend.xp.full(t.data.shape, value, dtype=t.data.dtype), "constant_")
 
 
 def zeros_(t):
@@ -263,7 +265,7 @@ def zeros_(t):
     >>> gt.nn.init.zeros_(gt.ones((2,)))
     Tensor([0., 0.])
     """
-    return _fill(t, t._bk.xp.zeros_like(t.data), "zeros_")
+    return _fill(t, t.backend.xp.zeros_like(t.data), "zeros_")
 
 
 def ones_(t):
@@ -273,7 +275,7 @@ def ones_(t):
     >>> gt.nn.init.ones_(gt.zeros((2,)))
     Tensor([1., 1.])
     """
-    return _fill(t, t._bk.xp.ones_like(t.data), "ones_")
+    return _fill(t, t.backend.xp.ones_like(t.data), "ones_")
 
 
 def xavier_uniform_(t, gain=1.0, *, generator=None):
@@ -491,9 +493,9 @@ class Module:
         """
         out = OrderedDict()
         for name, p in self.named_parameters():
-            out[name] = wrap(p._bk.xp.asarray(p.data, copy=True), p._bk)
+            out[name] = wrap(p.backend.xp.asarray(p.data, copy=True), p.backend)
         for name, b in self.named_buffers():
-            out[name] = wrap(b._bk.xp.asarray(b.data, copy=True), b._bk)
+            out[name] = wrap(b.backend.xp.asarray(b.data, copy=True), b.backend)
         return out
 
     def load_state_dict(self, state_dict, strict=True):
@@ -539,7 +541,7 @@ class Module:
         with no_grad():
             for k, v in new.items():
                 t = own[k]
-                _fill(t, t._bk.xp.asarray(v.data, copy=True), "load_state_dict")
+                _fill(t, t.backend.xp.asarray(v.data, copy=True), "load_state_dict")
         return None
 
     def save(self, path):
@@ -552,13 +554,13 @@ class Module:
         >>> bool(gt.all(a.weight == b.weight))
         True
         """
-        from ._tensor import to_numpy
-        from .backends import numpy_backend
+        from .._api.namespace import to_numpy
+        from ..backends import numpy_backend
         numpy_backend.save_npz(path, {k: to_numpy(v) for k, v in self.state_dict().items()})
 
     def load(self, path, strict=True):
         """Load an ``.npz`` file written by :meth:`save` (checked like :meth:`load_state_dict`); returns self."""
-        from .backends import numpy_backend
+        from ..backends import numpy_backend
         self.load_state_dict(numpy_backend.load_npz(path), strict=strict)
         return self
 
@@ -673,7 +675,7 @@ def _softplus(x):
 
 
 def _tanh(x):
-    from . import tanh
+    from .._api import tanh
     return tanh(x)
 
 
@@ -789,6 +791,6 @@ class MSELoss(Module):
     """
 
     def forward(self, pred, target):
-        from ._namespace import mean
+        from .._api.namespace import mean
         d = pred - target
         return mean(d * d)

@@ -1,190 +1,16 @@
-"""Recording scopes and reverse-mode entry points in the three styles.
-
-MXNet (``record``/``pause``/``backward``/``grad``), PyTorch (``no_grad``,
-``Tensor.backward``) and TensorFlow (``GradientTape``). All state is per thread.
-"""
+"""Reverse-mode entry points: ``backward`` and ``grad`` (MXNet), ``Tensor.backward`` (PyTorch, through
+``hooks.backward``), ``GradientTape`` (TensorFlow), and the validation of head gradients."""
 from __future__ import annotations
 
 import contextlib
 
-from . import _core, _engine
-from ._core import Tensor, state, wrap
-
-
-@contextlib.contextmanager
-def record(train_mode=True):
-    """Record operations for differentiation (MXNet ``autograd.record``).
-
-    >>> import gradtape as gt
-    >>> x = gt.asarray([1.0]); x.attach_grad()
-    >>> with gt.record():
-    ...     gt.is_recording()
-    True
-    """
-    prev = state.enabled, state.train
-    state.enabled = True
-    state.train = train_mode
-    state.recording += 1
-    try:
-        yield
-    finally:
-        state.recording -= 1
-        state.enabled, state.train = prev
-
-
-@contextlib.contextmanager
-def pause(train_mode=False):
-    """Stop recording inside (MXNet ``autograd.pause``; also ``gt.no_grad``).
-
-    >>> import gradtape as gt
-    >>> x = gt.asarray([1.0]).requires_grad_()
-    >>> with gt.pause():
-    ...     (x * 2).requires_grad
-    False
-    """
-    prev = state.enabled, state.train
-    state.enabled = False
-    state.train = train_mode
-    try:
-        yield
-    finally:
-        state.enabled, state.train = prev
-
-
-def no_grad():
-    """PyTorch spelling of :func:`pause`.
-
-    >>> import gradtape as gt
-    >>> with gt.no_grad():
-    ...     gt.is_grad_enabled()
-    False
-    """
-    return pause(train_mode=state.train)
-
-
-@contextlib.contextmanager
-def enable_grad():
-    """Turn recording back on inside a ``no_grad`` block.
-
-    >>> import gradtape as gt
-    >>> with gt.no_grad():
-    ...     with gt.enable_grad():
-    ...         gt.is_grad_enabled()
-    True
-    """
-    prev = state.enabled
-    state.enabled = True
-    try:
-        yield
-    finally:
-        state.enabled = prev
-
-
-def is_recording():
-    """True inside ``record()`` or a ``GradientTape`` and not paused.
-
-    >>> import gradtape as gt
-    >>> gt.is_recording()
-    False
-    """
-    return state.enabled and state.recording > 0
-
-
-def is_grad_enabled():
-    """True unless inside ``pause()``/``no_grad()``.
-
-    >>> import gradtape as gt
-    >>> gt.is_grad_enabled()
-    True
-    """
-    return state.enabled
-
-
-def is_training():
-    """MXNet train mode flag (``record(train_mode=True)``).
-
-    >>> import gradtape as gt
-    >>> gt.is_training()
-    False
-    """
-    return state.train
-
-
-@contextlib.contextmanager
-def train_mode():
-    """MXNet ``autograd.train_mode``.
-
-    >>> import gradtape as gt
-    >>> with gt.train_mode():
-    ...     gt.is_training()
-    True
-    """
-    prev = state.train
-    state.train = True
-    try:
-        yield
-    finally:
-        state.train = prev
-
-
-@contextlib.contextmanager
-def predict_mode():
-    """MXNet ``autograd.predict_mode``.
-
-    >>> import gradtape as gt
-    >>> with gt.predict_mode():
-    ...     gt.is_training()
-    False
-    """
-    prev = state.train
-    state.train = False
-    try:
-        yield
-    finally:
-        state.train = prev
-
-
-@contextlib.contextmanager
-def subgradient(abs=None, relu=None):
-    """Choose the subgradient used at the kinks: abs'(0) in [-1, 1], relu'(0) in [0, 1].
-
-    >>> import gradtape as gt
-    >>> x = gt.asarray(0.0).requires_grad_()
-    >>> with gt.subgradient(abs=0.5):
-    ...     gt.abs(x).backward()
-    >>> x.grad
-    Tensor(0.5)
-    """
-    if abs is not None and not -1.0 <= float(abs) <= 1.0:
-        raise ValueError(f"gradtape.subgradient: abs'(0) must lie in [-1, 1] (the subdifferential of |x| at 0), "
-                         f"got {abs}")
-    if relu is not None and not 0.0 <= float(relu) <= 1.0:
-        raise ValueError(f"gradtape.subgradient: relu'(0) must lie in [0, 1] (the subdifferential of max(x, 0) "
-                         f"at 0), got {relu}")
-    prev = state.abs_sub, state.relu_sub
-    if abs is not None:
-        state.abs_sub = float(abs)
-    if relu is not None:
-        state.relu_sub = float(relu)
-    try:
-        yield
-    finally:
-        state.abs_sub, state.relu_sub = prev
-
-
-def stop_gradient(x):
-    """The same values, cut from the graph (TensorFlow/JAX ``stop_gradient``).
-
-    >>> import gradtape as gt
-    >>> gt.stop_gradient(gt.asarray([1.0]).requires_grad_()).requires_grad
-    False
-    """
-    if not isinstance(x, Tensor):
-        from ._namespace import asarray
-        x = asarray(x)
-    t = wrap(x.data, x._bk)
-    t._base = x
-    return t
+from .._core import engine as _engine
+from .._core import hooks
+from .._core.tensor import Tensor, check_float as _check_float
+from .._state import state
+from .._core.dispatch import wrap, _seq
+from .._api.namespace import asarray
+from .modes import pause
 
 
 def _heads(roots, heads, create_graph, what="backward"):
@@ -196,28 +22,27 @@ def _heads(roots, heads, create_graph, what="backward"):
     for i, r in enumerate(roots):
         if not isinstance(r, Tensor):
             raise TypeError(f"gradtape.backward: expected a Tensor, got {type(r).__name__}")
-        if not r._rg:
+        if not r._requires_grad:
             raise RuntimeError(f"gradtape.backward: tensor {i} (shape {r.shape}) does not require grad: nothing "
                                f"was recorded. Call attach_grad()/requires_grad_() on the inputs and compute it "
                                f"inside gt.record() (or not under gt.pause())")
         h = None if heads is None else heads[i]
         if h is None:
-            h = r._bk.xp.ones_like(r.data)
+            h = r.backend.xp.ones_like(r.data)
         else:
             if not isinstance(h, Tensor):
-                from ._namespace import asarray
                 h = asarray(h, device=r.device)
-            if h._bk is not r._bk:
+            if h.backend is not r.backend:
                 raise TypeError(f"gradtape.backward: head gradient on {h.device!r} but the output is on {r.device!r}")
             if h.shape != r.shape:
                 raise ValueError(f"gradtape.backward: head gradient has shape {h.shape} but the output has shape "
                                  f"{r.shape}; they must match")
             if h.data.dtype != r.data.dtype:      # as torch: the head takes the output's dtype
-                from ._shape import astype
-                h = astype(h, r.dtype) if create_graph else wrap(r._bk.xp.astype(h.data, r.data.dtype), r._bk)
+                from .._ops.shape import astype
+                h = astype(h, r.dtype) if create_graph else wrap(r.backend.xp.astype(h.data, r.data.dtype), r.backend)
             h = h if create_graph else h.data
         if create_graph and not isinstance(h, Tensor):
-            h = wrap(h, r._bk)
+            h = wrap(h, r.backend)
         out.append(h)
     return out
 
@@ -255,7 +80,7 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
         retain_graph = create_graph
     got = _engine.run(roots, _heads(roots, hg, create_graph, "autograd.grad"), retain_graph=retain_graph,
                       create_graph=create_graph, sources=vs)
-    got = [g if g is not None else wrap(v._bk.xp.zeros_like(v.data), v._bk) for g, v in zip(got, vs)]
+    got = [g if g is not None else wrap(v.backend.xp.zeros_like(v.data), v.backend) for g, v in zip(got, vs)]
     return got[0] if single else got
 
 
@@ -304,10 +129,10 @@ class GradientTape:
         state.recording -= 1
         state.enabled = self._prev
         self._active = False
-        self._end = next(_core._seq)
+        self._end = next(_seq)
         for t in self._watched:   # stop tracking what only this tape was tracking
-            if t._node is None and t._req is None:
-                t._rg = False
+            if t._node is None and t._grad_req is None:
+                t._requires_grad = False
         return False
 
     def watch(self, tensor):
@@ -315,10 +140,9 @@ class GradientTape:
         for t in ([tensor] if isinstance(tensor, Tensor) else list(tensor)):
             if not isinstance(t, Tensor):
                 raise TypeError(f"GradientTape.watch: expected a Tensor, got {type(t).__name__}")
-            from ._tensor import _check_float
             _check_float(t, "GradientTape.watch")
-            if not t._rg:
-                t._rg = True
+            if not t._requires_grad:
+                t._requires_grad = True
                 self._watched.append(t)
 
     @contextlib.contextmanager
@@ -361,33 +185,33 @@ class GradientTape:
         block (TensorFlow)."""
         if not isinstance(t, Tensor):
             return False
-        if not t._rg:
+        if not t._requires_grad:
             return t._node is None and any(t is w for w in self._watched)
         return self._end is None or t._node is None or t._node.seq < self._end
 
     def _rewatch(self, targets):
         """After the block, a target that is a tensor this tape watched is tracked again while the tape
         differentiates it (the gradient of a watched tensor w.r.t. itself)."""
-        back = [t for t in targets if not t._rg and t._node is None and any(t is w for w in self._watched)]
+        back = [t for t in targets if not t._requires_grad and t._node is None and any(t is w for w in self._watched)]
         for t in back:
-            t._rg = True
+            t._requires_grad = True
         return back
 
     @staticmethod
     def _unwatch(back):
         for t in back:
-            if t._node is None and t._req is None:
-                t._rg = False
+            if t._node is None and t._grad_req is None:
+                t._requires_grad = False
 
     def jacobian(self, target, sources):
         """Jacobian(s) of ``target`` w.r.t. ``sources``, shaped target.shape + source.shape."""
-        from .transforms import _jacobian_rows
+        from .._autodiff.transforms import _jacobian_rows
         single = isinstance(sources, Tensor)
         srcs = [sources] if single else _tensors(sources, "GradientTape.jacobian", "sources")
         if self._used and not self.persistent:
             raise RuntimeError("GradientTape.jacobian can only be called once on a non-persistent tape")
         self._used = True
-        if isinstance(target, Tensor) and target._rg and not self._recorded(target):
+        if isinstance(target, Tensor) and target._requires_grad and not self._recorded(target):
             return None if single else [None] * len(srcs)    # computed after the block: not on this tape
         back = self._rewatch([target] if isinstance(target, Tensor) else [])
         try:
@@ -395,3 +219,6 @@ class GradientTape:
         finally:
             self._unwatch(back)
         return out[0] if single else out
+
+
+hooks.backward = backward

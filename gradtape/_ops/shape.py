@@ -7,9 +7,12 @@ input shape and dtype, so those VJPs just pass ``ct`` through.
 """
 from __future__ import annotations
 
-from ._axes import axis_index, axis_tuple
-from ._core import Tensor, apply, apply1, apply2, state
-from ._prims import prim
+from .._axes import axis_index, axis_tuple
+from .._core.tensor import Tensor
+from .._core import hooks
+from .._core.dispatch import apply, apply1, apply2, wrap
+from .._state import state
+from .._ops.elementwise import prim
 
 # Rules accept cotangents/tangents with extra leading batch axes (batched Jacobians): shapes are
 # taken from the end, axes are negative, index keys get a ``:`` per batch axis in front.
@@ -79,8 +82,7 @@ where_p = prim("where", lambda xp, c, x, y: xp.where(c, x, y),
                [None, lambda xp, ct, out, c, x, y: xp.where(c, ct, xp.zeros_like(ct)),
                 lambda xp, ct, out, c, x, y: xp.where(c, xp.zeros_like(ct), ct)],
                [None, lambda xp, t, out, c, x, y: xp.where(c, t, xp.zeros_like(t)),
-                lambda xp, t, out, c, x, y: xp.where(c, xp.zeros_like(t), t)], [(), (0,), (0,)])
-where_p.bcast = True
+                lambda xp, t, out, c, x, y: xp.where(c, xp.zeros_like(t), t)], [(), (0,), (0,)], bcast=True)
 
 
 def _lead(a, n):
@@ -177,7 +179,7 @@ def _scatter(xp, ct, key, xshape, basic):
 
 def _set(xp, x, key, v):
     if isinstance(x, Tensor):
-        return setitem(x, key, v)
+        return hooks.API.setitem(x, key, v)     # a tangent (forward mode): the recorded function
     out = xp.asarray(x, copy=True)
     if type(key) is tuple and len(key) == 1:
         key = key[0]        # array-api-strict misreads a 1-tuple holding an empty mask
@@ -215,7 +217,7 @@ def _concat_prim(n):
 def _t(x):
     if isinstance(x, Tensor):
         return x
-    from ._namespace import asarray
+    from .._api.namespace import asarray
     return asarray(x)
 
 
@@ -289,7 +291,7 @@ def broadcast_arrays(*arrays):
     >>> [a.shape for a in gt.broadcast_arrays(gt.ones((3, 1)), gt.ones((4,)))]
     [(3, 4), (3, 4)]
     """
-    from ._namespace import broadcast_shapes
+    from .._api.namespace import broadcast_shapes
     arrays = [_t(a) for a in arrays]
     shape = broadcast_shapes(*[a.shape for a in arrays])
     return [broadcast_to(a, shape) for a in arrays]
@@ -305,15 +307,14 @@ def astype(x, dtype, /, *, copy=True, device=None):
     x = _t(x)
     if device is not None:
         x = x.to_device(device)
-    from ._namespace import _is_float, _bdt
-    bdt = _bdt(x._bk, dtype)
+    from .._api.namespace import _is_float, _bdt
+    bdt = _bdt(x.backend, dtype)
     if x.dtype == dtype:
         return apply1(astype_p, x, {"dtype": bdt}) if copy else x
     if not _is_float(dtype) or not _is_float(x.dtype):     # not differentiable
-        from . import _core
-        out = _core.wrap(x._bk.xp.astype(x.data, bdt), x._bk)
-        if _core.TRACE is not None:
-            _core.TRACE("astype", (x, dtype), {}, out)
+        out = wrap(x.backend.xp.astype(x.data, bdt), x.backend)
+        if state.tracer is not None:
+            state.tracer("astype", (x, dtype), {}, out)
         return out
     return apply1(astype_p, x, {"dtype": bdt})
 
@@ -533,7 +534,7 @@ def take_along_axis(x, indices, /, *, axis=-1):
         raise ValueError(f"gradtape.take_along_axis: indices of shape {idx.shape} need the {x.ndim} dimensions of "
                          f"the array (shape {x.shape})")
     if idx.shape[:a] + idx.shape[a + 1:] != x.shape[:a] + x.shape[a + 1:]:     # broadcast the other axes
-        from ._namespace import broadcast_shapes
+        from .._api.namespace import broadcast_shapes
         try:
             b = broadcast_shapes(x.shape[:a] + (1,) + x.shape[a + 1:], idx.shape[:a] + (1,) + idx.shape[a + 1:])
         except ValueError:
@@ -548,15 +549,14 @@ def _index(x, indices, n, op):
     """An integer index tensor on x's backend with its negative entries wrapped (``i + n``), as recorded ops so a
     traced index stays an input; the one-hot scatters of some backends never match a negative index."""
     idx = _t(indices)
-    if idx._bk is not x._bk:
-        from ._core import _device_error
+    if idx.backend is not x.backend:
+        from .._core.dispatch import device_error as _device_error
         raise _device_error(op, [x, idx])
-    if not idx._bk.xp.isdtype(idx.data.dtype, "integral"):
+    if not idx.backend.xp.isdtype(idx.data.dtype, "integral"):
         raise TypeError(f"gradtape.{op}: indices must have an integer dtype, got {idx.dtype}")
-    from . import _core
-    if _core.TRACE is None:         # nothing is traced: wrap the raw array (three recorded ops cost ~10 us)
+    if state.tracer is None:         # nothing is traced: wrap the raw array (three recorded ops cost ~10 us)
         d = idx.data
-        return _core.wrap(idx._bk.xp.where(d < 0, d + n, d), idx._bk)
+        return wrap(idx.backend.xp.where(d < 0, d + n, d), idx.backend)
     return where(idx < 0, idx + n, idx)
 
 
@@ -578,12 +578,12 @@ def repeat(x, repeats, /, *, axis=None):
         x = reshape(x, (-1,))
         axis = 0
     axis = axis_index(axis, x.ndim, "repeat", x.shape)
-    xp = x._bk.xp
+    xp = x.backend.xp
     n = x.shape[axis]
     r = repeats.data if isinstance(repeats, Tensor) else repeats
     idx = xp.repeat(xp.arange(n, device=x.data.device), r)
-    from ._core import wrap
-    return take(x, wrap(idx, x._bk), axis=axis)
+    from .._core.dispatch import wrap
+    return take(x, wrap(idx, x.backend), axis=axis)
 
 
 def tile(x, repetitions, /):
@@ -609,4 +609,3 @@ def tile(x, repetitions, /):
 
 
 # indexing (x[key], x[key] = v) builds on the primitives above
-from ._index import IndexRangeError, getitem, index_add, setitem  # noqa: E402,F401

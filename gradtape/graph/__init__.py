@@ -32,16 +32,16 @@ from __future__ import annotations
 import json
 import os
 import shutil  # noqa: F401  (not used here: kept as gradtape.graph.shutil, through which tests patch shutil.which)
-
-from . import _core, _graph_dot, _graph_io
-from . import backends as _backends
-from ._core import Tensor
-from ._graph_dot import _STYLES, _short, dot_source, dot_to_svg, render_dot  # noqa: F401
-from ._graph_io import FORMAT, FORMAT_VERSION  # noqa: F401
-from ._graph_ir import (DeviceName, DTypeName, Node, Ref, _dtype_str, _fmt_shape, _fmt_type,  # noqa: F401
-                        _map_refs, _prim_by_name, _walk_refs)
-from ._graph_plan import _Plan
-from ._graph_trace import _record
+from ..graph import dot as _graph_dot
+from ..graph import io as _graph_io
+from .. import backends as _backends
+from .._core.tensor import Tensor
+from .._state import default_device
+from ..graph.dot import _STYLES, _short, dot_source, dot_to_svg, render_dot  # noqa: F401
+from ..graph.io import FORMAT, FORMAT_VERSION  # noqa: F401
+from ..graph.ir import DeviceName, DTypeName, Node, Ref, _dtype_str, _fmt_shape, _fmt_type, _map_refs, _prim_by_name, _walk_refs
+from ..graph.plan import _Plan
+from ..graph.trace import _record
 
 __all__ = ["Graph", "Node", "Ref", "trace", "FORMAT_VERSION"]
 
@@ -80,7 +80,7 @@ def trace(f, *args, **kwargs):
     >>> bool(gt.all(gt.abs(g(x) - gt.grad(f)(x)) < 1e-15))
     True
     """
-    from . import sym as _sym
+    from ..graph import symbolic as _sym
     if isinstance(f, _sym.Symbol):
         return _sym._trace_symbol(f, args, kwargs)
     nodes, tree, layout, kw_layout, name, home = _record(f, args, kwargs)
@@ -244,12 +244,12 @@ class Graph:
         raws = []
         for v in vals:
             if type(v) is Tensor:
-                b, r = v._bk, v.data
+                b, r = v.backend, v.data
             else:
                 b = _backends.backend_of(v) if hasattr(v, "shape") else None
                 r = v
                 if b is None:
-                    b = bk or _backends.get(_core.default_device())
+                    b = bk or _backends.get(default_device())
                     r = b.asarray(v)
             if bk is None:
                 bk = b
@@ -258,7 +258,7 @@ class Graph:
                                 f"({bk.device!r} and {b.device!r}); move them to one device first")
             raws.append(r)
         if bk is None:
-            bk = _backends.get(_core.default_device())
+            bk = _backends.get(default_device())
         plan = self._plans.get(bk)
         if plan is None:
             plan = self._plans[bk] = _Plan(self, bk)
@@ -326,7 +326,7 @@ class Graph:
             del v1
             return (v2,)
         """
-        bk = _backends.get(device or _core.default_device())
+        bk = _backends.get(device or default_device())
         plan = self._plans.get(bk)
         if plan is None:
             plan = self._plans[bk] = _Plan(self, bk)

@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 
-from ._graph_ir import Ref, _fmt_type
+from ..graph.ir import Ref, _fmt_type
 
 _STYLES = {
     "input": 'shape=ellipse, style=filled, fillcolor="#dbeafe", color="#1d4ed8"',

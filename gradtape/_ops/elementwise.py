@@ -9,57 +9,35 @@ from __future__ import annotations
 
 import math
 
-from ._core import Primitive, Tensor, apply, apply1, apply2, state
+from .._core.primitive import PRIMS, define, unary as _unary, binary as _binary
+from .._core.tensor import Tensor
+from .._core.dispatch import apply, apply1, apply2
+from .._state import state
 
-PRIMS = {}
+_INPUTS = ("x", "y", "z", "w", "v", "u")
+# public in gt (bound by gradtape._api.elementwise); TEMPORARY (phase 1): the blocks will say namespace="gt"
+_GT = {"negative", "positive", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
+       "atanh", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square", "reciprocal", "add", "subtract",
+       "multiply", "divide", "atan2", "hypot", "logaddexp", "maximum", "minimum", "copysign", "remainder", "pow"}
 
 
-def prim(name, fwd, vjp, jvp, save, same=False, view=False):
-    p = Primitive(name, fwd, vjp, jvp, save, same, view=view)
-    PRIMS[name] = p
-    return p
+def prim(name, fwd, vjp, jvp, save, same=False, view=False, multi=False, fused=False, bcast=False):
+    """TEMPORARY (phase 1) adapter from positional rule lists to :func:`define`."""
+    inputs = _INPUTS[:len(vjp)] if len(vjp) <= len(_INPUTS) else tuple(f"x{i}" for i in range(len(vjp)))
+    names = {i: n for i, n in enumerate(inputs)}
+    names["out"] = "out"
+    return define(name, fwd, inputs=inputs, vjp=dict(zip(inputs, vjp)), jvp=dict(zip(inputs, jvp)),
+                  reads={n: tuple(names[j] for j in r) for n, r in zip(inputs, save)}, same_shape=same, view=view,
+                  multi_output=multi, fused_vjp=fused, broadcasting=bcast,
+                  namespace="gt" if name in _GT else None)
 
 
-def unary(name, fwd, d, save="x"):
-    """Elementwise f(x) with derivative d(xp, x, out, **params); save: 'x', 'out' or 'x out'."""
-    keep = [(0,) if save == "x" else ("out",) if save == "out" else (0, "out")]
-    if d.__code__.co_argcount == 3:   # no parameters: skip the **k plumbing on the hot path
-        return prim(name, fwd, [lambda xp, ct, out, x: ct * d(xp, x, out)],
-                    [lambda xp, t, out, x: t * d(xp, x, out)], keep, same=True)
-    return prim(name, fwd, [lambda xp, ct, out, x, **k: ct * d(xp, x, out, **k)],
-                [lambda xp, t, out, x, **k: t * d(xp, x, out, **k)], keep, same=True)
+def unary(name, fwd, d, save="x", fused=False):
+    return _unary(name, fwd, d, reads=save, fused_vjp=fused, namespace="gt" if name in _GT else None)
 
 
 def binary(name, fwd, dx, dy, save=(("y",), ("x",))):
-    """Elementwise f(x, y) with partials dx(xp, x, y, out), dy(...)."""
-    idx = {"x": 0, "y": 1, "out": "out"}
-    return _bcast(prim(name, fwd,
-                [lambda xp, ct, out, x, y: ct * dx(xp, x, y, out), lambda xp, ct, out, x, y: ct * dy(xp, x, y, out)],
-                [lambda xp, t, out, x, y: t * dx(xp, x, y, out), lambda xp, t, out, x, y: t * dy(xp, x, y, out)],
-                [tuple(idx[s] for s in save[0]), tuple(idx[s] for s in save[1])]))
-
-
-def _bcast(p):
-    p.bcast = True
-    return p
-
-
-def _fn1(p, name=None, where="gt"):
-    def f(x, /):
-        return apply1(p, x)
-    f.__name__ = f.__qualname__ = name or p.name
-    f.__doc__ = f"Elementwise ``{name or p.name}``, differentiable.\n\n" \
-                f">>> import gradtape as gt\n>>> {where}.{name or p.name}(gt.asarray([0.5])).shape\n(1,)\n"
-    return f
-
-
-def _fn2(p, name=None):
-    def f(x1, x2, /):
-        return apply2(p, x1, x2)
-    f.__name__ = f.__qualname__ = name or p.name
-    f.__doc__ = f"Elementwise ``{name or p.name}`` (array API), differentiable.\n\n" \
-                f">>> import gradtape as gt\n>>> gt.{name or p.name}(gt.asarray([0.5]), gt.asarray([0.25])).shape\n(1,)\n"
-    return f
+    return _binary(name, fwd, dx, dy, reads={"x": save[0], "y": save[1]}, namespace="gt" if name in _GT else None)
 
 
 # ---- unary elementwise -----------------------------------------------------------------------
@@ -73,7 +51,7 @@ acos = unary("acos", lambda xp, x: xp.acos(x), lambda xp, x, out: -1 / xp.sqrt(1
 atan = unary("atan", lambda xp, x: xp.atan(x), lambda xp, x, out: 1 / (1 + x * x))
 sinh = unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, x, out: xp.cosh(x))
 cosh = unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, x, out: xp.sinh(x))
-tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, x, out: 1 - out * out, "out")
+tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, x, out: 1 - out * out, "out", fused=True)
 asinh = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, x, out: 1 / xp.sqrt(x * x + 1))
 acosh = unary("acosh", lambda xp, x: xp.acosh(x), lambda xp, x, out: 1 / xp.sqrt(x * x - 1))
 atanh = unary("atanh", lambda xp, x: xp.atanh(x), lambda xp, x, out: 1 / (1 - x * x))
@@ -89,19 +67,24 @@ reciprocal = unary("reciprocal", lambda xp, x: xp.reciprocal(x), lambda xp, x, o
 # kinks: abs'(0) = a, relu'(0) = a, configurable through gt.subgradient (read when the op runs)
 abs_ = unary("abs", lambda xp, x, a: xp.abs(x), lambda xp, x, out, a: xp.where(x == 0, a, xp.sign(x)))
 relu = prim("relu", lambda xp, x, a: xp.maximum(x, 0),
-            [lambda xp, ct, out, x, a: _relu_d(xp, ct, x, a)], [lambda xp, t, out, x, a: _relu_d(xp, t, x, a)],
+            [lambda xp, ct, out, x, a: _relu_vjp(xp, ct, x, a)], [lambda xp, t, out, x, a: _relu_d(xp, t, x, a)],
             [(0,)], same=True)
-sigmoid = unary("sigmoid", lambda xp, x: _sigmoid(xp, x), lambda xp, x, out: out * (1 - out), "out")
+# CuPy: one ElementwiseKernel each for the VJPs of relu, tanh, sigmoid, softplus (backends/cupy_backend.py)
+sigmoid = unary("sigmoid", lambda xp, x: _sigmoid(xp, x), lambda xp, x, out: out * (1 - out), "out", fused=True)
 softplus = unary("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))),
-                 lambda xp, x, out: _sigmoid(xp, x))
+                 lambda xp, x, out: _sigmoid(xp, x), fused=True)
+
+
+def _relu_vjp(xp, ct, x, a):
+    """ct * relu'(x) by the backend's kernel ``xp.relu_vjp(ct, x)`` where it has one (NumPy, CuPy; tested equal
+    to the generic rule) and a = 0."""
+    k = getattr(xp, "relu_vjp", None) if a == 0 else None
+    return _relu_d(xp, ct, x, a) if k is None else k(ct, x)
 
 
 def _relu_d(xp, ct, x, a):
     """ct * relu'(x), relu'(0) = a."""
     if a == 0:
-        fused = getattr(xp, "relu_vjp", None)     # backend override (tested equal to the generic rule)
-        if fused is not None:
-            return fused(ct, x)
         return xp.where(x > 0, ct, xp.zeros_like(ct))
     return xp.where(x > 0, ct, xp.where(x == 0, a * ct, 0.0))
 
@@ -110,31 +93,6 @@ def _sigmoid(xp, x):
     """Stable logistic function: never exponentiates a positive number."""
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-def _fusable(p, key=None):
-    """Let a backend replace p's first VJP by a fused kernel ``xp.<name>_vjp(ct, out, *xs)``.
-
-    The kernel may return None where it does not apply; the generic rule runs then (and whenever
-    the namespace has no such kernel: NumPy, array-api-strict, recorded derivatives). Each kernel
-    is tested equal to the generic rule (tests/test_cuda.py)."""
-    rule, key = p.vjp[0], key or p.name + "_vjp"
-    if rule.__code__.co_argcount == 4:      # (xp, ct, out, x): no *args plumbing on the unary hot path
-        def vjp(xp, ct, out, x):
-            f = getattr(xp, key, None)
-            g = None if f is None else f(ct, out, x)
-            return rule(xp, ct, out, x) if g is None else g
-    else:
-        def vjp(xp, ct, out, *xs):
-            f = getattr(xp, key, None)
-            g = None if f is None else f(ct, out, *xs)
-            return rule(xp, ct, out, *xs) if g is None else g
-    p.vjp = (vjp,) + p.vjp[1:]
-    return p
-
-
-for _p in (tanh, sigmoid, softplus):   # CuPy: one ElementwiseKernel each (backends/cupy_backend.py)
-    _fusable(_p)
 
 
 def abs(x, /):
@@ -157,26 +115,38 @@ def relu_fn(x, /):
     return apply1(relu, x, {"a": state.relu_sub})
 
 
-sigmoid_fn = _fn1(sigmoid, "sigmoid", "gt.nn")
-softplus_fn = _fn1(softplus, "softplus", "gt.nn")
+def sigmoid_fn(x, /):
+    """The logistic function 1 / (1 + exp(-x)), computed stably.
+
+    >>> import gradtape as gt
+    >>> gt.nn.sigmoid(gt.asarray([0.0]))
+    Tensor([0.5])
+    """
+    return apply1(sigmoid, x)
+
+
+def softplus_fn(x, /):
+    """log(1 + exp(x)), computed stably.
+
+    >>> import gradtape as gt
+    >>> gt.nn.softplus(gt.asarray([0.0])).shape
+    (1,)
+    """
+    return apply1(softplus, x)
 
 # ---- binary elementwise ----------------------------------------------------------------------
 add = prim("add", lambda xp, x, y: x + y,
            [lambda xp, ct, out, x, y: ct, lambda xp, ct, out, x, y: ct],
-           [lambda xp, t, out, x, y: t, lambda xp, t, out, x, y: t], [(), ()])
-add.bcast = True
+           [lambda xp, t, out, x, y: t, lambda xp, t, out, x, y: t], [(), ()], bcast=True)
 subtract = prim("subtract", lambda xp, x, y: x - y,
                 [lambda xp, ct, out, x, y: ct, lambda xp, ct, out, x, y: -ct],
-                [lambda xp, t, out, x, y: t, lambda xp, t, out, x, y: -t], [(), ()])
-subtract.bcast = True
+                [lambda xp, t, out, x, y: t, lambda xp, t, out, x, y: -t], [(), ()], bcast=True)
 multiply = prim("multiply", lambda xp, x, y: x * y,
                 [lambda xp, ct, out, x, y: ct * y, lambda xp, ct, out, x, y: ct * x],
-                [lambda xp, t, out, x, y: t * y, lambda xp, t, out, x, y: x * t], [(1,), (0,)])
-multiply.bcast = True
+                [lambda xp, t, out, x, y: t * y, lambda xp, t, out, x, y: x * t], [(1,), (0,)], bcast=True)
 divide = prim("divide", lambda xp, x, y: x / y,
               [lambda xp, ct, out, x, y: ct / y, lambda xp, ct, out, x, y: -ct * x / (y * y)],
-              [lambda xp, t, out, x, y: t / y, lambda xp, t, out, x, y: -t * x / (y * y)], [(1,), (0, 1)])
-divide.bcast = True
+              [lambda xp, t, out, x, y: t / y, lambda xp, t, out, x, y: -t * x / (y * y)], [(1,), (0, 1)], bcast=True)
 pow_ = binary("pow", lambda xp, x, y: xp.pow(x, y),
               lambda xp, x, y, out: _pow_dx(xp, x, y),
               lambda xp, x, y, out: _logx(xp, x) * out,

@@ -5,10 +5,8 @@ replay plans, JSON, DOT) reads and writes; public names are re-exported by
 :mod:`gradtape.graph`.
 """
 from __future__ import annotations
-
-
-from . import _core
-from ._namespace import _dtype_name
+from .._api.namespace import _dtype_name
+from .._core.dispatch import SELECT
 
 
 # ---- value references and backend-neutral attribute values ---------------------------------------
@@ -201,7 +199,7 @@ def _fmt_shape(s):
 
 
 def _is_host_array(v):
-    from .backends import numpy_backend
+    from ..backends import numpy_backend
     return numpy_backend.is_array(v)
 
 
@@ -215,16 +213,16 @@ def _np_value(n):
 # ---- primitives by name ------------------------------------------------------------------------------
 
 def _registry():
-    from . import _prims
+    from .._ops import elementwise as _prims
     reg = dict(_prims.PRIMS)
-    reg["select"] = _core._SELECT
+    reg["select"] = SELECT
     return reg
 
 
 def _prim_by_name(name):
     p = _registry().get(name)
     if p is None and name.startswith("concat") and name[6:].isdigit():
-        from ._shape import _concat_prim
+        from .._ops.shape import _concat_prim
         p = _concat_prim(int(name[6:]))
     return p
 

@@ -4,64 +4,44 @@
 from what :func:`_record` returns. The tracer is per thread: it is
 ``state.tracer`` of the thread that traces (the thread-local state of
 :mod:`gradtape._core`), so threads tracing at once each record only their own
-ops. ``_core.TRACE``, which every op checks, is only a gate: None while no
-thread traces (the hot path then pays one global read), else :func:`_dispatch`,
-which hands the op to the calling thread's tracer, if it has one.
+ops; every op checks it (one thread-local read).
 """
 from __future__ import annotations
 
 import contextlib
 import inspect
 import threading
-
-
-from . import _core
-from . import backends as _backends
-from ._core import Primitive, Tensor, state, wrap
-from ._graph_ir import DeviceName, DTypeName, Node, Ref, _dtype_str, _Opaque, _walk_refs
-from ._namespace import DTYPES, DType
+from .. import backends as _backends
+from .._core.primitive import Primitive
+from .._core.tensor import Tensor
+from .._state import state
+from .._core.dispatch import wrap
+from ..graph.ir import DeviceName, DTypeName, Node, Ref, _dtype_str, _Opaque, _walk_refs
+from .._api.namespace import DTYPES, DType
 
 
 def _host():
-    from .backends import numpy_backend
+    from ..backends import numpy_backend
     return numpy_backend
 
 
 def _is_raw_dtype(v):
-    from .backends import numpy_backend
+    from ..backends import numpy_backend
     if numpy_backend.is_dtype(v):
         return True
     t = type(v)
     return t.__name__ == "DType" and t.__module__.startswith("array_api_strict")
 
 
-_gate = threading.Lock()
-_tracing = [0]          # how many traces run now, in all threads (TRACE is set while > 0)
-
-
-def _dispatch(op, args, params, out):
-    """``_core.TRACE`` while any thread traces: the op goes to this thread's tracer only."""
-    tr = state.tracer
-    if tr is not None:
-        tr(op, args, params, out)
-
-
 @contextlib.contextmanager
 def _installed(tracer):
     """Make ``tracer`` this thread's tracer for the block (the previous one, if nested, still sees every op)."""
     prev = state.tracer
-    with _gate:
-        _tracing[0] += 1
-        _core.TRACE = _dispatch
     state.tracer = tracer
     try:
         yield
     finally:
         state.tracer = prev
-        with _gate:
-            _tracing[0] -= 1
-            if _tracing[0] == 0:
-                _core.TRACE = None
 
 
 class _Tracer:
@@ -88,7 +68,7 @@ class _Tracer:
 
     def add_input(self, name, t):
         i = self._add(Node("input", name, shape=tuple(t.data.shape), dtype=_dtype_str(t.data.dtype),
-                           device=t._bk.device))
+                           device=t.backend.device))
         self._bind(t, i)
         return i
 
@@ -106,10 +86,25 @@ class _Tracer:
         if i is None:
             i = self.by_data.get(id(t.data))
             if i is None:      # made outside the traced ops (creation functions, closures): a constant
-                i = self.add_const(t.data, t._bk)
+                i = self.add_const(t.data, t.backend)
             self.by_tensor[id(t)] = i
             self.keep.append(t)
         return i
+
+    def rebind(self, t, new):
+        """An in-place write rebound ``t`` to the value of ``new``: ``t`` now stands for new's traced value
+        (here and in the enclosing traces), never for the value it had before."""
+        tr = self
+        while tr is not None:
+            i = tr.by_tensor.get(id(new))
+            if i is None:
+                i = tr.by_data.get(id(new.data))
+            if i is None:          # nothing recorded (constant folded): looked up by its data later
+                tr.by_tensor.pop(id(t), None)
+            else:
+                tr.by_tensor[id(t)] = i
+                tr.keep.append(t)
+            tr = tr.prev
 
     def norm(self, v):
         """A backend-neutral form of an argument or parameter value."""
@@ -169,7 +164,7 @@ class _Tracer:
         if isinstance(op, Primitive) and op.name == "to_device":
             node.device = params["dst"].device      # (to_device sets the result's backend after the hook)
         elif isinstance(first, Tensor):
-            node.device = first._bk.device
+            node.device = first.backend.device
         if outs is None and isinstance(out, Tensor) and isinstance(out.data, (tuple, list)):
             node.multi = [(tuple(d.shape), _dtype_str(d.dtype)) for d in out.data]
         elif outs is None:
@@ -186,7 +181,7 @@ class _Tracer:
         for k, o in enumerate(outs):       # a tuple of results: one item node each
             if isinstance(o, Tensor):
                 j = self._add(Node("item", "item", (Ref(i),), {"k": k}, shape=tuple(o.data.shape),
-                                   dtype=_dtype_str(o.data.dtype), rev=node.rev, device=o._bk.device))
+                                   dtype=_dtype_str(o.data.dtype), rev=node.rev, device=o.backend.device))
                 self._bind(o, j)
 
     def norm_out(self, v):
@@ -212,12 +207,12 @@ def _is_array_arg(a):
 
 
 def _placeholder(a):
-    from ._namespace import asarray
+    from .._api.namespace import asarray
     x = a if isinstance(a, Tensor) else asarray(a)
-    t = wrap(x.data, x._bk)
-    if x._rg:        # keep the example's grad state, so backward() inside f has a leaf to write to
-        t._rg = True
-        t._req = x._req if x._node is None else None
+    t = wrap(x.data, x.backend)
+    if x._requires_grad:        # keep the example's grad state, so backward() inside f has a leaf to write to
+        t._requires_grad = True
+        t._grad_req = x._grad_req if x._node is None else None
     return t
 
 
@@ -246,7 +241,7 @@ def _record(f, args, kwargs):
     for name, a in zip(names, args):
         if _is_array_arg(a):
             t = _placeholder(a)
-            home = home or t._bk.device
+            home = home or t.backend.device
             layout.append(Ref(tracer.add_input(name, t)))
             call_args.append(t)
         else:
@@ -256,7 +251,7 @@ def _record(f, args, kwargs):
     for name, a in kwargs.items():
         if _is_array_arg(a):
             t = _placeholder(a)
-            home = home or t._bk.device
+            home = home or t.backend.device
             kw_layout[name] = Ref(tracer.add_input(name, t))
             call_kw[name] = t
         else:

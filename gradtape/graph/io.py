@@ -14,10 +14,12 @@ import json
 import math
 import re
 
+from .._version import __version__
 
-from ._graph_ir import DeviceName, DTypeName, Node, Ref, _np_value, _prim_by_name
-from ._graph_schema import check_node, check_refs, MAX_DEPTH, MAX_INPUTS, _name_ok
-from ._namespace import DTYPES, NONDIFF
+
+from ..graph.ir import DeviceName, DTypeName, Node, Ref, _np_value, _prim_by_name
+from ..graph.schema import check_node, check_refs, MAX_DEPTH, MAX_INPUTS, _name_ok
+from .._api.namespace import DTYPES, NONDIFF
 
 FORMAT = "gradtape.graph"
 FORMAT_VERSION = 1
@@ -26,7 +28,6 @@ _FNS = frozenset(NONDIFF) | {"astype"}      # the backend functions a loaded gra
 
 
 def _gt_version():
-    from . import __version__
     return __version__
 
 
@@ -257,7 +258,7 @@ def _enc(v, what):
 
 def host():
     """The NumPy backend's host helpers (the core itself never imports NumPy)."""
-    from .backends import numpy_backend
+    from ..backends import numpy_backend
     return numpy_backend
 
 

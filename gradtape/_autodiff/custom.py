@@ -11,18 +11,21 @@ import contextlib
 import functools
 import threading
 
-from . import _engine
-from ._core import _SELECT, Node, Primitive, Tensor, _seq, apply, apply1, apply_multi, state, wrap
+from .._core import engine as _engine
+from .._core.dispatch import SELECT as _SELECT, Node, _seq, apply, apply1, apply_multi, wrap
+from .._core.primitive import define
+from .._core.tensor import Tensor
+from .._state import state
 
 __all__ = ["custom_vjp", "custom_jvp", "checkpoint", "random_stream"]
 
 
 def _tracked(args):
-    return any(isinstance(a, Tensor) and a._rg for a in args)
+    return any(isinstance(a, Tensor) and a._requires_grad for a in args)
 
 
 def _tangents_active(args):
-    return bool(state.levels) and any(isinstance(a, Tensor) and a._tan and any(lv in state.levels for lv in a._tan)
+    return bool(state.levels) and any(isinstance(a, Tensor) and a.tangents and any(lv in state.levels for lv in a.tangents)
                                       for a in args)
 
 
@@ -59,7 +62,7 @@ def _node(owner, args, out, rule):
     ``rule(ct_tensors) -> tuple of input cotangents (tensors or None)`` is called once per cotangent."""
     multi = isinstance(out, (tuple, list))
     outs = tuple(out) if multi else (out,)
-    bk = next(a._bk for a in args if isinstance(a, Tensor))
+    bk = next(a.backend for a in args if isinstance(a, Tensor))
     key = (len(args), multi)
     prim = owner._prims.get(key)
     if prim is None:
@@ -89,10 +92,10 @@ def _node(owner, args, out, rule):
                 _check_ct(owner, i, g, ins[i], ct if not multi else next(c for c in ct if c is not None))
                 return g if state.enabled else g.data
             return f
-        prim = Primitive(f"custom:{owner.__name__}",
-                         (lambda xp, *xs, data, memo, rule, bk, like, ins: tuple(data)) if multi else
-                         (lambda xp, *xs, data, memo, rule, bk, like, ins: data),
-                         [vjp_i(i) for i in range(len(args))], [None] * len(args), [()] * len(args), multi=multi)
+        prim = _one_off(f"custom:{owner.__name__}",
+                        (lambda xp, *xs, data, memo, rule, bk, like, ins: tuple(data)) if multi else
+                        (lambda xp, *xs, data, memo, rule, bk, like, ins: data),
+                        [vjp_i(i) for i in range(len(args))], multi)
         owner._prims[key] = prim
     params = {"data": tuple(o.data for o in outs) if multi else outs[0].data, "memo": [None, None],
               "rule": rule, "bk": bk, "like": tuple((tuple(o.shape), o.data.dtype) for o in outs),
@@ -211,10 +214,10 @@ class custom_jvp:
 
         As for primitives, the rule runs with that level switched off, on the
         original arguments, so anything it records still sees their tangents."""
-        from ._namespace import zeros_like
+        from .._api.namespace import zeros_like
         levels = state.levels
-        L = max(lv for a in diff if isinstance(a, Tensor) and a._tan for lv in a._tan if lv in levels)
-        tans = [((a._tan or {}).get(L) if isinstance(a, Tensor) else None) for a in diff]
+        L = max(lv for a in diff if isinstance(a, Tensor) and a.tangents for lv in a.tangents if lv in levels)
+        tans = [((a.tangents or {}).get(L) if isinstance(a, Tensor) else None) for a in diff]
         tans = [t if t is not None else (zeros_like(a) if isinstance(a, Tensor) else 0.0) for t, a in zip(tans, diff)]
         state.levels = tuple(lv for lv in levels if lv < L)
         try:
@@ -227,8 +230,8 @@ class custom_jvp:
             raise TypeError(f"gradtape.custom_jvp {self.__name__}: the jvp rule must return (out, tangent_out) "
                             f"tensors, got an output of type {type(out).__name__}")
         self._check_tangent(tout, lead + tuple(out.shape), out.dtype)
-        out._tan = dict(out._tan or ())
-        out._tan[L] = tout
+        out.tangents = dict(out.tangents or ())
+        out.tangents[L] = tout
         return out
 
     def _check_tangent(self, tout, shape, dtype):
@@ -244,12 +247,12 @@ class custom_jvp:
 
     def _transpose(self, nd, primals, ct):
         """VJP from the JVP rule: reverse-mode through the rule, w.r.t. its (linear) tangent inputs."""
-        from ._namespace import zeros_like
+        from .._api.namespace import zeros_like
         ts = []
         for a in primals:
             t = zeros_like(a) if isinstance(a, Tensor) else 0.0
             if isinstance(t, Tensor):
-                t._rg = True
+                t._requires_grad = True
             ts.append(t)
         prev = state.enabled
         state.enabled = True
@@ -259,7 +262,7 @@ class custom_jvp:
             state.enabled = prev
         srcs = [t for t in ts if isinstance(t, Tensor)]
         self._check_tangent(tout, tuple(getattr(ct, "shape", ())[state.nb:]), None)
-        if not tout._rg:
+        if not tout._requires_grad:
             return tuple(None for _ in primals)
         create = state.enabled
         got = _engine.run([tout], [ct if create else ct.data], retain_graph=create, create_graph=create,
@@ -382,7 +385,7 @@ def _block_inputs(outs, start):
             stack.append(n)
     while stack:
         n = stack.pop()
-        for p, m in zip(n.parents, n.meta):
+        for p, m in zip(n.parents, n.input_meta):
             if p is None:
                 continue
             like = m if m is not None else known[n]
@@ -398,8 +401,8 @@ def _block_inputs(outs, start):
 
 def _over(n):
     """A stand-in tensor for the output of node ``n`` (a source of the recomputation's backward pass)."""
-    t = wrap(None, n.bk)
-    t._node, t._rg = n, True
+    t = wrap(None, n.backend)
+    t._node, t._requires_grad = n, True
     return t
 
 
@@ -422,8 +425,7 @@ def checkpoint(f):
     name = f"checkpoint({getattr(f, '__name__', 'f')})"
 
     def cf(*args):
-        from . import _core
-        if not state.enabled or state.levels or getattr(_core, "TRACE", None) is not None or \
+        if not state.enabled or state.levels or state.tracer is not None or \
                 getattr(state, "tracer", None) is not None:
             return f(*args)     # nothing to save (or forward mode, or a trace that must see the ops): just run
         log = _RandomLog()
@@ -436,7 +438,7 @@ def checkpoint(f):
         if not all(isinstance(o, Tensor) for o in outs):
             raise TypeError(f"gradtape.{name}: the block must return a Tensor or a tuple/list of tensors, got "
                             f"{', '.join(type(o).__name__ for o in outs)}")
-        tracked = [o for o in outs if o._rg]
+        tracked = [o for o in outs if o._requires_grad]
         if not tracked:
             return res
         ext = _block_inputs(tracked, start)
@@ -446,22 +448,22 @@ def checkpoint(f):
 
         def recompute(cts):
             create = state.enabled
-            revive = [p for k, (p, _) in ext.items() if type(k) is not Node and not p._rg]
+            revive = [p for k, (p, _) in ext.items() if type(k) is not Node and not p._requires_grad]
             for p in revive:        # a leaf tracked only while the forward ran (a tape's watch): tracked again
-                p._rg = True
+                p._requires_grad = True
             try:
                 with _stream_hook(log.replayer()), _modes(modes):
                     res2 = f(*args)
             finally:
                 for p in revive:
-                    p._rg = False
+                    p._requires_grad = False
             outs2 = list(res2) if multi else [res2]
             roots, heads = [], []
             for o, c in zip(outs2, cts):
-                if c is None or not isinstance(o, Tensor) or not o._rg:
+                if c is None or not isinstance(o, Tensor) or not o._requires_grad:
                     continue
                 roots.append(o)
-                heads.append((c if isinstance(c, Tensor) else wrap(c, o._bk)) if create else
+                heads.append((c if isinstance(c, Tensor) else wrap(c, o.backend)) if create else
                              (c.data if isinstance(c, Tensor) else c))
             if not roots:
                 return [None] * len(keys)
@@ -490,21 +492,26 @@ def _attach(name, res, outs, ins, recompute):
             return g if state.enabled else g.data
         return rule
     k = len(ins)
-    prim = Primitive(f"custom:{name}", lambda xp, *xs: None, [vjp_i(i) for i in range(k)], [None] * k,
-                     [()] * k, multi=multi)
+    prim = _one_off(f"custom:{name}", lambda xp, *xs: None, [vjp_i(i) for i in range(k)], multi)
     node = Node()
     node.prim, node.parents = prim, tuple(p for p, _ in ins)
-    node.saved = node.vers = node.out = None
+    node.saved = node.versions = node.out = None
     node.params = {"memo": [None, None], "recompute": recompute}   # holds the inputs until the node is used
-    node.meta = tuple(like for _, like in ins)
-    node.out_tan = None
+    node.input_meta = tuple(like for _, like in ins)
+    node.out_tangents = None
     node.seq = next(_seq)
-    node.bk = outs[0]._bk
+    node.backend = outs[0].backend
     if not multi:
-        t = wrap(outs[0].data, outs[0]._bk)
-        t._node, t._rg = node, True
+        t = wrap(outs[0].data, outs[0].backend)
+        t._node, t._requires_grad = node, True
         return t
-    hidden = wrap(tuple(o.data for o in outs), node.bk)
-    hidden._node, hidden._rg = node, True
+    hidden = wrap(tuple(o.data for o in outs), node.backend)
+    hidden._node, hidden._requires_grad = node, True
     got = [apply1(_SELECT, hidden, {"k": j, "n": len(outs)}) for j in range(len(outs))]
     return list(got) if isinstance(res, list) else tuple(got)
+
+
+def _one_off(name, fwd, vjps, multi):
+    """An unregistered primitive of len(vjps) inputs (a custom rule, a checkpointed block)."""
+    inputs = tuple(f"x{i}" for i in range(len(vjps)))
+    return define(name, fwd, inputs=inputs, vjp=dict(zip(inputs, vjps)), multi_output=multi, register=False)

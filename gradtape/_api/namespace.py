@@ -11,95 +11,35 @@ from __future__ import annotations
 import contextlib
 import math
 from builtins import any as _any
-
-from . import _core
-from . import backends as _backends
-from . import _prims as P
-from . import _shape as S
-from ._axes import AxisError, axis_index, axis_tuple
-from ._core import Tensor, _global_device, apply, apply1, apply2, default_device as _default_device_str, state, wrap
+from .. import backends as _backends
+from .._ops import elementwise as P
+from .._ops import shape as S
+from .._axes import AxisError, axis_index, axis_tuple
+from .._core.tensor import Tensor
+from .._state import _global_device, default_device as _default_device_str, state
+from .._core.tensor import check_float as _check_float
+from .._core.dispatch import apply, apply1, apply2, wrap
 
 # ---- dtypes ------------------------------------------------------------------------------------
 
 
-class DType:
-    """A backend-neutral dtype (``gt.float32``...); compares equal to its name and to backend dtypes.
-
-    >>> import gradtape as gt
-    >>> gt.ones(2, dtype=gt.float32).dtype == gt.float32, gt.float32 == "float32"
-    (True, True)
-    """
-
-    __slots__ = ("name", "kind")
-
-    def __init__(self, name, kind):
-        self.name = name
-        self.kind = kind
-
-    def __repr__(self):
-        return self.name
-
-    def __eq__(self, other):
-        if isinstance(other, DType):
-            return other is self
-        return _dtype_name(other) == self.name
-
-    def __hash__(self):
-        return hash(self.name)
-
-
-def _dtype_name(d):
-    if isinstance(d, str):
-        return d
-    n = getattr(d, "name", None)
-    if isinstance(n, str):
-        return n
-    n = getattr(d, "__name__", None)
-    if isinstance(n, str):
-        return n
-    r = repr(d)
-    return r.rsplit(".", 1)[-1].strip("')")
-
-
-_KINDS = {"bool": "bool", "int8": "signed integer", "int16": "signed integer", "int32": "signed integer",
-          "int64": "signed integer", "uint8": "unsigned integer", "uint16": "unsigned integer",
-          "uint32": "unsigned integer", "uint64": "unsigned integer", "float32": "real floating",
-          "float64": "real floating", "complex64": "complex floating", "complex128": "complex floating"}
-DTYPES = {n: DType(n, k) for n, k in _KINDS.items()}
-globals().update(DTYPES)
+from .._core.dtypes import (DType, DTYPES, KINDS as _KINDS, dtype_name as _dtype_name, dtype_of as _gdt,  # noqa: E402
+                            backend_dtype as _bdt, unsupported as _unsupported, is_float as _is_float)
+import builtins as _builtins_mod  # noqa: E402
+_builtin_bool = _builtins_mod.bool
 bool = DTYPES["bool"]  # noqa: A001  (array API name)
-_builtin_bool = __builtins__["bool"] if isinstance(__builtins__, dict) else __builtins__.bool
-_raw_to_dt = {}
-
-
-def _gdt(raw):
-    """gradtape DType of a backend dtype."""
-    table = _raw_to_dt.get(type(raw))     # one table per dtype class: never compare across libraries
-    if table is None:
-        table = _raw_to_dt[type(raw)] = {}
-    d = table.get(raw)
-    if d is None:
-        d = table[raw] = DTYPES[_dtype_name(raw)]
-    return d
-
-
-def _bdt(bk, dtype, op=None):
-    """Backend dtype for a gradtape/backend/str dtype (None stays None); TypeError for one gradtape lacks."""
-    if dtype is None:
-        return None
-    name = _dtype_name(dtype)
-    if name not in DTYPES:
-        raise _unsupported(op, name)
-    return getattr(bk.raw, name)
-
-
-def _unsupported(op, name, what=None):
-    where = f"gradtape.{op}" if op else "gradtape"
-    src = f"cannot make a tensor from {what} (dtype {name})" if what else f"dtype {name!r} is not supported"
-    if name == "float16":
-        return TypeError(f"{where}: {src}: float16 is not supported yet; convert to float32 first "
-                         f"(e.g. gt.asarray(a, dtype=gt.float32))")
-    return TypeError(f"{where}: {src}; gradtape supports {', '.join(DTYPES)}")
+int8 = DTYPES["int8"]
+int16 = DTYPES["int16"]
+int32 = DTYPES["int32"]
+int64 = DTYPES["int64"]
+uint8 = DTYPES["uint8"]
+uint16 = DTYPES["uint16"]
+uint32 = DTYPES["uint32"]
+uint64 = DTYPES["uint64"]
+float32 = DTYPES["float32"]
+float64 = DTYPES["float64"]
+complex64 = DTYPES["complex64"]
+complex128 = DTYPES["complex128"]
 
 
 def _checked(data, bk, obj, op="asarray"):
@@ -110,10 +50,6 @@ def _checked(data, bk, obj, op="asarray"):
             f"a Python {type(obj).__name__}" if op in ("asarray", "from_dlpack") else f"the arguments {obj!r:.60}"
         raise _unsupported(op, name, what)
     return wrap(data, bk)
-
-
-def _is_float(dtype):
-    return _dtype_name(dtype) in ("float32", "float64", "float16", "complex64", "complex128")
 
 
 def isdtype(dtype, kind):
@@ -208,13 +144,13 @@ def to_device(x, device, /, *, stream=None):
     'cpu'
     """
     dst = _backends.get(device)
-    if dst is x._bk:
+    if dst is x.backend:
         return x
-    src = x._bk
+    src = x.backend
     out = apply1(to_device_p, x, {"src": src, "dst": dst})
-    out._bk = dst
+    out.backend = dst
     if out._node is not None:
-        out._node.bk = dst
+        out._node.backend = dst
     return out
 
 
@@ -298,7 +234,7 @@ def from_dlpack(x, /, *, device=None, copy=None):
     if device is not None:
         t = to_device(t, device)
     if copy:
-        t = wrap(bk.asarray(t.data, copy=True), t._bk)
+        t = wrap(bk.asarray(t.data, copy=True), t.backend)
     return t
 
 
@@ -319,8 +255,8 @@ def _creator(name, doc):
 def _like(name, doc):
     def f(x, /, *args, dtype=None, device=None, **kw):
         x = x if isinstance(x, Tensor) else asarray(x)
-        bk = _backends.get(device) if device is not None else x._bk
-        data = x.data if bk is x._bk else _transfer(x.data, x._bk, bk)
+        bk = _backends.get(device) if device is not None else x.backend
+        data = x.data if bk is x.backend else _transfer(x.data, x.backend, bk)
         return _checked(getattr(bk.xp, name)(data, *args, dtype=_bdt(bk, dtype, name), **kw), bk, args[-1:], name)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc
@@ -387,7 +323,7 @@ def sum(x, /, *, axis=None, dtype=None, keepdims=False):
     Tensor(3.)
     """
     x = _t(x)
-    return apply1(P.sum_, x, {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype),
+    return apply1(P.sum_, x, {"axis": _ax(x, axis), "keepdims": keepdims, "dtype": _bdt(x.backend, dtype),
                                 "xshape": x.shape})
 
 
@@ -399,7 +335,7 @@ def prod(x, /, *, axis=None, dtype=None, keepdims=False):
     Tensor(6.)
     """
     x = _t(x)
-    return apply1(P.prod_, x, {"axis": _ax(x, axis, "prod"), "keepdims": keepdims, "dtype": _bdt(x._bk, dtype)})
+    return apply1(P.prod_, x, {"axis": _ax(x, axis, "prod"), "keepdims": keepdims, "dtype": _bdt(x.backend, dtype)})
 
 
 def mean(x, /, *, axis=None, keepdims=False):
@@ -478,14 +414,14 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
             raise ValueError(f"gradtape.cumulative_sum: axis is required for shape {x.shape}")
         axis = 0
     return apply1(P.cumsum, x, {"axis": axis_index(axis, x.ndim, "cumulative_sum", x.shape) - x.ndim,
-                                "dtype": _bdt(x._bk, dtype),
+                                "dtype": _bdt(x.backend, dtype),
                                 "include_initial": include_initial})
 
 
 def _tracked(*xs):
     """Whether a composite must go through primitives (differentiated, or being traced)."""
-    return ((_core.TRACE is not None and _core.state.tracer is not None)       # this thread is being traced
-            or _any(isinstance(x, Tensor) and (x._rg or x._tan is not None) for x in xs))
+    return ((state.tracer is not None)       # this thread is being traced
+            or _any(isinstance(x, Tensor) and (x._requires_grad or x.tangents is not None) for x in xs))
 
 
 def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -502,8 +438,8 @@ def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
         axis = 0
     axis = axis_index(axis, x.ndim, "cumulative_prod", x.shape)
     if not _tracked(x):
-        return wrap(x._bk.xp.cumulative_prod(x.data, axis=axis, dtype=_bdt(x._bk, dtype),
-                                             include_initial=include_initial), x._bk)
+        return wrap(x.backend.xp.cumulative_prod(x.data, axis=axis, dtype=_bdt(x.backend, dtype),
+                                             include_initial=include_initial), x.backend)
     if dtype is not None:
         x = S.astype(x, dtype)
     if x.shape[axis] == 0:          # still tracked: 1 + an empty sum (exactly 1), or x itself (empty)
@@ -576,7 +512,7 @@ def sort(x, /, *, axis=-1, descending=False, stable=True):
     x = _t(x)
     axis = axis_index(axis, x.ndim, "sort", x.shape)
     if not _tracked(x):
-        return wrap(x._bk.xp.sort(x.data, axis=axis, descending=descending, stable=stable), x._bk)
+        return wrap(x.backend.xp.sort(x.data, axis=axis, descending=descending, stable=stable), x.backend)
     idx = argsort(x, axis=axis, descending=descending, stable=stable)
     return S.take_along_axis(x, idx, axis=axis)
 
@@ -647,7 +583,7 @@ def tensordot(x1, x2, /, *, axes=2):
                          f"{tuple(a1)} and {tuple(a2)}")
     if not _tracked(x1, x2):
         _same(x1, x2, name="tensordot")
-        return wrap(x1._bk.xp.tensordot(x1.data, x2.data, axes=(tuple(a1), tuple(a2))), x1._bk)
+        return wrap(x1.backend.xp.tensordot(x1.data, x2.data, axes=(tuple(a1), tuple(a2))), x1.backend)
     f1 = [i for i in range(x1.ndim) if i not in a1]
     f2 = [i for i in range(x2.ndim) if i not in a2]
     k = math.prod(x1.shape[i] for i in a1)
@@ -670,7 +606,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     if isinstance(ord, (int, float)) and not isinstance(ord, _builtin_bool) and 1 < ord < math.inf:
         return apply1(P.normp, x, {"axis": ax, "keepdims": keepdims, "p": float(ord)})
     if not _tracked(x):
-        return wrap(x._bk.xp.linalg.vector_norm(x.data, axis=axis, keepdims=keepdims, ord=ord), x._bk)
+        return wrap(x.backend.xp.linalg.vector_norm(x.data, axis=axis, keepdims=keepdims, ord=ord), x.backend)
     a = P_abs(x)
     if ord == math.inf:
         return max(a, axis=ax, keepdims=keepdims)
@@ -688,9 +624,9 @@ def _same(*xs, name="op"):
     for x in xs:
         if isinstance(x, Tensor):
             if bk is None:
-                bk = x._bk
-            elif x._bk is not bk:
-                from ._core import _device_error
+                bk = x.backend
+            elif x.backend is not bk:
+                from .._core.dispatch import device_error as _device_error
                 raise _device_error(name, [t for t in xs if isinstance(t, Tensor)])
     return bk
 
@@ -704,14 +640,14 @@ def _nondiff(name, doc=None):
         for a in args:
             if isinstance(a, Tensor):
                 if bk is None:
-                    bk = a._bk
-                elif a._bk is not bk:
-                    from ._core import _device_error
+                    bk = a.backend
+                elif a.backend is not bk:
+                    from .._core.dispatch import device_error as _device_error
                     raise _device_error(name, [t for t in args if isinstance(t, Tensor)])
                 raw.append(a.data)
             elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
                 raw.append(type(a)(t.data for t in a))
-                bk = bk or a[0]._bk
+                bk = bk or a[0].backend
             else:
                 raw.append(a)
         kw = {k: (v.data if isinstance(v, Tensor) else v) for k, v in kw.items()}
@@ -721,8 +657,8 @@ def _nondiff(name, doc=None):
         if kw.get("axis") is not None and name in _AXIS_OPS and raw and hasattr(raw[0], "ndim"):
             _AXIS_OPS[name](kw["axis"], raw[0].ndim, name, raw[0].shape)      # AxisError naming the op
         res = _wrap_out(getattr(bk.xp, name)(*raw, **kw), bk)
-        if _core.TRACE is not None:
-            _core.TRACE(name, args, kw, res)
+        if state.tracer is not None:
+            state.tracer(name, args, kw, res)
         return res
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc or (f"Array API ``{name}`` (not differentiable: the result does not require grad).\n\n"
@@ -763,7 +699,7 @@ def result_type(*arrays_and_dtypes):
     args = [a.data if isinstance(a, Tensor) else (_bdt(bk, a) if isinstance(a, (DType, str)) else a)
             for a in arrays_and_dtypes]
     if _any(isinstance(a, Tensor) for a in arrays_and_dtypes):
-        bk = next(a for a in arrays_and_dtypes if isinstance(a, Tensor))._bk
+        bk = next(a for a in arrays_and_dtypes if isinstance(a, Tensor)).backend
         args = [a.data if isinstance(a, Tensor) else (_bdt(bk, a) if isinstance(a, (DType, str)) else a)
                 for a in arrays_and_dtypes]
     return _gdt(bk.xp.result_type(*args))
@@ -776,7 +712,7 @@ def can_cast(from_, to, /):
     >>> gt.can_cast(gt.float32, gt.float64)
     True
     """
-    bk = from_._bk if isinstance(from_, Tensor) else _backends.get("cpu")
+    bk = from_.backend if isinstance(from_, Tensor) else _backends.get("cpu")
     f = from_.data if isinstance(from_, Tensor) else _bdt(bk, from_)
     return _builtin_bool(bk.xp.can_cast(f, _bdt(bk, to)))
 
@@ -788,7 +724,7 @@ def finfo(type, /):
     >>> gt.finfo(gt.float32).bits
     32
     """
-    bk = type._bk if isinstance(type, Tensor) else _backends.get("cpu")
+    bk = type.backend if isinstance(type, Tensor) else _backends.get("cpu")
     f = bk.xp.finfo(type.data.dtype if isinstance(type, Tensor) else _bdt(bk, type))
     # the standard's finfo object has Python int/float fields (NumPy's are NumPy scalars, which strict rejects)
     return _FInfo(int(f.bits), float(f.eps), float(f.max), float(f.min), float(f.smallest_normal), _gdt(f.dtype))
@@ -815,7 +751,7 @@ def iinfo(type, /):
     >>> gt.iinfo(gt.int8).max
     127
     """
-    bk = type._bk if isinstance(type, Tensor) else _backends.get("cpu")
+    bk = type.backend if isinstance(type, Tensor) else _backends.get("cpu")
     return bk.xp.iinfo(type.data.dtype if isinstance(type, Tensor) else _bdt(bk, type))
 
 
@@ -881,3 +817,74 @@ pi = math.pi
 inf = math.inf
 nan = math.nan
 newaxis = None
+
+
+def real(x, /):
+    """Real part (the identity on real tensors).
+
+    >>> import gradtape as gt
+    >>> gt.real(gt.asarray([1.5]))
+    Tensor([1.5])
+    """
+    x = asarray(x)
+    if isdtype(x.dtype, "complex floating"):
+        raise TypeError("gradtape.real: complex tensors are not differentiable in this version")
+    return apply1(P.positive, x)
+
+
+def imag(x, /):
+    """Imaginary part (zeros on real tensors).
+
+    >>> import gradtape as gt
+    >>> gt.imag(gt.asarray([1.5]))
+    Tensor([0.])
+    """
+    x = asarray(x)
+    if isdtype(x.dtype, "complex floating"):
+        raise TypeError("gradtape.imag: complex tensors are not differentiable in this version")
+    return zeros_like(x)
+
+
+def conj(x, /):
+    """Complex conjugate (the identity on real tensors).
+
+    >>> import gradtape as gt
+    >>> gt.conj(gt.asarray([1.5]))
+    Tensor([1.5])
+    """
+    return real(x)
+
+
+def synchronize(device=None):
+    """Wait for queued work on ``device``, or on every device in use when None (a no-op on the CPU).
+
+    >>> import gradtape as gt
+    >>> gt.synchronize()
+    """
+    if device is not None:
+        _backends.get(device).synchronize()
+        return
+    for bk in list(_backends._BY_DEVICE.values()):
+        bk.synchronize()
+
+
+def memory_stats(device=None):
+    """Memory figures of ``device``'s allocator (CuPy pool on GPUs; empty on the CPU).
+
+    >>> import gradtape as gt
+    >>> isinstance(gt.memory_stats(), dict)
+    True
+    """
+    return _backends.get(device or get_default_device()).memory_stats()
+
+
+def to_numpy(x):
+    """A NumPy array with the tensor's values (a copy from the GPU, no graph).
+
+    >>> import gradtape as gt
+    >>> gt.to_numpy(gt.ones(2)).tolist()
+    [1.0, 1.0]
+    """
+    if not isinstance(x, Tensor):
+        x = asarray(x)
+    return x.backend.to_numpy(x.data)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import re
 
-from ._graph_ir import DeviceName, DTypeName, Ref
+from ..graph.ir import DeviceName, DTypeName, Ref
 
 MAX_DEPTH = 64           # nesting of JSON arrays/objects in a graph file (real graphs need about 10)
 MAX_INPUTS = 4096        # inputs of one node (concatN)
@@ -29,7 +29,7 @@ def _name_ok(s):
 
 def _np_scalar(v, kinds):
     """A NumPy scalar (np.float64(2.0)...) of one of the dtype kinds, as a saved "npscalar" loads."""
-    from .backends import numpy_backend
+    from ..backends import numpy_backend
     return numpy_backend.is_scalar(v) and v.dtype.kind in kinds
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import operator
 
-from ._core import Tensor, apply, apply1
-from ._shape import (getitem_p, index_add_p, setitem_p, take_p, _t, broadcast_to, permute_dims, reshape,
-                     take_add, where)
+from .._core.tensor import Tensor
+from .._core.dispatch import apply, apply1
+from .._ops.shape import getitem_p, index_add_p, setitem_p, take_p, _t, broadcast_to, permute_dims, reshape, take_add, where
 
 
 class IndexRangeError(IndexError, ValueError):
@@ -44,7 +44,7 @@ def _span(e):
 def _norm_key(x, key, op):
     """``key`` as a list of entries naming every axis of x: Nones, ints in [0, n), slices clamped as NumPy
     reads them, integer arrays (raw, negative entries wrapped) and _Masks (shape-checked)."""
-    bk, shape = x._bk, x.shape
+    bk, shape = x.backend, x.shape
     xp = bk.xp
     ks = key if type(key) is tuple else (key,)
     items, used, ell = [], 0, None
@@ -61,12 +61,12 @@ def _norm_key(x, key, op):
             raise IndexError(f"gradtape.{op}: index with an integer array (gt.asarray(...)), not a list")
         elif isinstance(k, bool) or _isarr(k):
             if isinstance(k, Tensor):
-                if k._bk is not bk:
-                    from ._core import _device_error
+                if k.backend is not bk:
+                    from .._core.dispatch import device_error as _device_error
                     raise _device_error(op, [x, k])
                 k = k.data
             else:
-                from ._namespace import asarray
+                from .._api.namespace import asarray
                 k = asarray(k, device=x.device).data
             if xp.isdtype(k.dtype, "bool"):
                 k = _Mask(k) if k.ndim else _Mask(xp.reshape(k, (1,)), new=True)
@@ -152,7 +152,7 @@ def _adv_layout(xp, ents, shape):
             arrays.append(e)
             sizes.append(shape[d])
         d += _span(e)
-    from ._namespace import broadcast_shapes
+    from .._api.namespace import broadcast_shapes
     b = broadcast_shapes(*[tuple(a.shape) for a in arrays if _isarr(a)])
     gap = getattr(ents, "gap", None)
     adjacent = pos == list(range(pos[0], pos[0] + len(pos))) and not (gap is not None and pos[0] < gap <= pos[-1])
@@ -203,14 +203,14 @@ def getitem(x, key):
 
 def _take(x, idx, a):
     """take of normalised raw indices of any shape along axis a, B in place."""
-    from ._core import wrap
-    flat = idx if idx.ndim == 1 else x._bk.xp.reshape(idx, (-1,))
-    out = apply(take_p, (x, wrap(flat, x._bk)), {"axis": a - x.ndim, "xshape": x.shape})
+    from .._core.dispatch import wrap
+    flat = idx if idx.ndim == 1 else x.backend.xp.reshape(idx, (-1,))
+    out = apply(take_p, (x, wrap(flat, x.backend)), {"axis": a - x.ndim, "xshape": x.shape})
     return out if idx.ndim == 1 else reshape(out, x.shape[:a] + tuple(idx.shape) + x.shape[a + 1:])
 
 
 def _advanced(x, ents):
-    xp = x._bk.xp
+    xp = x.backend.xp
     sub = []
     for e in ents:
         if e is not None:
@@ -250,7 +250,7 @@ def _region(x, ents):
         plain = tuple(e for e in ents if e is not None)
         rest = tuple(len(range(*e.indices(n))) for e, n in zip(plain, x.shape) if type(e) is slice)
         return _result_shape([e for e in ents if type(e) is not int], (), True, rest), plain + (Ellipsis,), rest
-    _, _, b, adjacent, _ = _adv_layout(x._bk.xp, ents, x.shape)
+    _, _, b, adjacent, _ = _adv_layout(x.backend.xp, ents, x.shape)
     sl, d = [], 0
     for e in ents:
         if e is not None:
@@ -276,7 +276,7 @@ def _fit_value(op, value, x, shape, region):
             raise ValueError(f"gradtape.{op}: a value of shape {v.shape} cannot be written to a region of shape "
                              f"{shape} (array shape {x.shape})")
         v = reshape(v, v.shape[extra:])
-    from ._namespace import broadcast_shapes
+    from .._api.namespace import broadcast_shapes
     try:
         ok = broadcast_shapes(v.shape, shape) == shape
     except ValueError:
@@ -299,13 +299,13 @@ def setitem(x, key, value):
 def _setitem(x, ents, value):
     shape, k, region = _region(x, ents)
     if not isinstance(value, Tensor) and not isinstance(value, (bool, int, float)):
-        from ._namespace import asarray
+        from .._api.namespace import asarray
         value = asarray(value, device=x.device)
-    if isinstance(value, Tensor) and value._bk is not x._bk:
-        from ._core import _device_error
+    if isinstance(value, Tensor) and value.backend is not x.backend:
+        from .._core.dispatch import device_error as _device_error
         raise _device_error("setitem", [x, value])
     value = _fit_value("setitem", value, x, shape, region)
-    if len(k) > 1 and any(_isarr(e) for e in k) and not x._bk.fancy_setitem:
+    if len(k) > 1 and any(_isarr(e) for e in k) and not x.backend.fancy_setitem:
         return _put(x, ents, value, shape)
     return apply(setitem_p, (x, value), {"key": k})
 
@@ -313,23 +313,23 @@ def _setitem(x, ents, value):
 def _put(x, ents, value, shape):
     """setitem with array indices from standard functions only (array-api-strict writes only a sole mask):
     the flat positions of x[key] scattered with one-hot take_adds, the last write to a position winning."""
-    from ._core import wrap
-    xp = x._bk.xp
+    from .._core.dispatch import wrap
+    xp = x.backend.xp
     dev = x.data.device
-    pos = _advanced(wrap(xp.reshape(xp.arange(x.size, device=dev), x.shape), x._bk), ents).data
+    pos = _advanced(wrap(xp.reshape(xp.arange(x.size, device=dev), x.shape), x.backend), ents).data
     pos = xp.reshape(pos, (-1,))
     k = pos.shape[0]
     later = xp.reshape(xp.arange(k, device=dev), (1, k)) > xp.reshape(xp.arange(k, device=dev), (k, 1))
     keep = ~xp.any((xp.reshape(pos, (k, 1)) == xp.reshape(pos, (1, k))) & later, axis=1)
     xf = reshape(x, (-1,))
-    pos_t, keep_t = wrap(pos, x._bk), wrap(keep, x._bk)
-    zk = wrap(xp.zeros((k,), dtype=x.data.dtype, device=dev), x._bk)
+    pos_t, keep_t = wrap(pos, x.backend), wrap(keep, x.backend)
+    zk = wrap(xp.zeros((k,), dtype=x.data.dtype, device=dev), x.backend)
     if not isinstance(value, Tensor):
-        value = wrap(xp.full((k,), value, dtype=x.data.dtype, device=dev), x._bk)
+        value = wrap(xp.full((k,), value, dtype=x.data.dtype, device=dev), x.backend)
     vf = where(keep_t, reshape(value, (-1,)), zk)
-    z = wrap(xp.zeros((x.size,), dtype=x.data.dtype, device=dev), x._bk)
-    written = take_add(z, pos_t, wrap(xp.astype(keep, x.data.dtype), x._bk), -1).data > 0
-    return reshape(where(wrap(written, x._bk), take_add(z, pos_t, vf, -1), xf), x.shape)
+    z = wrap(xp.zeros((x.size,), dtype=x.data.dtype, device=dev), x.backend)
+    written = take_add(z, pos_t, wrap(xp.astype(keep, x.data.dtype), x.backend), -1).data > 0
+    return reshape(where(wrap(written, x.backend), take_add(z, pos_t, vf, -1), xf), x.shape)
 
 
 def index_add(x, key, v):

@@ -1,0 +1,185 @@
+"""Recording modes: record/pause (MXNet), no_grad/enable_grad (PyTorch), train/predict mode,
+subgradients at kinks, stop_gradient. All state is per thread (:mod:`gradtape._state`)."""
+from __future__ import annotations
+
+import contextlib
+from .._core import engine as _engine
+from .._core.tensor import Tensor
+from .._state import state
+from .._core.dispatch import wrap
+
+
+@contextlib.contextmanager
+def record(train_mode=True):
+    """Record operations for differentiation (MXNet ``autograd.record``).
+
+    >>> import gradtape as gt
+    >>> x = gt.asarray([1.0]); x.attach_grad()
+    >>> with gt.record():
+    ...     gt.is_recording()
+    True
+    """
+    prev = state.enabled, state.train
+    state.enabled = True
+    state.train = train_mode
+    state.recording += 1
+    try:
+        yield
+    finally:
+        state.recording -= 1
+        state.enabled, state.train = prev
+
+
+@contextlib.contextmanager
+def pause(train_mode=False):
+    """Stop recording inside (MXNet ``autograd.pause``; also ``gt.no_grad``).
+
+    >>> import gradtape as gt
+    >>> x = gt.asarray([1.0]).requires_grad_()
+    >>> with gt.pause():
+    ...     (x * 2).requires_grad
+    False
+    """
+    prev = state.enabled, state.train
+    state.enabled = False
+    state.train = train_mode
+    try:
+        yield
+    finally:
+        state.enabled, state.train = prev
+
+
+def no_grad():
+    """PyTorch spelling of :func:`pause`.
+
+    >>> import gradtape as gt
+    >>> with gt.no_grad():
+    ...     gt.is_grad_enabled()
+    False
+    """
+    return pause(train_mode=state.train)
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Turn recording back on inside a ``no_grad`` block.
+
+    >>> import gradtape as gt
+    >>> with gt.no_grad():
+    ...     with gt.enable_grad():
+    ...         gt.is_grad_enabled()
+    True
+    """
+    prev = state.enabled
+    state.enabled = True
+    try:
+        yield
+    finally:
+        state.enabled = prev
+
+
+def is_recording():
+    """True inside ``record()`` or a ``GradientTape`` and not paused.
+
+    >>> import gradtape as gt
+    >>> gt.is_recording()
+    False
+    """
+    return state.enabled and state.recording > 0
+
+
+def is_grad_enabled():
+    """True unless inside ``pause()``/``no_grad()``.
+
+    >>> import gradtape as gt
+    >>> gt.is_grad_enabled()
+    True
+    """
+    return state.enabled
+
+
+def is_training():
+    """MXNet train mode flag (``record(train_mode=True)``).
+
+    >>> import gradtape as gt
+    >>> gt.is_training()
+    False
+    """
+    return state.train
+
+
+@contextlib.contextmanager
+def train_mode():
+    """MXNet ``autograd.train_mode``.
+
+    >>> import gradtape as gt
+    >>> with gt.train_mode():
+    ...     gt.is_training()
+    True
+    """
+    prev = state.train
+    state.train = True
+    try:
+        yield
+    finally:
+        state.train = prev
+
+
+@contextlib.contextmanager
+def predict_mode():
+    """MXNet ``autograd.predict_mode``.
+
+    >>> import gradtape as gt
+    >>> with gt.predict_mode():
+    ...     gt.is_training()
+    False
+    """
+    prev = state.train
+    state.train = False
+    try:
+        yield
+    finally:
+        state.train = prev
+
+
+@contextlib.contextmanager
+def subgradient(abs=None, relu=None):
+    """Choose the subgradient used at the kinks: abs'(0) in [-1, 1], relu'(0) in [0, 1].
+
+    >>> import gradtape as gt
+    >>> x = gt.asarray(0.0).requires_grad_()
+    >>> with gt.subgradient(abs=0.5):
+    ...     gt.abs(x).backward()
+    >>> x.grad
+    Tensor(0.5)
+    """
+    if abs is not None and not -1.0 <= float(abs) <= 1.0:
+        raise ValueError(f"gradtape.subgradient: abs'(0) must lie in [-1, 1] (the subdifferential of |x| at 0), "
+                         f"got {abs}")
+    if relu is not None and not 0.0 <= float(relu) <= 1.0:
+        raise ValueError(f"gradtape.subgradient: relu'(0) must lie in [0, 1] (the subdifferential of max(x, 0) "
+                         f"at 0), got {relu}")
+    prev = state.abs_sub, state.relu_sub
+    if abs is not None:
+        state.abs_sub = float(abs)
+    if relu is not None:
+        state.relu_sub = float(relu)
+    try:
+        yield
+    finally:
+        state.abs_sub, state.relu_sub = prev
+
+
+def stop_gradient(x):
+    """The same values, cut from the graph (TensorFlow/JAX ``stop_gradient``).
+
+    >>> import gradtape as gt
+    >>> gt.stop_gradient(gt.asarray([1.0]).requires_grad_()).requires_grad
+    False
+    """
+    if not isinstance(x, Tensor):
+        from .._api.namespace import asarray
+        x = asarray(x)
+    t = wrap(x.data, x.backend)
+    t._base = x
+    return t

@@ -1,0 +1,77 @@
+"""MXNet ``nd`` names over gradtape (the seed's ``from mxnet import nd``).
+
+As in MXNet, the creation functions default to float32.
+
+>>> from gradtape import nd
+>>> nd.ones((2, 1)).shape
+(2, 1)
+"""
+from .. import _api as _gt
+from .._api import (  # noqa: F401
+    exp, log, sin, cos, tanh, sqrt, abs, sum, mean, max, min, prod, maximum, minimum, reshape, concat, stack,
+    where, clip, sign, square, zeros_like, ones_like,
+)
+from .._core.tensor import Tensor as NDArray  # noqa: F401
+from ..nn import relu, sigmoid, softmax, log_softmax  # noqa: F401
+
+__all__ = ["exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sum", "mean", "max", "min", "prod", "maximum",
+           "minimum", "reshape", "concat", "stack", "where", "clip", "sign", "square", "zeros_like", "ones_like",
+           "NDArray", "relu", "sigmoid", "softmax", "log_softmax", "power", "array", "ones", "zeros", "full",
+           "arange", "dot", "transpose", "norm"]
+
+power = _gt.pow
+
+
+def _dt(dtype):
+    return _gt.float32 if dtype is None else dtype
+
+
+def _dev(ctx):
+    return None if ctx is None else str(ctx)
+
+
+def array(source_array, ctx=None, dtype=None):
+    """``nd.array``: float32 for Python numbers (as MXNet, ints included), the source's dtype for arrays, unless ``dtype`` is given."""
+    t = _gt.asarray(source_array, device=_dev(ctx))
+    if dtype is not None:
+        return _gt.astype(t, dtype)
+    if isinstance(source_array, (list, tuple, int, float)) and not _gt.isdtype(t.dtype, "bool"):
+        return _gt.astype(t, _gt.float32)
+    return t
+
+
+def ones(shape, ctx=None, dtype=None):
+    """``nd.ones`` (float32)."""
+    return _gt.ones(shape, dtype=_dt(dtype), device=_dev(ctx))
+
+
+def zeros(shape, ctx=None, dtype=None):
+    """``nd.zeros`` (float32)."""
+    return _gt.zeros(shape, dtype=_dt(dtype), device=_dev(ctx))
+
+
+def full(shape, val, ctx=None, dtype=None):
+    """``nd.full`` (float32)."""
+    return _gt.full(shape, val, dtype=_dt(dtype), device=_dev(ctx))
+
+
+def arange(start, stop=None, step=1.0, ctx=None, dtype=None):
+    """``nd.arange`` (float32)."""
+    return _gt.arange(start, stop, step, dtype=_dt(dtype), device=_dev(ctx))
+
+
+def dot(lhs, rhs, transpose_a=False, transpose_b=False):
+    """``nd.dot``: matrix product (with optional transposes)."""
+    a = _gt.matrix_transpose(lhs) if transpose_a else lhs
+    b = _gt.matrix_transpose(rhs) if transpose_b else rhs
+    return _gt.matmul(a, b)
+
+
+def transpose(data, axes=None):
+    """``nd.transpose``."""
+    return _gt.permute_dims(data, tuple(range(data.ndim))[::-1] if axes is None else axes)
+
+
+def norm(data, ord=2, axis=None, keepdims=False):
+    """``nd.norm``."""
+    return _gt.vector_norm(data, ord=ord, axis=axis, keepdims=keepdims)
