@@ -73,7 +73,8 @@ def _record(t, prim, parents, saved, out, params, meta, backend):
         n.saved = n.versions = None
     else:
         n.saved = saved
-        n.versions = tuple(version(a) if type(a) is Tensor else 0 for a in saved)
+        n.versions = tuple((a._version if a._base is None else version(a)) if type(a) is Tensor else 0
+                           for a in saved)
     n.out = out if prim.reads_out else None
     n.params = params
     n.input_meta = meta

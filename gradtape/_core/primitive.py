@@ -141,6 +141,12 @@ def _fused(name, rule):
     not apply. Where a namespace has none (NumPy, array-api-strict, the tensor-level namespace of recorded
     derivatives: the attribute is None) the generic rule runs."""
     key = name + "_vjp"
+    if rule.__code__.co_argcount == 4 and not rule.__code__.co_flags & 0x0C:   # (xp, ct, out, x): no packing
+        def vjp(xp, ct, out, x):
+            k = getattr(xp, key, None)
+            g = None if k is None else k(ct, out, x)
+            return rule(xp, ct, out, x) if g is None else g
+        return vjp
 
     def vjp(xp, ct, out, *xs, **params):
         k = getattr(xp, key, None)

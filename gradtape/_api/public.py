@@ -1,0 +1,42 @@
+"""``@public``: an array-API function written by hand (not bound from the registry) also accepts
+``gradtape.sym`` Symbols: called with one, it returns the Symbol of the call instead of computing.
+
+Primitives need nothing of this (``apply`` hands a Symbol argument the op, see
+:mod:`gradtape._core.dispatch`); composite functions inspect their arguments (shapes, dtypes) before
+reaching a primitive, so they defer as a whole. The Symbol type registers itself (``hooks.SYMBOL``)
+when :mod:`gradtape.graph.symbolic` is imported; until then the check costs one attribute read.
+
+>>> import gradtape as gt
+>>> from gradtape import sym
+>>> gt.mean(sym.var("a")).eval(a=gt.asarray([1.0, 3.0]))
+Tensor(2.)
+"""
+from __future__ import annotations
+
+import functools
+
+from .._core import hooks
+
+__all__ = ["public"]
+
+
+def public(fn=None, *, label=None):
+    """Decorate ``fn`` (optionally ``@public(label="name")``, the node label in drawn graphs)."""
+    if fn is None:
+        return functools.partial(public, label=label)
+    name = label or fn.__name__
+
+    @functools.wraps(fn)
+    def f(*args, **kw):
+        symbol = hooks.SYMBOL
+        if symbol is not None:
+            for a in args:
+                if type(a) is symbol or (type(a) in (list, tuple) and hooks.has_symbol(a)):
+                    return hooks.symbolic_call(fn, name, args, kw)
+            if kw:
+                for v in kw.values():
+                    if type(v) is symbol:
+                        return hooks.symbolic_call(fn, name, args, kw)
+        return fn(*args, **kw)
+    f.__gradtape_symbolic__ = True
+    return f
