@@ -14,8 +14,8 @@ a slice is a container of its ``start``, ``stop`` and ``step``; ``None`` is a co
 (10, [20, None], {'a': 30})
 >>> _tree.map(lambda v: v * 2, {"w": [1, 2], "s": slice(1, None)})
 {'w': [2, 4], 's': slice(2, None, None)}
->>> _tree.map(str, ((1, 2), 3), is_leaf=lambda v: type(v) is tuple and len(v) == 2)
-('(1, 2)', '3')
+>>> _tree.map(str, [(1, 2), 3], is_leaf=lambda v: type(v) is tuple)
+['(1, 2)', '3']
 >>> _tree.leaves([1, (2, 3)])
 [1, 2, 3]
 
