@@ -29,7 +29,7 @@ MAX_LINES = 500
 # rank of a module by its first path component under gradtape ("" is gradtape/__init__.py itself)
 LAYERS = {
     "backends": 0,
-    "_state": 1, "_tree": 1, "_axes": 1,
+    "_state": 1, "_tree": 1, "_axes": 1, "_version": 1,
     "_core": 2,
     "_ops": 3,
     "_api": 4,
