@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 
-from ._core.tensor import Tensor
-from ._core.dispatch import wrap
 from ._autodiff.modes import no_grad
-from ._api.namespace import _is_float
+from ._core.dispatch import wrap
+from ._core.dtypes import is_float
+from ._core.tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -48,7 +48,7 @@ class Optimizer:
             for p in g["params"]:
                 if not isinstance(p, Tensor):
                     raise TypeError(f"{type(self).__name__}: parameters must be gt.Tensor, got {type(p).__name__}")
-                if not _is_float(p.dtype):
+                if not is_float(p.dtype):
                     raise TypeError(f"{type(self).__name__}: a parameter of dtype {p.dtype} (shape {p.shape}) "
                                     f"cannot be optimised; use a floating-point tensor")
                 if p._node is not None:

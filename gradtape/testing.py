@@ -10,14 +10,11 @@ reverse-over-reverse.
 """
 from __future__ import annotations
 
-import math
-
-import gradtape as N
-from ._ops import shape as S
-from ._ops.indexing import setitem as _setitem
-from ._core.tensor import Tensor
-from ._api.namespace import _is_float
+from . import _api as api
 from ._autodiff.modes import no_grad
+from ._autodiff.transforms import jvp, vjp
+from ._core.dtypes import is_float
+from ._core.tensor import Tensor
 
 __all__ = ["check_grads", "GradientCheckError"]
 
@@ -31,35 +28,34 @@ class GradientCheckError(AssertionError):
 
 
 def _flat(x):
-    return S.reshape(x, (-1,)) if x.ndim else S.reshape(x, (1,))
+    return api.reshape(x, (-1,)) if x.ndim else api.reshape(x, (1,))
 
 
 def _basis(x, i):
     """e_i shaped like x."""
-    e = N.zeros((x.size,), dtype=x.dtype, device=x.device)
-    e = _setitem(e, i, 1.0)
-    return S.reshape(e, x.shape)
+    e = api.astype(api.arange(x.size, device=x.device) == i, x.dtype)
+    return api.reshape(e, x.shape)
 
 
 def _random_like(x, seed):
     # a deterministic pseudo-random direction from standard functions only
     n = x.size
-    k = N.astype(N.arange(n, device=x.device), x.dtype)
-    v = N.sin(k * 12.9898 + 78.233 * (seed + 1)) * 43758.5453
-    v = v - N.floor(v) - 0.5
-    return S.reshape(v, x.shape)
+    k = api.astype(api.arange(n, device=x.device), x.dtype)
+    v = api.sin(k * 12.9898 + 78.233 * (seed + 1)) * 43758.5453
+    v = v - api.floor(v) - 0.5
+    return api.reshape(v, x.shape)
 
 
 def _close(a, b, atol, rtol, what):
-    a = N.astype(a, N.float64) if a.dtype != N.float64 else a
-    b = N.astype(b, N.float64) if b.dtype != N.float64 else b
+    a = api.astype(a, api.float64) if a.dtype != api.float64 else a
+    b = api.astype(b, api.float64) if b.dtype != api.float64 else b
     if a.shape != b.shape:
         raise GradientCheckError(f"{what}: shape {a.shape} != {b.shape}")
     if a.size == 0:
         return
-    bad = N.abs(a - b) > atol + rtol * N.abs(b)
-    if bool(N.any(bad)) or bool(N.any(N.isnan(a) != N.isnan(b))):
-        err = float(N.max(N.abs(a - b)))
+    bad = api.abs(a - b) > atol + rtol * api.abs(b)
+    if bool(api.any(bad)) or bool(api.any(api.isnan(a) != api.isnan(b))):
+        err = float(api.max(api.abs(a - b)))
         raise GradientCheckError(f"{what}: max abs difference {err:.3g} exceeds atol={atol} + rtol={rtol}·|expected|"
                                  f"\n got      {a}\n expected {b}")
 
@@ -83,7 +79,7 @@ def _bind(f, args, wrt):
 
 
 def _wrt(args):
-    return [i for i, a in enumerate(args) if isinstance(a, Tensor) and _is_float(a.dtype)]
+    return [i for i, a in enumerate(args) if isinstance(a, Tensor) and is_float(a.dtype)]
 
 
 def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol=RTOL, full_max=64, seed=0, _depth=1):
@@ -95,7 +91,6 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
     >>> from gradtape.testing import check_grads
     >>> check_grads(lambda x: gt.sin(x) * x, (gt.asarray([0.3, 1.2]),), order=2)
     """
-    from ._autodiff.transforms import jvp, vjp
     args = tuple(args)
     wrt = _wrt(args)
     if not wrt:
@@ -116,11 +111,11 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
     if y.size == 0 or n_in == 0:
         # nothing to compare numerically: the derivatives must still have the right shapes
         if "fwd" in modes:
-            t = fwd_dir([N.zeros_like(a) if i in wrt else None for i, a in enumerate(args)])
+            t = fwd_dir([api.zeros_like(a) if i in wrt else None for i, a in enumerate(args)])
             if t.shape != y.shape:
                 raise GradientCheckError(f"forward mode {tag}: tangent shape {t.shape} != output shape {y.shape}")
         if "rev" in modes:
-            for g, i in zip(rev_row(N.zeros_like(y)), wrt):
+            for g, i in zip(rev_row(api.zeros_like(y)), wrt):
                 if g.shape != args[i].shape:
                     raise GradientCheckError(f"reverse mode {tag}: gradient shape {g.shape} != arg{i} shape "
                                              f"{args[i].shape}")
@@ -130,9 +125,9 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
             if args[i].size == 0:
                 continue
             basis = [[None if j != i else _basis(args[i], k) for j in range(len(args))] for k in range(args[i].size)]
-            num = S.stack([_flat(_numeric_dir(f, args, d, eps)) for d in basis], axis=1)       # (m, n_i)
+            num = api.stack([_flat(_numeric_dir(f, args, d, eps)) for d in basis], axis=1)       # (m, n_i)
             if "fwd" in modes:
-                fw = S.stack([_flat(fwd_dir([b if b is not None else (N.zeros_like(a) if j in wrt else None)
+                fw = api.stack([_flat(fwd_dir([b if b is not None else (api.zeros_like(a) if j in wrt else None)
                                              for j, (b, a) in enumerate(zip(d, args))])) for d in basis], axis=1)
                 _close(fw, num, atol, rtol, f"forward mode (JVP) {tag}: Jacobian w.r.t. arg{i}")
             if rows is not None:
@@ -140,18 +135,18 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
                     if r[pos].shape != args[i].shape:
                         raise GradientCheckError(f"reverse mode {tag}: gradient of arg{i} has shape {r[pos].shape},"
                                                  f" expected {args[i].shape}")
-                rv = S.stack([_flat(r[pos]) for r in rows], axis=0)
+                rv = api.stack([_flat(r[pos]) for r in rows], axis=0)
                 _close(rv, num, atol, rtol, f"reverse mode (VJP) {tag}: Jacobian w.r.t. arg{i}")
     else:
         dirs = [_random_like(a, seed + i) if i in wrt else None for i, a in enumerate(args)]
         u = _random_like(y, seed + 7)
-        num = N.sum(u * _numeric_dir(f, args, dirs, eps))
+        num = api.sum(u * _numeric_dir(f, args, dirs, eps))
         if "fwd" in modes:
             t = fwd_dir(dirs)
-            _close(N.sum(u * t), num, atol, rtol, f"forward mode (JVP) {tag}, projection u·J·v")
+            _close(api.sum(u * t), num, atol, rtol, f"forward mode (JVP) {tag}, projection u·J·v")
         if "rev" in modes:
             got = rev_row(u)
-            val = sum(N.sum(g * dirs[i]) for g, i in zip(got, wrt))
+            val = sum(api.sum(g * dirs[i]) for g, i in zip(got, wrt))
             _close(val, num, atol, rtol, f"reverse mode (VJP) {tag}, projection u·J·v")
 
     if order > 1:
@@ -164,5 +159,5 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS, atol=ATOL, rtol
         if "rev" in modes:
             def f_vjp(*a):
                 back = vjp(_bind(f, a, wrt), *[a[i] for i in wrt])[1]
-                return S.concat([_flat(c) for c in back(u)])
+                return api.concat([_flat(c) for c in back(u)])
             check_grads(f_vjp, args, order - 1, modes, eps, atol, rtol, full_max, seed + 2, _depth + 1)
