@@ -23,9 +23,24 @@ This module imports nothing from gradtape (a leaf utility).
 """
 from __future__ import annotations
 
-__all__ = ["Spec", "flatten", "unflatten", "map", "leaves"]
+__all__ = ["Spec", "flatten", "unflatten", "map", "leaves", "subclassed"]
 
 _LEAF = "leaf"
+_PLAIN = (tuple, list, dict)
+
+
+def subclassed(v):
+    """True for an instance of a subclass of tuple, list or dict (a namedtuple, an OrderedDict...).
+
+    As ``is_leaf`` it keeps such values whole, so that only the plain containers are walked:
+
+    >>> import collections
+    >>> from gradtape import _tree
+    >>> P = collections.namedtuple("P", "x y")
+    >>> _tree.map(str, [P(1, 2), (1, 2)], is_leaf=_tree.subclassed)
+    ['P(x=1, y=2)', ('1', '2')]
+    """
+    return isinstance(v, _PLAIN) and type(v) not in _PLAIN
 
 
 def _kind(v, is_leaf):

@@ -379,7 +379,7 @@ def test_render_without_dot_names_the_package(tmp_path, monkeypatch):
 
 def test_public_api_has_runnable_examples():
     missing = []
-    for owner in (G, sym, G.Graph, G.Node, sym.Symbol):
+    for owner in (G, sym, G.Graph, G.IRNode, sym.Symbol):
         for name, obj in vars(owner).items():
             if name.startswith("_") and name not in ("__call__", "_repr_svg_"):
                 continue

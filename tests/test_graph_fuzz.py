@@ -177,7 +177,7 @@ def _text_mutation(text, rnd, log):
 # ---- the reference evaluation of a loaded graph ------------------------------------------------------------
 
 def _reference(g, args):
-    """What replaying ``g`` means, evaluated node by node from its Node objects (no plan, no templates)."""
+    """What replaying ``g`` means, evaluated node by node from its IRNode objects (no plan, no templates)."""
     home = g._home
     raws = [a.data for a in args]
     bk = args[0].backend

@@ -54,6 +54,15 @@ def test_is_leaf_stops_descent():
     assert _tree.leaves([None, 1], is_leaf=lambda v: v is None) == [None, 1]
 
 
+def test_subclassed_keeps_subclasses_whole():
+    tree = [Point(1, 2), collections.OrderedDict(a=1), (3,), {"b": [4]}]
+    assert _tree.leaves(tree, is_leaf=_tree.subclassed) == [Point(1, 2), collections.OrderedDict(a=1), 3, 4]
+    out = _tree.map(lambda v: v, tree, is_leaf=_tree.subclassed)
+    assert type(out[0]) is Point and type(out[1]) is collections.OrderedDict
+    assert not _tree.subclassed((1,)) and not _tree.subclassed([]) and not _tree.subclassed({})
+    assert not _tree.subclassed(None) and not _tree.subclassed(3)
+
+
 def test_spec_equality():
     _, a = _tree.flatten((1, [2, 3]))
     _, b = _tree.flatten(("x", ["y", "z"]))

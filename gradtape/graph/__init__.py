@@ -1,6 +1,6 @@
 """Graph IR: a function's operations as data, replayed on any backend, saved as JSON, drawn with Graphviz.
 
-A :class:`Graph` is a list of :class:`Node` objects (an operation name, input
+A :class:`Graph` is a list of :class:`IRNode` objects (an operation name, input
 references, attributes, and the output's shape and dtype) with named inputs
 and outputs. It is produced by tracing a function (:func:`trace`, exported as
 ``gt.trace``) or from a symbolic expression (``gt.trace(symbol, **inputs)``,
@@ -24,26 +24,32 @@ the nodes that compute them (or constants), so nothing in a graph belongs to
 one array library.
 
 The parts live in small modules, re-exported here: the values and nodes in
-``_graph_ir``, tracing in ``_graph_trace``, replay plans in ``_graph_plan``,
-JSON in ``_graph_io``, DOT and Graphviz in ``_graph_dot``.
+:mod:`~gradtape.graph.ir`, tracing in :mod:`~gradtape.graph.trace`, replay
+plans in :mod:`~gradtape.graph.plan`, JSON in :mod:`~gradtape.graph.io` (checked
+by :mod:`~gradtape.graph.schema`), DOT and Graphviz in :mod:`~gradtape.graph.dot`,
+and the explicit expressions of ``gradtape.sym`` in :mod:`~gradtape.graph.symbolic`.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil  # noqa: F401  (not used here: kept as gradtape.graph.shutil, through which tests patch shutil.which)
-from ..graph import dot as _graph_dot
-from ..graph import io as _graph_io
 from .. import backends as _backends
 from .._core.tensor import Tensor
 from .._state import default_device
+from ..graph import dot as _graph_dot
+from ..graph import io as _graph_io
+from ..graph import symbolic as _symbolic
 from ..graph.dot import _STYLES, _short, dot_source, dot_to_svg, render_dot  # noqa: F401
 from ..graph.io import FORMAT, FORMAT_VERSION  # noqa: F401
-from ..graph.ir import DeviceName, DTypeName, Node, Ref, _dtype_str, _fmt_shape, _fmt_type, _map_refs, _prim_by_name, _walk_refs
+from ..graph.ir import (DeviceName, DTypeName, IRNode, Ref, _dtype_str, _fmt_shape, _fmt_type,  # noqa: F401
+                        _map_refs, _prim_by_name, _walk_refs)
 from ..graph.plan import _Plan
 from ..graph.trace import _record
 
-__all__ = ["Graph", "Node", "Ref", "trace", "FORMAT_VERSION"]
+__all__ = ["Graph", "IRNode", "Node", "Ref", "trace", "FORMAT_VERSION"]
+
+Node = IRNode        # the public name before issue 10 (gradtape.graph.Node); the engine's Node is another class
 
 
 # ---- tracing -----------------------------------------------------------------------------------------
@@ -80,9 +86,9 @@ def trace(f, *args, **kwargs):
     >>> bool(gt.all(gt.abs(g(x) - gt.grad(f)(x)) < 1e-15))
     True
     """
-    from ..graph import symbolic as _sym
-    if isinstance(f, _sym.Symbol):
-        return _sym._trace_symbol(f, args, kwargs)
+    if isinstance(f, _symbolic.Symbol):
+        run, inputs = _symbolic.trace_inputs(f, args, kwargs)
+        return trace(run, **inputs)
     nodes, tree, layout, kw_layout, name, home = _record(f, args, kwargs)
     g = Graph._build(nodes, tree, layout, kw_layout, name=name, home=home)
     for n in g.nodes:
@@ -90,7 +96,7 @@ def trace(f, *args, **kwargs):
             n.device = None
     for n in g.nodes:            # the graph is a snapshot: constants are copied
         if n.kind == "const":
-            n.value = n.bk.asarray(n.value, copy=True)
+            n.value = n.backend.asarray(n.value, copy=True)
     return g
 
 
@@ -158,7 +164,7 @@ class Graph:
                 n.prim = _prim_by_name(n.op)
                 if n.prim is None:
                     raise ValueError(f"gradtape.Graph: node {i} uses the unknown primitive {n.op!r} (not in this "
-                                     f"gradtape's registry, gradtape._prims.PRIMS)")
+                                     f"gradtape's registry, gradtape._core.primitive.PRIMS)")
         refs = []
         _walk_refs(self._tree, refs)
         for r in refs:

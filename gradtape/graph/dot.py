@@ -2,7 +2,10 @@
 
 :meth:`gradtape.graph.Graph.to_dot`, ``render`` and ``_repr_svg_`` go through
 :func:`_to_dot`, :func:`render_dot` and :func:`dot_to_svg`; the public
-names here are re-exported by :mod:`gradtape.graph`.
+names here are re-exported by :mod:`gradtape.graph`. The Symbols of
+:mod:`gradtape.graph.symbolic` are drawn by :func:`symbols_to_dot` and
+written as text by :func:`symbol_text` (they tell a Symbol argument from a
+literal through the type the symbolic module registers, ``hooks.SYMBOL``).
 """
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import os
 import shutil
 import subprocess
 
-from ..graph.ir import Ref, _fmt_type
+from .._core import hooks
+from .._core.primitive import Primitive
+from ..graph.ir import Ref, _fmt_shape, _fmt_type
 
 _STYLES = {
     "input": 'shape=ellipse, style=filled, fillcolor="#dbeafe", color="#1d4ed8"',
@@ -131,3 +136,59 @@ def _to_dot(graph):
         items.append((f"o{k}", [name, _fmt_type(graph.nodes[r])], "output"))
         edges.append((f"n{r}", f"o{k}"))
     return dot_source(graph.name, items, edges)
+
+
+# ---- symbolic expressions (gradtape.sym) ---------------------------------------------------------------
+
+def symbol_text(s, depth):
+    """A short formula for Symbol ``s`` (names of variables and named symbols; ``…`` below ``depth`` levels)."""
+    if s.kind == "var" or s.named and depth < 3:
+        return s.name
+    if depth <= 0:
+        return "…"
+    if s.kind == "grad":
+        target, ws, k = s.op
+        return f"grad({symbol_text(target, depth - 1)}, {ws[k].name})"
+
+    def arg(a):
+        if type(a) is hooks.SYMBOL:
+            return symbol_text(a, depth - 1)
+        return _short(a) if not isinstance(a, (list, tuple)) else "[" + ", ".join(arg(e) for e in a) + "]"
+    parts = [arg(a) for a in s.args] + [f"{k}={arg(v)}" for k, v in s.kwargs.items()
+                                         if not isinstance(s.op, Primitive)]
+    return f"{s.label}({', '.join(parts)})"
+
+
+def symbols_to_dot(order, roots, title):
+    """DOT text for the Symbols ``order`` (each after its dependencies) computing ``roots``."""
+    ids = {id(s): f"s{i}" for i, s in enumerate(order)}
+    items, edges = [], []
+    for s in order:
+        if s.kind == "group":
+            continue
+        if s.kind == "var":
+            label = [s.name]
+            if s.shape is not None or s.dtype is not None:
+                label.append(" ".join(b for b in (_fmt_shape(s.shape) if s.shape is not None else None, s.dtype)
+                                      if b))
+            items.append((ids[id(s)], label, "input"))
+        elif s.kind == "grad":
+            target, ws, k = s.op
+            label = [f"{s.name} = grad" if s.named else "grad", f"∂ {target.name} / ∂ {ws[k].name}"]
+            items.append((ids[id(s)], label, "rev"))
+        else:
+            label = [f"{s.name} = {s.label}" if s.named else s.label]
+            literals = [a for a in s.args if not hooks.has_symbol(a)]
+            if literals or (s.kwargs and not isinstance(s.op, Primitive)):
+                shown = ["•" if hooks.has_symbol(a) else _short(a) for a in s.args]
+                if not isinstance(s.op, Primitive):
+                    shown += [f"{k}={_short(v)}" for k, v in s.kwargs.items() if not hooks.has_symbol(v)]
+                label.append("(" + ", ".join(shown) + ")")
+            items.append((ids[id(s)], label, "op"))
+        for d in s._deps():
+            edges.append((ids[id(d)], ids[id(s)]))
+    for k, r in enumerate(roots):
+        name = r.name if r.named or r.kind == "grad" else ("out" if len(roots) == 1 else f"out{k}")
+        items.append((f"o{k}", [name], "output"))
+        edges.append((ids[id(r)], f"o{k}"))
+    return dot_source(title, items, edges)

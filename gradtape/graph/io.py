@@ -4,7 +4,7 @@
 ``to_json``/``from_json``) go through :func:`_to_dict` and :func:`_from_dict`;
 anything malformed on load is a ``ValueError`` saying what. A file is data:
 every name in it is checked against the primitive registry and what each
-primitive declares (its inputs and parameters, :mod:`gradtape._graph_schema`
+primitive declares (its inputs and parameters, :mod:`gradtape.graph.schema`
 for the kinds of parameter values), and nothing read is ever run as code.
 """
 from __future__ import annotations
@@ -15,11 +15,11 @@ import math
 import re
 
 from .._version import __version__
-
-
-from ..graph.ir import DeviceName, DTypeName, Node, Ref, _np_value, _prim_by_name
+from ..backends import numpy_backend as _host   # the host helpers (the core itself never imports NumPy)
+from .._api import NONDIFF
+from .._core.dtypes import DTYPES
+from ..graph.ir import DeviceName, DTypeName, IRNode, Ref, _np_value, _prim_by_name
 from ..graph.schema import check_node, check_refs, MAX_DEPTH, MAX_INPUTS, _name_ok
-from .._api.namespace import DTYPES, NONDIFF
 
 FORMAT = "gradtape.graph"
 FORMAT_VERSION = 1
@@ -250,21 +250,15 @@ def _enc(v, what):
         return {"$": "dtype", "v": v.name}
     if t is DeviceName:
         return {"$": "device", "v": v.name}
-    if host().is_scalar(v):
+    if _host.is_scalar(v):
         return {"$": "npscalar", "v": _enc_array(v)}
     raise ValueError(f"gradtape.Graph.save: {what} holds a {type(v).__name__} ({v!r:.60}), which has no JSON form; "
                      f"the graph still replays in this process")
 
 
-def host():
-    """The NumPy backend's host helpers (the core itself never imports NumPy)."""
-    from ..backends import numpy_backend
-    return numpy_backend
-
-
 def _enc_array(a):
     try:
-        dtype, shape, raw = host().encode(a)
+        dtype, shape, raw = _host.encode(a)
     except TypeError as e:
         raise ValueError(f"gradtape.Graph.save: cannot store a constant ({e})") from None
     return {"dtype": dtype, "shape": shape, "data": base64.b64encode(raw).decode("ascii")}
@@ -285,12 +279,12 @@ def _dec_array(d):
         buf = base64.b64decode(d["data"], validate=True)
     except (ValueError, TypeError) as e:
         raise ValueError(f"constant data is not valid base64 ({e})") from None
-    size = host().itemsize(dt)
+    size = _host.itemsize(dt)
     n = math.prod(shape)
     if len(buf) != n * size:
         raise ValueError(f"constant data has {len(buf)} bytes, but shape {tuple(shape)} of {dt} needs "
                          f"{n * size}")
-    return host().decode(buf, dt, shape)
+    return _host.decode(buf, dt, shape)
 
 
 _TAGS = {"ref": {"i"}, "float": {"v"}, "complex": {"re", "im"}, "ellipsis": set(), "tuple": {"v"}, "dict": {"v"},
@@ -422,8 +416,8 @@ def _dec_node(d, i):
     device = d.get("device")
     if device is not None:
         device = _device(device, f"node {i}")
-    return Node(kind, op, ins, attrs, shape=shape, dtype=dtype, multi=multi, rev=rev, prim=prim, value=value,
-                device=device)
+    return IRNode(kind, op, ins, attrs, shape=shape, dtype=dtype, multi=multi, rev=rev, prim=prim, value=value,
+                  device=device)
 
 
 _CONCAT = re.compile(r"concat([1-9][0-9]*)\Z")

@@ -1,12 +1,17 @@
-"""Graph IR values: node references, backend-neutral attribute values, :class:`Node`, primitives by name.
+"""Graph IR values: node references, backend-neutral attribute values, :class:`IRNode`, primitives by name.
 
 The pieces every other part of the graph IR (:mod:`gradtape.graph`: tracing,
 replay plans, JSON, DOT) reads and writes; public names are re-exported by
 :mod:`gradtape.graph`.
 """
 from __future__ import annotations
-from .._api.namespace import _dtype_name
+
+from .. import _tree
+from ..backends import numpy_backend as _host
 from .._core.dispatch import SELECT
+from .._core.dtypes import dtype_name
+from .._core.primitive import PRIMS
+from .._ops.shape import _concat_prim
 
 
 # ---- value references and backend-neutral attribute values ---------------------------------------
@@ -94,40 +99,17 @@ class _Opaque:
 
 def _walk_refs(v, out):
     """Append the node indices referenced anywhere in attribute value ``v`` to ``out``."""
-    t = type(v)
-    if t is Ref:
-        out.append(v.i)
-    elif t is tuple or t is list:
-        for e in v:
-            _walk_refs(e, out)
-    elif t is dict:
-        for e in v.values():
-            _walk_refs(e, out)
-    elif t is slice:
-        _walk_refs(v.start, out)
-        _walk_refs(v.stop, out)
-        _walk_refs(v.step, out)
+    out.extend(r.i for r in _tree.leaves(v, is_leaf=_tree.subclassed) if type(r) is Ref)
 
 
 def _map_refs(v, f):
     """``v`` with every Ref r replaced by f(r)."""
-    t = type(v)
-    if t is Ref:
-        return f(v)
-    if t is tuple:
-        return tuple(_map_refs(e, f) for e in v)
-    if t is list:
-        return [_map_refs(e, f) for e in v]
-    if t is dict:
-        return {k: _map_refs(e, f) for k, e in v.items()}
-    if t is slice:
-        return slice(_map_refs(v.start, f), _map_refs(v.stop, f), _map_refs(v.step, f))
-    return v
+    return _tree.map(lambda r: f(r) if type(r) is Ref else r, v, is_leaf=_tree.subclassed)
 
 
 # ---- nodes -------------------------------------------------------------------------------------------
 
-class Node:
+class IRNode:
     """One value of a graph: an input, a constant, or an operation on earlier values.
 
     ``kind`` is ``"input"``, ``"const"``, ``"prim"`` (a differentiable
@@ -146,11 +128,11 @@ class Node:
     ((%1, 2.0), (3,), 'float64')
     """
 
-    __slots__ = ("kind", "op", "prim", "inputs", "attrs", "shape", "dtype", "multi", "rev", "value", "bk",
-                 "device")
+    __slots__ = ("kind", "op", "prim", "inputs", "attrs", "shape", "dtype", "multi", "rev", "value",
+                 "backend", "device")
 
     def __init__(self, kind, op, inputs=(), attrs=None, shape=None, dtype=None, multi=None, rev=False,
-                 prim=None, value=None, bk=None, device=None):
+                 prim=None, value=None, backend=None, device=None):
         self.kind = kind
         self.op = op
         self.prim = prim
@@ -160,8 +142,8 @@ class Node:
         self.dtype = dtype
         self.multi = multi
         self.rev = rev
-        self.value = value      # const: the raw array (of backend bk) or a NumPy array
-        self.bk = bk
+        self.value = value      # const: the raw array (of ``backend``) or a NumPy array
+        self.backend = backend
         self.device = device    # where the value lives, when not on the device the graph was traced on
 
     def deps(self):
@@ -181,7 +163,7 @@ class Node:
         args = ", ".join(repr(a) for a in self.inputs)
         if self.attrs:
             args += ("; " if args else "") + ", ".join(f"{k}={v!r}" for k, v in self.attrs.items())
-        return f"<Node {self.kind} {self.op}({args}) -> {_fmt_type(self)}{' rev' if self.rev else ''}>"
+        return f"<IRNode {self.kind} {self.op}({args}) -> {_fmt_type(self)}{' rev' if self.rev else ''}>"
 
 
 def _fmt_type(n):
@@ -199,22 +181,20 @@ def _fmt_shape(s):
 
 
 def _is_host_array(v):
-    from ..backends import numpy_backend
-    return numpy_backend.is_array(v)
+    return _host.is_array(v)
 
 
 def _np_value(n):
     """A const node's value as a NumPy (host) array."""
     if _is_host_array(n.value):
         return n.value
-    return n.bk.to_numpy(n.value)
+    return n.backend.to_numpy(n.value)
 
 
 # ---- primitives by name ------------------------------------------------------------------------------
 
 def _registry():
-    from .._ops import elementwise as _prims
-    reg = dict(_prims.PRIMS)
+    reg = dict(PRIMS)
     reg["select"] = SELECT
     return reg
 
@@ -222,10 +202,9 @@ def _registry():
 def _prim_by_name(name):
     p = _registry().get(name)
     if p is None and name.startswith("concat") and name[6:].isdigit():
-        from .._ops.shape import _concat_prim
         p = _concat_prim(int(name[6:]))
     return p
 
 
 def _dtype_str(d):
-    return _dtype_name(d)
+    return dtype_name(d)

@@ -14,10 +14,11 @@ import functools
 import math
 import operator
 
+from .. import _tree
 from .. import backends as _backends
 from .._core.dispatch import wrap
+from .._core.dtypes import backend_dtype
 from ..graph.ir import _is_host_array, DeviceName, DTypeName, Ref, _np_value, _Opaque
-from .._api.namespace import _bdt
 
 _BINOPS = {"+": (lambda xp, x, y: x + y, operator.add), "-": (lambda xp, x, y: x - y, operator.sub),
            "*": (lambda xp, x, y: x * y, operator.mul), "/": (lambda xp, x, y: x / y, operator.truediv),
@@ -51,16 +52,7 @@ def _template(prim):
 
 
 def _has_ref(v):
-    t = type(v)
-    if t is Ref:
-        return True
-    if t is tuple or t is list:
-        return any(_has_ref(e) for e in v)
-    if t is dict:
-        return any(_has_ref(e) for e in v.values())
-    if t is slice:
-        return _has_ref(v.start) or _has_ref(v.stop) or _has_ref(v.step)
-    return False
+    return any(type(r) is Ref for r in _tree.leaves(v, is_leaf=_tree.subclassed))
 
 
 class _Plan:
@@ -70,15 +62,15 @@ class _Plan:
     function moved data (``to_device``); devices other than the one traced on
     stay as they were."""
 
-    def __init__(self, graph, bk):
-        self.bk = bk
+    def __init__(self, graph, backend):
+        self.backend = backend
         nodes = graph.nodes
         home = graph._home
         names = {}                      # for the listing: object id -> display name
 
         def dev(name):
             if name is None or (home is not None and name == home):
-                return bk
+                return backend
             return _backends.get(name)
 
         def label(obj, hint):
@@ -89,20 +81,16 @@ class _Plan:
 
         def value(v, b):
             """The object a Ref-free parameter value stands for on backend b."""
-            t = type(v)
-            if t is DTypeName:
-                return _bdt(b, v.name)
-            if t is DeviceName:
-                return dev(v.name)
-            if t is _Opaque:
-                return v.value
-            if t is tuple or t is list:
-                return t(value(e, b) for e in v)
-            if t is dict:
-                return {k: value(e, b) for k, e in v.items()}
-            if t is slice:
-                return slice(value(v.start, b), value(v.stop, b), value(v.step, b))
-            return v
+            def leaf(e):
+                t = type(e)
+                if t is DTypeName:
+                    return backend_dtype(b, e.name)
+                if t is DeviceName:
+                    return dev(e.name)
+                if t is _Opaque:
+                    return e.value
+                return e
+            return _tree.map(leaf, v, is_leaf=_tree.subclassed)
 
         def arg(v, b):
             """("r", slot) for a node's value, ("c", object) for a constant, ("g", env -> object) otherwise."""
@@ -138,7 +126,7 @@ class _Plan:
             return label(value(v, b), "K")
 
         def fname(b, name):
-            return name if b is bk else f"{label(b.xp, 'X')}.{name}"
+            return name if b is backend else f"{label(b.xp, 'X')}.{name}"
 
         outs = graph._out_refs()
         last = {}
@@ -164,9 +152,10 @@ class _Plan:
             if n.kind == "input":
                 continue
             b = dev(n.device)
-            cross = cross or b is not bk
+            cross = cross or b is not backend
             if n.kind == "const":
-                env0[reg[i]] = n.value if (n.bk is b and not _is_host_array(n.value)) else b.asarray(_np_value(n))
+                on_b = n.backend is b and not _is_host_array(n.value)
+                env0[reg[i]] = n.value if on_b else b.asarray(_np_value(n))
                 continue
             ins = n.inputs
             if n.kind == "item":
@@ -193,19 +182,19 @@ class _Plan:
                     rhs = f"{fname(b, tpl[1])}({', '.join(text(a, b) for a in ins)})"
                 else:
                     step = _call(n.prim.fwd, [("c", b.xp)] + [arg(a, b) for a in ins], n.attrs, b, arg, value)
-                    xp = "xp" if b is bk else label(b.xp, "X")
+                    xp = "xp" if b is backend else label(b.xp, "X")
                     rhs = f"{n.op}({', '.join([xp] + _args_text(ins, n.attrs, b, text))})"
             steps.append((i, reg[i], step, clear[i]))
             lines.append(f"    v{i} = {rhs}")
             dead = frees.get(i, []) + ([i] if i not in last else [])        # (a result nothing reads: at once)
             if dead:
                 lines.append("    del " + ", ".join(f"v{d}" for d in dead))
-        lines.append("    return (" + ", ".join(text(Ref(r), bk) for r in outs) + ",)")
+        lines.append("    return (" + ", ".join(text(Ref(r), backend) for r in outs) + ",)")
         self.source = "\n".join(lines)      # a listing to read: never compiled, never executed
         self.fn = _runner(graph, env0, used, steps, tuple(reg[r] for r in outs))
         self.shapes = [nodes[i].shape for i in graph._in]
-        self.dtypes = [_bdt(bk, nodes[i].dtype) for i in graph._in]
-        self.post = _unflattener(graph._tree, bk, cross)
+        self.dtypes = [backend_dtype(backend, nodes[i].dtype) for i in graph._in]
+        self.post = _unflattener(graph._tree, backend, cross)
 
 
 def _registers(nodes, last, frees):
@@ -355,30 +344,22 @@ def _runner(graph, env0, used, steps, outs):
     return replay
 
 
-def _unflattener(tree, bk, cross):
+def _unflattener(tree, backend, cross):
     """A function turning the plan's flat tuple of raw results into the traced output structure of tensors."""
     if cross:           # to_device inside: each result's backend from its type
         def w(r):
-            return wrap(r, _backends.backend_of(r) or bk)
+            return wrap(r, _backends.backend_of(r) or backend)
     else:
         def w(r):
-            return wrap(r, bk)
+            return wrap(r, backend)
     if type(tree) is Ref:
         return lambda res: w(res[0])
     if type(tree) is tuple and all(type(e) is Ref for e in tree):
         return lambda res: tuple(w(r) for r in res)
 
+    leaves, spec = _tree.flatten(tree, is_leaf=_tree.subclassed)
+
     def post(res):
         it = iter(res)
-
-        def build(v):
-            t = type(v)
-            if t is Ref:
-                return w(next(it))
-            if t is tuple or t is list:
-                return t(build(e) for e in v)
-            if t is dict:
-                return {k: build(e) for k, e in v.items()}
-            return v
-        return build(tree)
+        return _tree.unflatten(spec, [w(next(it)) if type(v) is Ref else v for v in leaves])
     return post

@@ -6,13 +6,14 @@ keyword parameters of its forward, required unless they have a default);
 backend functions a graph may call (``kind: "fn"``) are listed in
 :data:`FN_SIGS` with their arity and keywords. :func:`check_node` and
 :func:`check_refs` raise ``ValueError`` naming the node and the field; they
-run on every :meth:`gradtape.graph.Graph.load` (through :mod:`gradtape._graph_io`).
+run on every :meth:`gradtape.graph.Graph.load` (through :mod:`gradtape.graph.io`).
 """
 from __future__ import annotations
 
 import inspect
 import re
 
+from ..backends import numpy_backend as _host
 from ..graph.ir import DeviceName, DTypeName, Ref
 
 MAX_DEPTH = 64           # nesting of JSON arrays/objects in a graph file (real graphs need about 10)
@@ -29,8 +30,7 @@ def _name_ok(s):
 
 def _np_scalar(v, kinds):
     """A NumPy scalar (np.float64(2.0)...) of one of the dtype kinds, as a saved "npscalar" loads."""
-    from ..backends import numpy_backend
-    return numpy_backend.is_scalar(v) and v.dtype.kind in kinds
+    return _host.is_scalar(v) and v.dtype.kind in kinds
 
 
 def _int(v):

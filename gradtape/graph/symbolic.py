@@ -16,26 +16,43 @@ symbols for gradients, :meth:`Symbol.to_dot`/:meth:`Symbol.render` draw the
 expression, and ``gt.trace(symbol, **inputs)`` turns it into a replayable
 :class:`gradtape.Graph`.
 
-How ``gt.*`` functions accept symbols: the elementwise ones reach the
-primitive dispatch, which hands a non-tensor argument with a
+How ``gt.*`` functions accept symbols, without re-wrapping anything: a
+primitive reaches the dispatch, which hands a non-tensor argument with a
 ``__gradtape_apply__`` method the operation instead of computing it (no cost
-for tensors); the other array functions of ``gt``, ``gt.nn`` and
-``gt.linalg`` are wrapped, when this module loads, with a check that defers
-the call when an argument is a symbol.
+for tensors); a hand-written (composite) function of ``gt``, ``gt.nn`` or
+``gt.linalg`` carries ``@public`` (:mod:`gradtape._api.public`), which defers
+the whole call when an argument is a symbol. This module registers the
+Symbol type for that check at import (``hooks.SYMBOL``, ``hooks.has_symbol``,
+``hooks.symbolic_call``). Pictures and formulas of symbols are drawn by
+:mod:`gradtape.graph.dot`.
 """
 from __future__ import annotations
 
 import functools
 import itertools
 import operator
-import types
+
+from .. import _tree
+from .._api import asarray, sum as _sum, zeros
+from .._autodiff import transforms
+from .._core import hooks
+from .._core.dispatch import apply
+from .._core.dtypes import DTYPES, dtype_name
 from .._core.primitive import Primitive
 from .._core.tensor import Tensor
-from .._core.dispatch import apply
+from ..graph.dot import dot_to_svg, render_dot, symbol_text, symbols_to_dot
+from ..graph.ir import _fmt_shape
 
 __all__ = ["Symbol", "var", "grad", "group", "Group"]
 
 _ids = itertools.count()
+
+
+def _call(label, fn, reflected=False):
+    """The operator method of Symbol for ``fn`` (``self`` second for a reflected operator)."""
+    if reflected:
+        return lambda self, other: Symbol("call", fn, (other, self), label=label)
+    return lambda self, *other: Symbol("call", fn, (self,) + other, label=label)
 
 
 class Symbol:
@@ -66,6 +83,30 @@ class Symbol:
     def __gradtape_apply__(self, prim, args, params):
         return Symbol("prim", prim, args, params)
 
+    # -- operators: deferred calls of the tensor operators
+    __add__, __radd__ = _call("add", operator.add), _call("add", operator.add, True)
+    __sub__, __rsub__ = _call("subtract", operator.sub), _call("subtract", operator.sub, True)
+    __mul__, __rmul__ = _call("multiply", operator.mul), _call("multiply", operator.mul, True)
+    __truediv__, __rtruediv__ = _call("divide", operator.truediv), _call("divide", operator.truediv, True)
+    __floordiv__ = _call("floor_divide", operator.floordiv)
+    __rfloordiv__ = _call("floor_divide", operator.floordiv, True)
+    __mod__, __rmod__ = _call("remainder", operator.mod), _call("remainder", operator.mod, True)
+    __pow__, __rpow__ = _call("pow", operator.pow), _call("pow", operator.pow, True)
+    __matmul__, __rmatmul__ = _call("matmul", operator.matmul), _call("matmul", operator.matmul, True)
+    __and__, __rand__ = _call("bitwise_and", operator.and_), _call("bitwise_and", operator.and_, True)
+    __or__, __ror__ = _call("bitwise_or", operator.or_), _call("bitwise_or", operator.or_, True)
+    __xor__, __rxor__ = _call("bitwise_xor", operator.xor), _call("bitwise_xor", operator.xor, True)
+    __lshift__ = _call("bitwise_left_shift", operator.lshift)
+    __rlshift__ = _call("bitwise_left_shift", operator.lshift, True)
+    __rshift__ = _call("bitwise_right_shift", operator.rshift)
+    __rrshift__ = _call("bitwise_right_shift", operator.rshift, True)
+    __lt__, __le__ = _call("less", operator.lt), _call("less_equal", operator.le)
+    __gt__, __ge__ = _call("greater", operator.gt), _call("greater_equal", operator.ge)
+    __eq__, __ne__ = _call("equal", operator.eq), _call("not_equal", operator.ne)
+    __neg__, __pos__ = _call("negative", operator.neg), _call("positive", operator.pos)
+    __abs__, __invert__ = _call("abs", operator.abs), _call("bitwise_invert", operator.invert)
+    __getitem__ = _call("getitem", operator.getitem)
+
     # -- naming
     def rename(self, name):
         """Give this symbol a name (shown in pictures, used as the output name); returns the symbol.
@@ -85,10 +126,7 @@ class Symbol:
         if self.kind == "grad":
             target, wrt, _ = self.op
             return [target] + list(wrt)
-        out = []
-        _collect(self.args, out)
-        _collect(self.kwargs, out)
-        return out
+        return [v for v in _tree.leaves((self.args, self.kwargs), is_leaf=_tree.subclassed) if type(v) is Symbol]
 
     def list_arguments(self):
         """Names of the variables this expression needs, in the order it reads them.
@@ -134,7 +172,8 @@ class Symbol:
           s3 -> o0;
         }
         """
-        return _to_dot([self] if self.kind != "group" else list(self.args), self.name)
+        roots = [self] if self.kind != "group" else list(self.args)
+        return symbols_to_dot(_topo(roots), roots, self.name)
 
     def render(self, path, format=None):
         """Draw the expression with Graphviz (SVG/PNG/... from the suffix; ``.dot`` writes the DOT text).
@@ -145,7 +184,6 @@ class Symbol:
         >>> (sym.var("a") + 1.0).render(p); os.path.exists(p)
         True
         """
-        from ..graph import render_dot
         render_dot(self.to_dot(), path, format)
 
     def _repr_svg_(self):
@@ -156,11 +194,10 @@ class Symbol:
         >>> svg is None or "<svg" in svg
         True
         """
-        from ..graph import dot_to_svg
         return dot_to_svg(self.to_dot())
 
     def __repr__(self):
-        return f"<Symbol {self.name} = {_text(self, 3)}>"
+        return f"<Symbol {self.name} = {symbol_text(self, 3)}>"
 
     # -- values a symbol does not have
     def __bool__(self):
@@ -204,7 +241,7 @@ class Symbol:
         if isinstance(member, property):
             if name not in ("T", "mT"):
                 raise AttributeError(f"gradtape.sym: {name!r} of {self.name!r} is not known before eval()")
-            return Symbol("call", _GetAttr(name), (self,), label=name)
+            return Symbol("call", operator.attrgetter(name), (self,), label=name)
         return functools.partial(_method_call, self, name)
 
 
@@ -212,17 +249,9 @@ _VALUE_ONLY = {"backward", "attach_grad", "requires_grad_", "zero_", "item", "to
                "detach", "copy", "size", "device", "requires_grad", "is_leaf", "grad_req", "data"}
 
 
-class _GetAttr:
-    __slots__ = ("attr",)
-
-    def __init__(self, attr):
-        self.attr = attr
-
-    def __call__(self, x):
-        return getattr(x, self.attr)
-
-
 class _Method:
+    """``x -> x.meth(*args, **kw)``: a tensor method called on a symbol's value."""
+
     __slots__ = ("meth",)
 
     def __init__(self, meth):
@@ -236,31 +265,9 @@ def _method_call(self, name, *args, **kw):
     return Symbol("call", _Method(name), (self,) + args, kw, label=name)
 
 
-def _collect(v, out):
-    t = type(v)
-    if t is Symbol:
-        out.append(v)
-    elif t in (tuple, list):
-        for e in v:
-            _collect(e, out)
-    elif t is dict:
-        for e in v.values():
-            _collect(e, out)
-    elif t is slice:
-        _collect(v.start, out)
-        _collect(v.stop, out)
-        _collect(v.step, out)
-
-
 def _has_symbol(v):
-    t = type(v)
-    if t is Symbol:
-        return True
-    if t in (tuple, list):
-        return any(_has_symbol(e) for e in v)
-    if t is slice:
-        return _has_symbol(v.start) or _has_symbol(v.stop) or _has_symbol(v.step)
-    return False
+    """Whether value ``v`` (a tuple, list, dict or slice, walked) holds a Symbol."""
+    return type(v) is Symbol or any(type(e) is Symbol for e in _tree.leaves(v, is_leaf=_tree.subclassed))
 
 
 def _topo(roots):
@@ -286,41 +293,6 @@ def _variables(roots):
     return [s for s in _topo(roots) if s.kind == "var"]
 
 
-# ---- operators: deferred calls of the tensor operators ------------------------------------------------------
-
-_OPS = {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul, "divide": operator.truediv,
-        "floor_divide": operator.floordiv, "remainder": operator.mod, "pow": operator.pow,
-        "matmul": operator.matmul, "bitwise_and": operator.and_, "bitwise_or": operator.or_,
-        "bitwise_xor": operator.xor, "bitwise_left_shift": operator.lshift, "bitwise_right_shift": operator.rshift}
-_CMPS = {"less": operator.lt, "less_equal": operator.le, "greater": operator.gt, "greater_equal": operator.ge,
-         "equal": operator.eq, "not_equal": operator.ne}
-_DUNDER = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "truediv", "floor_divide": "floordiv",
-           "remainder": "mod", "pow": "pow", "matmul": "matmul", "bitwise_and": "and", "bitwise_or": "or",
-           "bitwise_xor": "xor", "bitwise_left_shift": "lshift", "bitwise_right_shift": "rshift"}
-
-
-def _binary(label, fn, reflected=False):
-    if reflected:
-        def f(self, other):
-            return Symbol("call", fn, (other, self), label=label)
-    else:
-        def f(self, other):
-            return Symbol("call", fn, (self, other), label=label)
-    return f
-
-
-for _label, _d in _DUNDER.items():
-    setattr(Symbol, f"__{_d}__", _binary(_label, _OPS[_label]))
-    setattr(Symbol, f"__r{_d}__", _binary(_label, _OPS[_label], reflected=True))
-for _label, _fn in _CMPS.items():
-    setattr(Symbol, f"__{_fn.__name__}__", _binary(_label, _fn))
-for _label, _fn in {"negative": operator.neg, "positive": operator.pos, "abs": operator.abs,
-                    "bitwise_invert": operator.invert}.items():
-    setattr(Symbol, f"__{_fn.__name__}__", (lambda fn, lab: lambda self: Symbol("call", fn, (self,), label=lab))(
-        _fn, _label))
-Symbol.__getitem__ = lambda self, key: Symbol("call", operator.getitem, (self, key), label="getitem")
-
-
 # ---- construction ---------------------------------------------------------------------------------------------
 
 def var(name=None, shape=None, dtype=None):
@@ -336,13 +308,12 @@ def var(name=None, shape=None, dtype=None):
     >>> sym.var().name.startswith("var")
     True
     """
-    from .._api.namespace import DTYPES, _dtype_name
     if shape is not None:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         if not all(d is None or (isinstance(d, int) and d >= 0) for d in shape):
             raise ValueError(f"gradtape.sym.var: shape must hold non-negative ints (or None), got {shape}")
     if dtype is not None:
-        dtype = _dtype_name(dtype)
+        dtype = dtype_name(dtype)
         if dtype not in DTYPES:
             raise TypeError(f"gradtape.sym.var: unknown dtype {dtype!r}")
     if name is not None and not isinstance(name, str):
@@ -404,7 +375,6 @@ Group = group
 
 def _bind(roots, inputs):
     """{variable: tensor} for a call's inputs, checked against the variables' declarations."""
-    from .._api.namespace import asarray, _dtype_name
     vs = _variables(roots)
     by_name = {}
     for v in vs:
@@ -427,7 +397,7 @@ def _bind(roots, inputs):
                                     any(d is not None and d != n for d, n in zip(v.shape, x.shape))):
             raise ValueError(f"gradtape.sym: input {v.name!r} has shape {x.shape}, but the variable was declared "
                              f"with shape {v.shape}")
-        if v.dtype is not None and _dtype_name(x.dtype) != v.dtype:
+        if v.dtype is not None and dtype_name(x.dtype) != v.dtype:
             raise TypeError(f"gradtape.sym: input {v.name!r} has dtype {x.dtype}, but the variable was declared "
                             f"{v.dtype}")
         env[id(v)] = x
@@ -435,7 +405,6 @@ def _bind(roots, inputs):
 
 
 def _decl(v):
-    from ..graph import _fmt_shape
     bits = [v.name]
     if v.shape is not None:
         bits.append(_fmt_shape(v.shape))
@@ -445,16 +414,8 @@ def _decl(v):
 
 
 def _value(v, vals):
-    t = type(v)
-    if t is Symbol:
-        return vals[id(v)]
-    if t in (tuple, list):
-        return t(_value(e, vals) for e in v)
-    if t is dict:
-        return {k: _value(e, vals) for k, e in v.items()}
-    if t is slice:
-        return slice(_value(v.start, vals), _value(v.stop, vals), _value(v.step, vals))
-    return v
+    """Argument value ``v`` with each Symbol replaced by its value."""
+    return _tree.map(lambda e: vals[id(e)] if type(e) is Symbol else e, v, is_leaf=_tree.subclassed)
 
 
 def _evaluate(roots, env):
@@ -490,9 +451,6 @@ def _evaluate(roots, env):
 
 def _gradients(target, ws, env):
     """(target's value, its gradients w.r.t. variables ws): one forward and one reverse pass."""
-    from .._autodiff import transforms
-    from .._api.namespace import sum as _sum
-
     def f(*xs):
         sub = dict(env)
         sub.update((id(w), x) for w, x in zip(ws, xs))
@@ -507,10 +465,9 @@ def _gradients(target, ws, env):
     return value, tuple(got)
 
 
-def _trace_symbol(s, args, kwargs):
-    """gt.trace(symbol, **inputs): a Graph whose inputs are the symbol's variables."""
-    from .._api.namespace import zeros
-    from ..graph import trace
+def trace_inputs(s, args, kwargs):
+    """``(run, inputs)`` for gt.trace(symbol, **inputs): a function of the symbol's variables, by name, and
+    an example for each (declared shapes give zeros); :func:`gradtape.graph.trace` traces ``run(**inputs)``."""
     if args:
         raise TypeError("gradtape.trace: give a symbol's inputs by name (gt.trace(sym, a=..., b=...))")
     roots = list(s.args) if s.kind == "group" else [s]
@@ -526,111 +483,16 @@ def _trace_symbol(s, args, kwargs):
         vals = _evaluate(roots, _bind(roots, kw))
         return tuple(vals) if s.kind == "group" else vals[0]
     run.__name__ = s.name
-    return trace(run, **inputs)
+    return run, inputs
 
 
-# ---- text and pictures ----------------------------------------------------------------------------------------
+# ---- gt functions accept symbols: the Symbol type, registered for @public (gradtape._api.public) -------------
 
-def _text(s, depth):
-    if s.kind == "var" or s.named and depth < 3:
-        return s.name
-    if depth <= 0:
-        return "…"
-    if s.kind == "grad":
-        target, ws, k = s.op
-        return f"grad({_text(target, depth - 1)}, {ws[k].name})"
-
-    from ..graph import _short
-
-    def arg(a):
-        return _text(a, depth - 1) if type(a) is Symbol else _short(a) if not isinstance(a, (list, tuple)) else \
-            "[" + ", ".join(arg(e) for e in a) + "]"
-    parts = [arg(a) for a in s.args] + [f"{k}={arg(v)}" for k, v in s.kwargs.items()
-                                         if not isinstance(s.op, Primitive)]
-    return f"{s.label}({', '.join(parts)})"
+def _symbolic_call(fn, label, args, kwargs):
+    """The Symbol of ``fn(*args, **kwargs)`` (a composite function called with a Symbol argument)."""
+    return Symbol("call", fn, args, kwargs, label=label)
 
 
-def _to_dot(roots, title):
-    from ..graph import _fmt_shape, _short, dot_source
-    order = _topo(roots)
-    ids = {id(s): f"s{i}" for i, s in enumerate(order)}
-    items, edges = [], []
-    for s in order:
-        if s.kind == "var":
-            label = [s.name]
-            if s.shape is not None or s.dtype is not None:
-                label.append(" ".join(b for b in (_fmt_shape(s.shape) if s.shape is not None else None, s.dtype)
-                                      if b))
-            items.append((ids[id(s)], label, "input"))
-        elif s.kind == "grad":
-            target, ws, k = s.op
-            label = [f"{s.name} = grad" if s.named else "grad", f"∂ {target.name} / ∂ {ws[k].name}"]
-            items.append((ids[id(s)], label, "rev"))
-        elif s.kind == "group":
-            continue
-        else:
-            head = f"{s.name} = {s.label}" if s.named else s.label
-            label = [head]
-            lits = [a for a in s.args if not _has_symbol(a)]
-            if lits or (s.kwargs and not isinstance(s.op, Primitive)):
-                shown = ["•" if _has_symbol(a) else _short(a) for a in s.args]
-                if not isinstance(s.op, Primitive):
-                    shown += [f"{k}={_short(v)}" for k, v in s.kwargs.items() if not _has_symbol(v)]
-                label.append("(" + ", ".join(shown) + ")")
-            items.append((ids[id(s)], label, "op"))
-        if s.kind != "group":
-            for d in s._deps():
-                edges.append((ids[id(d)], ids[id(s)]))
-    for k, r in enumerate(roots):
-        items.append((f"o{k}", [r.name if r.named or r.kind == "grad" else ("out" if len(roots) == 1 else f"out{k}")],
-                      "output"))
-        edges.append((ids[id(r)], f"o{k}"))
-    return dot_source(title, items, edges)
-
-
-# ---- gt functions accept symbols ----------------------------------------------------------------------------
-
-# reach apply1/apply2 directly (the dispatch hook defers them): not wrapped, so tensors pay nothing
-_DIRECT = {"abs", "pow", "negative", "positive", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
-           "asinh", "acosh", "atanh", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square",
-           "reciprocal", "add", "subtract", "multiply", "divide", "atan2", "hypot", "logaddexp", "maximum",
-           "minimum", "copysign", "remainder"}
-# take no arrays, or are about values/state rather than array computations
-_SKIP = {"zeros", "ones", "empty", "full", "eye", "arange", "linspace", "set_default_device", "default_device",
-         "get_default_device", "record", "pause", "no_grad", "enable_grad", "is_recording", "is_grad_enabled",
-         "is_training", "train_mode", "predict_mode", "subgradient", "grad", "value_and_grad", "vjp", "jvp",
-         "jacobian", "hessian", "hvp", "checkpoint", "custom_vjp", "custom_jvp", "trace", "synchronize",
-         "memory_stats", "isdtype", "finfo", "iinfo", "can_cast", "result_type", "broadcast_shapes", "to_numpy",
-         "from_dlpack"}
-_NN = ("logsumexp", "log_softmax", "softmax", "cross_entropy")
-
-
-def _symbolic(fn, label):
-    @functools.wraps(fn)
-    def f(*args, **kw):
-        for a in args:
-            if type(a) is Symbol or (type(a) in (list, tuple) and _has_symbol(a)):
-                return Symbol("call", fn, args, kw, label=label)
-        if kw:
-            for v in kw.values():
-                if type(v) is Symbol:
-                    return Symbol("call", fn, args, kw, label=label)
-        return fn(*args, **kw)
-    f.__gradtape_symbolic__ = True
-    return f
-
-
-def _install():
-    import gradtape as gt
-    targets = [(gt, [n for n, v in vars(gt).items() if isinstance(v, types.FunctionType) and not n.startswith("_")
-                     and n not in _DIRECT and n not in _SKIP]),
-               (gt.nn, [n for n in _NN if hasattr(gt.nn, n)]),
-               (gt.linalg, list(getattr(gt.linalg, "__all__", ())))]
-    for mod, names in targets:
-        for n in names:
-            fn = getattr(mod, n)
-            if isinstance(fn, types.FunctionType) and not getattr(fn, "__gradtape_symbolic__", False):
-                setattr(mod, n, _symbolic(fn, n))
-
-
-_install()
+hooks.SYMBOL = Symbol
+hooks.has_symbol = _has_symbol
+hooks.symbolic_call = _symbolic_call

@@ -8,40 +8,30 @@ ops; every op checks it (one thread-local read).
 """
 from __future__ import annotations
 
-import contextlib
 import inspect
-import threading
+
+from .. import _tree
 from .. import backends as _backends
+from ..backends import numpy_backend as _host
+from .._api import asarray
+from .._core.dispatch import wrap
+from .._core.dtypes import DTYPES, DType
 from .._core.primitive import Primitive
 from .._core.tensor import Tensor
-from .._state import state
-from .._core.dispatch import wrap
-from ..graph.ir import DeviceName, DTypeName, Node, Ref, _dtype_str, _Opaque, _walk_refs
-from .._api.namespace import DTYPES, DType
-
-
-def _host():
-    from ..backends import numpy_backend
-    return numpy_backend
+from .._state import scoped, state
+from ..graph.ir import DeviceName, DTypeName, IRNode, Ref, _dtype_str, _Opaque, _walk_refs
 
 
 def _is_raw_dtype(v):
-    from ..backends import numpy_backend
-    if numpy_backend.is_dtype(v):
+    if _host.is_dtype(v):
         return True
     t = type(v)
     return t.__name__ == "DType" and t.__module__.startswith("array_api_strict")
 
 
-@contextlib.contextmanager
-def _installed(tracer):
-    """Make ``tracer`` this thread's tracer for the block (the previous one, if nested, still sees every op)."""
-    prev = state.tracer
-    state.tracer = tracer
-    try:
-        yield
-    finally:
-        state.tracer = prev
+def _kept_whole(v):
+    """Containers norm does not walk: list and dict subclasses (tuple subclasses walk as plain tuples)."""
+    return (isinstance(v, list) and type(v) is not list) or (isinstance(v, dict) and type(v) is not dict)
 
 
 class _Tracer:
@@ -67,14 +57,14 @@ class _Tracer:
         self.keep.append(t)
 
     def add_input(self, name, t):
-        i = self._add(Node("input", name, shape=tuple(t.data.shape), dtype=_dtype_str(t.data.dtype),
-                           device=t.backend.device))
+        i = self._add(IRNode("input", name, shape=tuple(t.data.shape), dtype=_dtype_str(t.data.dtype),
+                             device=t.backend.device))
         self._bind(t, i)
         return i
 
-    def add_const(self, raw, bk):
-        n = Node("const", "const", shape=tuple(raw.shape), dtype=_dtype_str(raw.dtype), value=raw, bk=bk,
-                 device=bk.device)
+    def add_const(self, raw, backend):
+        n = IRNode("const", "const", shape=tuple(raw.shape), dtype=_dtype_str(raw.dtype), value=raw,
+                   backend=backend, device=backend.device)
         i = self._add(n)
         self.consts.add(i)
         self.by_data[id(raw)] = i
@@ -108,34 +98,29 @@ class _Tracer:
 
     def norm(self, v):
         """A backend-neutral form of an argument or parameter value."""
+        return _tree.map(self._norm_leaf, v, is_leaf=_kept_whole)
+
+    def _norm_leaf(self, v):
         t = type(v)
         if t is Tensor or isinstance(v, Tensor):
             return Ref(self.lookup(v))
-        if t in (bool, int, float, complex, str) or v is None or v is Ellipsis:
+        if t in (bool, int, float, complex, str) or v is Ellipsis:
             return v
-        if t is tuple or t is list:
-            return t(self.norm(e) for e in v)
-        if isinstance(v, tuple):           # a namedtuple: a plain tuple
-            return tuple(self.norm(e) for e in v)
-        if t is dict:
-            return {k: self.norm(e) for k, e in v.items()}
-        if t is slice:
-            return slice(self.norm(v.start), self.norm(v.stop), self.norm(v.step))
         if t is DType:
             return DTypeName(v.name)
         if isinstance(v, _backends.Backend):
             return DeviceName(v.device)
         if _is_raw_dtype(v):
             return DTypeName(_dtype_str(v))
-        if (isinstance(v, (bool, int, float, complex)) or _host().is_scalar(v)) and not hasattr(v, "shape"):
+        if (isinstance(v, (bool, int, float, complex)) or _host.is_scalar(v)) and not hasattr(v, "shape"):
             return v
-        bk = _backends.backend_of(v) if hasattr(v, "shape") and hasattr(v, "dtype") else None
-        if bk is not None:                 # a raw array (an index key...): the node computing it, or a constant
+        backend = _backends.backend_of(v) if hasattr(v, "shape") and hasattr(v, "dtype") else None
+        if backend is not None:            # a raw array (an index key...): the node computing it, or a constant
             i = self.by_data.get(id(v))
             if i is None:
-                i = self.add_const(v, bk)
+                i = self.add_const(v, backend)
             return Ref(i)
-        if _host().is_scalar(v):
+        if _host.is_scalar(v):
             return v
         return _Opaque(v)
 
@@ -156,9 +141,9 @@ class _Tracer:
         if all(d in self.consts for d in deps):
             return          # constant folding: nothing here depends on an input (looked up later as a constant)
         if isinstance(op, Primitive):
-            node = Node("prim", op.name, ins, attrs, rev=self.rev > 0, prim=op)
+            node = IRNode("prim", op.name, ins, attrs, rev=self.rev > 0, prim=op)
         else:
-            node = Node("fn", op, ins, attrs, rev=self.rev > 0)
+            node = IRNode("fn", op, ins, attrs, rev=self.rev > 0)
         outs = out if isinstance(out, (tuple, list)) else None
         first = out if outs is None else next((o for o in outs if isinstance(o, Tensor)), None)
         if isinstance(op, Primitive) and op.name == "to_device":
@@ -180,19 +165,17 @@ class _Tracer:
             return
         for k, o in enumerate(outs):       # a tuple of results: one item node each
             if isinstance(o, Tensor):
-                j = self._add(Node("item", "item", (Ref(i),), {"k": k}, shape=tuple(o.data.shape),
-                                   dtype=_dtype_str(o.data.dtype), rev=node.rev, device=o.backend.device))
+                j = self._add(IRNode("item", "item", (Ref(i),), {"k": k}, shape=tuple(o.data.shape),
+                                     dtype=_dtype_str(o.data.dtype), rev=node.rev, device=o.backend.device))
                 self._bind(o, j)
 
     def norm_out(self, v):
+        return _tree.map(self._norm_out_leaf, v)
+
+    def _norm_out_leaf(self, v):
         if isinstance(v, Tensor):
             return Ref(self.lookup(v))
-        if isinstance(v, (tuple, list)):
-            return type(v)(self.norm_out(e) for e in v) if type(v) in (tuple, list) else \
-                tuple(self.norm_out(e) for e in v)
-        if isinstance(v, dict):
-            return {k: self.norm_out(e) for k, e in v.items()}
-        if v is None or isinstance(v, (bool, int, float, complex, str)):
+        if isinstance(v, (bool, int, float, complex, str)):
             return v
         raise TypeError(f"gradtape.trace: the function returned a {type(v).__name__}; a traced function must "
                         f"return tensors (or tuples, lists or dicts of them)")
@@ -207,7 +190,6 @@ def _is_array_arg(a):
 
 
 def _placeholder(a):
-    from .._api.namespace import asarray
     x = a if isinstance(a, Tensor) else asarray(a)
     t = wrap(x.data, x.backend)
     if x._requires_grad:        # keep the example's grad state, so backward() inside f has a leaf to write to
@@ -257,7 +239,7 @@ def _record(f, args, kwargs):
         else:
             kw_layout[name] = ("static", a)
             call_kw[name] = a
-    with _installed(tracer):        # (reverse passes read state.tracer too: they are traced with their rules)
+    with scoped(tracer=tracer):     # (reverse passes read state.tracer too: they are traced with their rules)
         out = f(*call_args, **call_kw)
         tree = tracer.norm_out(out)
     name = getattr(f, "__name__", None) or type(f).__name__
