@@ -246,7 +246,7 @@ class Graph:
         Tensor([1.        , 2.71828183])
         """
         vals = args if not kwargs and len(args) == self._arity else self._bind(args, kwargs)
-        bk = None
+        backend = None
         raws = []
         for v in vals:
             if type(v) is Tensor:
@@ -255,19 +255,19 @@ class Graph:
                 b = _backends.backend_of(v) if hasattr(v, "shape") else None
                 r = v
                 if b is None:
-                    b = bk or _backends.get(default_device())
+                    b = backend or _backends.get(default_device())
                     r = b.asarray(v)
-            if bk is None:
-                bk = b
-            elif b is not bk:
+            if backend is None:
+                backend = b
+            elif b is not backend:
                 raise TypeError(f"gradtape.Graph {self.name}: inputs live on different backends or devices "
-                                f"({bk.device!r} and {b.device!r}); move them to one device first")
+                                f"({backend.device!r} and {b.device!r}); move them to one device first")
             raws.append(r)
-        if bk is None:
-            bk = _backends.get(default_device())
-        plan = self._plans.get(bk)
+        if backend is None:
+            backend = _backends.get(default_device())
+        plan = self._plans.get(backend)
         if plan is None:
-            plan = self._plans[bk] = _Plan(self, bk)
+            plan = self._plans[backend] = _Plan(self, backend)
         for r, shape, dt in zip(raws, plan.shapes, plan.dtypes):
             if r.shape != shape or r.dtype != dt:
                 self._type_error(raws)
@@ -332,10 +332,10 @@ class Graph:
             del v1
             return (v2,)
         """
-        bk = _backends.get(device or default_device())
-        plan = self._plans.get(bk)
+        backend = _backends.get(device or default_device())
+        plan = self._plans.get(backend)
         if plan is None:
-            plan = self._plans[bk] = _Plan(self, bk)
+            plan = self._plans[backend] = _Plan(self, backend)
         return plan.source
 
     # -- JSON

@@ -55,8 +55,8 @@ def _to_dict(graph):
             d["in"] = [_enc(a, f"node {i} ({n.op}) input") for a in n.inputs]
         if n.attrs:
             d["attrs"] = {k: _enc(v, f"node {i} ({n.op}) attribute {k!r}") for k, v in n.attrs.items()}
-        if n.multi is not None:
-            d["multi"] = [[list(s), dt] for s, dt in n.multi]
+        if n.result_types is not None:
+            d["multi"] = [[list(s), dt] for s, dt in n.result_types]
         else:
             d["shape"] = None if n.shape is None else list(n.shape)
             d["dtype"] = n.dtype
@@ -383,17 +383,17 @@ def _dec_node(d, i):
         raise ValueError(f"node {i}: \"attrs\" must be an object")
     attrs = {k: _dec(v) for k, v in attrs.items()}
     check_node(i, kind, op, prim, ins, attrs)
-    multi = None
+    result_types = None
     shape = dtype = None
     if "multi" in d:
         if "shape" in d or "dtype" in d:
             raise ValueError(f"node {i}: a node has either \"multi\" or \"shape\" and \"dtype\"")
-        multi = []
+        result_types = []
         for e in _list(d["multi"]):
             if type(e) is not list or len(e) != 2 or not (e[1] in DTYPES or e[1] == "?"):
                 raise ValueError(f"node {i}: \"multi\" holds [shape, dtype] pairs, got {e!r:.60}")
-            multi.append((tuple(_shape(e[0], i)), e[1]))
-        if not multi:
+            result_types.append((tuple(_shape(e[0], i)), e[1]))
+        if not result_types:
             raise ValueError(f"node {i}: \"multi\" is empty")
     else:
         shape = None if d.get("shape") is None else tuple(_shape(d["shape"], i))
@@ -416,8 +416,8 @@ def _dec_node(d, i):
     device = d.get("device")
     if device is not None:
         device = _device(device, f"node {i}")
-    return IRNode(kind, op, ins, attrs, shape=shape, dtype=dtype, multi=multi, rev=rev, prim=prim, value=value,
-                  device=device)
+    return IRNode(kind, op, ins, attrs, shape=shape, dtype=dtype, result_types=result_types, rev=rev, prim=prim,
+                  value=value, device=device)
 
 
 _CONCAT = re.compile(r"concat([1-9][0-9]*)\Z")

@@ -117,8 +117,9 @@ class IRNode:
     function of the backend, ``op`` its name) or ``"item"`` (element
     ``attrs["k"]`` of a tuple-valued node). ``inputs`` holds :class:`Ref`
     objects and Python scalars; ``attrs`` the primitive's parameters.
-    ``shape``/``dtype`` describe the output (``multi`` lists (shape, dtype)
-    pairs for a tuple-valued node); ``rev`` marks reverse-pass nodes.
+    ``shape``/``dtype`` describe the output (``result_types`` lists (shape,
+    dtype) pairs for a tuple-valued node, saved as ``multi``); ``rev`` marks
+    reverse-pass nodes.
 
     >>> import gradtape as gt
     >>> g = gt.trace(lambda x: gt.sin(x) * 2.0, gt.ones(3))
@@ -128,10 +129,10 @@ class IRNode:
     ((%1, 2.0), (3,), 'float64')
     """
 
-    __slots__ = ("kind", "op", "prim", "inputs", "attrs", "shape", "dtype", "multi", "rev", "value",
+    __slots__ = ("kind", "op", "prim", "inputs", "attrs", "shape", "dtype", "result_types", "rev", "value",
                  "backend", "device")
 
-    def __init__(self, kind, op, inputs=(), attrs=None, shape=None, dtype=None, multi=None, rev=False,
+    def __init__(self, kind, op, inputs=(), attrs=None, shape=None, dtype=None, result_types=None, rev=False,
                  prim=None, value=None, backend=None, device=None):
         self.kind = kind
         self.op = op
@@ -140,7 +141,7 @@ class IRNode:
         self.attrs = attrs or {}
         self.shape = shape
         self.dtype = dtype
-        self.multi = multi
+        self.result_types = result_types
         self.rev = rev
         self.value = value      # const: the raw array (of ``backend``) or a NumPy array
         self.backend = backend
@@ -167,8 +168,8 @@ class IRNode:
 
 
 def _fmt_type(n):
-    if n.multi is not None:
-        return "(" + ", ".join(f"{_fmt_shape(s)} {d}" for s, d in n.multi) + ")"
+    if n.result_types is not None:
+        return "(" + ", ".join(f"{_fmt_shape(s)} {d}" for s, d in n.result_types) + ")"
     if n.shape is None and n.dtype is None:
         return "?"
     return f"{_fmt_shape(n.shape)} {n.dtype or '?'}"

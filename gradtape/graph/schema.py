@@ -187,10 +187,10 @@ def check_refs(nodes, tree):
             what = f"node {i} ({nodes[i].op})" if i is not None else "an output"
             if not 0 <= j < end:
                 raise ValueError(f"{what} reads node {j}, which is not an earlier node of the graph (0..{end - 1})")
-            multi = nodes[j].multi is not None
-            if multi != picks:
+            several = nodes[j].result_types is not None
+            if several != picks:
                 raise ValueError(f"{what} reads node {j}, which " + (
-                    "holds several results: read them through item nodes" if multi else
+                    "holds several results: read them through item nodes" if several else
                     "is not a node with several results (as an item or select node must read)"))
         elif t is tuple or t is list:
             for e in v:
@@ -207,7 +207,7 @@ def check_refs(nodes, tree):
         walk(n.inputs, i, picks)
         walk(n.attrs, i, False)
         if picks:
-            k, m = n.attrs["k"], len(nodes[n.inputs[0].i].multi)
+            k, m = n.attrs["k"], len(nodes[n.inputs[0].i].result_types)
             if not 0 <= k < m or (n.kind == "prim" and n.attrs["n"] != m):
                 raise ValueError(f"node {i} ({n.op}): \"k\" = {k} (\"n\" = {n.attrs.get('n', m)}) does not "
                                  f"pick one of the {m} results of node {n.inputs[0].i}")

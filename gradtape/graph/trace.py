@@ -151,14 +151,14 @@ class _Tracer:
         elif isinstance(first, Tensor):
             node.device = first.backend.device
         if outs is None and isinstance(out, Tensor) and isinstance(out.data, (tuple, list)):
-            node.multi = [(tuple(d.shape), _dtype_str(d.dtype)) for d in out.data]
+            node.result_types = [(tuple(d.shape), _dtype_str(d.dtype)) for d in out.data]
         elif outs is None:
             if not isinstance(out, Tensor):
                 return      # a Python value (not an array): nothing to record
             node.shape, node.dtype = tuple(out.data.shape), _dtype_str(out.data.dtype)
         else:
-            node.multi = [(tuple(o.data.shape), _dtype_str(o.data.dtype)) if isinstance(o, Tensor) else ((), "?")
-                          for o in outs]
+            node.result_types = [(tuple(o.data.shape), _dtype_str(o.data.dtype)) if isinstance(o, Tensor)
+                                 else ((), "?") for o in outs]
         i = self._add(node)
         if outs is None:
             self._bind(out, i)
