@@ -19,7 +19,6 @@ __all__ = ["Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softplus", "Ident
            "LogSoftmax", "Softmax", "CrossEntropyLoss", "MSELoss"]
 
 
-
 class Linear(Module):
     """y = x @ weight.mT + bias; weight of shape (out_features, in_features) as in PyTorch.
 
@@ -194,8 +193,8 @@ class Softmax(LogSoftmax):
 class Dropout(Module):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p), in training mode only.
 
-    Training mode: see the module docstring (``gt.record()`` turns it on by
-    default, ``eval()`` pins it off). Masks come from ``generator`` on the
+    Training mode: :attr:`Module.training` (``gt.record()`` turns it on by
+    default, ``eval()`` pins it off; see :mod:`gradtape.nn.module`). Masks come from ``generator`` on the
     input's device.
 
     >>> import gradtape as gt

@@ -100,7 +100,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_mode", None)
+        object.__setattr__(self, "_pinned_training", None)
 
     # attributes: parameters and sub-modules are kept in the instance dict too, so reading them is plain
     # attribute access (no __getattr__ on the hot path)
@@ -159,20 +159,20 @@ class Module:
         """(dotted name, parameter) pairs, each parameter once."""
         seen = set()
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]
-        for mp, m in mods:
+        for owner, m in mods:
             for name, p in m._parameters.items():
                 if id(p) not in seen:
                     seen.add(id(p))
-                    yield (f"{mp}.{name}" if mp else name), p
+                    yield (f"{owner}.{name}" if owner else name), p
 
     def parameters(self, recurse=True):
         """The parameters (each once), e.g. for an optimiser."""
         return (p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix=""):
-        for mp, m in self.named_modules(prefix):
+        for owner, m in self.named_modules(prefix):
             for name, b in m._buffers.items():
-                yield (f"{mp}.{name}" if mp else name), b
+                yield (f"{owner}.{name}" if owner else name), b
 
     def zero_grad(self, set_to_none=True):
         """Clear the gradients of all parameters (None, or zeros with ``set_to_none=False``)."""
@@ -186,14 +186,14 @@ class Module:
     @property
     def training(self):
         """True when Dropout and the like are active: ``train()``/``eval()`` if called, else ``gt.is_training()``."""
-        return state.train if self._mode is None else self._mode
+        return state.train if self._pinned_training is None else self._pinned_training
 
     def train(self, mode=True):
         """Pin training mode on (or off; ``None``: follow ``gt.is_training()``) for this module and its children."""
         if mode is not None:
             mode = bool(mode)
         for m in self.modules():
-            object.__setattr__(m, "_mode", mode)
+            object.__setattr__(m, "_pinned_training", mode)
         return self
 
     def eval(self):
