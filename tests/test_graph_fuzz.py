@@ -238,7 +238,7 @@ def _reference(g, args):
         if t is dict:
             return {k: out(e) for k, e in v.items()}
         return v
-    return out(g._tree)
+    return out(g._out_tree)
 
 
 def _np(v):

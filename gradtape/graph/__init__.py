@@ -121,7 +121,7 @@ class Graph:
     def __init__(self, nodes, inputs, outputs, *, name="graph", layout=None, kw_layout=None, home=None):
         self.nodes = list(nodes)
         self.name = name
-        self._tree = outputs                   # output structure with Refs at the leaves
+        self._out_tree = outputs               # output structure with Refs at the leaves
         self._in = list(inputs)                # node indices of the inputs, in order
         self._layout = list(layout) if layout is not None else [Ref(i) for i in self._in]
         self._kw_layout = dict(kw_layout or {})
@@ -166,7 +166,7 @@ class Graph:
                     raise ValueError(f"gradtape.Graph: node {i} uses the unknown primitive {n.op!r} (not in this "
                                      f"gradtape's registry, gradtape._core.primitive.PRIMS)")
         refs = []
-        _walk_refs(self._tree, refs)
+        _walk_refs(self._out_tree, refs)
         for r in refs:
             if not 0 <= r < len(self.nodes):
                 raise ValueError(f"gradtape.Graph: an output reads node {r}, but the graph has {len(self.nodes)} nodes")
@@ -196,13 +196,13 @@ class Graph:
         ('out0', 'out1')
         """
         refs = self._out_refs()
-        if len(refs) == 1 and type(self._tree) is Ref:
+        if len(refs) == 1 and type(self._out_tree) is Ref:
             return ("out",)
         return tuple(f"out{k}" for k in range(len(refs)))
 
     def _out_refs(self):
         refs = []
-        _walk_refs(self._tree, refs)
+        _walk_refs(self._out_tree, refs)
         return refs
 
     def input_types(self):

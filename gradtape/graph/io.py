@@ -73,7 +73,7 @@ def _to_dict(graph):
                      for s in graph._layout],
             "kwargs": {k: (_enc(s, "argument") if type(s) is Ref else {"$": "static", "v": _enc(s[1], "argument")})
                        for k, s in graph._kw_layout.items()},
-            "outputs": _enc(graph._tree, "output"), "nodes": nodes}
+            "outputs": _enc(graph._out_tree, "output"), "nodes": nodes}
 
 
 _TOP_KEYS = frozenset({"format", "version", "gradtape", "name", "home", "inputs", "args", "kwargs", "outputs",

@@ -194,7 +194,7 @@ class _Plan:
         self.fn = _runner(graph, env0, used, steps, tuple(reg[r] for r in outs))
         self.shapes = [nodes[i].shape for i in graph._in]
         self.dtypes = [backend_dtype(backend, nodes[i].dtype) for i in graph._in]
-        self.post = _unflattener(graph._tree, backend, cross)
+        self.post = _unflattener(graph._out_tree, backend, cross)
 
 
 def _registers(nodes, last, frees):
