@@ -3,10 +3,11 @@ subgradients at kinks, stop_gradient. All state is per thread (:mod:`gradtape._s
 from __future__ import annotations
 
 import contextlib
-from .._core import engine as _engine
-from .._core.tensor import Tensor
-from .._state import state
+
+from .._api import asarray
 from .._core.dispatch import wrap
+from .._core.tensor import Tensor
+from .._state import scoped, state
 
 
 @contextlib.contextmanager
@@ -19,15 +20,8 @@ def record(train_mode=True):
     ...     gt.is_recording()
     True
     """
-    prev = state.enabled, state.train
-    state.enabled = True
-    state.train = train_mode
-    state.recording += 1
-    try:
+    with scoped(enabled=True, train=train_mode, recording=state.recording + 1):
         yield
-    finally:
-        state.recording -= 1
-        state.enabled, state.train = prev
 
 
 @contextlib.contextmanager
@@ -40,13 +34,8 @@ def pause(train_mode=False):
     ...     (x * 2).requires_grad
     False
     """
-    prev = state.enabled, state.train
-    state.enabled = False
-    state.train = train_mode
-    try:
+    with scoped(enabled=False, train=train_mode):
         yield
-    finally:
-        state.enabled, state.train = prev
 
 
 def no_grad():
@@ -70,12 +59,8 @@ def enable_grad():
     ...         gt.is_grad_enabled()
     True
     """
-    prev = state.enabled
-    state.enabled = True
-    try:
+    with scoped(enabled=True):
         yield
-    finally:
-        state.enabled = prev
 
 
 def is_recording():
@@ -117,12 +102,8 @@ def train_mode():
     ...     gt.is_training()
     True
     """
-    prev = state.train
-    state.train = True
-    try:
+    with scoped(train=True):
         yield
-    finally:
-        state.train = prev
 
 
 @contextlib.contextmanager
@@ -134,12 +115,8 @@ def predict_mode():
     ...     gt.is_training()
     False
     """
-    prev = state.train
-    state.train = False
-    try:
+    with scoped(train=False):
         yield
-    finally:
-        state.train = prev
 
 
 @contextlib.contextmanager
@@ -159,15 +136,13 @@ def subgradient(abs=None, relu=None):
     if relu is not None and not 0.0 <= float(relu) <= 1.0:
         raise ValueError(f"gradtape.subgradient: relu'(0) must lie in [0, 1] (the subdifferential of max(x, 0) "
                          f"at 0), got {relu}")
-    prev = state.abs_sub, state.relu_sub
+    changes = {}
     if abs is not None:
-        state.abs_sub = float(abs)
+        changes["abs_sub"] = float(abs)
     if relu is not None:
-        state.relu_sub = float(relu)
-    try:
+        changes["relu_sub"] = float(relu)
+    with scoped(**changes):
         yield
-    finally:
-        state.abs_sub, state.relu_sub = prev
 
 
 def stop_gradient(x):
@@ -178,7 +153,6 @@ def stop_gradient(x):
     False
     """
     if not isinstance(x, Tensor):
-        from .._api.namespace import asarray
         x = asarray(x)
     t = wrap(x.data, x.backend)
     t._base = x

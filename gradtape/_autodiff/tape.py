@@ -1,19 +1,20 @@
 """Reverse-mode entry points: ``backward`` and ``grad`` (MXNet), ``Tensor.backward`` (PyTorch, through
-``hooks.backward``), ``GradientTape`` (TensorFlow), and the validation of head gradients."""
+``hooks.backward``), ``GradientTape`` (TensorFlow), the validation of head gradients (:func:`head_gradients`)
+and the batched reverse pass behind every Jacobian (:func:`reverse_jacobians`)."""
 from __future__ import annotations
 
 import contextlib
 
+from .._api import asarray, astype, eye, reshape, zeros
 from .._core import engine as _engine
 from .._core import hooks
-from .._core.tensor import Tensor, check_float as _check_float
-from .._state import state
-from .._core.dispatch import wrap, _seq
-from .._api.namespace import asarray
+from .._core.dispatch import _seq, wrap
+from .._core.tensor import Tensor, check_float
+from .._state import scoped, state
 from .modes import pause
 
 
-def _heads(roots, heads, create_graph, what="backward"):
+def head_gradients(roots, heads, create_graph, what="backward"):
     """Validate the head gradients and bring them to the form the engine uses (the output's dtype)."""
     if heads is not None and len(heads) != len(roots):
         raise ValueError(f"gradtape.{what}: {len(heads)} head gradients for {len(roots)} outputs; give one per "
@@ -38,7 +39,6 @@ def _heads(roots, heads, create_graph, what="backward"):
                 raise ValueError(f"gradtape.backward: head gradient has shape {h.shape} but the output has shape "
                                  f"{r.shape}; they must match")
             if h.data.dtype != r.data.dtype:      # as torch: the head takes the output's dtype
-                from .._ops.shape import astype
                 h = astype(h, r.dtype) if create_graph else wrap(r.backend.xp.astype(h.data, r.data.dtype), r.backend)
             h = h if create_graph else h.data
         if create_graph and not isinstance(h, Tensor):
@@ -61,7 +61,7 @@ def backward(heads, head_grads=None, retain_graph=None, create_graph=False, trai
                                           not isinstance(head_grads, (list, tuple)) else list(head_grads))
     if retain_graph is None:
         retain_graph = create_graph
-    _engine.run(roots, _heads(roots, hg, create_graph), retain_graph=retain_graph, create_graph=create_graph)
+    _engine.run(roots, head_gradients(roots, hg, create_graph), retain_graph=retain_graph, create_graph=create_graph)
 
 
 def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=False, train_mode=True):
@@ -78,7 +78,7 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
     hg = None if head_grads is None else ([head_grads] if not isinstance(head_grads, (list, tuple)) else list(head_grads))
     if retain_graph is None:
         retain_graph = create_graph
-    got = _engine.run(roots, _heads(roots, hg, create_graph, "autograd.grad"), retain_graph=retain_graph,
+    got = _engine.run(roots, head_gradients(roots, hg, create_graph, "autograd.grad"), retain_graph=retain_graph,
                       create_graph=create_graph, sources=vs)
     got = [g if g is not None else wrap(v.backend.xp.zeros_like(v.data), v.backend) for g, v in zip(got, vs)]
     return got[0] if single else got
@@ -116,18 +116,17 @@ class GradientTape:
         self._used = False
         self._active = False
         self._end = None      # seq of the first node made after the block: later ones are not on this tape
+        self._scope = None    # the recording scope of the ``with`` block
 
     def __enter__(self):
-        self._prev = state.enabled
-        state.enabled = True
-        state.recording += 1
+        self._scope = scoped(enabled=True, recording=state.recording + 1)
+        self._scope.__enter__()
         self._active = True
         self._end = None
         return self
 
     def __exit__(self, *exc):
-        state.recording -= 1
-        state.enabled = self._prev
+        self._scope.__exit__(*exc)
         self._active = False
         self._end = next(_seq)
         for t in self._watched:   # stop tracking what only this tape was tracking
@@ -140,7 +139,7 @@ class GradientTape:
         for t in ([tensor] if isinstance(tensor, Tensor) else list(tensor)):
             if not isinstance(t, Tensor):
                 raise TypeError(f"GradientTape.watch: expected a Tensor, got {type(t).__name__}")
-            _check_float(t, "GradientTape.watch")
+            check_float(t, "GradientTape.watch")
             if not t._requires_grad:
                 t._requires_grad = True
                 self._watched.append(t)
@@ -174,7 +173,7 @@ class GradientTape:
         create = state.enabled and state.recording > 0   # inside an outer tape/record: record this pass too
         back = self._rewatch(targets)
         try:
-            got = _engine.run(targets, _heads(targets, og, create, "GradientTape.gradient"),
+            got = _engine.run(targets, head_gradients(targets, og, create, "GradientTape.gradient"),
                               retain_graph=self.persistent or create, create_graph=create, sources=srcs)
         finally:
             self._unwatch(back)
@@ -205,7 +204,6 @@ class GradientTape:
 
     def jacobian(self, target, sources):
         """Jacobian(s) of ``target`` w.r.t. ``sources``, shaped target.shape + source.shape."""
-        from .._autodiff.transforms import _jacobian_rows
         single = isinstance(sources, Tensor)
         srcs = [sources] if single else _tensors(sources, "GradientTape.jacobian", "sources")
         if self._used and not self.persistent:
@@ -215,10 +213,37 @@ class GradientTape:
             return None if single else [None] * len(srcs)    # computed after the block: not on this tape
         back = self._rewatch([target] if isinstance(target, Tensor) else [])
         try:
-            out = _jacobian_rows(target, srcs, retain_last=self.persistent)
+            out = reverse_jacobians([target], srcs, retain=self.persistent)[0]
         finally:
             self._unwatch(back)
         return out[0] if single else out
+
+
+def reverse_jacobians(outs, srcs, create=False, retain=None):
+    """Per output, its Jacobians w.r.t. each source (``out.shape + src.shape``), from one batched reverse pass
+    for all outputs at once: output k's cotangents are rows lo_k:lo_k + size_k of an identity over all output
+    elements. ``create``: record the pass (an outer transform differentiates it); ``retain``: keep the graph
+    (default: ``create``)."""
+    live = [k for k, o in enumerate(outs) if o._requires_grad and o.size]
+    m = sum(outs[k].size for k in live)
+    got, heads, lo = [None] * len(srcs), [], 0
+    for k in live:
+        o = outs[k]
+        h = reshape(eye(m, o.size, k=-lo, dtype=o.dtype, device=o.device), (m,) + o.shape)
+        heads.append(h if create else h.data)
+        lo += o.size
+    if live:
+        got = _engine.run([outs[k] for k in live], heads, retain_graph=create if retain is None else retain,
+                          create_graph=create, sources=list(srcs), batch=1)
+    rows, lo = [], 0
+    for k, o in enumerate(outs):
+        if k not in live:
+            rows.append([zeros(o.shape + s.shape, dtype=s.dtype, device=s.device) for s in srcs])
+            continue
+        rows.append([reshape(g[lo:lo + o.size], o.shape + s.shape) if g is not None else
+                     zeros(o.shape + s.shape, dtype=s.dtype, device=s.device) for g, s in zip(got, srcs)])
+        lo += o.size
+    return rows
 
 
 hooks.backward = backward

@@ -11,23 +11,26 @@ import itertools
 import math
 import threading
 
+from .. import _tree
+from .._api import asarray, eye, permute_dims, reshape
 from .._core import engine as _engine
-from .._ops import elementwise as P
-from .._ops import shape as S
+from .._core.dispatch import apply1, wrap
+from .._core.dtypes import dtype_name, is_float
 from .._core.tensor import Tensor
-from .._core.dispatch import apply, apply1, wrap
-from .._state import state
+from .._ops.shape import reshape_p
+from .._state import scoped, state
+from .tape import head_gradients, reverse_jacobians
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"]
 
 _level = itertools.count(1)
 
 
-class _Active(threading.local):
+class _Reverse(threading.local):
     depth = 0       # functions of reverse transforms (grad, vjp, jacobian) running on this thread
 
 
-_active = _Active()
+_reverse = _Reverse()
 
 
 def _argnums(argnums, n):
@@ -39,15 +42,25 @@ def _argnums(argnums, n):
     return single, tuple(a % n for a in nums)
 
 
+def _alias(x):
+    """``x`` through an identity op that copies nothing: a reshape to its own shape, a view of ``x`` (sharing
+    its version counter) recorded as a node of its own below ``x``'s node or leaf, carrying its tangents."""
+    return apply1(reshape_p, x, {"shape": x.shape, "xshape": x.shape})
+
+
 def _source(x, what, i=None):
-    """A fresh differentiable stand-in for argument ``x``, connected to any outer differentiation of it."""
-    from .._api.namespace import asarray, _is_float
+    """A fresh differentiable stand-in for argument ``x``, connected to any outer differentiation of it.
+
+    It is a tensor of its own, never ``x``: the gradient is w.r.t. this argument only (not what the function
+    reads of ``x`` through a closure, nor another argument that is the same tensor), and the walk of an
+    intermediate source goes on above it (total derivatives). It shares ``x``'s memory: in-place operators
+    on it have value semantics (only a leaf with a grad_req is updated in place, and it has none)."""
     if not isinstance(x, Tensor):
         x = asarray(x)
     _check_real(x, what, "an argument" if i is None else f"argument {i}")
     if x._requires_grad and state.enabled:
-        return apply1(P.positive, x), True
-    w = apply1(P.positive, x) if x.tangents is not None else wrap(x.data, x.backend)
+        return _alias(x), True
+    w = _alias(x) if x.tangents is not None else wrap(x.data, x.backend)
     w._node = None
     w._requires_grad = True
     w._grad_req = None
@@ -56,13 +69,12 @@ def _source(x, what, i=None):
 
 def _check_real(x, what, which="an argument"):
     """Differentiation is w.r.t. real floating arrays only (complex: not built yet; integers: no derivative)."""
-    from .._api.namespace import _is_float, _dtype_name
-    name = _dtype_name(x.dtype)
+    name = dtype_name(x.dtype)
     if name.startswith("complex"):
         raise TypeError(f"gradtape.{what}: {which} is complex ({name}, shape {x.shape}); complex "
                         f"differentiation is not supported yet: differentiate w.r.t. the real and imaginary "
                         f"parts as separate real arrays")
-    if not _is_float(x.dtype):
+    if not is_float(x.dtype):
         raise TypeError(f"gradtape.{what}: cannot differentiate with respect to {which} of dtype {x.dtype} "
                         f"(shape {x.shape}); pass a floating-point array")
 
@@ -78,28 +90,17 @@ def _split_aux(res, has_aux, what):
     return res[0], res[1]
 
 
-def _flatten(tree):
-    """Leaves and structure of nested tuples/lists (JAX pytrees, tuples and lists only)."""
-    if isinstance(tree, (tuple, list)):
-        leaves, specs = [], []
-        for t in tree:
-            lv, sp = _flatten(t)
-            leaves += lv
-            specs.append(sp)
-        return leaves, (list if isinstance(tree, list) else tuple, specs)
-    return [tree], None
+def _output_leaf(v):
+    return not isinstance(v, (tuple, list))
 
 
-def _unflatten(spec, leaves):
-    it = iter(leaves)
-
-    def build(sp):
-        return next(it) if sp is None else sp[0](build(s) for s in sp[1])
-    return build(spec)
+def _flatten(out):
+    """Leaves and structure of a function's outputs: nested tuples and lists (anything else, a dict or None
+    included, is one leaf; the full pytree semantics of ``_tree`` are for a later issue)."""
+    return _tree.flatten(out, is_leaf=_output_leaf)
 
 
 def _out_tensors(outs, what):
-    from .._api.namespace import asarray
     got = []
     for o in outs:
         if not isinstance(o, Tensor):
@@ -115,23 +116,22 @@ def _call(f, args, nums, what):
     args = list(args)
     # nested: an enclosing transform may differentiate our result, through the arguments or through what
     # the function closes over (an outer transform's variable): then the pass is recorded
-    nested = bool(state.levels) or (state.enabled and (state.recording > 0 or _active.depth > 0))
+    nested = bool(state.levels) or (state.enabled and (state.recording > 0 or _reverse.depth > 0))
     for i in nums:
         args[i], outer = _source(args[i], what, i)
         nested = nested or outer
-    prev = state.enabled
-    state.enabled = True
-    _active.depth += 1
+    _reverse.depth += 1
     try:
-        out = f(*args)
+        with scoped(enabled=True):
+            out = f(*args)
     finally:
-        state.enabled = prev
-        _active.depth -= 1
+        _reverse.depth -= 1
     return args, out, nested
 
 
-def _grads_or_zeros(got, srcs):
-    return tuple(g if g is not None else wrap(s.backend.xp.zeros_like(s.data), s.backend) for g, s in zip(got, srcs))
+def _or_zeros(got, srcs):
+    """Each gradient, or zeros of its source's shape and dtype where the source is not connected."""
+    return [g if g is not None else wrap(s.backend.xp.zeros_like(s.data), s.backend) for g, s in zip(got, srcs)]
 
 
 def _scalar_out(out, what):
@@ -140,8 +140,7 @@ def _scalar_out(out, what):
     if out.shape != ():
         raise ValueError(f"gradtape.{what}: the function returned shape {out.shape}, but {what} needs a scalar "
                          f"output; use gt.vjp for a vector-Jacobian product or gt.jacobian for the full Jacobian")
-    from .._api.namespace import _dtype_name
-    name = _dtype_name(out.dtype)
+    name = dtype_name(out.dtype)
     if name not in ("float16", "float32", "float64"):
         raise TypeError(f"gradtape.{what} requires real-valued outputs (float dtype), but the function returned "
                         f"dtype {name}" + ("; complex differentiation is not supported yet" if "complex" in name else
@@ -150,10 +149,9 @@ def _scalar_out(out, what):
 
 def _grads(out, srcs, create):
     if not out._requires_grad:   # output does not depend on the arguments
-        return [wrap(s.backend.xp.zeros_like(s.data), s.backend) for s in srcs]
+        return _or_zeros([None] * len(srcs), srcs)
     head = wrap(out.backend.xp.ones_like(out.data), out.backend) if create else out.backend.xp.ones_like(out.data)
-    got = _engine.run([out], [head], retain_graph=create, create_graph=create, sources=srcs)
-    return [g if g is not None else wrap(s.backend.xp.zeros_like(s.data), s.backend) for g, s in zip(got, srcs)]
+    return _or_zeros(_engine.run([out], [head], retain_graph=create, create_graph=create, sources=srcs), srcs)
 
 
 def value_and_grad(f, argnums=0, has_aux=False):
@@ -215,12 +213,11 @@ def vjp(f, *primals, has_aux=False):
             roots.append(o)
             heads.append(c)
         if not roots:
-            return tuple(wrap(a.backend.xp.zeros_like(a.data), a.backend) for a in args)
-        from .._autodiff.tape import _heads
+            return tuple(_or_zeros([None] * len(args), args))
         create = nested or any(isinstance(c, Tensor) and (c._requires_grad or c.tangents is not None) for c in cts)
-        got = _engine.run(roots, _heads(roots, heads, create), retain_graph=True, create_graph=create,
+        got = _engine.run(roots, head_gradients(roots, heads, create), retain_graph=True, create_graph=create,
                           sources=list(args))
-        return tuple(g if g is not None else wrap(a.backend.xp.zeros_like(a.data), a.backend) for g, a in zip(got, args))
+        return tuple(_or_zeros(got, args))
 
     shown = out if nested else (type(out)(wrap(o.data, o.backend) for o in outs) if isinstance(out, (tuple, list))
                                 else wrap(out.data, out.backend))
@@ -239,7 +236,6 @@ def jvp(f, primals, tangents, has_aux=False):
 
 def _jvp(f, primals, tangents, has_aux=False, batch=False):
     """jvp; with batch=True each tangent carries leading batch axes (many directions in one pass)."""
-    from .._api.namespace import asarray
     for name, v in (("primals", primals), ("tangents", tangents)):
         if not isinstance(v, (tuple, list)):
             raise TypeError(f"gradtape.jvp: {name} must be a tuple or list (one entry per argument of the "
@@ -247,7 +243,7 @@ def _jvp(f, primals, tangents, has_aux=False, batch=False):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"gradtape.jvp: {len(primals)} primals but {len(tangents)} tangents")
-    L = next(_level)
+    level = next(_level)
     args = []
     for i, (x, t) in enumerate(zip(primals, tangents)):
         x = x if isinstance(x, Tensor) else asarray(x)
@@ -263,38 +259,34 @@ def _jvp(f, primals, tangents, has_aux=False, batch=False):
         if t.dtype != x.dtype:
             raise TypeError(f"gradtape.jvp: tangent {i} has dtype {t.dtype} but primal {i} has dtype {x.dtype}; "
                             f"each tangent must have its primal's dtype")
-        w = apply(P.positive, (x,)) if (x._requires_grad or x.tangents is not None) else wrap(x.data, x.backend)
+        w = _alias(x) if (x._requires_grad or x.tangents is not None) else wrap(x.data, x.backend)
         w.tangents = dict(w.tangents or ())
-        w.tangents[L] = t
+        w.tangents[level] = t
         args.append(w)
-    prev = state.levels
-    state.levels = prev + (L,)
-    try:
+    with scoped(levels=state.levels + (level,)):
         res = f(*args)
-    finally:
-        state.levels = prev
     out, aux = _split_aux(res, has_aux, "jvp")
     outs, spec = _flatten(out)
     outs = _out_tensors(outs, "jvp")
     lead = tuple(tangents[0].shape[:tangents[0].ndim - asarray(primals[0]).ndim]) if batch and tangents else ()
     touts = []
     for o in outs:          # read every tangent before clearing any: an output may be returned twice
-        t = o.tangents.get(L) if o.tangents else None
+        t = o.tangents.get(level) if o.tangents else None
         if t is None:
             t = wrap(o.backend.xp.zeros(lead + tuple(o.data.shape), dtype=o.data.dtype), o.backend)
         touts.append(t)
     for o in outs:
-        if o.tangents and L in o.tangents:
-            o.tangents = {k: v for k, v in o.tangents.items() if k != L} or None
+        if o.tangents and level in o.tangents:
+            o.tangents = {k: v for k, v in o.tangents.items() if k != level} or None
     if not _outer(primals + tangents):      # nobody differentiates the result: hand back plain values
         outs, touts = [_plain(o) for o in outs], [_plain(t) for t in touts]
-    out, tout = _unflatten(spec, outs), _unflatten(spec, touts)
+    out, tout = _tree.unflatten(spec, outs), _tree.unflatten(spec, touts)
     return (out, tout, aux) if has_aux else (out, tout)
 
 
 def _outer(args):
     """Whether an enclosing transform, tape or record scope may differentiate what we return."""
-    return bool(state.levels) or (state.enabled and (state.recording > 0 or _active.depth > 0)) or any(
+    return bool(state.levels) or (state.enabled and (state.recording > 0 or _reverse.depth > 0)) or any(
         isinstance(a, Tensor) and (a._requires_grad or a.tangents is not None) for a in args)
 
 
@@ -302,20 +294,10 @@ def _plain(t):
     return wrap(t.data, t.backend) if isinstance(t, Tensor) and (t._requires_grad or t.tangents is not None) else t
 
 
-def _eye_rows(like, n, shape):
-    """n basis vectors shaped (n,) + shape, as a tensor on like's backend with like's dtype."""
-    from .._api.namespace import eye
-    from .._ops.shape import reshape
-    e = eye(n, dtype=like.dtype, device=like.device)
-    return reshape(e, (n,) + tuple(shape))
-
-
-def _finish(J, out_shape, x_shape, rows_first):
-    """Bring a batched derivative to numerator layout out_shape + x_shape."""
-    from .._ops.shape import reshape, permute_dims
-    if rows_first:                      # reverse mode: (m,) + x_shape
-        return reshape(J, tuple(out_shape) + tuple(x_shape))
-    n = math.prod(x_shape)              # forward mode: (n,) + out_shape
+def _numerator_layout(J, out_shape, x_shape):
+    """A forward-mode batched derivative, (n,) + out_shape for x of n elements, in numerator layout
+    out_shape + x_shape."""
+    n = math.prod(x_shape)
     m = math.prod(out_shape)
     return reshape(permute_dims(reshape(J, (n, m)), (1, 0)), tuple(out_shape) + tuple(x_shape))
 
@@ -343,7 +325,6 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
         raise ValueError(f"gradtape.jacobian: mode must be 'auto', 'forward' or 'reverse', got {mode!r}")
 
     def jac(*args):
-        from .._api.namespace import asarray
         single, nums = _argnums(argnums, len(args))
         args = list(args)
         for i in nums:
@@ -366,14 +347,14 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
             for o, t in zip(outs, touts):
                 Js, lo = [], 0
                 for x in xs:
-                    Js.append(_finish(t[lo:lo + x.size], o.shape, x.shape, rows_first=False))
+                    Js.append(_numerator_layout(t[lo:lo + x.size], o.shape, x.shape))
                     lo += x.size
                 rows.append(Js)
         else:
-            rows = _jac_rev(outs, [args2[i] for i in nums], nested)
+            rows = reverse_jacobians(outs, [args2[i] for i in nums], create=nested)
         if not _outer(args):
             rows = [[_plain(J) for J in Js] for Js in rows]
-        J = _unflatten(spec, [Js[0] if single else tuple(Js) for Js in rows])
+        J = _tree.unflatten(spec, [Js[0] if single else tuple(Js) for Js in rows])
         return (J, aux) if has_aux else J
     jac.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
     return jac
@@ -383,8 +364,8 @@ def _jac_fwd(f, args, nums, xs, n_in, has_aux):
     """One batched JVP pass with an identity of tangents: (out, tangents (n_in,) + out shapes, aux)."""
     tans, lo = [], 0
     for x in xs:        # one identity block per argument, all in one batch
-        e = _eye_rows(x, n_in, (n_in,))
-        tans.append(S.reshape(e[:, lo:lo + x.size], (n_in,) + x.shape))
+        e = eye(n_in, dtype=x.dtype, device=x.device)
+        tans.append(reshape(e[:, lo:lo + x.size], (n_in,) + x.shape))
         lo += x.size
 
     def g(*ws):
@@ -394,32 +375,6 @@ def _jac_fwd(f, args, nums, xs, n_in, has_aux):
         return f(*a)
     out, tout, *rest = _jvp(g, xs, tans, has_aux=has_aux, batch=True)
     return out, tout, (rest[0] if has_aux else None)
-
-
-def _jac_rev(outs, srcs, nested):
-    """One batched reverse pass for all outputs at once: output k's cotangents are rows lo_k:lo_k + size_k of
-    an identity over all output elements. Returns, per output, the Jacobians w.r.t. each source."""
-    from .._api.namespace import eye, zeros
-    live = [k for k, o in enumerate(outs) if o._requires_grad and o.size]
-    m = sum(outs[k].size for k in live)
-    got, heads, lo = [None] * len(srcs), [], 0
-    for k in live:
-        o = outs[k]
-        h = S.reshape(eye(m, o.size, k=-lo, dtype=o.dtype, device=o.device), (m,) + o.shape)
-        heads.append(h if nested else h.data)
-        lo += o.size
-    if live:
-        got = _engine.run([outs[k] for k in live], heads, retain_graph=nested, create_graph=nested,
-                          sources=srcs, batch=1)
-    rows, lo = [], 0
-    for k, o in enumerate(outs):
-        if k not in live:
-            rows.append([zeros(o.shape + s.shape, dtype=s.dtype, device=s.device) for s in srcs])
-            continue
-        rows.append([_finish(g[lo:lo + o.size], o.shape, s.shape, rows_first=True) if g is not None else
-                     zeros(o.shape + s.shape, dtype=s.dtype, device=s.device) for g, s in zip(got, srcs)])
-        lo += o.size
-    return rows
 
 
 def hessian(f, argnums=0):
@@ -447,13 +402,3 @@ def hvp(f, x, v):
     """
     return jvp(grad(f), (x,), (v,))[1]
 
-
-def _jacobian_rows(target, srcs, retain_last=False):
-    """Jacobians of a recorded ``target`` w.r.t. ``srcs`` in one batched reverse pass (GradientTape.jacobian)."""
-    from .._api.namespace import zeros
-    if not target._requires_grad or target.size == 0:
-        return [zeros(target.shape + s.shape, dtype=s.dtype, device=s.device) for s in srcs]
-    head = _eye_rows(target, target.size, target.shape)
-    got = _engine.run([target], [head.data], retain_graph=retain_last, sources=list(srcs), batch=1)
-    return [_finish(g, target.shape, s.shape, rows_first=True) if g is not None else
-            zeros(target.shape + s.shape, dtype=s.dtype, device=s.device) for g, s in zip(got, srcs)]
