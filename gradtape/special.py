@@ -11,9 +11,9 @@ come free; a ``where`` picks the branch, with the unused branch fed safe
 inputs so that its gradient is 0, not NaN. Where a ``where`` would pick a
 constant at a point the function is smooth (``exprel`` and ``sinc`` at 0,
 ``xlogy`` at x = 0, ...), the function is a primitive with its own rule
-instead, right at that point to every order (JAX's conventions:
-``entr'(0) = +inf``, ``cbrt'(0) = +inf``, ``d/dx kl_div(0, y) = -1``,
-``d/dx rel_entr(0, y) = 0``).
+(in :mod:`gradtape._ops.special`) instead, right at that point to every
+order (JAX's conventions: ``entr'(0) = +inf``, ``cbrt'(0) = +inf``,
+``d/dx kl_div(0, y) = -1``, ``d/dx rel_entr(0, y) = 0``).
 
 Functions without such a formula (``erf``, ``gammaln``, ``ndtr``, Bessel
 functions, ...) are not here: SciPy converts their arguments with
