@@ -7,11 +7,16 @@
 softmax cross-entropy, as a hand-written gradient would do). They inspect shapes
 before reaching the primitive, so they are ``@public``: called with a
 ``gradtape.sym`` Symbol they return the Symbol of the call.
+
+>>> import gradtape as gt
+>>> from gradtape import sym
+>>> gt.nn.softmax(sym.var("a")).eval(a=gt.asarray([0.0, 0.0]))
+Tensor([0.5, 0.5])
 """
 from __future__ import annotations
 
 from .._api import asarray, isdtype, mean, sum as array_sum   # the array-API sum (builtins.sum not shadowed)
-# from .._api.public import public
+from .._api.public import public
 from .._axes import axis_tuple
 from .._core.dispatch import apply, apply1
 from .._core.tensor import Tensor
@@ -33,7 +38,7 @@ def _tensor(x, device=None):
     return x if isinstance(x, Tensor) else asarray(x, device=device)
 
 
-# @public  (pending hooks.SYMBOL: graph helper)
+@public
 def logsumexp(x, /, *, axis=None, keepdims=False):
     """log(sum(exp(x))) computed without overflow.
 
@@ -45,7 +50,7 @@ def logsumexp(x, /, *, axis=None, keepdims=False):
     return apply1(logsumexp_p, x, {"axis": _reduced_axes(x, axis, "nn.logsumexp"), "keepdims": keepdims})
 
 
-# @public  (pending hooks.SYMBOL: graph helper)
+@public
 def log_softmax(x, /, *, axis=-1):
     """x - logsumexp(x) along ``axis``, stable.
 
@@ -57,7 +62,7 @@ def log_softmax(x, /, *, axis=-1):
     return apply1(log_softmax_p, x, {"axis": _reduced_axes(x, axis, "nn.log_softmax")})
 
 
-# @public  (pending hooks.SYMBOL: graph helper)
+@public
 def softmax(x, /, *, axis=-1):
     """exp(x) / sum(exp(x)) along ``axis``, stable.
 
@@ -69,7 +74,7 @@ def softmax(x, /, *, axis=-1):
     return apply1(softmax_p, x, {"axis": _reduced_axes(x, axis, "nn.softmax")})
 
 
-# @public  (pending hooks.SYMBOL: graph helper)
+@public
 def cross_entropy(logits, target, /):
     """Mean softmax cross-entropy over the batch (last axis = classes).
 
