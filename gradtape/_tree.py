@@ -5,6 +5,7 @@ subclasses (namedtuples, ``torch.Size``), lists and dicts theirs, and all three 
 a slice is a container of its ``start``, ``stop`` and ``step``; ``None`` is a container without leaves
 (as in JAX), so it comes back as ``None`` and ``fn`` never sees it. Dict leaves follow the dict's order.
 ``is_leaf(v)``, where given, is asked first at every node: true makes ``v`` a leaf even if it is a container.
+``subclasses=False`` walks only the plain types: a namedtuple, an OrderedDict... is then a leaf, kept whole.
 
 >>> from gradtape import _tree
 >>> leaves, spec = _tree.flatten((1, [2, None], {"a": 3}))
@@ -18,46 +19,34 @@ a slice is a container of its ``start``, ``stop`` and ``step``; ``None`` is a co
 ['(1, 2)', '3']
 >>> _tree.leaves([1, (2, 3)])
 [1, 2, 3]
+>>> import collections
+>>> P = collections.namedtuple("P", "x y")
+>>> _tree.map(str, [P(1, 2), (1, 2)], subclasses=False)
+['P(x=1, y=2)', ('1', '2')]
 
 This module imports nothing from gradtape (a leaf utility).
 """
 from __future__ import annotations
 
-__all__ = ["Spec", "flatten", "unflatten", "map", "leaves", "subclassed"]
+__all__ = ["Spec", "flatten", "unflatten", "map", "leaves"]
 
 _LEAF = "leaf"
-_PLAIN = (tuple, list, dict)
+_EXACT = {tuple: tuple, list: list, dict: dict, slice: slice, type(None): None}
 
 
-def subclassed(v):
-    """True for an instance of a subclass of tuple, list or dict (a namedtuple, an OrderedDict...).
-
-    As ``is_leaf`` it keeps such values whole, so that only the plain containers are walked:
-
-    >>> import collections
-    >>> from gradtape import _tree
-    >>> P = collections.namedtuple("P", "x y")
-    >>> _tree.map(str, [P(1, 2), (1, 2)], is_leaf=_tree.subclassed)
-    ['P(x=1, y=2)', ('1', '2')]
-    """
-    return isinstance(v, _PLAIN) and type(v) not in _PLAIN
-
-
-def _kind(v, is_leaf):
-    """The container kind of ``v``: tuple, list, dict, slice, None, or _LEAF."""
+def _kind(v, is_leaf, subclasses):
+    """The container kind of ``v``: tuple, list, dict, slice, None, or _LEAF (one dict lookup for most values)."""
     if is_leaf is not None and is_leaf(v):
         return _LEAF
-    if v is None:
-        return None
-    if isinstance(v, tuple):
-        return tuple
-    if isinstance(v, list):
-        return list
-    if isinstance(v, dict):
-        return dict
-    if type(v) is slice:
-        return slice
-    return _LEAF
+    kind = _EXACT.get(type(v), _LEAF)
+    if kind is _LEAF and subclasses:
+        if isinstance(v, tuple):
+            return tuple
+        if isinstance(v, list):
+            return list
+        if isinstance(v, dict):
+            return dict
+    return kind
 
 
 def _children(v, kind):
@@ -104,12 +93,12 @@ class Spec:
         return {tuple: "({})", list: "[{}]", dict: "{{{}}}", slice: "slice({})"}[self.kind].format(inner)
 
 
-def flatten(tree, *, is_leaf=None):
+def flatten(tree, *, is_leaf=None, subclasses=True):
     """``(leaves, spec)``: the leaves in order and the structure ``unflatten`` rebuilds from them."""
     out = []
 
     def walk(v):
-        kind = _kind(v, is_leaf)
+        kind = _kind(v, is_leaf, subclasses)
         if kind is _LEAF:
             out.append(v)
             return Spec(_LEAF)
@@ -137,30 +126,63 @@ def unflatten(spec, leaves):
     return build(spec)
 
 
-def map(fn, tree, *, is_leaf=None):
+def map(fn, tree, *, is_leaf=None, subclasses=True):
     """The tree with every leaf ``v`` replaced by ``fn(v)`` (containers rebuilt as their plain type)."""
-    def walk(v):
-        kind = _kind(v, is_leaf)
-        if kind is _LEAF:
-            return fn(v)
-        if kind is None:
-            return None
-        if kind is dict:
-            return {k: walk(c) for k, c in v.items()}
-        return _build(kind, (), [walk(c) for c in _children(v, kind)])
-    return walk(tree)
+    return _map(fn, tree, is_leaf, subclasses)
 
 
-def leaves(tree, *, is_leaf=None):
+def _map(fn, v, is_leaf, subclasses):
+    # written out by type, not through _kind: tracing and graph building call this for every value
+    if is_leaf is not None and is_leaf(v):
+        return fn(v)
+    t = type(v)
+    if t is tuple:
+        return tuple([_map(fn, e, is_leaf, subclasses) for e in v])
+    if t is list:
+        return [_map(fn, e, is_leaf, subclasses) for e in v]
+    if t is dict:
+        return {k: _map(fn, e, is_leaf, subclasses) for k, e in v.items()}
+    if t is slice:
+        return slice(_map(fn, v.start, is_leaf, subclasses), _map(fn, v.stop, is_leaf, subclasses),
+                     _map(fn, v.step, is_leaf, subclasses))
+    if v is None:
+        return None
+    if subclasses and isinstance(v, (tuple, list, dict)):
+        items = v.items() if isinstance(v, dict) else None
+        if items is not None:
+            return {k: _map(fn, e, is_leaf, subclasses) for k, e in items}
+        out = [_map(fn, e, is_leaf, subclasses) for e in v]
+        return tuple(out) if isinstance(v, tuple) else out
+    return fn(v)
+
+
+def leaves(tree, *, is_leaf=None, subclasses=True):
     """The leaves of ``tree`` in order (``flatten(tree)[0]``)."""
     out = []
-
-    def walk(v):
-        kind = _kind(v, is_leaf)
-        if kind is _LEAF:
-            out.append(v)
-        elif kind is not None:
-            for c in _children(v, kind):
-                walk(c)
-    walk(tree)
+    _leaves(tree, out, is_leaf, subclasses)
     return out
+
+
+def _leaves(v, out, is_leaf, subclasses):
+    if is_leaf is None or not is_leaf(v):
+        t = type(v)
+        if t is tuple or t is list:
+            for e in v:
+                _leaves(e, out, is_leaf, subclasses)
+            return
+        if t is dict:
+            for e in v.values():
+                _leaves(e, out, is_leaf, subclasses)
+            return
+        if t is slice:
+            _leaves(v.start, out, is_leaf, subclasses)
+            _leaves(v.stop, out, is_leaf, subclasses)
+            _leaves(v.step, out, is_leaf, subclasses)
+            return
+        if v is None:
+            return
+        if subclasses and isinstance(v, (tuple, list, dict)):
+            for e in (v.values() if isinstance(v, dict) else v):
+                _leaves(e, out, is_leaf, subclasses)
+            return
+    out.append(v)

@@ -54,13 +54,14 @@ def test_is_leaf_stops_descent():
     assert _tree.leaves([None, 1], is_leaf=lambda v: v is None) == [None, 1]
 
 
-def test_subclassed_keeps_subclasses_whole():
-    tree = [Point(1, 2), collections.OrderedDict(a=1), (3,), {"b": [4]}]
-    assert _tree.leaves(tree, is_leaf=_tree.subclassed) == [Point(1, 2), collections.OrderedDict(a=1), 3, 4]
-    out = _tree.map(lambda v: v, tree, is_leaf=_tree.subclassed)
-    assert type(out[0]) is Point and type(out[1]) is collections.OrderedDict
-    assert not _tree.subclassed((1,)) and not _tree.subclassed([]) and not _tree.subclassed({})
-    assert not _tree.subclassed(None) and not _tree.subclassed(3)
+def test_subclasses_false_keeps_subclasses_whole():
+    tree = [Point(1, 2), collections.OrderedDict(a=1), (3,), {"b": [4]}, slice(5, None)]
+    assert _tree.leaves(tree, subclasses=False) == [Point(1, 2), collections.OrderedDict(a=1), 3, 4, 5]
+    out = _tree.map(lambda v: v, tree, subclasses=False)
+    assert type(out[0]) is Point and type(out[1]) is collections.OrderedDict and out[2:] == tree[2:]
+    leaves, spec = _tree.flatten(tree, subclasses=False)
+    assert len(leaves) == 5 and _tree.unflatten(spec, leaves) == tree
+    assert _tree.leaves(tree) == [1, 2, 1, 3, 4, 5]         # the default walks them
 
 
 def test_spec_equality():

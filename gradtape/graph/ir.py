@@ -99,12 +99,12 @@ class _Opaque:
 
 def _walk_refs(v, out):
     """Append the node indices referenced anywhere in attribute value ``v`` to ``out``."""
-    out.extend(r.i for r in _tree.leaves(v, is_leaf=_tree.subclassed) if type(r) is Ref)
+    out += [r.i for r in _tree.leaves(v, subclasses=False) if type(r) is Ref]
 
 
 def _map_refs(v, f):
     """``v`` with every Ref r replaced by f(r)."""
-    return _tree.map(lambda r: f(r) if type(r) is Ref else r, v, is_leaf=_tree.subclassed)
+    return _tree.map(lambda r: f(r) if type(r) is Ref else r, v, subclasses=False)
 
 
 # ---- nodes -------------------------------------------------------------------------------------------

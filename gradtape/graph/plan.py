@@ -52,7 +52,7 @@ def _template(prim):
 
 
 def _has_ref(v):
-    return any(type(r) is Ref for r in _tree.leaves(v, is_leaf=_tree.subclassed))
+    return any(type(r) is Ref for r in _tree.leaves(v, subclasses=False))
 
 
 class _Plan:
@@ -90,7 +90,7 @@ class _Plan:
                 if t is _Opaque:
                     return e.value
                 return e
-            return _tree.map(leaf, v, is_leaf=_tree.subclassed)
+            return _tree.map(leaf, v, subclasses=False)
 
         def arg(v, b):
             """("r", slot) for a node's value, ("c", object) for a constant, ("g", env -> object) otherwise."""
@@ -357,7 +357,7 @@ def _unflattener(tree, backend, cross):
     if type(tree) is tuple and all(type(e) is Ref for e in tree):
         return lambda res: tuple(w(r) for r in res)
 
-    leaves, spec = _tree.flatten(tree, is_leaf=_tree.subclassed)
+    leaves, spec = _tree.flatten(tree, subclasses=False)
 
     def post(res):
         it = iter(res)

@@ -126,7 +126,7 @@ class Symbol:
         if self.kind == "grad":
             target, wrt, _ = self.op
             return [target] + list(wrt)
-        return [v for v in _tree.leaves((self.args, self.kwargs), is_leaf=_tree.subclassed) if type(v) is Symbol]
+        return [v for v in _tree.leaves((self.args, self.kwargs), subclasses=False) if type(v) is Symbol]
 
     def list_arguments(self):
         """Names of the variables this expression needs, in the order it reads them.
@@ -267,7 +267,7 @@ def _method_call(self, name, *args, **kw):
 
 def _has_symbol(v):
     """Whether value ``v`` (a tuple, list, dict or slice, walked) holds a Symbol."""
-    return type(v) is Symbol or any(type(e) is Symbol for e in _tree.leaves(v, is_leaf=_tree.subclassed))
+    return type(v) is Symbol or any(type(e) is Symbol for e in _tree.leaves(v, subclasses=False))
 
 
 def _topo(roots):
@@ -415,7 +415,7 @@ def _decl(v):
 
 def _value(v, vals):
     """Argument value ``v`` with each Symbol replaced by its value."""
-    return _tree.map(lambda e: vals[id(e)] if type(e) is Symbol else e, v, is_leaf=_tree.subclassed)
+    return _tree.map(lambda e: vals[id(e)] if type(e) is Symbol else e, v, subclasses=False)
 
 
 def _evaluate(roots, env):

@@ -98,6 +98,8 @@ class _Tracer:
 
     def norm(self, v):
         """A backend-neutral form of an argument or parameter value."""
+        if type(v) is Tensor:           # the common case, without the walker
+            return Ref(self.lookup(v))
         return _tree.map(self._norm_leaf, v, is_leaf=_kept_whole)
 
     def _norm_leaf(self, v):
