@@ -1,32 +1,46 @@
-"""The array-API layer: the functions users call (``gt.sin``, ``gt.sum``, ``gt.reshape``...).
+"""The array-API layer: the functions users call (``gt.sin``, ``gt.sum``, ``gt.reshape``...), one module per topic.
 
-This package module is also what the core reaches as ``hooks.API`` (Tensor methods, coercion) and,
-through :mod:`.rules`, the tensor-level namespace of recorded derivatives (``hooks.RULES``).
+  dtypes        the dtype objects and isdtype/result_type/can_cast/finfo/iinfo
+  device        default device, to_device, synchronize, memory_stats
+  creation      asarray, astype, from_dlpack, to_numpy, zeros/ones/full/eye/arange/linspace/empty (+ *_like)
+  info          __array_namespace_info__, broadcast_shapes, e/pi/inf/nan/newaxis
+  manipulation  reshape, permute_dims, broadcast_to, expand_dims, squeeze, concat, stack, where, tile, meshgrid...
+  indexing      x[key] (getitem), setitem, index_add, take, take_along_axis, repeat, sort (+ the scatter-adds)
+  elementwise   the functions bound from the primitive registry, and clip/real/imag/conj
+  reductions    sum, prod, mean, var, std, max, min, cumulative_sum/prod, diff
+  products      matmul, vecdot, tensordot, vector_norm
+  nondiff       comparisons, rounding, searching, sets, all/any (declared in a table)
+  linalg        the gt.linalg extension
+
+This package also fills two registration points of the core: ``hooks.API`` (the functions the Tensor
+methods and the lower layers call at run time: the same functions, without the ``@public`` check for
+symbols) and ``hooks.RULES`` (the tensor-level namespace rules see when their derivatives are recorded).
+
+>>> import gradtape as gt
+>>> from gradtape._core import hooks
+>>> hooks.API.reshape is gt.reshape.__wrapped__
+True
 """
 from __future__ import annotations
 
-import sys
 import types
 
 from .._core import hooks
 from .._core.dispatch import device_error
-from .._ops.elementwise import abs, relu_fn as relu, sigmoid_fn as sigmoid, softplus_fn as softplus  # noqa: F401
-from .._ops import linalg as _linalg
-from .._ops.indexing import getitem, setitem, index_add  # noqa: F401
-from .._ops.shape import (reshape, permute_dims, matrix_transpose, broadcast_to, broadcast_arrays, astype,  # noqa: F401
-                          expand_dims, squeeze, moveaxis, flip, roll, tril, triu, concat, stack, unstack, where,
-                          take, take_along_axis, repeat, tile, take_add, along_add)
-from . import elementwise as _elementwise
-from . import namespace as _namespace
-from . import rules as _rules
+from .._ops.elementwise import abs, relu_fn as relu, sigmoid_fn as sigmoid, softplus_fn as softplus
+from . import (creation, device, dtypes, elementwise, indexing, info, linalg, manipulation, nondiff, products,
+               reductions, rules)
+from .creation import *  # noqa: F401,F403
+from .device import *  # noqa: F401,F403
+from .dtypes import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403  (the functions bound from the registry)
-from .namespace import *  # noqa: F401,F403
-from .namespace import __array_namespace_info__  # noqa: F401
-
-_LINALG = types.SimpleNamespace(**{n: getattr(_linalg, n) for n in _linalg.__all__},
-                                matmul=_namespace.matmul, tensordot=_namespace.tensordot,
-                                vecdot=_namespace.vecdot, vector_norm=_namespace.vector_norm,
-                                matrix_transpose=matrix_transpose)
+from .indexing import *  # noqa: F401,F403
+from .info import *  # noqa: F401,F403
+from .info import __array_namespace_info__  # noqa: F401
+from .manipulation import *  # noqa: F401,F403
+from .nondiff import *  # noqa: F401,F403
+from .products import *  # noqa: F401,F403
+from .reductions import *  # noqa: F401,F403
 
 # the array-API names of ``gt`` besides the elementwise functions bound from the registry
 _NAMES = [
@@ -45,8 +59,16 @@ _NAMES = [
     'tile', 'to_device', 'to_numpy', 'tril', 'triu', 'trunc', 'uint16', 'uint32', 'uint64', 'uint8', 'unique_all',
     'unique_counts', 'unique_inverse', 'unique_values', 'unstack', 'var', 'vecdot', 'where', 'zeros',
     'zeros_like', '__array_namespace_info__']
-__all__ = sorted(_NAMES + _elementwise.__all__)
+__all__ = sorted(set(_NAMES) | set(elementwise.__all__))
 
-hooks.API = sys.modules[__name__]
-hooks.RULES = _rules.namespace({k: v for k, v in vars(sys.modules[__name__]).items()
-                                if not k.startswith("_") and not isinstance(v, types.ModuleType)}, _LINALG)
+
+def _plain(f):
+    """The function itself, without the ``@public`` check for symbols (the core calls it with tensors)."""
+    return f.__wrapped__ if getattr(f, "__gradtape_symbolic__", False) else f
+
+
+_TOPICS = (dtypes, device, creation, info, manipulation, indexing, elementwise, reductions, products, nondiff)
+hooks.API = types.SimpleNamespace(
+    **{name: _plain(getattr(module, name)) for module in _TOPICS for name in module.__all__},
+    abs=abs, relu=relu, sigmoid=sigmoid, softplus=softplus, device_error=device_error)
+hooks.RULES = rules.namespace(vars(hooks.API), linalg.namespace)

@@ -3,7 +3,8 @@
 Every primitive declared with ``namespace="gt"`` gets a public function of its name here, with the
 array-API signature (``sin(x, /)``, ``add(x1, x2, /)``) and a docstring with an example: adding an
 elementwise op needs no edit in this file. The functions with parameters read from the modes (``abs``:
-its subgradient at 0) are written by hand in :mod:`gradtape._ops.elementwise`.
+its subgradient at 0) are written by hand in :mod:`gradtape._ops.elementwise`; those with bounds or
+complex parts (``clip``, ``real``, ``imag``, ``conj``) at the end of this file.
 
 >>> import gradtape as gt
 >>> gt.sin is gt._api.elementwise.sin, gt.sin.__name__
@@ -15,7 +16,12 @@ import inspect
 
 from .._core.dispatch import apply1, apply2
 from .._core.primitive import PRIMS
-from .._ops import elementwise as _definitions  # noqa: F401  (declares the primitives)
+from .._core.tensor import Tensor
+from .._ops import elementwise as ops       # (importing it declares the primitives)
+from .creation import as_tensor, asarray, zeros_like
+from .dtypes import isdtype
+from .manipulation import broadcast_to, where
+from .public import public
 
 _ONE = inspect.Signature([inspect.Parameter("x", inspect.Parameter.POSITIONAL_ONLY)])
 _TWO = inspect.Signature([inspect.Parameter("x1", inspect.Parameter.POSITIONAL_ONLY),
@@ -43,7 +49,7 @@ FUNCTIONS = {}
 for _p in PRIMS.values():
     if _p.namespace == "gt":
         _p.function = FUNCTIONS[_p.name] = bind(_p)
-__all__ = sorted(FUNCTIONS)
+__all__ = sorted(FUNCTIONS) + ["clip", "real", "imag", "conj"]
 
 
 def __getattr__(name):
@@ -55,3 +61,68 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(FUNCTIONS))
+
+
+# ---- written by hand ---------------------------------------------------------------------------------------
+
+@public
+def clip(x, /, min=None, max=None):  # noqa: A002  (array API names)
+    """Array API ``clip``; derivative 1 inside [min, max] (bounds included), 0 outside.
+
+    >>> import gradtape as gt
+    >>> gt.clip(gt.asarray([-2.0, 0.5, 2.0]), -1.0, 1.0)
+    Tensor([-1. ,  0.5,  1. ])
+    """
+    x = as_tensor(x)
+    if isinstance(min, Tensor) or isinstance(max, Tensor) or not _number_or_none(min) or not _number_or_none(max):
+        out = x
+        if min is not None:
+            out = where(out < min, broadcast_to(as_tensor(min), out.shape) if not isinstance(min, (int, float)) else min,
+                        out)
+        if max is not None:
+            out = where(out > max, max, out)
+        return out
+    return apply1(ops.clip_, x, {"lo": min, "hi": max})
+
+
+def _number_or_none(v):
+    return v is None or isinstance(v, (int, float))
+
+
+@public
+def real(x, /):
+    """Real part (the identity on real tensors).
+
+    >>> import gradtape as gt
+    >>> gt.real(gt.asarray([1.5]))
+    Tensor([1.5])
+    """
+    x = asarray(x)
+    if isdtype(x.dtype, "complex floating"):
+        raise TypeError("gradtape.real: complex tensors are not differentiable in this version")
+    return apply1(ops.positive, x)
+
+
+@public
+def imag(x, /):
+    """Imaginary part (zeros on real tensors).
+
+    >>> import gradtape as gt
+    >>> gt.imag(gt.asarray([1.5]))
+    Tensor([0.])
+    """
+    x = asarray(x)
+    if isdtype(x.dtype, "complex floating"):
+        raise TypeError("gradtape.imag: complex tensors are not differentiable in this version")
+    return zeros_like(x)
+
+
+@public
+def conj(x, /):
+    """Complex conjugate (the identity on real tensors).
+
+    >>> import gradtape as gt
+    >>> gt.conj(gt.asarray([1.5]))
+    Tensor([1.5])
+    """
+    return real(x)

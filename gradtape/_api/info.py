@@ -1,0 +1,77 @@
+"""Inspection and constants: ``__array_namespace_info__``, ``broadcast_shapes`` and ``e``, ``pi``, ``inf``,
+``nan``, ``newaxis``.
+
+>>> import gradtape as gt
+>>> gt.broadcast_shapes((3, 1), (4,)), gt.newaxis is None
+((3, 4), True)
+"""
+from __future__ import annotations
+
+import math
+
+from .. import backends
+from .._core.dtypes import DTYPES
+from .device import get_default_device
+from .dtypes import isdtype
+
+__all__ = ["broadcast_shapes", "__array_namespace_info__", "e", "pi", "inf", "nan", "newaxis"]
+
+e = math.e
+pi = math.pi
+inf = math.inf
+nan = math.nan
+newaxis = None
+
+
+def broadcast_shapes(*shapes):
+    """The broadcast of several shapes (ValueError naming them when they do not broadcast).
+
+    >>> import gradtape as gt
+    >>> gt.broadcast_shapes((3, 1), (4,))
+    (3, 4)
+    """
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(ndim):
+        n = 1
+        for s in shapes:
+            k = s[i - ndim + len(s)] if i - ndim + len(s) >= 0 else 1
+            if k != 1:
+                if n != 1 and n != k:
+                    raise ValueError(f"shapes {', '.join(str(tuple(s)) for s in shapes)} do not broadcast")
+                n = k
+        out.append(n)
+    return tuple(out)
+
+
+class NamespaceInfo:
+    """What ``__array_namespace_info__()`` returns: capabilities, devices and dtypes of ``gt``."""
+
+    def capabilities(self):
+        return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": 64}
+
+    def default_device(self):
+        return get_default_device()
+
+    def devices(self):
+        devices = ["cpu", "strict"]
+        if "cuda" in backends.available():
+            devices.append("cuda:0")
+        return devices
+
+    def default_dtypes(self, *, device=None):
+        return {"real floating": DTYPES["float64"], "complex floating": DTYPES["complex128"],
+                "integral": DTYPES["int64"], "indexing": DTYPES["int64"]}
+
+    def dtypes(self, *, device=None, kind=None):
+        return {n: d for n, d in DTYPES.items() if kind is None or isdtype(d, kind)}
+
+
+def __array_namespace_info__():
+    """Array API inspection object.
+
+    >>> import gradtape as gt
+    >>> "cpu" in gt.__array_namespace_info__().devices()
+    True
+    """
+    return NamespaceInfo()
