@@ -18,7 +18,7 @@ from .._core.dispatch import apply, apply_multi, wrap
 from .._core.primitive import define
 from .._core.tensor import Tensor
 from .._state import scoped, state
-from .checkpoint import checkpoint, random_stream  # noqa: F401  (their home until the importers move)
+from .checkpoint import checkpoint, random_stream  # noqa: F401  (re-exported until their importers use .checkpoint)
 
 __all__ = ["custom_vjp", "custom_jvp", "checkpoint", "random_stream"]
 
@@ -28,8 +28,10 @@ def _tracked(args):
 
 
 def _tangents_active(args):
-    return bool(state.levels) and any(isinstance(a, Tensor) and a.tangents and any(lv in state.levels for lv in a.tangents)
-                                      for a in args)
+    """Whether an argument carries a tangent of an active forward-mode level."""
+    levels = state.levels
+    return bool(levels) and any(isinstance(a, Tensor) and a.tangents and any(lv in levels for lv in a.tangents)
+                                for a in args)
 
 
 def _as_tensor(v, backend):

@@ -57,11 +57,10 @@ def backward(heads, head_grads=None, retain_graph=None, create_graph=False, trai
     Tensor([2., 4.])
     """
     roots = [heads] if isinstance(heads, Tensor) else list(heads)
-    hg = None if head_grads is None else ([head_grads] if isinstance(head_grads, Tensor) or
-                                          not isinstance(head_grads, (list, tuple)) else list(head_grads))
     if retain_graph is None:
         retain_graph = create_graph
-    _engine.run(roots, head_gradients(roots, hg, create_graph), retain_graph=retain_graph, create_graph=create_graph)
+    _engine.run(roots, head_gradients(roots, _listed(head_grads), create_graph), retain_graph=retain_graph,
+                create_graph=create_graph)
 
 
 def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=False, train_mode=True):
@@ -74,14 +73,20 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
     """
     roots = [heads] if isinstance(heads, Tensor) else list(heads)
     single = isinstance(variables, Tensor)
-    vs = [variables] if single else _tensors(variables, "autograd.grad", "variables")
-    hg = None if head_grads is None else ([head_grads] if not isinstance(head_grads, (list, tuple)) else list(head_grads))
+    sources = [variables] if single else _tensors(variables, "autograd.grad", "variables")
     if retain_graph is None:
         retain_graph = create_graph
-    got = _engine.run(roots, head_gradients(roots, hg, create_graph, "autograd.grad"), retain_graph=retain_graph,
-                      create_graph=create_graph, sources=vs)
-    got = [g if g is not None else wrap(v.backend.xp.zeros_like(v.data), v.backend) for g, v in zip(got, vs)]
+    got = _engine.run(roots, head_gradients(roots, _listed(head_grads), create_graph, "autograd.grad"),
+                      retain_graph=retain_graph, create_graph=create_graph, sources=sources)
+    got = [g if g is not None else wrap(v.backend.xp.zeros_like(v.data), v.backend) for g, v in zip(got, sources)]
     return got[0] if single else got
+
+
+def _listed(value):
+    """None, or ``value`` as a list: its items if it is a list or tuple, else the one value."""
+    if value is None:
+        return None
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _tensors(xs, what, arg):
@@ -158,22 +163,21 @@ class GradientTape:
         single = isinstance(sources, Tensor)
         srcs = [sources] if single else _tensors(sources, "GradientTape.gradient", "sources")
         targets = [target] if isinstance(target, Tensor) else list(target)
-        og = None if output_gradients is None else (
-            [output_gradients] if not isinstance(output_gradients, (list, tuple)) else list(output_gradients))
-        if og is not None and len(og) != len(targets):
-            raise ValueError(f"GradientTape.gradient: {len(og)} output_gradients for {len(targets)} targets; "
+        given = _listed(output_gradients)
+        if given is not None and len(given) != len(targets):
+            raise ValueError(f"GradientTape.gradient: {len(given)} output_gradients for {len(targets)} targets; "
                              f"give one per target")
         self._used = True
         live = [t for t in targets if self._recorded(t)]
         if not live:      # the target does not depend on anything recorded: no gradient (TensorFlow's None)
             return None if single else [None] * len(srcs)
         if len(live) != len(targets):
-            og = None if og is None else [g for g, t in zip(og, targets) if self._recorded(t)]
+            given = None if given is None else [g for g, t in zip(given, targets) if self._recorded(t)]
             targets = live
         create = state.enabled and state.recording > 0   # inside an outer tape/record: record this pass too
         back = self._rewatch(targets)
         try:
-            got = _engine.run(targets, head_gradients(targets, og, create, "GradientTape.gradient"),
+            got = _engine.run(targets, head_gradients(targets, given, create, "GradientTape.gradient"),
                               retain_graph=self.persistent or create, create_graph=create, sources=srcs)
         finally:
             self._unwatch(back)
