@@ -431,7 +431,7 @@ def torch_step_memory(env, step, warmup=2):
 def kernel_cases(env, n_rows, n_cols):
     """name -> (fused-path call, generic-path call) of each backward rule with an override (both via the rule)."""
     from gradtape._ops import elementwise as P
-    from gradtape import nn as gnn
+    from gradtape._ops import nn as gnn
     xp, bk = env.bk.xp, env.bk
     rng = np.random.default_rng(3)
     x = bk.asarray(rng.standard_normal((n_rows, n_cols)).astype(np.float32))
