@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gradtape as gt
-from gradtape import graph as G
+from gradtape import graph as gt_graph
 from gradtape import sym
 
 from conftest import to_np
@@ -220,7 +220,7 @@ def test_saved_file_is_json_without_pickle(tmp_path):
     g = gt.trace(lambda x: x * gt.asarray([1.5, 2.5]), gt.ones(2))
     g.save(tmp_path / "g.json")
     d = json.loads((tmp_path / "g.json").read_text())
-    assert d["format"] == "gradtape.graph" and d["version"] == G.FORMAT_VERSION
+    assert d["format"] == "gradtape.graph" and d["version"] == gt_graph.FORMAT_VERSION
     const = next(n for n in d["nodes"] if n["kind"] == "const")
     assert const["value"]["dtype"] == "float64" and const["value"]["shape"] == [2]
     assert np.frombuffer(base64.b64decode(const["value"]["data"]), "<f8").tolist() == [1.5, 2.5]
@@ -249,7 +249,7 @@ CORRUPT = [
     ("truncated", json.dumps(_doc())[:-40], "not a JSON document"),
     ("a JSON array", "[1, 2, 3]", "not a gradtape graph"),
     ("other format", _corrupt(lambda d: d.update(format="onnx")), "not a gradtape graph"),
-    ("newer version", _corrupt(lambda d: d.update(version=G.FORMAT_VERSION + 1)),
+    ("newer version", _corrupt(lambda d: d.update(version=gt_graph.FORMAT_VERSION + 1)),
      "format version 2.*newer.*upgrade gradtape"),
     ("bad version", _corrupt(lambda d: d.update(version="one")), "version"),
     ("no nodes", _corrupt(lambda d: d.pop("nodes")), "malformed graph"),
@@ -340,7 +340,7 @@ def test_to_dot_styles_the_reverse_pass_apart():
     text = g.to_dot()
     rev = [ln for ln in text.splitlines() if "cos" in ln]
     fwd = [ln for ln in text.splitlines() if 'label="x' in ln]
-    assert rev and G._STYLES["rev"] in rev[0] and G._STYLES["rev"] not in fwd[0]
+    assert rev and gt_graph._STYLES["rev"] in rev[0] and gt_graph._STYLES["rev"] not in fwd[0]
 
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
@@ -366,7 +366,7 @@ def test_repr_svg():
 
 
 def test_render_without_dot_names_the_package(tmp_path, monkeypatch):
-    monkeypatch.setattr(G.shutil, "which", lambda name: None)
+    monkeypatch.setattr(gt_graph.shutil, "which", lambda name: None)
     g = gt.trace(lambda x: x * 2.0, gt.ones(2))
     with pytest.raises(RuntimeError, match="package `graphviz`"):
         g.render(tmp_path / "g.svg")
@@ -379,7 +379,7 @@ def test_render_without_dot_names_the_package(tmp_path, monkeypatch):
 
 def test_public_api_has_runnable_examples():
     missing = []
-    for owner in (G, sym, G.Graph, G.IRNode, sym.Symbol):
+    for owner in (gt_graph, sym, gt_graph.Graph, gt_graph.IRNode, sym.Symbol):
         for name, obj in vars(owner).items():
             if name.startswith("_") and name not in ("__call__", "_repr_svg_"):
                 continue
@@ -388,12 +388,13 @@ def test_public_api_has_runnable_examples():
             if isinstance(obj, property):
                 obj = obj.fget
             mod = getattr(obj, "__module__", None) or ""
-            if not callable(obj) or not (mod in (G.__name__, sym.__name__) or mod.startswith("gradtape.graph.")):
+            ours = mod in (gt_graph.__name__, sym.__name__) or mod.startswith("gradtape.graph.")
+            if not callable(obj) or not ours:
                 continue
             if ">>>" not in (inspect.getdoc(obj) or ""):
                 missing.append(f"{getattr(owner, '__name__', owner)}.{name}")
     assert not missing, missing
-    assert gt.trace is G.trace and gt.Graph is G.Graph
+    assert gt.trace is gt_graph.trace and gt.Graph is gt_graph.Graph
 
 
 def _main(*args, cwd):

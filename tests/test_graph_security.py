@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import gradtape as gt
-from gradtape import graph as G
+from gradtape import graph as gt_graph
 from gradtape._state import state as _state
 from gradtape.graph import schema
 from gradtape.graph.ir import _registry
@@ -255,7 +255,7 @@ def test_every_primitive_parameter_has_a_declared_kind():
     missing = {k: p for p, prim in _registry().items() for k in schema.prim_params(prim)[2]
                if k not in schema.PARAM_KINDS}
     assert not missing, f"declare these in gradtape.graph.schema.PARAM_KINDS: {missing}"
-    fns = set(G._graph_io._FNS)
+    fns = set(gt_graph._graph_io._FNS)
     assert fns == set(schema.FN_SIGS), fns ^ set(schema.FN_SIGS)
 
 

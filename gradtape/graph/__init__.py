@@ -87,7 +87,7 @@ def trace(f, *args, **kwargs):
     True
     """
     if isinstance(f, _symbolic.Symbol):
-        run, inputs = _symbolic.trace_inputs(f, args, kwargs)
+        run, inputs = _symbolic._trace_inputs(f, args, kwargs)
         return trace(run, **inputs)
     nodes, tree, layout, kw_layout, name, home = _record(f, args, kwargs)
     g = Graph._build(nodes, tree, layout, kw_layout, name=name, home=home)

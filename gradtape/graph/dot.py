@@ -141,7 +141,13 @@ def _to_dot(graph):
 # ---- symbolic expressions (gradtape.sym) ---------------------------------------------------------------
 
 def symbol_text(s, depth):
-    """A short formula for Symbol ``s`` (names of variables and named symbols; ``…`` below ``depth`` levels)."""
+    """A short formula for Symbol ``s`` (names of variables and named symbols; ``…`` below ``depth`` levels).
+
+    >>> from gradtape import sym
+    >>> from gradtape.graph.dot import symbol_text
+    >>> symbol_text(2 * sym.var("a") + 1, 3)
+    'add(multiply(2, a), 1)'
+    """
     if s.kind == "var" or s.named and depth < 3:
         return s.name
     if depth <= 0:
@@ -160,7 +166,22 @@ def symbol_text(s, depth):
 
 
 def symbols_to_dot(order, roots, title):
-    """DOT text for the Symbols ``order`` (each after its dependencies) computing ``roots``."""
+    """DOT text for the Symbols ``order`` (each after its dependencies) computing ``roots``.
+
+    >>> import gradtape as gt
+    >>> from gradtape import sym
+    >>> from gradtape.graph.dot import symbols_to_dot
+    >>> a = sym.var("a"); b = gt.exp(a)
+    >>> print(symbols_to_dot([a, b], [b], "g"))  # doctest: +ELLIPSIS
+    digraph "g" {
+    ...
+      s0 [label="a", ...];
+      s1 [label="exp", ...];
+      o0 [label="out", ...];
+      s0 -> s1;
+      s1 -> o0;
+    }
+    """
     ids = {id(s): f"s{i}" for i, s in enumerate(order)}
     items, edges = [], []
     for s in order:

@@ -465,7 +465,7 @@ def _gradients(target, ws, env):
     return value, tuple(got)
 
 
-def trace_inputs(s, args, kwargs):
+def _trace_inputs(s, args, kwargs):
     """``(run, inputs)`` for gt.trace(symbol, **inputs): a function of the symbol's variables, by name, and
     an example for each (declared shapes give zeros); :func:`gradtape.graph.trace` traces ``run(**inputs)``."""
     if args:
