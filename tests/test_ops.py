@@ -169,7 +169,6 @@ def _data(op, shapes, rng):
     args = []
     for i, s in enumerate(shapes):
         if i in op.ints:
-            others = shapes[0][:-1]
             args.append(np.asarray(op.ints[i](s, rng), dtype=np.int64))
             continue
         lo, hi = op.domain[i] if isinstance(op.domain[0], tuple) else op.domain

@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import math
 
-from .._core import primitive
+from .._core import primitive           # TEMPORARY: only the adapters at the end use it
 from .._core.dispatch import apply1
-from .._core.primitive import PRIMS, binary, define, define_linear, unary  # noqa: F401  (PRIMS: graph/ir.py)
+from .._core.primitive import binary, define, define_linear, unary
 from .._state import state
-# TEMPORARY re-exports (the blocks moved to reduction.py and matmul.py): gradtape/_api/namespace.py reads P.sum_,
-# P.matmul..., gradtape/_ops/nn.py read _keep; importing them here also registers them before gradtape._api binds gt
-from .matmul import matmul, norm2, normp, vecdot_  # noqa: F401
-from .reduction import _keep, _unreduce, cumsum, max_, mean_, min_, prod_, std_, sum_, var_  # noqa: F401
 
 # ---- unary ---------------------------------------------------------------------------------------------------------
 negative = define_linear("negative", lambda xp, x: -x, lambda xp, ct, out, x: -ct, same_shape=True, namespace="gt")

@@ -94,7 +94,7 @@ vecdot_ = define(
     reads={"x": ("y",), "y": ("x",)})
 
 
-# ---- vector norms: ||x||_2 and ||x||_p, derivative taken as 0 where the norm is 0 (not NaN) ----------------------------
+# ---- vector norms: ||x||_2 and ||x||_p, derivative taken as 0 where the norm is 0 (not NaN) ----------------------
 def _norm2_d(xp, x, out, axis, keepdims):
     """d||x||_2/dx = x / ||x||."""
     norm = out if keepdims else _keep(xp, out, x.shape, axis)

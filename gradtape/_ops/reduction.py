@@ -111,7 +111,8 @@ def _var_factor(shape, axis, correction):
 var_ = define(
     "var", lambda xp, x, axis, correction, keepdims: xp.var(x, axis=axis, correction=correction, keepdims=keepdims),
     vjp={"x": lambda xp, ct, out, x, axis, correction, keepdims:
-         _unreduce(xp, ct, x.shape, axis, keepdims) * (_deviation(xp, x, axis) * _var_factor(x.shape, axis, correction))},
+         _unreduce(xp, ct, x.shape, axis, keepdims)
+         * (_deviation(xp, x, axis) * _var_factor(x.shape, axis, correction))},
     jvp={"x": lambda xp, t, out, x, axis, correction, keepdims:
          xp.sum(t * _deviation(xp, x, axis), axis=axis, keepdims=keepdims) * _var_factor(x.shape, axis, correction)},
     reads={"x": ("x",)})
