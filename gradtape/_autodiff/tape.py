@@ -78,8 +78,13 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
         retain_graph = create_graph
     got = _engine.run(roots, head_gradients(roots, _listed(head_grads), create_graph, "autograd.grad"),
                       retain_graph=retain_graph, create_graph=create_graph, sources=sources)
-    got = [g if g is not None else wrap(v.backend.xp.zeros_like(v.data), v.backend) for g, v in zip(got, sources)]
+    got = gradients_or_zeros(got, sources)
     return got[0] if single else got
+
+
+def gradients_or_zeros(got, sources):
+    """Each gradient, or zeros of its source's shape and dtype where the source is not connected."""
+    return [g if g is not None else wrap(s.backend.xp.zeros_like(s.data), s.backend) for g, s in zip(got, sources)]
 
 
 def _listed(value):

@@ -19,7 +19,7 @@ from .._core.dtypes import dtype_name, is_float
 from .._core.tensor import Tensor
 from .._ops.shape import reshape_p
 from .._state import scoped, state
-from .tape import head_gradients, reverse_jacobians
+from .tape import gradients_or_zeros, head_gradients, reverse_jacobians
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"]
 
@@ -129,11 +129,6 @@ def _call(f, args, nums, what):
     return args, out, nested
 
 
-def _or_zeros(got, srcs):
-    """Each gradient, or zeros of its source's shape and dtype where the source is not connected."""
-    return [g if g is not None else wrap(s.backend.xp.zeros_like(s.data), s.backend) for g, s in zip(got, srcs)]
-
-
 def _scalar_out(out, what):
     if not isinstance(out, Tensor):
         raise TypeError(f"gradtape.{what}: the function must return a scalar Tensor, got {type(out).__name__}")
@@ -149,9 +144,9 @@ def _scalar_out(out, what):
 
 def _grads(out, srcs, create):
     if not out._requires_grad:   # output does not depend on the arguments
-        return _or_zeros([None] * len(srcs), srcs)
+        return gradients_or_zeros([None] * len(srcs), srcs)
     head = wrap(out.backend.xp.ones_like(out.data), out.backend) if create else out.backend.xp.ones_like(out.data)
-    return _or_zeros(_engine.run([out], [head], retain_graph=create, create_graph=create, sources=srcs), srcs)
+    return gradients_or_zeros(_engine.run([out], [head], retain_graph=create, create_graph=create, sources=srcs), srcs)
 
 
 def value_and_grad(f, argnums=0, has_aux=False):
@@ -213,11 +208,11 @@ def vjp(f, *primals, has_aux=False):
             roots.append(o)
             heads.append(c)
         if not roots:
-            return tuple(_or_zeros([None] * len(args), args))
+            return tuple(gradients_or_zeros([None] * len(args), args))
         create = nested or any(isinstance(c, Tensor) and (c._requires_grad or c.tangents is not None) for c in cts)
         got = _engine.run(roots, head_gradients(roots, heads, create), retain_graph=True, create_graph=create,
                           sources=list(args))
-        return tuple(_or_zeros(got, args))
+        return tuple(gradients_or_zeros(got, args))
 
     shown = out if nested else (type(out)(wrap(o.data, o.backend) for o in outs) if isinstance(out, (tuple, list))
                                 else wrap(out.data, out.backend))
