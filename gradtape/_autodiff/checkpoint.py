@@ -127,7 +127,7 @@ def _block_inputs(outs, start):
     return ext
 
 
-def _over(n):
+def _output_of(n):
     """A stand-in tensor for the output of node ``n`` (a source of the recomputation's backward pass)."""
     t = wrap(None, n.backend)
     t._node, t._requires_grad = n, True
@@ -172,7 +172,7 @@ def checkpoint(f):
         ext = _block_inputs(tracked, start)
         del tracked
         keys = list(ext)
-        srcs = [ext[k][0] if type(k) is not Node else _over(k) for k in keys]
+        srcs = [ext[k][0] if type(k) is not Node else _output_of(k) for k in keys]
 
         def recompute(cts):
             create = state.enabled

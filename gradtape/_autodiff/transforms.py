@@ -53,8 +53,9 @@ def _source(x, what, i=None):
 
     It is a tensor of its own, never ``x``: the gradient is w.r.t. this argument only (not what the function
     reads of ``x`` through a closure, nor another argument that is the same tensor), and the walk of an
-    intermediate source goes on above it (total derivatives). It shares ``x``'s memory: in-place operators
-    on it have value semantics (only a leaf with a grad_req is updated in place, and it has none)."""
+    intermediate source goes on above it (total derivatives). It shares ``x``'s memory and version counter:
+    in-place operators on it have value semantics (only a leaf with a grad_req is updated in place, and it
+    has none), and a truly in-place update of ``x`` while it is saved is the usual error at backward."""
     if not isinstance(x, Tensor):
         x = asarray(x)
     _check_real(x, what, "an argument" if i is None else f"argument {i}")
