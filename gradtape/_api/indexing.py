@@ -23,7 +23,7 @@ from .._ops.indexing import along_add_p, along_p, getitem_p, index_add_p, setite
 from .._state import state
 from .creation import as_tensor, asarray, tracked
 from .info import broadcast_shapes
-from .manipulation import broadcast_to, permute_dims, reshape, where
+from .manipulation import broadcast_to, permute_dims, reshape, reshaped, where
 from .nondiff import argsort
 from .public import public
 
@@ -201,14 +201,14 @@ def getitem(x, key):
     x = as_tensor(x)
     ents = _norm_key(x, key, "getitem")
     if ents.vshape is not None:
-        x = reshape(x, ents.vshape)
+        x = reshaped(x, ents.vshape)
     arr = [i for i, e in enumerate(ents) if _isarr(e)]
     if not arr:
         plain = tuple(e for e in ents if e is not None)
         y = apply1(getitem_p, x, {"key": plain + (Ellipsis,), "xshape": x.shape, "basic": True})
         if len(plain) == len(ents):
             return y
-        return reshape(y, _result_shape([e for e in ents if type(e) is not int], (), True, y.shape))
+        return reshaped(y, _result_shape([e for e in ents if type(e) is not int], (), True, y.shape))
     e = ents[arr[0]]
     if len(arr) == 1 and type(e) is not _Mask and all(k is _ALL for i, k in enumerate(ents) if i != arr[0]):
         return _take(x, e, arr[0])        # x[..., idx, ...]: one take (the common case)
@@ -219,7 +219,7 @@ def _take(x, idx, a):
     """take of normalised raw indices of any shape along axis a, B in place."""
     flat = idx if idx.ndim == 1 else x.backend.xp.reshape(idx, (-1,))
     out = apply(take_p, (x, wrap(flat, x.backend)), {"axis": a - x.ndim, "xshape": x.shape})
-    return out if idx.ndim == 1 else reshape(out, x.shape[:a] + tuple(idx.shape) + x.shape[a + 1:])
+    return out if idx.ndim == 1 else reshaped(out, x.shape[:a] + tuple(idx.shape) + x.shape[a + 1:])
 
 
 def _advanced(x, ents):
@@ -248,13 +248,13 @@ def _advanced(x, ents):
     n = 1
     for s in sizes:
         n *= s
-    out = _take(reshape(y, (n,) + rshape) if len(adv) != 1 else y, lin, 0)
+    out = _take(reshaped(y, (n,) + rshape) if len(adv) != 1 else y, lin, 0)
     if adjacent and before:
         nb = len(b)
         out = permute_dims(out, tuple(range(nb, nb + before)) + tuple(range(nb)) +
                            tuple(range(nb + before, out.ndim)))
     shape = _result_shape(ents, b, adjacent, rshape)
-    return out if shape == out.shape else reshape(out, shape)
+    return reshaped(out, shape)
 
 
 def _region(x, ents):
@@ -288,7 +288,7 @@ def _fit_value(op, value, x, shape, region):
         if any(n != 1 for n in v.shape[:extra]):
             raise ValueError(f"gradtape.{op}: a value of shape {v.shape} cannot be written to a region of shape "
                              f"{shape} (array shape {x.shape})")
-        v = reshape(v, v.shape[extra:])
+        v = reshaped(v, v.shape[extra:])
     try:
         ok = broadcast_shapes(v.shape, shape) == shape
     except ValueError:
@@ -297,7 +297,7 @@ def _fit_value(op, value, x, shape, region):
         raise ValueError(f"gradtape.{op}: a value of shape {value.shape} cannot be broadcast to the indexed region "
                          f"of shape {shape} (array shape {x.shape})")
     v = broadcast_to(v, shape)
-    return v if shape == region else reshape(v, region)
+    return reshaped(v, region)
 
 
 @public
@@ -305,7 +305,7 @@ def setitem(x, key, value):
     """A copy of x with x[key] = value (differentiable in x and value); the value is broadcast to x[key]."""
     ents = _norm_key(x, key, "setitem")
     if ents.vshape is not None:
-        return reshape(_setitem(reshape(x, ents.vshape), ents, value), x.shape)
+        return reshaped(_setitem(reshaped(x, ents.vshape), ents, value), x.shape)
     return _setitem(x, ents, value)
 
 
@@ -347,9 +347,9 @@ def index_add(x, key, v):
     """A copy of x with v added at x[key]; repeated integer indices accumulate (transpose of getitem)."""
     ents = _norm_key(x, key, "index_add")
     if ents.vshape is not None:
-        y = reshape(x, ents.vshape)
+        y = reshaped(x, ents.vshape)
         shape, k, region = _region(y, ents)
-        return reshape(apply(index_add_p, (y, _fit_value("index_add", v, y, shape, region)),
+        return reshaped(apply(index_add_p, (y, _fit_value("index_add", v, y, shape, region)),
                              {"key": k, "xshape": y.shape}), x.shape)
     shape, k, region = _region(x, ents)
     return apply(index_add_p, (x, _fit_value("index_add", v, x, shape, region)), {"key": k, "xshape": x.shape})

@@ -44,6 +44,12 @@ def reshape(x, /, shape, *, copy=None):
     return apply1(reshape_p, x, {"shape": shape, "xshape": x.shape})
 
 
+def reshaped(x, shape):
+    """Tensor x reshaped to ``shape`` (resolved: no -1), or x itself when that is its shape: what the other
+    functions of this layer call (no argument checks, no ``@public`` frame)."""
+    return x if shape == x.shape else apply1(reshape_p, x, {"shape": shape, "xshape": x.shape})
+
+
 @public
 def permute_dims(x, /, axes):
     """Array API ``permute_dims``; differentiable.
@@ -244,8 +250,12 @@ def concat(arrays, /, *, axis=0):
     if any(a.ndim != ndim or a.shape[:ndim + ax] + a.shape[ndim + ax + 1:] !=
            arrays[0].shape[:ndim + ax] + arrays[0].shape[ndim + ax + 1:] for a in arrays):
         raise ValueError(f"gradtape.concat: shapes {[a.shape for a in arrays]} differ outside axis {axis}")
-    sizes = tuple(a.shape[ax] for a in arrays)
-    return apply(_concat_prim(len(arrays)), tuple(arrays), {"axis": ax, "sizes": sizes})
+    return _joined(arrays, ax)
+
+
+def _joined(arrays, axis):
+    """concat of tensors that fit along the negative ``axis``."""
+    return apply(_concat_prim(len(arrays)), tuple(arrays), {"axis": axis, "sizes": tuple(a.shape[axis] for a in arrays)})
 
 
 @public
@@ -261,8 +271,10 @@ def stack(arrays, /, *, axis=0):
         raise ValueError("gradtape.stack: needs at least one array")
     if any(a.shape != arrays[0].shape for a in arrays):
         raise ValueError(f"gradtape.stack: all arrays must have one shape, got {[a.shape for a in arrays]}")
-    a = axis_index(axis, arrays[0].ndim + 1, "stack", arrays[0].shape)
-    return concat([expand_dims(x, axis=a) for x in arrays], axis=a)
+    shape = arrays[0].shape
+    a = axis_index(axis, len(shape) + 1, "stack", shape)
+    row = shape[:a] + (1,) + shape[a:]
+    return _joined([apply1(reshape_p, x, {"shape": row, "xshape": shape}) for x in arrays], a - len(shape) - 1)
 
 
 @public

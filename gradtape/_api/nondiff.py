@@ -117,35 +117,6 @@ _AXIS_CHECK = {"argmax": axis_index, "argmin": axis_index, "argsort": axis_index
                "all": axis_tuple, "any": axis_tuple}
 
 
-def call(name, args, kw):
-    """Apply the backend function ``name`` to the raw arrays of ``args``/``kw``; the result wrapped, untracked."""
-    backend = None
-    raw = []
-    for a in args:
-        if isinstance(a, Tensor):
-            if backend is None:
-                backend = a.backend
-            elif a.backend is not backend:
-                raise device_error(name, [t for t in args if isinstance(t, Tensor)])
-            raw.append(a.data)
-        elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
-            raw.append(type(a)(t.data for t in a))
-            backend = backend or a[0].backend
-        else:
-            raw.append(a)
-    kw = {k: (v.data if isinstance(v, Tensor) else v) for k, v in kw.items()}
-    if backend is None:
-        backend = backend_for(None)
-        raw = [backend.asarray(a) if not isinstance(a, (int, float, bool)) else a for a in raw]
-    check = _AXIS_CHECK.get(name)
-    if check is not None and kw.get("axis") is not None and raw and hasattr(raw[0], "ndim"):
-        check(kw["axis"], raw[0].ndim, name, raw[0].shape)      # AxisError naming the op
-    out = _wrapped(getattr(backend.xp, name)(*raw, **kw), backend)
-    if state.tracer is not None:
-        state.tracer(name, args, kw, out)
-    return out
-
-
 def _wrapped(res, backend):
     if isinstance(res, tuple):
         values = [_wrapped(r, backend) for r in res]
@@ -158,9 +129,36 @@ def _wrapped(res, backend):
 
 
 def bind(name, signature, example, result):
-    """The public function ``gt.<name>``: the standard's signature, a docstring with its example."""
+    """The public function ``gt.<name>``: the backend's function on the raw arrays of its arguments, the result
+    wrapped (untracked); the standard's signature and a docstring with its example."""
+    check = _AXIS_CHECK.get(name)
+
     def f(*args, **kw):
-        return call(name, args, kw)
+        backend = None
+        raw = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if backend is None:
+                    backend = a.backend
+                elif a.backend is not backend:
+                    raise device_error(name, [t for t in args if isinstance(t, Tensor)])
+                raw.append(a.data)
+            elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
+                raw.append(type(a)(t.data for t in a))
+                backend = backend or a[0].backend
+            else:
+                raw.append(a)
+        if kw:
+            kw = {k: (v.data if isinstance(v, Tensor) else v) for k, v in kw.items()}
+        if backend is None:
+            backend = backend_for(None)
+            raw = [backend.asarray(a) if not isinstance(a, (int, float, bool)) else a for a in raw]
+        if check is not None and kw.get("axis") is not None and raw and hasattr(raw[0], "ndim"):
+            check(kw["axis"], raw[0].ndim, name, raw[0].shape)      # AxisError naming the op
+        out = _wrapped(getattr(backend.xp, name)(*raw, **kw), backend)
+        if state.tracer is not None:
+            state.tracer(name, args, kw, out)
+        return out
     f.__name__ = f.__qualname__ = name
     f.__module__ = "gradtape"
     f.__signature__ = signature

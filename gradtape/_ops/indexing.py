@@ -137,22 +137,20 @@ def _batched_index(xp, idx, a):
 
 
 def indexed_ndim(key, ndim):
-    """The number of axes of a[key] for an array a of ``ndim`` axes (NumPy's rules)."""
-    key = _as_tuple(key)
-    consumed = advanced = 0
-    arrays = False
-    for e in key:
-        if e is None or e is Ellipsis or type(e) is slice:
-            consumed += type(e) is slice
+    """The number of axes of a[key] for an array a of ``ndim`` axes (NumPy's rules; it runs in every getitem VJP)."""
+    kept, advanced = ndim, -1
+    for e in (key if type(key) is tuple else (key,)):
+        if e is None:
+            kept += 1
+        elif e is Ellipsis or type(e) is slice:
+            continue
         elif hasattr(e, "shape"):
-            arrays = True
             mask = dtype_name(e.dtype) == "bool"
-            consumed += e.ndim if mask else 1
+            kept -= e.ndim if mask else 1
             advanced = max(advanced, 1 if mask else e.ndim)
         else:               # an integer
-            consumed += 1
-    kept = ndim - consumed + sum(1 for e in key if type(e) is slice) + sum(1 for e in key if e is None)
-    return kept + advanced if arrays else kept
+            kept -= 1
+    return kept if advanced < 0 else kept + advanced
 
 
 def _scatter(xp, ct, key, xshape, basic):
