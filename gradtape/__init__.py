@@ -27,7 +27,8 @@ from ._autodiff.modes import (record, pause, no_grad, enable_grad, is_recording,
                               train_mode, predict_mode, subgradient, stop_gradient)
 from ._autodiff.tape import GradientTape
 from ._autodiff.transforms import grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp
-from ._autodiff.custom import custom_vjp, custom_jvp, checkpoint
+from ._autodiff.custom import custom_vjp, custom_jvp
+from ._autodiff.checkpoint import checkpoint
 from . import linalg, nn, autograd, nd, testing, optim, special, sym
 from .graph import Graph, trace
 

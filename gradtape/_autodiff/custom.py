@@ -18,7 +18,6 @@ from .._core.dispatch import apply, apply_multi, wrap
 from .._core.primitive import define
 from .._core.tensor import Tensor
 from .._state import scoped, state
-from .checkpoint import checkpoint, random_stream  # noqa: F401  (re-exported until their importers use .checkpoint)
 
 __all__ = ["custom_vjp", "custom_jvp", "checkpoint", "random_stream"]
 

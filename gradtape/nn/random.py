@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import backends
 from .._api import get_default_device
-from .._autodiff.custom import random_stream
+from .._autodiff.checkpoint import random_stream
 from .._core.dispatch import wrap
 from .._core.dtypes import dtype_name
 
