@@ -19,7 +19,7 @@ from .._core.primitive import define
 from .._core.tensor import Tensor
 from .._state import scoped, state
 
-__all__ = ["custom_vjp", "custom_jvp", "checkpoint", "random_stream"]
+__all__ = ["custom_vjp", "custom_jvp"]
 
 
 def _tracked(args):
