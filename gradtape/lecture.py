@@ -19,12 +19,11 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import time
 import tracemalloc
 
 import gradtape as gt
-from gradtape import autograd, nd, sym
+from gradtape import autograd, backends, nd, sym
 
 
 class _Report:
@@ -251,7 +250,7 @@ def _dist_version(*names):
 
 def _cuda_peak(fn, device):
     """Peak bytes of CuPy's memory pool in use during fn (the CuPy backend's pool hook)."""
-    from gradtape import backends
+
     return backends.get(device).peak_bytes(fn)
 
 
@@ -375,7 +374,7 @@ def _plot(rows, d, device, mem_what, path):
 
 def info():
     """Backends, devices and versions."""
-    from gradtape import backends
+
     print(f"gradtape {gt.__version__} (array API {gt.__array_api_version__}), Python {platform.python_version()} "
           f"on {platform.platform()}")
     print(f"default device: {gt.get_default_device()!r}")
