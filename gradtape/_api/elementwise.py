@@ -77,8 +77,8 @@ def clip(x, /, min=None, max=None):  # noqa: A002  (array API names)
     if isinstance(min, Tensor) or isinstance(max, Tensor) or not _number_or_none(min) or not _number_or_none(max):
         out = x
         if min is not None:
-            out = where(out < min, broadcast_to(as_tensor(min), out.shape) if not isinstance(min, (int, float)) else min,
-                        out)
+            low = min if isinstance(min, (int, float)) else broadcast_to(as_tensor(min), out.shape)
+            out = where(out < min, low, out)
         if max is not None:
             out = where(out > max, max, out)
         return out

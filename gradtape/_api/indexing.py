@@ -60,8 +60,8 @@ def _span(e):
 def _norm_key(x, key, op):
     """``key`` as a list of entries naming every axis of x: Nones, ints in [0, n), slices clamped as NumPy
     reads them, integer arrays (raw, negative entries wrapped) and _Masks (shape-checked)."""
-    bk, shape = x.backend, x.shape
-    xp = bk.xp
+    backend, shape = x.backend, x.shape
+    xp = backend.xp
     ks = key if type(key) is tuple else (key,)
     items, used, ell = [], 0, None
     for k in ks:
@@ -77,7 +77,7 @@ def _norm_key(x, key, op):
             raise IndexError(f"gradtape.{op}: index with an integer array (gt.asarray(...)), not a list")
         elif isinstance(k, bool) or _isarr(k):
             if isinstance(k, Tensor):
-                if k.backend is not bk:
+                if k.backend is not backend:
                     raise device_error(op, [x, k])
                 k = k.data
             else:
@@ -250,9 +250,8 @@ def _advanced(x, ents):
         n *= s
     out = _take(reshaped(y, (n,) + rshape) if len(adv) != 1 else y, lin, 0)
     if adjacent and before:
-        nb = len(b)
-        out = permute_dims(out, tuple(range(nb, nb + before)) + tuple(range(nb)) +
-                           tuple(range(nb + before, out.ndim)))
+        k = len(b)        # B's axes go back after the slice axes before them
+        out = permute_dims(out, tuple(range(k, k + before)) + tuple(range(k)) + tuple(range(k + before, out.ndim)))
     shape = _result_shape(ents, b, adjacent, rshape)
     return reshaped(out, shape)
 

@@ -255,7 +255,8 @@ def concat(arrays, /, *, axis=0):
 
 def _joined(arrays, axis):
     """concat of tensors that fit along the negative ``axis``."""
-    return apply(_concat_prim(len(arrays)), tuple(arrays), {"axis": axis, "sizes": tuple(a.shape[axis] for a in arrays)})
+    sizes = tuple(a.shape[axis] for a in arrays)
+    return apply(_concat_prim(len(arrays)), tuple(arrays), {"axis": axis, "sizes": sizes})
 
 
 @public

@@ -33,7 +33,8 @@ def matmul(x1, x2, /):
     """
     x1, x2 = as_tensor(x1), as_tensor(x2)
     if x1.ndim == 0 or x2.ndim == 0:
-        raise ValueError(f"gradtape.matmul: operands must have at least 1 dimension, got shapes {x1.shape} and {x2.shape}")
+        raise ValueError(f"gradtape.matmul: operands must have at least 1 dimension, got shapes {x1.shape} and "
+                         f"{x2.shape}")
     k2 = x2.shape[-2] if x2.ndim > 1 else x2.shape[0]
     if x1.shape[-1] != k2:
         raise ValueError(f"gradtape.matmul: shapes {x1.shape} and {x2.shape} do not match: {x1.shape[-1]} columns "

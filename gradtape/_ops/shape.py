@@ -34,7 +34,8 @@ broadcast_p = define(
     "broadcast_to", lambda xp, x, shape, xshape: xp.broadcast_to(x, shape),
     vjp={"x": lambda xp, ct, out, x, shape, xshape: ct},        # the engine sums the broadcast axes
     jvp={"x": lambda xp, t, out, x, shape, xshape: xp.broadcast_to(
-        xp.reshape(t, _lead(t, len(xshape)) + (1,) * (len(shape) - len(xshape)) + xshape), _lead(t, len(xshape)) + shape)},
+        xp.reshape(t, _lead(t, len(xshape)) + (1,) * (len(shape) - len(xshape)) + xshape),
+        _lead(t, len(xshape)) + shape)},
     view=True)
 # the engine casts ct back to the input's dtype
 astype_p = define_linear("astype", lambda xp, x, dtype: xp.astype(x, dtype), lambda xp, ct, out, x, dtype: ct)
