@@ -6,10 +6,8 @@ short. Broadcasting (``broadcast_to``'s VJP) and dtype casts (``astype``'s VJP) 
 from the recorded input shape and dtype, so those VJPs just pass ``ct`` through.
 
 Rules accept cotangents/tangents with extra leading batch axes (batched Jacobians): shapes are taken
-from the end, axes are negative, index keys get a ``:`` per batch axis in front; the number of batch
-axes is always derived from the shapes (``ct.ndim`` against the recorded ``xshape``). The public
-functions that apply these primitives are in :mod:`gradtape._api.manipulation` and
-:mod:`gradtape._api.indexing`.
+from the end and axes are negative, so the batch axes are derived from the shapes (``ct.ndim`` against
+the recorded ``xshape``). The public functions are in :mod:`gradtape._api.manipulation`.
 
 >>> from gradtape._core.primitive import PRIMS
 >>> PRIMS.reshape.view, PRIMS.where.inputs
