@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-from .._core import primitive           # TEMPORARY: only the adapters at the end use it
 from .._core.dispatch import apply1
 from .._core.primitive import binary, define, define_linear, unary
 from .._state import state
@@ -188,26 +187,3 @@ def softplus_fn(x, /):
     (1,)
     """
     return apply1(softplus, x)
-
-
-# ---- TEMPORARY (phase 1): positional adapters for the files not yet converted to define() --------------------------
-# (gradtape/_ops/shape.py, linalg.py, gradtape/special.py); the coordinator deletes this section.
-_INPUTS = ("x", "y", "z", "w", "v", "u")
-
-
-def prim(name, fwd, vjp, jvp, save, same=False, view=False, multi=False, fused=False, bcast=False):
-    """TEMPORARY (phase 1) adapter from positional rule lists to :func:`define`."""
-    inputs = _INPUTS[:len(vjp)] if len(vjp) <= len(_INPUTS) else tuple(f"x{i}" for i in range(len(vjp)))
-    names = {i: n for i, n in enumerate(inputs)}
-    names["out"] = "out"
-    return define(name, fwd, inputs=inputs, vjp=dict(zip(inputs, vjp)), jvp=dict(zip(inputs, jvp)),
-                  reads={n: tuple(names[j] for j in r) for n, r in zip(inputs, save)}, same_shape=same, view=view,
-                  multi_output=multi, fused_vjp=fused, broadcasting=bcast)
-
-
-def unary(name, fwd, d, save="x", fused=False):  # noqa: F811  (TEMPORARY: shadows the shorthand the blocks above use)
-    return primitive.unary(name, fwd, d, reads=save, fused_vjp=fused)
-
-
-def binary(name, fwd, dx, dy, save=(("y",), ("x",))):  # noqa: F811  (TEMPORARY, as unary)
-    return primitive.binary(name, fwd, dx, dy, reads={"x": save[0], "y": save[1]})
