@@ -21,7 +21,6 @@ class State(threading.local):
     recording = 0           # depth of record()/GradientTape scopes (is_recording)
     train = False           # MXNet train_mode (Dropout)
     levels = ()             # active forward-mode (jvp) levels, increasing ints
-    nb = 0                  # TEMPORARY (phase 1): leading batch axes of the running reverse pass
     abs_sub = 0.0           # subgradient of abs at 0
     relu_sub = 0.0          # subgradient of relu at 0
     device = None           # per-thread default device override

@@ -255,7 +255,7 @@ def test_fit_puts_back_dropped_unit_axes():
     assert g.shape == (1, 3)
     g = _engine._fit(onp, onp.ones((2, 4, 3)), ((4, 1), onp.dtype("float32")))
     assert g.shape == (4, 1) and g.dtype == onp.float32 and g[0, 0] == 6.0
-    g = _engine._fit(onp, onp.ones((5, 2, 3)), ((1, 3), onp.dtype("float64")), nb=1)
+    g = _engine._fit(onp, onp.ones((5, 2, 3)), ((1, 3), onp.dtype("float64")), batch=1)
     assert g.shape == (5, 1, 3) and g[0, 0, 0] == 2.0
 
 

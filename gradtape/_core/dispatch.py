@@ -64,7 +64,7 @@ def device_error(name, tensors):
                      f"move them to one device with .to_device(...) first")
 
 
-def _record(t, prim, parents, saved, out, params, meta, backend):
+def _record(t, prim, parents, saved, out, params, input_meta, backend):
     """Make ``t`` the tracked output of a new node (the one node constructor of the three paths)."""
     n = _new(Node)
     n.prim = prim
@@ -77,7 +77,7 @@ def _record(t, prim, parents, saved, out, params, meta, backend):
                            for a in saved)
     n.out = out if prim.reads_out else None
     n.params = params
-    n.input_meta = meta
+    n.input_meta = input_meta
     n.seq = next(_seq)
     n.backend = backend
     t._node = n
@@ -122,7 +122,7 @@ def apply(prim, args, params=None):
     t = new_tensor(out, backend, args[0] if prim.view else None)   # a view shares its base's version counter
     if tracked and state.enabled:
         parents = []
-        meta = []
+        input_meta = []
         mask = 0
         oshape = None if prim.multi_output else out.shape
         odtype = None if prim.multi_output else out.dtype
@@ -131,17 +131,17 @@ def apply(prim, args, params=None):
                 parents.append(a._node if a._node is not None else a)
                 mask |= 1 << i
                 d = a.data
-                meta.append(None if (prim.same_shape or (prim.broadcasting and d.shape == oshape
+                input_meta.append(None if (prim.same_shape or (prim.broadcasting and d.shape == oshape
                                                            and d.dtype == odtype)) else (d.shape, d.dtype))
             else:
                 parents.append(None)
-                meta.append(None)
+                input_meta.append(None)
         if mask:
             keep = prim._kept.get(mask)
             if keep is None:
                 keep = prim.kept_inputs(mask)
             saved = tuple(args[j] if j in keep else None for j in range(len(args))) if keep else None
-            _record(t, prim, tuple(parents), saved, out, params, tuple(meta), backend)
+            _record(t, prim, tuple(parents), saved, out, params, tuple(input_meta), backend)
     tracer = state.tracer
     if tracer is not None:
         tracer(prim, args, params, t)

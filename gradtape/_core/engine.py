@@ -24,42 +24,42 @@ _FREED = {}
 DEBUG = os.environ.get("GRADTAPE_DEBUG", "") not in ("", "0")
 
 
-def _fit(xp, g, meta, nb=0):
-    """Bring ``g`` to the input's (shape, dtype) = ``meta``: sum broadcast axes away, put back unit axes a rule
-    dropped, cast; ``nb`` leading batch axes stay."""
-    shape, dtype = meta
-    gs = tuple(g.shape[nb:]) if nb else g.shape
+def _fit(xp, g, input_meta, batch=0):
+    """Bring ``g`` to the input's (shape, dtype) = ``input_meta``: sum broadcast axes away, put back unit axes a rule
+    dropped, cast; ``batch`` leading batch axes stay."""
+    shape, dtype = input_meta
+    gs = tuple(g.shape[batch:]) if batch else g.shape
     if gs != shape:
         if len(gs) < len(shape):      # e.g. setitem: a (1, 3) value broadcast into a (3,) slot
             gs = (1,) * (len(shape) - len(gs)) + gs
-            g = xp.reshape(g, tuple(g.shape[:nb]) + gs)
+            g = xp.reshape(g, tuple(g.shape[:batch]) + gs)
         lead = len(gs) - len(shape)
-        axes = tuple(range(nb, nb + lead)) + tuple(
-            i + nb + lead for i, n in enumerate(shape) if n == 1 and gs[i + lead] != 1)
+        axes = tuple(range(batch, batch + lead)) + tuple(
+            i + batch + lead for i, n in enumerate(shape) if n == 1 and gs[i + lead] != 1)
         if axes:
             g = xp.sum(g, axis=axes, keepdims=True)
-        if lead or tuple(g.shape[nb:]) != shape:
-            g = xp.reshape(g, tuple(g.shape[:nb]) + tuple(shape))
+        if lead or tuple(g.shape[batch:]) != shape:
+            g = xp.reshape(g, tuple(g.shape[:batch]) + tuple(shape))
     gd = g.dtype
     if gd is not dtype and gd != dtype:      # `is`: the usual case, without NumPy's slower dtype comparison
         g = xp.astype(g, dtype)
     return g
 
 
-def _like(g, ct, nb):
-    """(shape, dtype) of an input recorded with meta None (its output's, ct's): a rule that crossed backends
+def _like(g, ct, batch):
+    """(shape, dtype) of an input recorded with input_meta None (its output's, ct's): a rule that crossed backends
     (to_device) gives the input's dtype on the input's backend."""
-    return tuple(ct.shape[nb:]), (ct.dtype if type(g) is type(ct) else g.dtype)
+    return tuple(ct.shape[batch:]), (ct.dtype if type(g) is type(ct) else g.dtype)
 
 
-def _debug_check(n, i, g, meta, ct, nb):
+def _debug_check(n, i, g, input_meta, ct, batch):
     """DEBUG: the cotangent of input ``i`` of node ``n`` has the input's exact shape and dtype."""
     if type(g) is Multi:
         return
-    shape, dtype = meta or _like(g, ct, nb)
-    if tuple(g.shape[nb:]) != tuple(shape) or g.dtype != dtype:
+    shape, dtype = input_meta or _like(g, ct, batch)
+    if tuple(g.shape[batch:]) != tuple(shape) or g.dtype != dtype:
         raise AssertionError(f"gradtape engine: the cotangent of input {i} of {n.prim.name!r} has shape "
-                             f"{tuple(g.shape[nb:])}, dtype {g.dtype}; the input has shape {tuple(shape)}, dtype "
+                             f"{tuple(g.shape[batch:])}, dtype {g.dtype}; the input has shape {tuple(shape)}, dtype "
                              f"{dtype}")
 
 
@@ -162,7 +162,7 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
         if r._node is None:
             leaf[key] = r
     debug = DEBUG
-    with scoped(enabled=create_graph, nb=batch):
+    with scoped(enabled=create_graph):
         for n in order:
             ct = grads.pop(n, None)
             if want and n in want:   # a source: the total cotangent arriving here; the walk goes on above
@@ -182,17 +182,17 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
                         [s.data if type(s) is Tensor else s for s in saved]
                     out = n.out
                 vjp = n.prim.vjp
-                meta = n.input_meta
+                input_meta = n.input_meta
                 params = n.params
                 i = 0
                 for p in n.parents:
                     if p is not None and (useful is None or (p in useful if type(p) is Node else id(p) in want)):
                         g = vjp[i](ns, ct, out, *ins, **params)
                         if g is not None:
-                            if meta[i] is not None:       # see Node.meta: None only for elementwise rules
-                                g = _fit(ns, g, meta[i], batch)
+                            if input_meta[i] is not None:       # see Node.input_meta: None only for elementwise rules
+                                g = _fit(ns, g, input_meta[i], batch)
                                 if debug:
-                                    _debug_check(n, i, g, meta[i], ct, batch)
+                                    _debug_check(n, i, g, input_meta[i], ct, batch)
                             elif debug:
                                 _debug_check(n, i, g, None, ct, batch)
                             if type(p) is Node:
@@ -223,11 +223,11 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
     return None
 
 
-def _debug_check_leaf(g, t, nb):
+def _debug_check_leaf(g, t, batch):
     """DEBUG: a source's or leaf's gradient has its exact shape and dtype."""
-    if tuple(g.shape[nb:]) != tuple(t.shape) or g.data.dtype != t.data.dtype:
+    if tuple(g.shape[batch:]) != tuple(t.shape) or g.data.dtype != t.data.dtype:
         raise AssertionError(f"gradtape engine: the gradient of a leaf of shape {t.shape}, dtype {t.dtype} has "
-                             f"shape {tuple(g.shape[nb:])}, dtype {g.dtype}")
+                             f"shape {tuple(g.shape[batch:])}, dtype {g.dtype}")
 
 
 def _write(leaf, grads, create_graph, debug):
