@@ -27,7 +27,7 @@ import types
 
 from .._core import hooks
 from .._core.dispatch import device_error
-from .._ops.elementwise import abs, relu_fn as relu, sigmoid_fn as sigmoid, softplus_fn as softplus
+from .elementwise import abs, relu, sigmoid, softplus
 from . import (creation, device, dtypes, elementwise, indexing, info, linalg, manipulation, nondiff, products,
                reductions, rules)
 from .creation import *  # noqa: F401,F403
@@ -70,5 +70,5 @@ def _plain(f):
 _TOPICS = (dtypes, device, creation, info, manipulation, indexing, elementwise, reductions, products, nondiff)
 hooks.API = types.SimpleNamespace(
     **{name: _plain(getattr(module, name)) for module in _TOPICS for name in module.__all__},
-    abs=abs, relu=relu, sigmoid=sigmoid, softplus=softplus, device_error=device_error)
+    relu=relu, sigmoid=sigmoid, softplus=softplus, device_error=device_error)
 hooks.RULES = rules.namespace(vars(hooks.API), linalg.namespace)

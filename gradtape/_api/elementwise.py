@@ -2,9 +2,9 @@
 
 Every primitive declared with ``namespace="gt"`` gets a public function of its name here, with the
 array-API signature (``sin(x, /)``, ``add(x1, x2, /)``) and a docstring with an example: adding an
-elementwise op needs no edit in this file. The functions with parameters read from the modes (``abs``:
-its subgradient at 0) are written by hand in :mod:`gradtape._ops.elementwise`; those with bounds or
-complex parts (``clip``, ``real``, ``imag``, ``conj``) at the end of this file.
+elementwise op needs no edit in this file. Written by hand at the end: those with bounds or complex parts
+(``clip``, ``real``, ``imag``, ``conj``) and those with parameters read from the modes (``abs`` and gt.nn's
+``relu``: their subgradient at 0; ``sigmoid``, ``softplus`` beside them).
 
 >>> import gradtape as gt
 >>> gt.sin is gt._api.elementwise.sin, gt.sin.__name__
@@ -17,6 +17,7 @@ import inspect
 from .._core.dispatch import apply1, apply2
 from .._core.primitive import PRIMS
 from .._core.tensor import Tensor
+from .._state import state
 from .._ops import elementwise as ops       # (importing it declares the primitives)
 from .creation import as_tensor, asarray, zeros_like
 from .dtypes import isdtype
@@ -49,7 +50,7 @@ FUNCTIONS = {}
 for _p in PRIMS.values():
     if _p.namespace == "gt":
         _p.function = FUNCTIONS[_p.name] = bind(_p)
-__all__ = sorted(FUNCTIONS) + ["clip", "real", "imag", "conj"]
+__all__ = sorted(FUNCTIONS) + ["abs", "clip", "real", "imag", "conj"]     # (relu, sigmoid, softplus: gt.nn's)
 
 
 def __getattr__(name):
@@ -126,3 +127,44 @@ def conj(x, /):
     Tensor([1.5])
     """
     return real(x)
+
+
+# ---- elementwise functions whose parameters come from the modes (gt.abs, and gt.nn's relu, sigmoid, softplus) ----
+def abs(x, /):
+    """Elementwise absolute value; abs'(0) is 0 unless set with ``gt.subgradient(abs=a)``.
+
+    >>> import gradtape as gt
+    >>> gt.abs(gt.asarray([-2.0, 3.0]))
+    Tensor([2., 3.])
+    """
+    return apply1(ops.abs_, x, {"a": state.abs_sub})
+
+
+def relu(x, /):
+    """max(x, 0); relu'(0) is 0 unless set with ``gt.subgradient(relu=a)``.
+
+    >>> import gradtape as gt
+    >>> gt.nn.relu(gt.asarray([-1.0, 2.0]))
+    Tensor([0., 2.])
+    """
+    return apply1(ops.relu, x, {"a": state.relu_sub})
+
+
+def sigmoid(x, /):
+    """The logistic function 1 / (1 + exp(-x)), computed stably.
+
+    >>> import gradtape as gt
+    >>> gt.nn.sigmoid(gt.asarray([0.0]))
+    Tensor([0.5])
+    """
+    return apply1(ops.sigmoid, x)
+
+
+def softplus(x, /):
+    """log(1 + exp(x)), computed stably.
+
+    >>> import gradtape as gt
+    >>> gt.nn.softplus(gt.asarray([0.0])).shape
+    (1,)
+    """
+    return apply1(ops.softplus, x)

@@ -13,7 +13,7 @@ from .._axes import AxisError, axis_index, axis_tuple
 from .._core.dispatch import apply, apply1, device_error, wrap
 from .._core.tensor import Tensor
 from .._ops import matmul as ops
-from .._ops.elementwise import abs as absolute
+from .elementwise import abs as absolute
 from .creation import as_tensor, astype, tracked
 from .info import broadcast_shapes
 from .manipulation import permute_dims, reshape

@@ -1,7 +1,7 @@
 """Functions outside the array API standard: activations, the stable log-sum-exp family, cross-entropy.
 
 ``relu``, ``sigmoid`` and ``softplus`` are elementwise primitives (defined in
-:mod:`gradtape._ops.elementwise`). ``logsumexp``, ``log_softmax``, ``softmax`` and
+:mod:`gradtape._ops.elementwise`, their functions in :mod:`gradtape._api.elementwise`). ``logsumexp``, ``log_softmax``, ``softmax`` and
 ``cross_entropy`` check their arguments here and then run one primitive each
 (:mod:`gradtape._ops.nn`: stable for large logits, and one fused backward for the
 softmax cross-entropy, as a hand-written gradient would do). They inspect shapes
@@ -20,7 +20,7 @@ from .._api.public import public
 from .._axes import axis_tuple
 from .._core.dispatch import apply, apply1
 from .._core.tensor import Tensor
-from .._ops.elementwise import relu_fn as relu, sigmoid_fn as sigmoid, softplus_fn as softplus
+from .._api.elementwise import relu, sigmoid, softplus
 from .._ops.nn import cross_entropy_p, log_softmax_p, logsumexp_p, softmax_p
 
 __all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "cross_entropy"]
