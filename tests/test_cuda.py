@@ -320,7 +320,7 @@ def test_dlpack_with_jax_gpu_arrays():
 def test_guarded_backend_runs_ops_and_backward_under_its_device():
     """The several-GPU path (``xp`` a property that makes the GPU current), exercised on GPU 0."""
     import cupy as cp
-    from gradtape.backends import cupy_backend as cb
+    from gradtape.backends import cupy as cb
     bk = cb.GuardedCupyBackend(0)
     assert bk.guarded and bk.xp is bk._xp and (getattr(bk.xp, "tanh_vjp", None) is not None) == ("tanh" in bk.fused)
     xn = np.linspace(-1.0, 1.0, 7)
@@ -431,7 +431,7 @@ def test_fused_and_generic_gradients_agree_end_to_end():
 @cuda
 def test_fused_kernels_fall_back_where_they_do_not_apply():
     import cupy as cp
-    from gradtape.backends import cupy_backend as cb
+    from gradtape.backends import cupy as cb
     f32, f64 = cp.ones(3, dtype=cp.float32), cp.ones(3, dtype=cp.float64)
     assert cb._tanh_vjp(f32, f64, None) is None                       # mixed dtypes: the generic rule
     assert cb._sigmoid_vjp(cp.ones(3, dtype=cp.complex64), cp.ones(3, dtype=cp.complex64), None) is None
@@ -443,7 +443,7 @@ def test_fused_kernels_fall_back_where_they_do_not_apply():
 
 @cuda
 def test_set_fused_and_the_environment_variable(monkeypatch):
-    from gradtape.backends import cupy_backend as cb
+    from gradtape.backends import cupy as cb
     bk = backends.get("cuda")
     old = bk.set_fused(["tanh"])
     try:

@@ -20,7 +20,7 @@ import operator
 import sys
 
 from .._state import state
-from ..backends import numpy_backend as _host
+from ..backends import host as _host
 from . import hooks
 from .dtypes import dtype_of, is_float
 from .primitive import PRIMS

@@ -57,7 +57,7 @@ relu = define("relu", lambda xp, x, a: xp.maximum(x, 0),
 # clip with scalar bounds: derivative 1 inside [lo, hi] (bounds included), 0 outside
 clip_ = unary("clip", lambda xp, x, lo, hi: xp.clip(x, lo, hi),
               lambda xp, x, out, lo, hi: xp.astype(out == x, x.dtype), reads="x out")
-# CuPy: one ElementwiseKernel each for the VJPs of relu, tanh, sigmoid, softplus (backends/cupy_backend.py)
+# CuPy: one ElementwiseKernel each for the VJPs of relu, tanh, sigmoid, softplus (backends/cupy.py)
 sigmoid = unary("sigmoid", lambda xp, x: _sigmoid(xp, x), lambda xp, x, out: out * (1 - out), reads="out",
                 fused_vjp=True)
 softplus = unary("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))),

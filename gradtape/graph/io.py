@@ -15,7 +15,7 @@ import math
 import re
 
 from .._version import __version__
-from ..backends import numpy_backend as _host   # the host helpers (the core itself never imports NumPy)
+from ..backends import host as _host   # the host helpers (the core itself never imports NumPy)
 from .._api import NONDIFF
 from .._core.dtypes import DTYPES
 from ..graph.ir import DeviceName, DTypeName, IRNode, Ref, _np_value, _prim_by_name

@@ -7,7 +7,7 @@ replay plans, JSON, DOT) reads and writes; public names are re-exported by
 from __future__ import annotations
 
 from .. import _tree
-from ..backends import numpy_backend as _host
+from ..backends import host as _host
 from .._core.dispatch import SELECT
 from .._core.dtypes import dtype_name
 from .._core.primitive import PRIMS

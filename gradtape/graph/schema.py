@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import re
 
-from ..backends import numpy_backend as _host
+from ..backends import host as _host
 from ..graph.ir import DeviceName, DTypeName, Ref
 
 MAX_DEPTH = 64           # nesting of JSON arrays/objects in a graph file (real graphs need about 10)

@@ -12,7 +12,7 @@ import inspect
 
 from .. import _tree
 from .. import backends as _backends
-from ..backends import numpy_backend as _host
+from ..backends import host as _host
 from .._api import asarray
 from .._core.dispatch import wrap
 from .._core.dtypes import DTYPES, DType

@@ -21,7 +21,7 @@ from .._autodiff.modes import no_grad
 from .._core.dispatch import wrap
 from .._core.tensor import Tensor
 from .._state import state
-from ..backends import numpy_backend        # .npz files (Module.save/load)
+from ..backends import host        # .npz files (Module.save/load)
 from .init import write_leaf
 
 __all__ = ["Parameter", "Module", "StateDictKeyError"]
@@ -293,11 +293,11 @@ class Module:
         >>> bool(gt.all(a.weight == b.weight))
         True
         """
-        numpy_backend.save_npz(path, {k: to_numpy(v) for k, v in self.state_dict().items()})
+        host.save_npz(path, {k: to_numpy(v) for k, v in self.state_dict().items()})
 
     def load(self, path, strict=True):
         """Load an ``.npz`` file written by :meth:`save` (checked like :meth:`load_state_dict`); returns self."""
-        self.load_state_dict(numpy_backend.load_npz(path), strict=strict)
+        self.load_state_dict(host.load_npz(path), strict=strict)
         return self
 
     # printing

@@ -37,7 +37,7 @@ except ImportError:
 except Exception as e:     # a broken CUDA install can raise other errors at import: report it as "not available"
     raise ImportError(f"cupy failed to import: {type(e).__name__}: {e}") from e
 
-from . import Backend, scatter_adds
+from .base import Backend, scatter_adds
 
 _rt = cp.cuda.runtime
 FUSED = ("relu", "tanh", "sigmoid", "softplus", "cross_entropy")

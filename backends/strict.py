@@ -1,7 +1,7 @@
 """array-api-strict backend: device "strict". Proves the core uses only the standard."""
 import array_api_strict as xs
 
-from . import Backend, generic_along_add, generic_take_add
+from .base import Backend, generic_along_add, generic_take_add
 
 xs.set_array_api_strict_flags(api_version="2024.12")
 
