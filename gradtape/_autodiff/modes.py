@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from .._api import asarray
+from .._api.public import public
 from .._core.dispatch import wrap
 from .._core.tensor import Tensor
 from .._state import scoped, state
@@ -145,6 +146,7 @@ def subgradient(abs=None, relu=None):
         yield
 
 
+@public
 def stop_gradient(x):
     """The same values, cut from the graph (TensorFlow/JAX ``stop_gradient``).
 
