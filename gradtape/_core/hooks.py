@@ -15,8 +15,8 @@ API = None
 RULES = None
 # gradtape._autodiff.tape: backward(tensors, heads, retain_graph, create_graph)
 backward = None
-# gradtape.graph.symbolic: the Symbol type of explicit graphs, has_symbol(value) (in tuples, lists, slices) and
-# call(fn, label, args, kwargs) building the Symbol of a function applied to symbols (see gradtape._api.public)
+# gradtape.graph.symbolic: the Symbol type of explicit graphs, has_symbol(value) (in tuples, lists, dicts, slices) and
+# symbolic_call(fn, label, args, kwargs) building the Symbol of a function applied to symbols (gradtape._api.public)
 SYMBOL = None
 has_symbol = None
 symbolic_call = None
