@@ -92,6 +92,11 @@ FOUND = {
     "strict-setitem-empty-mask": Program(
         "general", 10300730, {"x0": A([], (0, 1)), "x1": A([], (0,))},
         [I("v0", "setitem", ["x0", "x1"], {"key": Const(np.zeros((0, 1), bool))})], ["v0"]),
+    # issue 10 campaign (seed 22401): logaddexp(expm1(x), x)'s second derivative at x = 6.7, where torch's double
+    # backward overflows to NaN (exp(expm1(6.7)) ~ e^811); gradtape is finite and equals JAX
+    "logaddexp-expm1-second-order": Program(
+        "general", 22401, {"x3": A([[[2.1]], [[6.7]]], (2, 1, 1))},
+        [I("v0", "expm1", ["x3"], {}), I("v3", "logaddexp", ["v0", "x3"], {})], ["v3"], oracle="jax"),
     # nested gt.grad over a closure (found by the namespace helper; fuzzer route "nested")
     "nested-grad-closure": Program(
         "general", 3, {"x0": A([0.0, 0.0], (2,)), "x1": A([2.0, 0.5], (2,))},
@@ -109,3 +114,16 @@ def test_fuzz_regression(name, backend):
     from tests.difftest import runner as R
     r = R.check(prog, backend)
     assert r.status == "ok", r.report()
+
+
+def test_abs_derivative_at_nan_is_nan():
+    """Fuzzer seed 21589 (issue 10 campaign): cross_entropy over an empty batch is NaN, and the gradient of
+    |v| at v = NaN then differs between the oracles (PyTorch 0, JAX -1): both pick a branch for a value that
+    has none. gradtape propagates the NaN (NumPy's sign(NaN)), on every backend and in forward mode."""
+    import gradtape as gt
+    for device in ("cpu", "strict"):
+        x = gt.asarray(float("nan"), device=device).requires_grad_()
+        gt.abs(x).backward()
+        assert np.isnan(gt.to_numpy(x.grad))
+        _, t = gt.jvp(gt.abs, (gt.asarray(float("nan"), device=device),), (gt.asarray(1.0, device=device),))
+        assert np.isnan(gt.to_numpy(t))
