@@ -228,7 +228,7 @@ def _attach(name, res, outs, ins, recompute):
     meta = tuple(like for _, like in ins)
     backend = outs[0].backend
     data = tuple(o.data for o in outs) if multi else outs[0].data
-    t = _record(wrap(data, backend), prim, parents, None, None, params, meta, backend)
+    t = _record(wrap(data, backend), prim, parents, None, None, None, params, meta, backend)
     if not multi:
         return t
     got = [apply1(SELECT, t, {"k": j, "n": len(outs)}) for j in range(len(outs))]

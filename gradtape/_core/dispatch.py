@@ -64,17 +64,14 @@ def device_error(name, tensors):
                      f"move them to one device with .to_device(...) first")
 
 
-def _record(t, prim, parents, saved, out, params, input_meta, backend):
-    """Make ``t`` the tracked output of a new node (the one node constructor of the three paths)."""
+def _record(t, prim, parents, saved, versions, out, params, input_meta, backend):
+    """Make ``t`` the tracked output of a new node (the one node constructor of the three paths); ``saved``:
+    the inputs the rules read (or None), ``versions`` their versions now."""
     n = _new(Node)
     n.prim = prim
     n.parents = parents
-    if saved is None:
-        n.saved = n.versions = None
-    else:
-        n.saved = saved
-        n.versions = tuple((a._version if a._base is None else version(a)) if type(a) is Tensor else 0
-                           for a in saved)
+    n.saved = saved
+    n.versions = versions
     n.out = out if prim.reads_out else None
     n.params = params
     n.input_meta = input_meta
@@ -140,8 +137,12 @@ def apply(prim, args, params=None):
             keep = prim._kept.get(mask)
             if keep is None:
                 keep = prim.kept_inputs(mask)
-            saved = tuple(args[j] if j in keep else None for j in range(len(args))) if keep else None
-            _record(t, prim, tuple(parents), saved, out, params, tuple(input_meta), backend)
+            if keep:
+                saved = tuple(args[j] if j in keep else None for j in range(len(args)))
+                versions = tuple(version(a) if type(a) is Tensor else 0 for a in saved)
+            else:
+                saved = versions = None
+            _record(t, prim, tuple(parents), saved, versions, out, params, tuple(input_meta), backend)
     tracer = state.tracer
     if tracer is not None:
         tracer(prim, args, params, t)
@@ -160,7 +161,11 @@ def apply1(prim, x, params=_EMPTY):
     out = prim.fwd(backend.xp, d, **params)
     t = new_tensor(out, backend, x if prim.view else None)  # shares x's memory: x's in-place updates count
     if x._requires_grad and state.enabled:
-        _record(t, prim, (x if x._node is None else x._node,), (x,) if prim.reads_only_x else None, out, params,
+        if prim.reads_only_x:
+            saved, versions = (x,), (x._version if x._base is None else version(x),)
+        else:
+            saved = versions = None
+        _record(t, prim, (x if x._node is None else x._node,), saved, versions, out, params,
                 _ONE_INPUT_META if prim.same_shape else ((d.shape, d.dtype),), backend)
     tracer = state.tracer
     if tracer is not None:
@@ -211,8 +216,13 @@ def apply2(prim, x, y):
         keep = prim._kept.get(mask)
         if keep is None:
             keep = prim.kept_inputs(mask)
-        saved = (x if 0 in keep else None, y if 1 in keep else None) if keep else None
-        _record(t, prim, (px, py), saved, out, _EMPTY, (mx, my), backend)
+        if keep:
+            saved = (x if 0 in keep else None, y if 1 in keep else None)
+            versions = (0 if not tx else x._version if x._base is None else version(x),
+                        0 if not ty else y._version if y._base is None else version(y))
+        else:
+            saved = versions = None
+        _record(t, prim, (px, py), saved, versions, out, _EMPTY, (mx, my), backend)
     tracer = state.tracer
     if tracer is not None:
         tracer(prim, (x, y), _EMPTY, t)
