@@ -158,7 +158,7 @@ def apply1(prim, x, params=_EMPTY):
         return apply(prim, (x,), params)
     backend = x.backend
     d = x.data
-    out = prim.fwd(backend.xp, d, **params)
+    out = prim.fwd(backend.xp, d, **params) if params else prim.fwd(backend.xp, d)
     t = new_tensor(out, backend, x if prim.view else None)  # shares x's memory: x's in-place updates count
     if x._requires_grad and state.enabled:
         if prim.reads_only_x:
