@@ -291,14 +291,17 @@ def lecture(device, out, sizes, r=None):
     n_rev = sum(n.rev for n in g.nodes)
     print(f"  gt.trace(sym.group(z, dz/dx, dz/dw)): {len(g)} nodes, {len(g) - n_rev} forward and inputs, "
           f"{n_rev} reverse pass")
+    how = "Graphviz" if _have_dot() else "matplotlib (no Graphviz `dot` here)"
     for name, obj in pictures:
-        dot_path = os.path.join(out, name + ".dot")
-        obj.render(dot_path)
-        if _have_dot():
-            obj.render(os.path.join(out, name + ".svg"))
-            print(f"  drawn to {os.path.join(out, name + '.svg')}")
+        obj.render(os.path.join(out, name + ".dot"))
+        for ext in (".svg", ".png"):
+            try:
+                obj.render(os.path.join(out, name + ext))
+            except (RuntimeError, ImportError) as e:      # neither dot nor the pip drawing path installed
+                print(f"  {name}{ext} not drawn: {e}")
+                break
         else:
-            print(f"  {dot_path} written; install Graphviz (Debian package `graphviz`) to draw it as SVG")
+            print(f"  {name}: drawn to .svg and .png with {how}")
     path = os.path.join(out, "lecture_graph.json")
     g.save(path)
     h = gt.Graph.load(path)
@@ -337,6 +340,9 @@ def lecture(device, out, sizes, r=None):
               f"{_fmt_bytes(mf):>12} | {_fmt_bytes(mr):>12} |")
     _plot(rows, d, device, mem_what, os.path.join(out, "forward_vs_reverse.png"))
     print(f"\n{'all lecture checks passed' if not r.failed else f'{r.failed} lecture checks FAILED'}")
+    print(f"files written to {os.path.abspath(out)}:")
+    for f in sorted(os.listdir(out)):
+        print(f"  {f}")
     return r.failed
 
 
@@ -409,11 +415,12 @@ def info():
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m gradtape", description=__doc__.splitlines()[0],
+    p = argparse.ArgumentParser(prog="python -m gradtape", description=__doc__.splitlines()[0].replace("``", ""),
                                 epilog="`python -m gradtape info` lists backends, devices and versions.")
     p.add_argument("--device", default=None, help="cpu (NumPy, default), strict (array-api-strict), cuda or cuda:N")
-    p.add_argument("--out", default=".", help="folder for lecture_graph.svg, lecture_grad_graph.svg, "
-                   "lecture_graph.json and forward_vs_reverse.png (default: the current folder)")
+    p.add_argument("--out", default="gradtape-lecture", help="folder for the pictures (lecture_graph and "
+                   "lecture_grad_graph as .svg, .png and .dot), lecture_graph.json and forward_vs_reverse.png "
+                   "(default: gradtape-lecture)")
     p.add_argument("--sizes", default="16,64,256,1024",
                    help="numbers of operators n for the cost comparison (comma-separated)")
     sub = p.add_subparsers(dest="command", metavar="{info}")
