@@ -409,11 +409,16 @@ class Graph:
     def _from_dict(cls, d):
         return _graph_io._from_dict(cls, d)
     # -- pictures
-    def to_dot(self):
+    def to_dot(self, *, detail=True, names=None):
         """Graphviz DOT text: inputs, operations and outputs labelled with shapes and dtypes.
 
         Inputs are blue ellipses, constants grey notes, forward operations
         boxes, reverse-pass operations red boxes, outputs green ellipses.
+        ``detail=False`` hides the reverse pass's bookkeeping (the seed of
+        ones, reshapes and broadcasts of cotangents, ``pow(•, 1)``,
+        multiplications by one), joining their neighbours. ``names`` relabels:
+        a sequence names the outputs in order, a dict maps input/output names
+        (or node indices, shown as ``name = op``) to the names to show.
 
         >>> import gradtape as gt
         >>> print(gt.trace(lambda x: gt.sin(x), gt.ones(2)).to_dot())  # doctest: +ELLIPSIS
@@ -425,14 +430,20 @@ class Graph:
           n0 -> n1;
           n1 -> o0;
         }
+        >>> g = gt.trace(gt.grad(lambda x: gt.sum(x ** 2)), gt.ones(2))
+        >>> len(g.to_dot(detail=False)) < len(g.to_dot())
+        True
         """
-        return _graph_dot._to_dot(self)
+        return _graph_dot._to_dot(self, detail, names)
 
-    def render(self, path, format=None):
-        """Draw the graph to ``path`` (SVG, PNG, PDF... from the suffix, or ``format``) with Graphviz.
+    def render(self, path, format=None, *, detail=False, names=None, legend=True):
+        """Draw the graph to ``path`` (SVG, PNG, PDF... from the suffix, or ``format``), with a legend.
 
-        ``.dot``/``.gv`` writes the DOT text itself; the other formats need
-        Graphviz's ``dot`` program (Debian/Ubuntu package ``graphviz``).
+        ``.dot``/``.gv`` writes the DOT text itself. The pictures are drawn by
+        Graphviz's ``dot`` program where it is on PATH, otherwise by
+        matplotlib and grandalf (``pip install "gradtape[main]"``: SVG, PNG,
+        PDF). Bookkeeping nodes are hidden unless ``detail=True``; ``names``
+        as in :meth:`to_dot`.
 
         >>> import gradtape as gt, os, tempfile
         >>> p = os.path.join(tempfile.mkdtemp(), "g.dot")
@@ -440,17 +451,17 @@ class Graph:
         >>> open(p).read().startswith("digraph")
         True
         """
-        render_dot(self.to_dot(), path, format)
+        render_dot(self.to_dot(detail=detail, names=names), path, format, legend=legend)
 
     def _repr_svg_(self):
-        """SVG for notebooks (None where Graphviz's ``dot`` is not installed).
+        """SVG for notebooks (None where neither Graphviz's ``dot`` nor matplotlib and grandalf are installed).
 
         >>> import gradtape as gt, shutil
         >>> svg = gt.trace(lambda x: x * 2.0, gt.ones(2))._repr_svg_()
         >>> svg is None or "<svg" in svg
         True
         """
-        return dot_to_svg(self.to_dot())
+        return dot_to_svg(self.to_dot(detail=False))
 
 
 def _same_static(a, b):

@@ -15,7 +15,8 @@ import subprocess
 
 from .._core import hooks
 from .._core.primitive import Primitive
-from ..graph.ir import Ref, _fmt_shape, _fmt_type
+from ..graph import draw as _draw
+from ..graph.ir import Ref, _fmt_shape, _fmt_type, _np_value
 
 _STYLES = {
     "input": 'shape=ellipse, style=filled, fillcolor="#dbeafe", color="#1d4ed8"',
@@ -72,17 +73,41 @@ def dot_source(title, items, edges):
 
 
 def _dot_program():
-    dot = shutil.which("dot")
-    if dot is None:
-        raise RuntimeError("gradtape: Graphviz's `dot` program is not installed (or not on PATH), so graphs cannot "
-                           "be drawn to SVG/PNG; install the Debian/Ubuntu package `graphviz` (apt-get install "
-                           "graphviz; elsewhere see graphviz.org), or write the DOT text with .to_dot() or "
-                           "render('graph.dot')")
-    return dot
+    return shutil.which("dot")
 
 
-def render_dot(text, path, format=None):
-    """Write DOT ``text`` to ``path``: as is for ``.dot``/``.gv``, else drawn by Graphviz's ``dot``.
+def legend_dot(text):
+    """DOT ``text`` with a legend node (input, forward op, reverse op in red, output; constant if drawn).
+
+    >>> from gradtape.graph.dot import dot_source, legend_dot
+    >>> "reverse op (red)" in legend_dot(dot_source("g", [("a", ["a"], "input")], []))
+    True
+    """
+    used = _STYLES["const"] in text
+    rows = []
+    for kind, name in _draw.LEGEND:
+        if kind == "const" and not used:
+            continue
+        st = dict(_draw._ATTR.findall(_STYLES[kind]))
+        fill, line = st.get("fillcolor", '"#ffffff"'), st.get("color", '"#111827"')
+        font = st.get("fontcolor", '"#111827"')
+        rounded = ' style="rounded"' if kind != "const" else ""
+        rows.append(f'<tr><td bgcolor={fill} color={line}{rounded}>'
+                    f'<font color={font}>{name}</font></td></tr>')
+    lines = ['  legend [shape=plaintext, fontsize=10, label=<<table border="0" cellborder="1" cellspacing="3" '
+             'cellpadding="3"><tr><td border="0"><b>legend</b></td></tr>' + "".join(rows) + "</table>>];"]
+    body = text.rstrip()
+    if not body.endswith("}"):
+        raise ValueError("gradtape: legend_dot expects DOT text ending with '}'")
+    return body[:-1].rstrip("\n") + "\n" + "\n".join(lines) + "\n}"
+
+
+def render_dot(text, path, format=None, *, legend=True):
+    """Write DOT ``text`` to ``path``: as is for ``.dot``/``.gv``, else drawn (with a legend unless ``legend=False``).
+
+    Drawn by Graphviz's ``dot`` where it is on PATH, otherwise by matplotlib
+    and grandalf (:mod:`gradtape.graph.draw`: SVG, PNG, PDF; ``pip install
+    "gradtape[main]"``); a RuntimeError naming both where neither is there.
 
     >>> from gradtape.graph import render_dot, dot_source
     >>> import os, tempfile
@@ -98,44 +123,130 @@ def render_dot(text, path, format=None):
             fh.write(text + "\n")
         return
     dot = _dot_program()
-    r = subprocess.run([dot, f"-T{fmt}", "-o", path], input=text.encode("utf-8"), capture_output=True)
+    if dot is None:
+        _draw.draw_dot(text, path, fmt, _STYLES, legend)
+        return
+    src = legend_dot(text) if legend else text
+    r = subprocess.run([dot, f"-T{fmt}", "-o", path], input=src.encode("utf-8"), capture_output=True)
     if r.returncode != 0:
         raise RuntimeError(f"gradtape: Graphviz's dot failed to write {path!r} as {fmt!r}: "
                            f"{r.stderr.decode(errors='replace').strip()}")
 
 
-def dot_to_svg(text):
-    """SVG text for DOT ``text``, or None where Graphviz's ``dot`` is not installed.
+def dot_to_svg(text, *, legend=True):
+    """SVG text for DOT ``text`` (Graphviz, else matplotlib/grandalf), or None where neither is installed.
 
     >>> from gradtape.graph import dot_to_svg, dot_source
     >>> svg = dot_to_svg(dot_source("g", [("a", ["a"], "input")], []))
-    >>> svg is None or svg.lstrip().startswith("<?xml")
+    >>> svg is None or "<svg" in svg
     True
     """
-    dot = shutil.which("dot")
+    dot = _dot_program()
+    src = legend_dot(text) if legend else text
     if dot is None:
-        return None
-    r = subprocess.run([dot, "-Tsvg"], input=text.encode("utf-8"), capture_output=True)
+        try:
+            return _draw.draw_svg(text, _STYLES, legend)
+        except RuntimeError:
+            return None
+    r = subprocess.run([dot, "-Tsvg"], input=src.encode("utf-8"), capture_output=True)
     return r.stdout.decode("utf-8") if r.returncode == 0 else None
 
 
-def _to_dot(graph):
+# ---- what a picture hides unless detail=True: the reverse pass's bookkeeping -------------------------
+
+_SHAPE_ONLY = frozenset({"reshape", "expand_dims", "squeeze", "broadcast_to"})
+
+
+def _is_one(v):
+    return type(v) in (int, float) and v == 1
+
+
+def _hidden(graph):
+    """{node index: the visible node standing for it, or None where it vanishes} for the bookkeeping nodes.
+
+    Hidden: constants of ones feeding only the reverse pass (the seed), reverse-pass reshapes/broadcasts,
+    ``pow(•, 1)`` and multiplications by one (a literal or a hidden seed).
+    """
+    users = {}
+    for i, n in enumerate(graph.nodes):
+        for d in n.deps():
+            users.setdefault(d, []).append(i)
+    outs = set(graph._out_refs())
+    rep = {}
+    for i, n in enumerate(graph.nodes):
+        if n.kind == "const":
+            if i not in outs and users.get(i) and all(graph.nodes[u].rev for u in users[i]) and _ones(n):
+                rep[i] = None
+            continue
+        if not n.rev or n.kind != "prim":
+            continue
+        refs = [a.i for a in n.inputs if type(a) is Ref]
+        lits = [a for a in n.inputs if type(a) is not Ref]
+        if n.op in _SHAPE_ONLY or n.op == "pow" and lits and _is_one(lits[-1]) and len(refs) == 1:
+            keep = refs
+        elif n.op == "multiply" and (any(_is_one(a) for a in lits) or any(r in rep and rep[r] is None
+                                                                          for r in refs)):
+            keep = [r for r in refs if not (r in rep and rep[r] is None)]
+        else:
+            continue
+        keep = {rep.get(r, r) for r in keep} - {None}
+        if len(keep) == 1:
+            rep[i] = keep.pop()
+    return rep
+
+
+def _ones(n):
+    size = 1
+    for d in n.shape or ():
+        size *= d or 0
+    if n.shape is None or size > 1 << 16:
+        return False
+    try:
+        return bool((_np_value(n) == 1).all())
+    except Exception:
+        return False
+
+
+def _to_dot(graph, detail=True, names=None):
     """DOT text for a :class:`gradtape.graph.Graph` (see its ``to_dot``)."""
+    rep = {} if detail else _hidden(graph)
+    names = _names(graph, names)
     items, edges = [], []
     for i, n in enumerate(graph.nodes):
+        if i in rep:
+            continue
         if n.kind == "input":
-            items.append((f"n{i}", [n.op, _fmt_type(n)], "input"))
+            items.append((f"n{i}", [names.get(n.op, n.op), _fmt_type(n)], "input"))
         elif n.kind == "const":
             items.append((f"n{i}", ["const", _fmt_type(n)], "const"))
         else:
-            items.append((f"n{i}", _op_label(n.op if n.kind != "item" else f"item {n.attrs.get('k')}",
-                                             n.inputs) + [_fmt_type(n)], "rev" if n.rev else "op"))
+            label = _op_label(n.op if n.kind != "item" else f"item {n.attrs.get('k')}", n.inputs)
+            if i in names:
+                label[0] = f"{names[i]} = {label[0]}"
+            items.append((f"n{i}", label + [_fmt_type(n)], "rev" if n.rev else "op"))
         for d in n.deps():
-            edges.append((f"n{d}", f"n{i}"))
+            d = rep.get(d, d)
+            if d is not None:
+                edges.append((f"n{d}", f"n{i}"))
     for k, (name, r) in enumerate(zip(graph.outputs, graph._out_refs())):
-        items.append((f"o{k}", [name, _fmt_type(graph.nodes[r])], "output"))
-        edges.append((f"n{r}", f"o{k}"))
+        items.append((f"o{k}", [names.get(name, name), _fmt_type(graph.nodes[r])], "output"))
+        r = rep.get(r, r)
+        if r is not None:
+            edges.append((f"n{r}", f"o{k}"))
     return dot_source(graph.name, items, edges)
+
+
+def _names(graph, names):
+    """``names`` as a dict: a sequence names the outputs in order; keys are input/output names or node indices."""
+    if names is None:
+        return {}
+    if isinstance(names, dict):
+        return dict(names)
+    names = list(names)
+    if len(names) != len(graph.outputs):
+        raise ValueError(f"gradtape.Graph.to_dot: names= lists {len(names)} names for {len(graph.outputs)} "
+                         f"outputs {graph.outputs}")
+    return dict(zip(graph.outputs, names))
 
 
 # ---- symbolic expressions (gradtape.sym) ---------------------------------------------------------------
