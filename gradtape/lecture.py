@@ -267,7 +267,7 @@ def _have_dot():
     return shutil.which("dot") is not None
 
 
-def lecture(device, out, sizes, r=None):
+def lecture(device, out, sizes, r=None, detail=False):
     """The lecture's computation-graph half on ``device``, pictures and plot written to folder ``out``."""
     r = r or _Report()
     gt.set_default_device(device)
@@ -292,11 +292,15 @@ def lecture(device, out, sizes, r=None):
     print(f"  gt.trace(sym.group(z, dz/dx, dz/dw)): {len(g)} nodes, {len(g) - n_rev} forward and inputs, "
           f"{n_rev} reverse pass")
     how = "Graphviz" if _have_dot() else "matplotlib (no Graphviz `dot` here)"
+    print("  pictures: inputs blue, forward ops white, the reverse pass red, outputs green (legend inside)"
+          + ("" if detail else "; bookkeeping nodes hidden (--detail shows them)"))
     for name, obj in pictures:
+        # the gradient graph's outputs carry the notes' names; the explicit graph already names a, b, z
+        kw = {"detail": detail, "names": ("z", "∂z/∂x", "∂z/∂w")} if isinstance(obj, gt.Graph) else {}
         obj.render(os.path.join(out, name + ".dot"))
         for ext in (".svg", ".png"):
             try:
-                obj.render(os.path.join(out, name + ext))
+                obj.render(os.path.join(out, name + ext), **kw)
             except (RuntimeError, ImportError) as e:      # neither dot nor the pip drawing path installed
                 print(f"  {name}{ext} not drawn: {e}")
                 break
@@ -421,6 +425,8 @@ def main(argv=None):
     p.add_argument("--out", default="gradtape-lecture", help="folder for the pictures (lecture_graph and "
                    "lecture_grad_graph as .svg, .png and .dot), lecture_graph.json and forward_vs_reverse.png "
                    "(default: gradtape-lecture)")
+    p.add_argument("--detail", action="store_true",
+                   help="draw every node of the gradient graph (the seed, reshapes...), not only the notes' ones")
     p.add_argument("--sizes", default="16,64,256,1024",
                    help="numbers of operators n for the cost comparison (comma-separated)")
     sub = p.add_subparsers(dest="command", metavar="{info}")
@@ -436,6 +442,6 @@ def main(argv=None):
         p.error("--sizes: give at least one positive integer")
     device = args.device or gt.get_default_device()
     failed = run(device)
-    failed += lecture(device, args.out, sizes)
+    failed += lecture(device, args.out, sizes, detail=args.detail)
     return 1 if failed else 0
 

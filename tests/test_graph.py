@@ -367,6 +367,8 @@ def test_repr_svg():
 
 def test_render_without_dot_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setattr(gt_graph.shutil, "which", lambda name: None)
+    for mod in ("grandalf", "grandalf.graphs", "grandalf.layouts"):    # nor the pip drawing path (issue 14)
+        monkeypatch.setitem(sys.modules, mod, None)
     g = gt.trace(lambda x: x * 2.0, gt.ones(2))
     with pytest.raises(RuntimeError, match="package `graphviz`"):
         g.render(tmp_path / "g.svg")
