@@ -49,17 +49,25 @@ def accuracy(logits, labels):
     return float(gt.mean(gt.astype(gt.argmax(logits, axis=-1) == labels, gt.float64)))
 
 
-def plot(path, curves, title):
-    """One panel per quantity: curves = {"loss": {"train": [...], ...}, "accuracy": {...}} per epoch."""
+def fmt(values, spec=".4f"):
+    """Floats (one, or a list) in one format: float32 results print as 0.0123, not 0.012299999594688416."""
+    if isinstance(values, (list, tuple)):
+        return "[" + ", ".join(fmt(v, spec) for v in values) + "]"
+    return format(values, spec)
+
+
+def figure(curves, title):
+    """The training curves' figure: one panel per quantity, whole-number epoch ticks."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    from matplotlib.ticker import MaxNLocator
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
     for ax, (what, series) in zip(axes[0], curves.items()):
         for label, ys in series.items():
             ax.plot(range(1, len(ys) + 1), ys, marker="o", markersize=3, label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # epochs are whole numbers
         ax.set_ylabel(what)
         if what == "loss":
             ax.set_yscale("log")
@@ -67,6 +75,14 @@ def plot(path, curves, title):
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def plot(path, curves, title):
+    """One panel per quantity: curves = {"loss": {"train": [...], ...}, "accuracy": {...}} per epoch; saved as PNG."""
+    import matplotlib.pyplot as plt
+    fig = figure(curves, title)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

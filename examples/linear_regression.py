@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gradtape as gt  # noqa: E402
-from _common import epochs_bar, minibatches, parser, plot  # noqa: E402
+from _common import epochs_bar, fmt, minibatches, parser, plot  # noqa: E402
 
 TRUE_W = [2.0, -3.4]
 TRUE_B = 4.2
@@ -68,8 +68,8 @@ def main(argv=None):
 
     w_err = [abs(a - e) for a, e in zip(gt.reshape(w, (-1,)).tolist(), TRUE_W)]
     b_err = abs(b.item() - TRUE_B)
-    print(f"w = {gt.reshape(w, (-1,)).tolist()}, b = {b.item():.5f}")
-    print(f"error in estimating w: {w_err}; error in estimating b: {b_err:.2g}")
+    print(f"w = {fmt(gt.reshape(w, (-1,)).tolist())}, b = {fmt(b.item())} (true w = {fmt(TRUE_W)}, b = {fmt(TRUE_B)})")
+    print(f"error in estimating w: {fmt(w_err, '.1e')}; error in estimating b: {fmt(b_err, '.1e')}")
     if args.out:
         plot(args.out, {"loss": {"train (mean squared loss / 2)": losses}},
              f"linear regression from scratch on {dev}")

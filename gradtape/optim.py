@@ -14,14 +14,12 @@ arrays of the parameter's backend, so it works on any device.
 >>> w
 Tensor([ 0.8, -1.6], requires_grad=True)
 """
-from __future__ import annotations
+import math as _math
 
-import math
-
-from ._autodiff.modes import no_grad
-from ._core.dispatch import wrap
-from ._core.dtypes import is_float
-from ._core.tensor import Tensor
+from ._autodiff.modes import no_grad as _no_grad
+from ._core.dispatch import wrap as _wrap
+from ._core.dtypes import is_float as _is_float
+from ._core.tensor import Tensor as _Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -44,11 +42,11 @@ class Optimizer:
         for g in groups:
             g = dict(g)
             ps = g["params"]
-            g["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+            g["params"] = [ps] if isinstance(ps, _Tensor) else list(ps)
             for p in g["params"]:
-                if not isinstance(p, Tensor):
+                if not isinstance(p, _Tensor):
                     raise TypeError(f"{type(self).__name__}: parameters must be gt.Tensor, got {type(p).__name__}")
-                if not is_float(p.dtype):
+                if not _is_float(p.dtype):
                     raise TypeError(f"{type(self).__name__}: a parameter of dtype {p.dtype} (shape {p.shape}) "
                                     f"cannot be optimised; use a floating-point tensor")
                 if p._node is not None:
@@ -91,8 +89,8 @@ class Optimizer:
     @staticmethod
     def _update(p, raw, scale):
         """p += scale * raw, in place (under no_grad, so the tensor keeps its identity and bumps its version)."""
-        with no_grad():
-            p += wrap(raw * scale if scale != 1.0 else raw, p.backend)
+        with _no_grad():
+            p += _wrap(raw * scale if scale != 1.0 else raw, p.backend)
 
     def step(self):
         raise NotImplementedError
@@ -174,7 +172,7 @@ class Adam(Optimizer):
             for p, g, st in self._grads(group):
                 xp = p.backend.xp
                 if wd and decoupled:
-                    with no_grad():
+                    with _no_grad():
                         p *= 1.0 - lr * wd
                 elif wd:
                     g = g + wd * p.data
@@ -189,7 +187,7 @@ class Adam(Optimizer):
                 m += (1.0 - b1) * g
                 v *= b2
                 v += (1.0 - b2) * (g * g)
-                denom = xp.sqrt(v) * (1.0 / math.sqrt(1.0 - b2 ** t)) + eps
+                denom = xp.sqrt(v) * (1.0 / _math.sqrt(1.0 - b2 ** t)) + eps
                 self._update(p, m / denom, -lr / (1.0 - b1 ** t))
 
 

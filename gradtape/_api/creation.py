@@ -184,6 +184,40 @@ def _creator(name, example):
     return f
 
 
+def _shape_of(name, size, shape):
+    """The shape of ``zeros(3, 4)``, ``zeros((3, 4))``, ``zeros([3, 4])`` or ``zeros(shape=(3, 4))`` (PyTorch's
+    varargs and the array API's tuple), checked to be whole numbers."""
+    if shape is not None:
+        if size:
+            raise TypeError(f"gradtape.{name}: got a shape both positionally {size!r:.60} and as shape={shape!r:.60}")
+        size = (shape,)
+    if not size:
+        raise TypeError(f"gradtape.{name}: missing the shape, e.g. gt.{name}((3, 4)) or gt.{name}(3, 4)")
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for n in size:
+        if isinstance(n, bool) or not hasattr(n, "__index__"):
+            raise TypeError(f"gradtape.{name}: the shape must be whole numbers, as gt.{name}((3, 4)) or "
+                            f"gt.{name}(3, 4); got {size!r:.60} (a {type(n).__name__} in it)")
+    size = tuple(n.__index__() for n in size)
+    if any(n < 0 for n in size):
+        raise ValueError(f"gradtape.{name}: negative dimension in the shape {size}")
+    return size
+
+
+def _shaped(name, example):
+    def f(*size, shape=None, dtype=None, device=None):
+        backend = backend_for(device)
+        raw = backend_dtype(backend, dtype, name)
+        size = _shape_of(name, size, shape)
+        return checked(getattr(backend.xp, name)(size, dtype=raw), backend, (size,), name)
+    f.__name__ = f.__qualname__ = name
+    f.__module__ = __name__
+    f.__doc__ = (f"Array API ``{name}(shape, *, dtype=None, device=None)``; the shape may also be given as "
+                 f"separate integers, as in PyTorch (``gt.{name}(2, 3)``).\n\n>>> import gradtape as gt\n>>> {example}")
+    return f
+
+
 def _like(name, example):
     def f(x, /, *args, dtype=None, device=None, **kw):
         x = as_tensor(x)
@@ -197,9 +231,9 @@ def _like(name, example):
     return public(f)
 
 
-zeros = _creator("zeros", "gt.zeros((2,))\nTensor([0., 0.])\n")
-ones = _creator("ones", "gt.ones((2,))\nTensor([1., 1.])\n")
-empty = _creator("empty", "gt.empty((2,)).shape\n(2,)\n")
+zeros = _shaped("zeros", "gt.zeros((2,))\nTensor([0., 0.])\n>>> gt.zeros(2, 3).shape\n(2, 3)\n")
+ones = _shaped("ones", "gt.ones((2,))\nTensor([1., 1.])\n")
+empty = _shaped("empty", "gt.empty((2,)).shape\n(2,)\n")
 full = _creator("full", "gt.full((2,), 3.0)\nTensor([3., 3.])\n")
 eye = _creator("eye", "gt.eye(2).shape\n(2, 2)\n")
 arange = _creator("arange", "gt.arange(3)\nTensor([0, 1, 2])\n")

@@ -3,6 +3,7 @@ subgradients at kinks, stop_gradient. All state is per thread (:mod:`gradtape._s
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from .._api import asarray
 from .._api.public import public
@@ -39,20 +40,68 @@ def pause(train_mode=False):
         yield
 
 
-def no_grad():
-    """PyTorch spelling of :func:`pause`.
+class _GradMode:
+    """A grad-mode switch usable three ways, as PyTorch's: ``with no_grad():``, ``@no_grad()`` and ``@no_grad``.
+
+    Each entry saves and restores the mode (it nests and is re-entrant); a decorated function enters a fresh one
+    per call."""
+
+    enabled = None
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        if func is None:
+            return self
+        if not callable(func):
+            raise TypeError(f"gradtape.{cls.__name__}: takes no arguments (write `with gt.{cls.__name__}():`, "
+                            f"`@gt.{cls.__name__}()` or `@gt.{cls.__name__}`), got a {type(func).__name__}")
+        return self(func)
+
+    def __init__(self, func=None):
+        self._scopes = []
+
+    def __enter__(self):
+        s = scoped(enabled=self.enabled)
+        s.__enter__()
+        self._scopes.append(s)
+        return None
+
+    def __exit__(self, *exc):
+        self._scopes.pop().__exit__(*exc)
+        return False
+
+    def __call__(self, func):
+        mode = type(self)
+
+        @functools.wraps(func)
+        def inner(*args, **kwargs):
+            with mode():
+                return func(*args, **kwargs)
+        return inner
+
+    def __repr__(self):
+        return f"gt.{type(self).__name__}()"
+
+
+class no_grad(_GradMode):
+    """PyTorch spelling of :func:`pause`: a context manager and a decorator (with or without parentheses).
 
     >>> import gradtape as gt
     >>> with gt.no_grad():
     ...     gt.is_grad_enabled()
     False
+    >>> @gt.no_grad
+    ... def f():
+    ...     return gt.is_grad_enabled()
+    >>> f(), gt.is_grad_enabled()
+    (False, True)
     """
-    return pause(train_mode=state.train)
+
+    enabled = False
 
 
-@contextlib.contextmanager
-def enable_grad():
-    """Turn recording back on inside a ``no_grad`` block.
+class enable_grad(_GradMode):
+    """Turn recording back on inside a ``no_grad`` block; also a decorator (``@gt.enable_grad``).
 
     >>> import gradtape as gt
     >>> with gt.no_grad():
@@ -60,8 +109,8 @@ def enable_grad():
     ...         gt.is_grad_enabled()
     True
     """
-    with scoped(enabled=True):
-        yield
+
+    enabled = True
 
 
 def is_recording():
