@@ -468,3 +468,14 @@ def test_trace_records_parameter_update_under_no_grad(device):
     p = arr([1.0, 2.0]).requires_grad_()
     tr = gt.trace(step, p, arr([2.0, 2.0]))
     np.testing.assert_array_equal(to_np(tr(arr([1.0, 2.0]), arr([4.0, 0.0]))), [-1.0, 2.0])
+
+
+@pytest.mark.parametrize("device", ["cpu", "strict"])
+def test_sqrt_grad_at_zero_is_inf_without_a_numpy_warning(device):
+    """sqrt'(0) = +inf by design (as torch and JAX, which print nothing): the reverse pass runs in the backend's
+    quiet context, so NumPy's divide warning does not point at gradtape's rule (issue 14)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = gt.grad(gt.sqrt)(gt.asarray(0.0, device=device))
+    assert gt.to_numpy(g) == np.inf

@@ -162,7 +162,7 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
         if r._node is None:
             leaf[key] = r
     debug = DEBUG
-    with scoped(enabled=create_graph):
+    with scoped(enabled=create_graph), roots[0].backend.quiet():   # inf/NaN of rules are documented values
         for n in order:
             ct = grads.pop(n, None)
             if want and n in want:   # a source: the total cotangent arriving here; the walk goes on above
