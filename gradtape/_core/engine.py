@@ -7,6 +7,7 @@ promotion undone in one place (:func:`_fit`).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 from .._state import scoped, state
@@ -162,7 +163,8 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
         if r._node is None:
             leaf[key] = r
     debug = DEBUG
-    with scoped(enabled=create_graph), roots[0].backend.quiet():   # inf/NaN of rules are documented values
+    quiet = roots[0].backend.quiet() if roots else contextlib.nullcontext()   # inf/NaN of rules are documented
+    with scoped(enabled=create_graph), quiet:
         for n in order:
             ct = grads.pop(n, None)
             if want and n in want:   # a source: the total cotangent arriving here; the walk goes on above
