@@ -11,20 +11,23 @@ behind its back; a backward through a node that saved the old value raises ``Run
 exception is a leaf parameter updated under ``no_grad`` (``p -= lr * p.grad``): truly in place, as
 PyTorch does.
 
-Size: ~680 lines: the array object is one class of ~100 members, written in its body on purpose (so that grep
-and an IDE find every operator and method), plus the in-place helpers it uses.
+Size: ~810 lines: the array object is one class of ~100 members, written in its body on purpose (so that grep
+and an IDE find every operator and method), plus the in-place and retain_grad helpers it uses.
 """
 from __future__ import annotations
 
 import math
 import operator
 import sys
+import threading
+import warnings
+import weakref
 
 from .._state import state
 from ..backends import host as _host
 from . import hooks
 from .dtypes import dtype_of, is_float
-from .primitive import PRIMS
+from .primitive import PRIMS, Primitive
 
 __all__ = ["Tensor", "new_tensor", "check_float"]
 
@@ -143,8 +146,17 @@ class Tensor:
 
     @property
     def grad(self):
-        """Accumulated gradient (a Tensor of this shape, dtype and device) or None."""
-        return self._grad
+        """Accumulated gradient (a Tensor of this shape, dtype and device) or None.
+
+        A non-leaf has one only after :meth:`retain_grad`; reading it otherwise warns, as PyTorch does."""
+        g = self._grad
+        if g is None and self._node is not None and self._requires_grad and not _retains(self):
+            warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                          "attribute won't be populated during backward(). If you indeed want the .grad field to be "
+                          "populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
+                          "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead "
+                          "(gradtape follows PyTorch here).", UserWarning, stacklevel=2)
+        return g
 
     @grad.setter
     def grad(self, g):
@@ -216,6 +228,28 @@ class Tensor:
             self._grad_req = "add"
         return self
 
+    def retain_grad(self):
+        """PyTorch: let ``backward()`` fill (and accumulate into) the ``.grad`` of this non-leaf tensor.
+
+        >>> import gradtape as gt
+        >>> x = gt.asarray([1.0, 2.0]).requires_grad_()
+        >>> h = x * x; h.retain_grad()
+        >>> (3 * h).sum().backward(); h.grad
+        Tensor([3., 3.])
+        """
+        if not self._requires_grad:
+            raise RuntimeError(f"retain_grad(): the tensor (shape {self.shape}) does not require grad, so no "
+                               f"gradient reaches it; call requires_grad_() on the inputs first")
+        n = self._node
+        if n is None or _retains(self):
+            return             # a leaf keeps its .grad anyway
+        n.prim = _retaining(n.prim, weakref.ref(self))
+
+    @property
+    def retains_grad(self):
+        """Whether :meth:`retain_grad` was called on this non-leaf tensor."""
+        return self._node is not None and _retains(self)
+
     def detach(self):
         """A new untracked tensor sharing this one's data.
 
@@ -245,8 +279,15 @@ class Tensor:
         >>> y.backward(); x.grad
         Tensor([2., 2.])
         """
-        hooks.backward([self], None if head is None else [head], retain_graph=retain_graph,
-                       create_graph=create_graph)
+        outer = getattr(_PASS, "pending", None)
+        _PASS.pending = pending = {}      # the retained non-leaf gradients, written once the pass succeeded
+        try:
+            hooks.backward([self], None if head is None else [head], retain_graph=retain_graph,
+                           create_graph=create_graph)
+        finally:
+            _PASS.pending = outer
+        for t, ct in pending.values():
+            _accumulate(t, ct)
 
     # ---- conversion ---------------------------------------------------------------------------------
     def item(self):
@@ -270,10 +311,21 @@ class Tensor:
         return self.backend.to_numpy(self.data).tolist()
 
     def numpy(self):
-        """A NumPy array with the values (see :func:`gradtape.to_numpy`)."""
+        """PyTorch: the values as a NumPy array (sharing memory on the CPU); a tensor that requires grad
+        refuses, as in PyTorch: writing into the array would change what its gradient reads.
+
+        >>> import gradtape as gt
+        >>> gt.asarray([1.0, 2.0]).requires_grad_().detach().numpy().tolist()
+        [1.0, 2.0]
+        """
+        if self._requires_grad:
+            raise RuntimeError(f"Can't call numpy() on Tensor that requires grad (shape {self.shape}). Use "
+                               f"tensor.detach().numpy() instead")
         return hooks.API.to_numpy(self)
 
-    asnumpy = numpy
+    def asnumpy(self):
+        """MXNet: a NumPy copy of the values (allowed with a gradient attached, as in MXNet)."""
+        return hooks.API.to_numpy(self).copy()
 
     def to_device(self, device, /, *, stream=None):
         """This tensor on ``device`` (differentiable).
@@ -287,9 +339,31 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         if self._requires_grad:
             raise RuntimeError(f"gradtape: converting a tensor that requires grad (shape {self.shape}) to a NumPy "
-                               f"array would drop its graph; use gt.to_numpy(x.detach()) if that is what you want")
+                               f"array would drop its graph; use gt.to_numpy(x.detach()) if that is what you want. "
+                               f"To keep the graph, use gradtape functions (gt.sin, gt.sum...) or the NumPy "
+                               f"functions that dispatch to them (np.sin(x), np.sum(x), np.dot(W, x)...)")
         a = self.backend.to_numpy(self.data)
         return a.astype(dtype) if dtype is not None else a
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy ufuncs on tensors run gradtape's functions (``np.sin(x)``): see gradtape/_api/numpy_protocol.py."""
+        f = getattr(hooks.API, "numpy_ufunc", None)
+        if f is not None:
+            return f(ufunc, method, inputs, kwargs)
+        name = "pow" if ufunc.__name__ == "power" else ufunc.__name__
+        same = getattr(hooks.API, name, None) if method == "__call__" and not kwargs else None
+        if same is not None:        # numpy_protocol not registered: the ufuncs gradtape spells alike
+            return same(*inputs)
+        values = [x.__array__() if isinstance(x, Tensor) else x for x in inputs + kwargs.pop("out", ())]
+        out = {"out": tuple(values[len(inputs):])} if len(values) > len(inputs) else {}   # not registered: values
+        return getattr(ufunc, method)(*values[:len(inputs)], **kwargs, **out)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy functions on tensors run gradtape's (``np.sum(x)``, ``np.dot(W, x)``): see numpy_protocol.py."""
+        f = getattr(hooks.API, "numpy_function", None)
+        if f is not None:
+            return f(func, types, args, kwargs)
+        return getattr(func, "_implementation", func)(*args, **kwargs)
 
     def __array_namespace__(self, api_version=None):
         return sys.modules[__name__.partition(".")[0]]      # the gradtape package
@@ -336,6 +410,17 @@ class Tensor:
         return body
 
     __str__ = __repr__
+
+    def __format__(self, spec):
+        """``f"{loss:.3f}"``: a tensor of one element formats as its Python scalar; a larger one only with the
+        empty spec (its repr)."""
+        if self.size == 1:
+            return format(self.item(), spec)
+        if not spec:
+            return repr(self)
+        raise TypeError(f"unsupported format string {spec!r} for a gradtape Tensor of shape {self.shape} "
+                        f"({self.size} elements); format its elements: x.item() for one, gt.to_numpy(x) for an "
+                        f"array (np.array2string, np.format_float_positional)")
 
     def __reduce__(self):
         """Pickling and ``copy.deepcopy``: values, device, dtype and requires_grad of a leaf (PyTorch's rule)."""
@@ -620,6 +705,54 @@ class Tensor:
 
     def sigmoid(self):
         return hooks.API.sigmoid(self)
+
+
+# ---- retain_grad: a non-leaf's cotangent, caught as its node's rules read it -----------------------------
+
+_PASS = threading.local()      # .pending: {id: (tensor, cotangent)} while a Tensor.backward runs on this thread
+
+
+def _retains(t):
+    """Whether the node of ``t`` (a non-leaf) hands ``t`` its cotangent (:meth:`Tensor.retain_grad`)."""
+    vjp = t._node.prim.vjp
+    return bool(vjp) and any(getattr(r, "retains", None) is not None and r.retains() is t for r in vjp)
+
+
+def _retaining(prim, ref):
+    """A copy of ``prim`` whose VJP rules first hand the cotangent to the tensor ``ref()``: every rule of a node
+    receives the same cotangent, the total arriving at its output; Tensor.backward writes it once it succeeded."""
+    p = _new(Primitive)
+    for name in Primitive.__slots__:
+        if hasattr(prim, name):
+            setattr(p, name, getattr(prim, name))
+
+    def rule(f):
+        def vjp(ns, ct, *rest, **params):
+            pending = getattr(_PASS, "pending", None)
+            t = ref()
+            if pending is not None and t is not None and id(t) not in pending:
+                pending[id(t)] = (t, ct)
+            return f(ns, ct, *rest, **params)
+        vjp.retains = ref
+        return vjp
+
+    p.vjp = tuple(rule(f) for f in prim.vjp)
+    return p
+
+
+def _accumulate(t, ct):
+    """Add the cotangent ``ct`` (raw, or a Tensor under create_graph) to ``t.grad`` (PyTorch: accumulates)."""
+    g = ct if isinstance(ct, Tensor) else new_tensor(ct, t.backend)
+    if tuple(g.shape) != t.shape:      # a batched pass (Jacobians): not a gradient of t
+        return
+    if g.data.dtype != t.data.dtype:
+        g = hooks.API.astype(g, t.dtype) if g is ct else new_tensor(t.backend.xp.astype(g.data, t.data.dtype),
+                                                                     t.backend)
+    old = t._grad
+    if old is None:
+        t._grad = g
+    else:
+        t._grad = old + g if isinstance(ct, Tensor) else new_tensor(old.data + g.data, t.backend)
 
 
 # ---- in-place updates (value semantics) --------------------------------------------------------------
