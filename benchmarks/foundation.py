@@ -1,10 +1,11 @@
-"""Foundation benchmarks: gradtape against hand-written NumPy gradients and PyTorch eager.
+"""Foundation benchmarks: gradtape against hand-written NumPy gradients and its peers (PyTorch eager, JAX jit).
 
 Run from the repository root::
 
     python -m benchmarks.foundation            # full run (about 2-3 minutes on 2 cores)
-    python -m benchmarks.foundation --quick    # CI smoke run (< 30 s)
+    python -m benchmarks.foundation --quick    # CI smoke run (under a minute)
     python -m benchmarks.foundation --json results.json
+    python -m benchmarks.foundation --systems torch --skip jax   # choose the peers
 
 Cases (see benchmarks/README.md):
 
@@ -20,8 +21,12 @@ Cases (see benchmarks/README.md):
     leaves that require grad (then the gradient is itself differentiable: the
     backward pass is recorded), all against the same hand-written NumPy step.
 
-Every case first checks that all implementations give the same loss and
-gradients, and aborts if they do not. Timings are interleaved (each repeat
+Every case first checks each implementation's loss and gradients against the
+hand-written NumPy ones (``check_close``: max |diff| <= C * K * eps(dtype) *
+max |reference|, K the reduction length; see benchmarks/README.md). A peer
+(PyTorch, JAX: ``--systems``/``--skip``) that fails its check is marked in its
+cell with the measured error and left out of the timing; the run goes on and
+exits 0. Only gradtape disagreeing with hand-written NumPy exits 1. Timings are interleaved (each repeat
 runs every implementation once, in rotating order) and the reported time is
 the median over repeats of the mean time per call within a repeat (the
 minimum is in the JSON output too); a ratio is the median over repeats of the
@@ -29,6 +34,9 @@ ratio of the two implementations' times in that repeat, which cancels slow
 spells of a shared machine (the ratio of the minima is shown beside it).
 The garbage collector stays enabled (as in user code); it is run once before
 each timed batch.
+
+Size: one script on purpose (the README's command): the three cases, each implementation of them, the
+checks and the report, read top to bottom; suite.py, gpu_bench.py and graph_replay.py import from it.
 """
 from __future__ import annotations
 
@@ -51,15 +59,77 @@ try:
 except ImportError:          # PyTorch is optional (the `bench` extra)
     torch = None
 
+PEERS = ("torch", "jax")     # the peers, in table order; gradtape and NumPy always run
+PEER_LABELS = {"torch": "PyTorch", "jax": "JAX (jit)"}
+
 TORCH_THREADS = 2            # the same for every case; (b) asks for 2 threads explicitly
 CYCLES = 50                  # 4 ops per cycle -> 200 ops
 N_OPS = 4 * CYCLES
+N_LARGE = 1_000_000          # elements of case (b)
 MUL = 1.01
 LR = 0.1
 
 # c_fn: the functional step; c_inplace_fn: in-place step / functional step (the in-place update costs no more
 # than the functional one; 2% for the noise of a shared machine)
 TARGETS = {"a": 3.5, "b": 1.05, "c": 1.05, "c_fn": 1.05, "c_inplace_fn": 1.02, "c_mem": 1.15}
+
+
+class GradtapeWrong(Exception):
+    """gradtape disagrees with the hand-written NumPy result: the one failure that makes the run exit 1."""
+
+
+# ----------------------------------------------------------------------------------------------
+# correctness checks
+# ----------------------------------------------------------------------------------------------
+
+# A result of K rounded steps (a sum of K terms, or K elementwise ops in a row) is within about K * eps * the
+# magnitude of its terms of the exact value (Higham's gamma_K bound); C covers the ratio of the terms' magnitude
+# to the result's (cancellation) and a second implementation's own error. max |reference| is the magnitude.
+TOL_C = 8
+CHAIN_K = 2 * N_OPS                # gradient of the chain: 200 ops forward, 200 backward
+
+
+def tolerance(ref, k):
+    """Allowed max |diff| from ``ref`` for a result of ``k`` rounded steps: TOL_C * k * eps(dtype) * max|ref|."""
+    ref = np.asarray(ref)
+    eps = float(np.finfo(ref.dtype if ref.dtype.kind == "f" else np.float64).eps)
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    return TOL_C * k * eps * max(scale, np.finfo(np.float64).tiny)
+
+
+def check_close(name, got, ref, k):
+    """None when ``got`` matches ``ref`` (shape, dtype, values within ``tolerance(ref, k)``), else the message."""
+    got, ref = np.asarray(got), np.asarray(ref)
+    if got.shape != ref.shape or got.dtype != ref.dtype:
+        return f"{name}: {got.shape} {got.dtype}, hand-written NumPy {ref.shape} {ref.dtype}"
+    tol = tolerance(ref, k)
+    diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
+    if not diff <= tol:                               # NaN fails too
+        return f"{name}: max|diff| {diff:.2g} > tol {tol:.2g}"
+    return None
+
+
+def check_impls(case, fns, ref, compare):
+    """Check every implementation but NumPy against ``ref``; a peer that fails is removed from ``fns``.
+
+    ``compare(name, result, ref)`` returns None or a message. Returns {peer: "FAILED check: ..."}; raises
+    GradtapeWrong when a gradtape implementation fails."""
+    failed = {}
+    for name in [k for k in fns if k != "numpy"]:
+        try:
+            msg = compare(name, fns[name](), ref)
+        except Exception as e:                        # noqa: BLE001 - a peer that breaks is reported, not fatal
+            if name.startswith("gradtape"):
+                raise
+            msg = f"{type(e).__name__}: {e}"
+        if msg is None:
+            continue
+        if name.startswith("gradtape"):
+            raise GradtapeWrong(f"{case}: {name} disagrees with hand-written NumPy: {msg}")
+        failed[name] = f"FAILED check: {msg}"
+        del fns[name]
+        print(f"  {case}: {name} {failed[name]} (marked in the table; the run goes on)", file=sys.stderr)
+    return failed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -172,25 +242,64 @@ def make_chain_torch(x0_np, c_np):
     return run
 
 
-def bench_chain(n, repeats, budget):
+def make_chain_jax(x0_np, c_np):
+    """``jax.jit(jax.value_and_grad(f))`` of the chain, float64 enabled; compile time excluded (warm-up call)."""
+    jax = _load_peer("jax")
+    jnp = jax.numpy
+    c = jnp.asarray(c_np)
+
+    def f(x):
+        for _ in range(CYCLES):
+            x = jnp.tanh(jnp.sin(x)) * MUL + c
+        return jnp.sum(x)
+    vg = jax.jit(jax.value_and_grad(f))
+    x0 = jnp.asarray(x0_np)
+
+    def run():
+        v, g = vg(x0)
+        g.block_until_ready()
+        return v, g
+    return run
+
+
+def _load_peer(name):
+    """The peer's module, or None when it is not installed (JAX: with float64 enabled)."""
+    if name == "torch":
+        return torch
+    try:
+        import jax
+    except Exception:                # noqa: BLE001 - any import failure means "not available"
+        return None
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def _add_peers(fns, peers, case, *args):
+    """Add each peer's implementation of ``case`` to ``fns``; {peer: message} for those that fail to set up."""
+    failed = {}
+    for p in peers:
+        try:
+            fns[p] = PEER_MAKERS[p][case](*args)
+        except Exception as e:       # noqa: BLE001 - a peer that cannot run is reported, not fatal
+            failed[p] = f"FAILED setup: {type(e).__name__}: {e}"
+    return failed
+
+
+def bench_chain(n, repeats, budget, peers=()):
+    """Check, then time, the chain on ``n`` elements; (times, calls per batch, {peer: failure message})."""
     rng = np.random.default_rng(0)
     x0 = rng.uniform(-2.0, 2.0, n)
     c = rng.uniform(-0.5, 0.5, n)
     fns = {"numpy": lambda: chain_numpy(x0, c), "gradtape": make_chain_gradtape(x0, c)}
-    if torch is not None:
-        fns["torch"] = make_chain_torch(x0, c)
-    # correctness first
-    ref_loss, ref_g = fns["numpy"]()
-    for k in list(fns)[1:]:
-        loss, g = fns[k]()
-        loss = float(loss.item())
-        g = gt.to_numpy(g) if k == "gradtape" else g.numpy()
-        if not (np.allclose(loss, ref_loss, rtol=1e-12, atol=1e-9) and g.shape == ref_g.shape
-                and np.allclose(g, ref_g, rtol=1e-10, atol=1e-12)):
-            raise SystemExit(f"chain n={n}: {k} disagrees with hand-written NumPy "
-                             f"(loss {loss} vs {ref_loss}, max |dg| {np.max(np.abs(g - ref_g))})")
+    failed = _add_peers(fns, peers, "chain", x0, c)
+
+    def compare(name, res, ref):
+        # the loss sums n elements after N_OPS ops; each gradient element goes through 2 * N_OPS ops
+        return (check_close("loss", _to_np(res[0]), np.asarray(ref[0]), N_OPS + n)
+                or check_close("gradient", _to_np(res[1]), ref[1], CHAIN_K))
+    failed.update(check_impls(f"chain n={n}", fns, fns["numpy"](), compare))
     times, number = interleaved(fns, repeats, budget)
-    return times, number
+    return times, number, failed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -325,6 +434,36 @@ def make_mlp_torch(params0, x_np, y_np):
     return step
 
 
+def make_mlp_jax(params0, x_np, y_np):
+    """``jax.jit`` of the whole step (value_and_grad, then p - lr * g); compile time excluded (warm-up call)."""
+    jax = _load_peer("jax")
+    jnp = jax.numpy
+    x, y = jnp.asarray(x_np), jnp.asarray(y_np)
+
+    def loss_fn(ps):
+        W1, b1, W2, b2, W3, b3 = ps
+        h = jax.nn.relu(x @ W1 + b1)
+        h = jax.nn.relu(h @ W2 + b2)
+        logits = h @ W3 + b3
+        return jnp.mean(jax.nn.logsumexp(logits, axis=1) - jnp.take_along_axis(logits, y[:, None], axis=1)[:, 0])
+
+    @jax.jit
+    def train_step(ps):
+        loss, grads = jax.value_and_grad(loss_fn)(ps)
+        return loss, grads, [p - LR * g for p, g in zip(ps, grads)]
+    state = {"ps": [jnp.asarray(p) for p in params0]}
+
+    def step():
+        loss, grads, state["ps"] = train_step(state["ps"])
+        loss.block_until_ready()
+        return loss, grads
+    return step
+
+
+PEER_MAKERS = {"torch": {"chain": make_chain_torch, "mlp": make_mlp_torch},
+               "jax": {"chain": make_chain_jax, "mlp": make_mlp_jax}}
+
+
 def _to_np(v):
     if isinstance(v, gt.Tensor):
         return gt.to_numpy(v)
@@ -350,30 +489,35 @@ def step_memory(step, warmup=2):
     return peak - before
 
 
-def bench_mlp(repeats, budget):
+# float32 rounding steps of the MLP step: forward matmuls (784, 1024, 1024 terms) and the softmax sum (10); the
+# loss adds the mean over the batch (256); a gradient adds the backward matmuls (10, 1024 terms) and the sum
+# over the batch (256): 4,132 for every parameter's gradient (the longest path, W1's)
+MLP_K_FWD = sum(SIZES[:-1]) + SIZES[-1]
+MLP_K_LOSS = MLP_K_FWD + BATCH
+MLP_K = MLP_K_FWD + sum(SIZES[2:]) + BATCH
+MLP_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+
+
+def mlp_compare(name, res, ref):
+    """None, or what differs between one MLP step's (loss, gradients) and the hand-written ones."""
+    (loss, grads), (ref_loss, ref_g) = res, ref
+    msg = check_close("loss", _to_np(loss), np.asarray(ref_loss), MLP_K_LOSS)
+    for pname, g, r in zip(MLP_NAMES, grads, ref_g):
+        msg = msg or check_close(f"gradient of {pname}", _to_np(g), r, MLP_K)
+    return msg
+
+
+def bench_mlp(repeats, budget, peers=()):
+    """Check, then time, the MLP step; (times, calls per batch, traced memory, {peer: failure message})."""
     params0, x, y = mlp_data()
     fns = {"numpy": make_mlp_numpy(params0, x, y), "gradtape": make_mlp_gradtape(params0, x, y),
            "gradtape_fn": make_mlp_gradtape_functional(params0, x, y),
            "gradtape_fn_leaves": make_mlp_gradtape_functional(params0, x, y, leaves=True)}
-    if torch is not None:
-        fns["torch"] = make_mlp_torch(params0, x, y)
-    ref_loss, ref_g = fns["numpy"]()
-    names = ["W1", "b1", "W2", "b2", "W3", "b3"]
-    for k in list(fns)[1:]:
-        loss, grads = fns[k]()
-        loss = float(_to_np(loss))
-        if not np.allclose(loss, ref_loss, rtol=1e-5, atol=1e-6):
-            raise SystemExit(f"MLP: {k} loss {loss} differs from hand-written NumPy {ref_loss}")
-        for name, g, r in zip(names, grads, ref_g):
-            g = _to_np(g)
-            scale = float(np.max(np.abs(r)))
-            if g.shape != r.shape or g.dtype != r.dtype or not np.allclose(g, r, rtol=1e-4, atol=1e-5 * scale):
-                raise SystemExit(f"MLP: {k} gradient of {name} ({g.shape}, {g.dtype}) differs from "
-                                 f"hand-written NumPy ({r.shape}, {r.dtype}); max |diff| "
-                                 f"{np.max(np.abs(g - r)) if g.shape == r.shape else 'n/a'}, scale {scale}")
+    failed = _add_peers(fns, peers, "mlp", params0, x, y)
+    failed.update(check_impls("MLP", fns, fns["numpy"](), mlp_compare))
     mem = {k: step_memory(fns[k]) for k in ("numpy", "gradtape")}
     times, number = interleaved(fns, repeats, budget, pause=0.1)
-    return times, number, mem
+    return times, number, mem, failed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -454,13 +598,37 @@ def _fmt(v, unit):
     return f"{v:.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
 
 
+def choose_peers(systems, skip):
+    """The peers to run, from ``--systems`` and ``--skip`` (comma-separated; gradtape and NumPy always run)."""
+    def names(arg, flag):
+        out = [n.strip().lower() for n in (arg or "").split(",") if n.strip()]
+        out = ["torch" if n == "pytorch" else n for n in out]
+        bad = [n for n in out if n not in PEERS + ("gradtape", "numpy")]
+        if bad:
+            raise SystemExit(f"{flag}: unknown system(s) {', '.join(bad)}; the peers are {', '.join(PEERS)} "
+                             f"(gradtape and numpy always run)")
+        return out
+    chosen = names(systems, "--systems") if systems is not None else list(PEERS)
+    skipped = names(skip, "--skip")
+    if {"gradtape", "numpy"} & set(skipped):
+        raise SystemExit("--skip: gradtape and numpy always run (they are what the table compares)")
+    return [n for n in PEERS if n in chosen and n not in skipped]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="few repeats, for CI smoke runs (< 30 s)")
+    ap.add_argument("--quick", action="store_true", help="few repeats, for CI smoke runs (under a minute)")
     ap.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
     ap.add_argument("--threads", type=int, metavar="N",
                     help="BLAS and PyTorch threads (threadpoolctl); default: BLAS's own default, PyTorch 2")
+    ap.add_argument("--systems", metavar="LIST",
+                    help=f"comma-separated peers to compare with (default: every installed one of "
+                         f"{','.join(PEERS)}); gradtape and hand-written NumPy always run")
+    ap.add_argument("--skip", metavar="LIST", help="comma-separated peers to leave out, e.g. --skip jax")
     args = ap.parse_args(argv)
+    wanted = choose_peers(args.systems, args.skip)
+    peers = [p for p in wanted if _load_peer(p) is not None]
+    absent = {p: "not installed" for p in wanted if p not in peers}
     limits = _limit_threads(args.threads)     # kept alive for the whole run
     if args.quick:
         rep_a, bud_a, rep_b, rep_c, bud_c = 3, 0.05, 1, 3, 0.1
@@ -468,70 +636,101 @@ def main(argv=None):
         rep_a, bud_a, rep_b, rep_c, bud_c = 15, 0.2, 7, 15, 0.5
     t_start = time.perf_counter()
     info = machine_info()
+    info["peers"] = {p: getattr(_load_peer(p), "__version__", "?") if p in peers else None for p in wanted}
     results = {"machine": info,
                "statistic": "times: median over interleaved repeats (min also given); ratios: median over "
                             "repeats of the per-repeat ratio (ratio of the minima also given)",
-               "targets": TARGETS, "cases": {}}
-
+               "targets": TARGETS, "tolerance": f"max|diff| <= {TOL_C} * K * eps(dtype) * max|reference|",
+               "cases": {}}
     rows = []
 
-    def add_row(key, label, unit, scale, times, extra=None, impl="gradtape", base="numpy", peer=True):
-        """One table row: ``impl`` against ``base`` (and PyTorch against ``base`` where ``peer``)."""
-        s = {k: _summary(v, scale) for k, v in times.items()}
-        npv, gtv = s[base]["median"], s[impl]["median"]
-        peer = peer and "torch" in s
-        tv = s["torch"]["median"] if peer else None
+    def peer_cells(times, failed, base, show, unit, scale):
+        """Two cells per wanted peer: its time and its ratio to ``base``, or why there is none."""
+        cells, out = [], {}
+        for p in wanted:
+            if not show:
+                cells += ["", ""]
+            elif p in times:
+                s = _summary(times[p], scale)
+                r, m = _paired(times[p], times[base]), min(times[p]) / min(times[base])
+                cells += [_fmt(s["median"], unit), f"{r:.2f}x (min {m:.2f}x)"]
+                out[p] = {**s, "ratio_numpy": r, "ratio_numpy_min": m}
+            else:
+                why = failed.get(p) or absent.get(p, "n/a")
+                cells += [why, ""]
+                out[p] = {"failed" if why.startswith("FAILED") else "note": why}
+        return cells, out
+
+    def add_row(key, label, unit, scale, times, extra=None, impl="gradtape", base="numpy", peer=True, failed=None):
+        """One table row: ``impl`` against ``base`` (and the peers against ``base`` where ``peer``)."""
+        s = {k: _summary(times[k], scale) for k in (base, impl)}
         r_gt = _paired(times[impl], times[base])
-        r_t = _paired(times["torch"], times[base]) if peer else None
         m_gt = s[impl]["min"] / s[base]["min"]
-        m_t = s["torch"]["min"] / s[base]["min"] if peer else None
         target = TARGETS.get(key)
         ok = None if target is None else r_gt <= target
-        rows.append((label, _fmt(npv, unit), _fmt(gtv, unit), f"{r_gt:.2f}x (min {m_gt:.2f}x)",
-                     _fmt(tv, unit) if peer else "", f"{r_t:.2f}x (min {m_t:.2f}x)" if peer else "",
-                     "n/a" if target is None else f"<= {target}x",
-                     "" if ok is None else "PASS" if ok else "FAIL"))
-        results["cases"][key] = {"label": label, "unit": unit, "times": {k: s[k] for k in (base, impl, "torch")
-                                                                        if k in s and (k != "torch" or peer)},
-                                 "impl": impl, "base": base, "ratio_gradtape_numpy": r_gt,
-                                 "ratio_torch_numpy": r_t, "ratio_gradtape_numpy_min": m_gt,
-                                 "ratio_torch_numpy_min": m_t, "target": target, "pass": ok,
-                                 **(extra or {})}
+        cells, peer_res = peer_cells(times, failed or {}, base, peer, unit, scale)
+        rows.append((label, _fmt(s[base]["median"], unit), _fmt(s[impl]["median"], unit),
+                     f"{r_gt:.2f}x (min {m_gt:.2f}x)", *cells,
+                     "n/a" if target is None else f"<= {target}x", "" if ok is None else "PASS" if ok else "FAIL"))
+        tp = peer_res.get("torch", {})
+        results["cases"][key] = {"label": label, "unit": unit, "times": s, "impl": impl, "base": base,
+                                 "ratio_gradtape_numpy": r_gt, "ratio_gradtape_numpy_min": m_gt,
+                                 "ratio_torch_numpy": tp.get("ratio_numpy"),
+                                 "ratio_torch_numpy_min": tp.get("ratio_numpy_min"),
+                                 "peers": peer_res if peer else {}, "target": target, "pass": ok, **(extra or {})}
 
-    print("running (a) 200-op chain, 16 elements ...", file=sys.stderr, flush=True)
-    times, number = bench_chain(16, rep_a, bud_a)
-    add_row("a", "(a) 200-op chain, 16 f64, fwd+bwd per op", "us", 1e6 / N_OPS, times,
-            {"calls_per_repeat": number})
+    try:
+        print("running (a) 200-op chain, 16 elements ...", file=sys.stderr, flush=True)
+        times, number, failed = bench_chain(16, rep_a, bud_a, peers)
+        add_row("a", "(a) 200-op chain, 16 f64, fwd+bwd per op", "us", 1e6 / N_OPS, times,
+                {"calls_per_repeat": number}, failed=failed)
 
-    print("running (b) 200-op chain, 1e6 elements ...", file=sys.stderr, flush=True)
-    times, number = bench_chain(1_000_000, rep_b, 0.0)
-    add_row("b", "(b) 200-op chain, 1e6 f64, fwd+bwd", "ms", 1e3, times, {"calls_per_repeat": number})
+        print(f"running (b) 200-op chain, {N_LARGE:.0e} elements ...", file=sys.stderr, flush=True)
+        times, number, failed = bench_chain(N_LARGE, rep_b, 0.0, peers)
+        add_row("b", f"(b) 200-op chain, {N_LARGE:.0e} f64, fwd+bwd".replace("e+0", "e"), "ms", 1e3, times,
+                {"calls_per_repeat": number},
+                failed=failed)
 
-    print("running (c) MLP training step ...", file=sys.stderr, flush=True)
-    times, number, mem = bench_mlp(rep_c, bud_c)
-    add_row("c", "(c) MLP 784-1024-1024-10 step, b=256 f32, in place", "ms", 1e3, times,
-            {"calls_per_repeat": number, "gradtape_style": "requires_grad_() leaves, loss.backward(), "
-                                                             "p -= lr*p.grad under no_grad, p.grad = None"})
-    add_row("c_fn", "(c) the same step, functional: value_and_grad, p - lr*g", "ms", 1e3, times,
-            {"calls_per_repeat": number, "gradtape_style": "gt.value_and_grad(loss, argnums=(0..5)) of plain "
-                                                             "tensors, new parameters p - lr*g"},
-            impl="gradtape_fn", peer=False)
-    add_row("c_fn_leaves", "(c) functional on requires_grad leaves (records the backward)", "ms", 1e3, times,
-            {"calls_per_repeat": number, "gradtape_style": "gt.value_and_grad of leaves that require grad "
-                                                             "(differentiable gradient), update under no_grad"},
-            impl="gradtape_fn_leaves", peer=False)
-    add_row("c_inplace_fn", "(c) in place against functional (NumPy column: the functional step)", "ms", 1e3,
-            times, impl="gradtape", base="gradtape_fn", peer=False)
-    r_mem = mem["gradtape"] / mem["numpy"]
-    ok_mem = r_mem <= TARGETS["c_mem"]
-    rows.append(("(c) MLP step memory growth (tracemalloc peak)", _fmt(mem["numpy"] / 2**20, "MiB"),
-                 _fmt(mem["gradtape"] / 2**20, "MiB"), f"{r_mem:.2f}x", "n/a", "n/a",
-                 f"<= {TARGETS['c_mem']}x", "PASS" if ok_mem else "FAIL"))
-    results["cases"]["c_mem"] = {"label": "MLP step memory growth", "unit": "bytes", "numpy": mem["numpy"],
-                                 "gradtape": mem["gradtape"], "ratio_gradtape_numpy": r_mem,
-                                 "target": TARGETS["c_mem"], "pass": ok_mem}
+        print("running (c) MLP training step ...", file=sys.stderr, flush=True)
+        times, number, mem, failed = bench_mlp(rep_c, bud_c, peers)
+        add_row("c", "(c) MLP 784-1024-1024-10 step, b=256 f32, in place", "ms", 1e3, times,
+                {"calls_per_repeat": number, "gradtape_style": "requires_grad_() leaves, loss.backward(), "
+                                                                 "p -= lr*p.grad under no_grad, p.grad = None"},
+                failed=failed)
+        add_row("c_fn", "(c) the same step, functional: value_and_grad, p - lr*g", "ms", 1e3, times,
+                {"calls_per_repeat": number, "gradtape_style": "gt.value_and_grad(loss, argnums=(0..5)) of plain "
+                                                                 "tensors, new parameters p - lr*g"},
+                impl="gradtape_fn", peer=False)
+        add_row("c_fn_leaves", "(c) functional on requires_grad leaves (records the backward)", "ms", 1e3, times,
+                {"calls_per_repeat": number, "gradtape_style": "gt.value_and_grad of leaves that require grad "
+                                                                 "(differentiable gradient), update under no_grad"},
+                impl="gradtape_fn_leaves", peer=False)
+        add_row("c_inplace_fn", "(c) in place against functional (NumPy column: the functional step)", "ms",
+                1e3, times, impl="gradtape", base="gradtape_fn", peer=False)
+        r_mem = mem["gradtape"] / mem["numpy"]
+        ok_mem = r_mem <= TARGETS["c_mem"]
+        rows.append(("(c) MLP step memory growth (tracemalloc peak)", _fmt(mem["numpy"] / 2**20, "MiB"),
+                     _fmt(mem["gradtape"] / 2**20, "MiB"), f"{r_mem:.2f}x", *(["n/a"] * 2 * len(wanted)),
+                     f"<= {TARGETS['c_mem']}x", "PASS" if ok_mem else "FAIL"))
+        results["cases"]["c_mem"] = {"label": "MLP step memory growth", "unit": "bytes", "numpy": mem["numpy"],
+                                     "gradtape": mem["gradtape"], "ratio_gradtape_numpy": r_mem,
+                                     "target": TARGETS["c_mem"], "pass": ok_mem}
+        wrong = None
+    except GradtapeWrong as e:
+        wrong = str(e)
     results["wall_s"] = time.perf_counter() - t_start
+    results["gradtape_wrong"] = wrong
+    report(results, rows, info, wanted, args, (rep_a, rep_b, rep_c))
+    del limits
+    if wrong:
+        print(f"\nERROR: {wrong}. gradtape's gradient is wrong: this is a bug in gradtape "
+              f"(the cases before it are in the table above).", file=sys.stderr)
+        return 1
+    return 0
 
+
+def report(results, rows, info, wanted, args, reps):
+    """Print the header and the table (whatever was measured), and write the JSON."""
     tinfo = (f"torch {info['torch']} ({info['torch_threads']} threads in every case)"
              if info["torch"] else "torch not installed")
     print()
@@ -544,13 +743,20 @@ def main(argv=None):
           f"{', --threads ' + str(args.threads) if args.threads else ''}"
           f"{', env ' + str(info['blas_threads_env']) if info['blas_threads_env'] else ''}); "
           f"{tinfo}")
-    print(f"- statistic: times are medians over {rep_a}/{rep_b}/{rep_c} interleaved repeats for (a)/(b)/(c); "
-          f"ratios are medians of the per-repeat ratios (ratio of the minima in parentheses); pass/fail uses "
-          f"the median ratio; "
+    print("- peers: " + (", ".join(f"{PEER_LABELS[p]} {v}" if v else f"{PEER_LABELS[p]} not installed"
+                                   for p, v in info["peers"].items()) or "none (--systems/--skip)")
+          + "; JAX: jax.jit with float64 enabled, compile time excluded")
+    print(f"- checks: every result against hand-written NumPy, max|diff| <= {TOL_C} * K * eps(dtype) * "
+          f"max|reference| (K: rounded steps, {CHAIN_K} for the chain's gradient, {MLP_K} for the MLP's); "
+          f"a peer that fails is marked FAILED in its cell and not timed")
+    print(f"- statistic: times are medians over {reps[0]}/{reps[1]}/{reps[2]} interleaved repeats for "
+          f"(a)/(b)/(c); ratios are medians of the per-repeat ratios (ratio of the minima in parentheses); "
+          f"pass/fail uses the median ratio; "
           f"gradtape (c) in place: requires_grad_() leaves, `p -= lr * p.grad` under no_grad, `p.grad = None`; "
           f"functional: `gt.value_and_grad(loss, argnums=(0, ..., 5))`, new parameters `p - lr * g`")
     print()
-    head = ("case", "hand-written NumPy", "gradtape", "gradtape/NumPy", "PyTorch", "torch/NumPy", "target", "pass")
+    head = ("case", "hand-written NumPy", "gradtape", "gradtape/NumPy",
+            *[h for p in wanted for h in (PEER_LABELS[p], f"{p}/NumPy")], "target", "pass")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
@@ -561,8 +767,6 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
         print(f"results written to {args.json}")
-    del limits
-    return 0
 
 
 if __name__ == "__main__":
