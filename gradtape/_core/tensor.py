@@ -414,10 +414,10 @@ class Tensor:
     def __format__(self, spec):
         """``f"{loss:.3f}"``: a tensor of one element formats as its Python scalar; a larger one only with the
         empty spec (its repr)."""
+        if not spec and self.ndim:
+            return repr(self)
         if self.size == 1:
             return format(self.item(), spec)
-        if not spec:
-            return repr(self)
         raise TypeError(f"unsupported format string {spec!r} for a gradtape Tensor of shape {self.shape} "
                         f"({self.size} elements); format its elements: x.item() for one, gt.to_numpy(x) for an "
                         f"array (np.array2string, np.format_float_positional)")
