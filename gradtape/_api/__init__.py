@@ -28,8 +28,8 @@ import types
 from .._core import hooks
 from .._core.dispatch import device_error
 from .elementwise import abs, relu, sigmoid, softplus
-from . import (creation, device, dtypes, elementwise, indexing, info, linalg, manipulation, nondiff, products,
-               reductions, rules)
+from . import (creation, device, dtypes, elementwise, indexing, info, linalg, manipulation, nondiff, numpy_protocol,
+               products, reductions, rules)
 from .creation import *  # noqa: F401,F403
 from .device import *  # noqa: F401,F403
 from .dtypes import *  # noqa: F401,F403
@@ -70,5 +70,6 @@ def _plain(f):
 _TOPICS = (dtypes, device, creation, info, manipulation, indexing, elementwise, reductions, products, nondiff)
 hooks.API = types.SimpleNamespace(
     **{name: _plain(getattr(module, name)) for module in _TOPICS for name in module.__all__},
-    relu=relu, sigmoid=sigmoid, softplus=softplus, device_error=device_error)
+    relu=relu, sigmoid=sigmoid, softplus=softplus, device_error=device_error,
+    numpy_ufunc=numpy_protocol.ufunc, numpy_function=numpy_protocol.function)
 hooks.RULES = rules.namespace(vars(hooks.API), linalg.namespace)
