@@ -271,31 +271,6 @@ def mlp_mygrad(params0, x, y):
     return step
 
 
-def mlp_jax(params0, x_np, y_np):
-    jax = _peer(JAX)
-    jnp = jax.numpy
-    x, y = jnp.asarray(x_np), jnp.asarray(y_np)
-
-    def loss_fn(ps):
-        W1, b1, W2, b2, W3, b3 = ps
-        h = jax.nn.relu(x @ W1 + b1)
-        h = jax.nn.relu(h @ W2 + b2)
-        logits = h @ W3 + b3
-        return jnp.mean(jax.nn.logsumexp(logits, axis=1) - jnp.take_along_axis(logits, y[:, None], axis=1)[:, 0])
-
-    @jax.jit
-    def train_step(ps):
-        loss, grads = jax.value_and_grad(loss_fn)(ps)
-        return loss, grads, [p - F.LR * g for p, g in zip(ps, grads)]
-    state = {"ps": [jnp.asarray(p) for p in params0]}
-
-    def step():
-        loss, grads, state["ps"] = train_step(state["ps"])
-        loss.block_until_ready()
-        return loss, grads
-    return step
-
-
 def mlp_impls():
     params0, x, y = F.mlp_data()
     return {HAND: lambda: F.make_mlp_numpy(params0, x, y),
@@ -305,7 +280,7 @@ def mlp_impls():
             TORCH: lambda: F.make_mlp_torch(params0, x, y),
             AUTOGRAD: lambda: mlp_autograd(params0, x, y),
             MYGRAD: lambda: mlp_mygrad(params0, x, y),
-            JAX: lambda: mlp_jax(params0, x, y)}
+            JAX: lambda: F.make_mlp_jax(params0, x, y)}
 
 
 def mlp_check(ref, got):

@@ -22,7 +22,7 @@ from .._ops import elementwise as ops       # (importing it declares the primiti
 from .creation import as_tensor, asarray, zeros_like
 from .dtypes import isdtype
 from .manipulation import broadcast_to, where
-from .public import public
+from .public import public, table_module
 
 _ONE = inspect.Signature([inspect.Parameter("x", inspect.Parameter.POSITIONAL_ONLY)])
 _TWO = inspect.Signature([inspect.Parameter("x1", inspect.Parameter.POSITIONAL_ONLY),
@@ -52,16 +52,7 @@ for _p in PRIMS.values():
         _p.function = FUNCTIONS[_p.name] = bind(_p)
 __all__ = sorted(FUNCTIONS) + ["abs", "clip", "real", "imag", "conj"]     # (relu, sigmoid, softplus: gt.nn's)
 
-
-def __getattr__(name):
-    try:
-        return FUNCTIONS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__():
-    return sorted(set(globals()) | set(FUNCTIONS))
+__getattr__, __dir__ = table_module(__name__, FUNCTIONS, globals())
 
 
 # ---- written by hand ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from .._core.dispatch import device_error, wrap
 from .._core.tensor import Tensor
 from .._state import state
 from .device import backend_for
-from .public import public
+from .public import public, table_module
 
 _POSITIONAL, _KEYWORD = inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.KEYWORD_ONLY
 
@@ -171,13 +171,4 @@ FUNCTIONS = {name: bind(name, *row) for name, row in TABLE.items()}
 __all__ = sorted(FUNCTIONS) + ["NONDIFF"]
 __test__ = dict(FUNCTIONS)      # doctest runs their examples (they are not module globals)
 
-
-def __getattr__(name):
-    try:
-        return FUNCTIONS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__():
-    return sorted(set(globals()) | set(FUNCTIONS))
+__getattr__, __dir__ = table_module(__name__, FUNCTIONS, globals())

@@ -17,7 +17,7 @@ import functools
 
 from .._core import hooks
 
-__all__ = ["public"]
+__all__ = ["public", "table_module"]
 
 
 def public(fn=None, *, label=None):
@@ -40,3 +40,17 @@ def public(fn=None, *, label=None):
         return fn(*args, **kw)
     f.__gradtape_symbolic__ = True
     return f
+
+
+def table_module(module_name, functions, module_globals):
+    """``__getattr__`` and ``__dir__`` for a module whose public functions live in the dict ``functions`` (bound
+    from a table or the registry, not assigned as module globals)."""
+    def __getattr__(name):
+        try:
+            return functions[name]
+        except KeyError:
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}") from None
+
+    def __dir__():
+        return sorted(set(module_globals) | set(functions))
+    return __getattr__, __dir__
