@@ -21,8 +21,8 @@ def arr(a, dtype=None):
 class MLP(gt.nn.Module):
     def __init__(self, n_in=4, n_hidden=8, n_out=3, p=0.0):
         super().__init__()
-        self.body = gt.nn.Sequential(gt.nn.Linear(n_in, n_hidden, generator=1), gt.nn.Tanh(), gt.nn.Dropout(p))
-        self.head = gt.nn.Linear(n_hidden, n_out, generator=2)
+        self.body = gt.nn.Sequential(gt.nn.Linear(n_in, n_hidden, generator=1, dtype=gt.float64), gt.nn.Tanh(), gt.nn.Dropout(p))
+        self.head = gt.nn.Linear(n_hidden, n_out, generator=2, dtype=gt.float64)
 
     def forward(self, x):
         return self.head(self.body(x))
@@ -69,7 +69,7 @@ def test_module_without_super_init_is_a_clear_error():
 
 
 def test_linear_matches_numpy_and_its_gradients_check(device):
-    lin = gt.nn.Linear(3, 2, generator=0)
+    lin = gt.nn.Linear(3, 2, generator=0, dtype=gt.float64)
     x = arr(np.arange(12.0).reshape(4, 3) / 10)
     W, b = to_np(lin.weight), to_np(lin.bias)
     np.testing.assert_allclose(to_np(lin(x)), to_np(x) @ W.T + b, rtol=1e-12)
@@ -525,7 +525,7 @@ def test_training_a_small_model_converges(device):
     X = g.normal((200, 3))
     w_true = arr([[1.5], [-2.0], [0.5]])
     y = X @ w_true + 0.3
-    model = gt.nn.Sequential(gt.nn.Linear(3, 1))
+    model = gt.nn.Sequential(gt.nn.Linear(3, 1, dtype=gt.float64))
     opt = gt.optim.Adam(model.parameters(), lr=0.1)
     for _ in range(150):
         opt.zero_grad()
@@ -538,7 +538,7 @@ def test_training_a_small_model_converges(device):
 
 def test_mxnet_style_training_loop(device):
     """record() + backward() + step: the seed's style, with grad_req='write' parameters."""
-    lin = gt.nn.Linear(2, 1, generator=0)
+    lin = gt.nn.Linear(2, 1, generator=0, dtype=gt.float64)
     for p in lin.parameters():
         p.attach_grad()
     opt = gt.optim.SGD(lin.parameters(), lr=0.1)

@@ -273,7 +273,7 @@ def test_checkpoint_closed_over_weight_gets_its_gradient(device):
 
 def test_checkpoint_of_a_module_gives_every_parameter_its_grad(device):
     gt.nn.manual_seed(0)
-    net = gt.nn.Sequential(gt.nn.Linear(3, 4), gt.nn.Tanh(), gt.nn.Linear(4, 2))
+    net = gt.nn.Sequential(gt.nn.Linear(3, 4, dtype=gt.float64), gt.nn.Tanh(), gt.nn.Linear(4, 2, dtype=gt.float64))
     tnet = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
     with torch.no_grad():
         for tp, p in zip(tnet.parameters(), net.parameters()):
@@ -345,7 +345,7 @@ def test_checkpoint_replays_dropout_mask(device):
 
 def test_checkpoint_replays_dropout_inside_a_module_and_the_default_generator(device):
     gt.nn.manual_seed(3)
-    net = gt.nn.Sequential(gt.nn.Linear(3, 16), gt.nn.Dropout(0.5), gt.nn.Linear(16, 1))
+    net = gt.nn.Sequential(gt.nn.Linear(3, 16, dtype=gt.float64), gt.nn.Dropout(0.5), gt.nn.Linear(16, 1, dtype=gt.float64))
     net.train()
     x = _a(np.tile(XB, (4, 1)))
     ps = list(net.parameters())

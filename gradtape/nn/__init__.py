@@ -11,7 +11,7 @@ Where everything lives:
 
 >>> import gradtape as gt
 >>> net = gt.nn.Sequential(gt.nn.Linear(2, 3, generator=0), gt.nn.ReLU(), gt.nn.Linear(3, 2, generator=1))
->>> loss = gt.nn.cross_entropy(net(gt.ones((4, 2))), gt.asarray([0, 1, 1, 0]))
+>>> loss = gt.nn.cross_entropy(net(gt.ones((4, 2), dtype=gt.float32)), gt.asarray([0, 1, 1, 0]))
 >>> loss.backward(); net[0].weight.grad.shape
 (3, 2)
 """

@@ -15,10 +15,8 @@ from .functional import cross_entropy, log_softmax, relu, sigmoid, softmax, soft
 from .module import Module, Parameter
 from .random import Generator, resolve_generator
 
-# Linear's dtype when none is given. None: the backend's default floating dtype (float64 with NumPy), kept because
-# the existing tests (tests/test_nn_optim.py, tests/test_regress_transforms.py) feed float64 inputs to default
-# layers; PyTorch's default (issue 14) is "float32" here, once those tests state their dtype.
-DEFAULT_DTYPE = None
+# Linear's dtype when none is given: PyTorch's default, float32 (on every backend; pass dtype= for another).
+DEFAULT_DTYPE = "float32"
 
 __all__ = ["Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Softplus", "Identity", "Flatten", "Dropout",
            "LogSoftmax", "Softmax", "CrossEntropyLoss", "MSELoss"]
@@ -29,9 +27,9 @@ class Linear(Module):
 
     Both are initialised from U(-1/sqrt(in_features), 1/sqrt(in_features))
     (PyTorch's default), drawn on ``device`` by ``generator`` (an int seed, a
-    :class:`Generator`, or the default one). ``dtype`` defaults to the
-    backend's default floating dtype (float64 with NumPy; PyTorch's is
-    float32: pass ``dtype=gt.float32``). As in PyTorch, an input of another
+    :class:`Generator`, or the default one). ``dtype`` defaults to
+    float32, as in PyTorch (pass ``dtype=gt.float64`` for double
+    precision). As in PyTorch, an input of another
     dtype is a TypeError, not a silent promotion: convert the input
     (``x.astype(gt.float32)``) or build the layer in its dtype.
 
@@ -75,7 +73,7 @@ class Sequential(Module):
 
     >>> import gradtape as gt
     >>> net = gt.nn.Sequential(gt.nn.Linear(4, 8), gt.nn.ReLU(), gt.nn.Linear(8, 2))
-    >>> len(net), type(net[1]).__name__, net(gt.ones((5, 4))).shape
+    >>> len(net), type(net[1]).__name__, net(gt.ones((5, 4), dtype=gt.float32)).shape
     (3, 'ReLU', (5, 2))
     """
 

@@ -94,7 +94,7 @@ class Module:
     >>> net = Net()
     >>> [name for name, _ in net.named_parameters()]
     ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
-    >>> net(gt.ones((5, 4))).shape
+    >>> net(gt.ones((5, 4), dtype=gt.float32)).shape
     (5, 2)
     """
 
