@@ -1,6 +1,16 @@
 """Optimisers: SGD (momentum, dampening, weight decay, Nesterov) and Adam/AdamW, with PyTorch's update rules.
 
-``step()`` reads each parameter's ``.grad`` (parameters without one are
+Two ways to use each optimiser, with the same hyper-parameters and the same arithmetic:
+
+* **in place** (PyTorch's form): ``opt = SGD(model.parameters(), lr=0.1)``, then ``opt.step()``;
+* **functional** (optax's form): ``opt = SGD(lr=0.1)`` without parameters, ``state = opt.init(params)``,
+  then ``params, state = opt.update(grads, state, params)`` for any pytree of tensors (dict, list, tuple,
+  namedtuple, ``None`` nodes...). ``update`` is pure: it returns a new parameter tree and a new state and
+  changes neither of its inputs; it is written with gradtape's ops, so ``gt.grad`` can differentiate
+  through it (meta-learning). ``state`` is a dict: ``"step"`` (a Python int, the number of updates made) and
+  one tree per buffer, of the parameters' structure (``"momentum_buffer"``; ``"exp_avg"``, ``"exp_avg_sq"``).
+
+In place, ``step()`` reads each parameter's ``.grad`` (parameters without one are
 skipped) and updates the parameter truly in place under ``gt.no_grad()``
 (its version is bumped, so a graph that saved the old value refuses a later
 backward). The optimiser's state (momentum buffers, moments) is kept as raw
@@ -16,6 +26,8 @@ Tensor([ 0.8, -1.6], requires_grad=True)
 """
 import math as _math
 
+from . import _tree
+from ._api import sqrt as _sqrt, zeros_like as _zeros_like
 from ._autodiff.modes import no_grad as _no_grad
 from ._core.dispatch import wrap as _wrap
 from ._core.dtypes import is_float as _is_float
@@ -34,6 +46,10 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups = []
         self.state = {}               # id(param) -> dict of raw arrays / counters
+        self._functional = params is None
+        if self._functional:          # the functional form: init/update only
+            self._check(self.defaults)
+            return
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -95,6 +111,102 @@ class Optimizer:
     def step(self):
         raise NotImplementedError
 
+    def _groups(self):
+        """The parameter groups that ``step()`` updates (a RuntimeError for the functional form)."""
+        if self._functional:
+            raise RuntimeError(f"{type(self).__name__} was made without parameters (the functional form): use "
+                               f"state = opt.init(params), then params, state = opt.update(grads, state, params); "
+                               f"or pass the parameters to the constructor to use step()")
+        return self.param_groups
+
+    # ---- the functional form (optax's): init / update over pytrees ------------------------------------------
+    _BUFFERS = ()   # the names of the per-parameter buffers kept in the functional state
+
+    def init(self, params):
+        """The functional state for ``params`` (a pytree of floating-point tensors): ``{"step": 0}`` and,
+        per buffer of the optimiser, a tree of zeros of the structure of ``params``.
+
+        >>> import gradtape as gt
+        >>> opt = gt.optim.SGD(lr=0.1, momentum=0.9)
+        >>> state = opt.init({"w": gt.asarray([1.0, 2.0])})
+        >>> state["step"], state["momentum_buffer"]
+        (0, {'w': Tensor([0., 0.])})
+        """
+        leaves, spec = self._flat(params, "params")
+        return {"step": 0, **{k: _tree.unflatten(spec, [_zeros_like(p) for p in leaves]) for k in self._BUFFERS}}
+
+    def update(self, grads, state, params):
+        """``(new_params, new_state)``: one step from ``grads``, a pytree of the structure of ``params``.
+
+        Pure: ``grads``, ``state`` and ``params`` are left as they are. The hyper-parameters are the
+        constructor's (``opt.defaults``); the arithmetic is the in-place ``step()``'s, operation for
+        operation, so both forms give the same numbers. It is computed with gradtape's ops, so a function of
+        the new parameters can be differentiated through the update.
+
+        >>> import gradtape as gt
+        >>> opt = gt.optim.SGD(lr=0.1)
+        >>> params = {"w": gt.asarray([1.0, -2.0]), "b": gt.asarray(0.5)}
+        >>> state = opt.init(params)
+        >>> grads = {"w": 2 * params["w"], "b": gt.asarray(1.0)}     # the gradient of sum(w**2) + b
+        >>> params, state = opt.update(grads, state, params)
+        >>> params["w"], params["b"], state["step"]
+        (Tensor([ 0.8, -1.6]), Tensor(0.4), 1)
+        """
+        name = type(self).__name__
+        ps, spec = self._flat(params, "params")
+        gs, gspec = self._flat(grads, "grads")
+        if gspec != spec:
+            raise ValueError(f"{name}.update: grads have the structure {gspec!r} but params {spec!r}")
+        for p, g, i in zip(ps, gs, range(len(ps))):
+            if g.shape != p.shape or g.backend is not p.backend:
+                raise ValueError(f"{name}.update: the gradient {_path(grads, g, 'grads', i)} has shape {g.shape} "
+                                 f"on {g.device!r}, its parameter shape {p.shape} on {p.device!r}")
+        step, bufs = self._state_leaves(state, spec, ps)
+        new_ps, new_bufs = [], {k: [] for k in self._BUFFERS}
+        for i, (p, g) in enumerate(zip(ps, gs)):
+            p, b = self._leaf_update(p, g, {k: bufs[k][i] for k in self._BUFFERS}, step)
+            new_ps.append(p)
+            for k in self._BUFFERS:
+                new_bufs[k].append(b[k])
+        new_state = {"step": step + 1, **{k: _tree.unflatten(spec, v) for k, v in new_bufs.items()}}
+        return _tree.unflatten(spec, new_ps), new_state
+
+    def _flat(self, tree, what):
+        """The leaves and structure of ``tree``, each leaf a floating-point tensor (a TypeError naming its path)."""
+        leaves, spec = _tree.flatten(tree)
+        for i, v in enumerate(leaves):
+            if not isinstance(v, _Tensor):
+                raise TypeError(f"{type(self).__name__}: {what} must be a pytree of gt.Tensor, but "
+                                f"{_path(tree, v, what, i)} is a {type(v).__name__}")
+            if not _is_float(v.dtype):
+                raise TypeError(f"{type(self).__name__}: {_path(tree, v, what, i)} has dtype {v.dtype} "
+                                f"(shape {v.shape}) and cannot be optimised; use a floating-point tensor")
+        return leaves, spec
+
+    def _state_leaves(self, state, spec, ps):
+        """(step, {buffer name: leaves}) of a state made by ``init`` for parameters of structure ``spec``."""
+        name = type(self).__name__
+        keys = {"step", *self._BUFFERS}
+        if not isinstance(state, dict) or set(state) != keys:
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"{name}.update: the state must be the dict with keys {sorted(keys)} that "
+                             f"{name}.init made, got {got}")
+        step = state["step"]
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise TypeError(f"{name}.update: state['step'] must be an int >= 0, got {step!r}")
+        bufs = {}
+        for k in self._BUFFERS:
+            leaves, s = _tree.flatten(state[k])
+            if s != spec or any(not isinstance(b, _Tensor) or b.shape != p.shape for b, p in zip(leaves, ps)):
+                raise ValueError(f"{name}.update: state[{k!r}] has the structure {s!r} (shapes "
+                                 f"{[getattr(b, 'shape', None) for b in leaves]}) but params {spec!r} (shapes "
+                                 f"{[p.shape for p in ps]}); make the state with {name}.init(params)")
+            bufs[k] = leaves
+        return step, bufs
+
+    def _leaf_update(self, p, g, buf, step):
+        raise NotImplementedError
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent, PyTorch's rule.
@@ -102,6 +214,10 @@ class SGD(Optimizer):
     With weight decay ``wd``: g ← g + wd·p. With ``momentum`` μ: b ← g on the
     first step, then b ← μ·b + (1 − dampening)·g; the step direction is b, or
     g + μ·b with ``nesterov``. Then p ← p − lr·direction.
+
+    ``SGD(params, ...)`` updates ``params`` in place with ``step()``; ``SGD(lr=...)`` without parameters is
+    the functional form, ``init``/``update`` over a pytree (its state keeps ``"momentum_buffer"`` when
+    ``momentum`` > 0).
 
     >>> import gradtape as gt
     >>> w = gt.nn.Parameter(gt.asarray([1.0]))
@@ -112,7 +228,7 @@ class SGD(Optimizer):
     0.46
     """
 
-    def __init__(self, params, lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, params=None, lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         if momentum < 0:
             raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
         if nesterov and (momentum <= 0 or dampening != 0):
@@ -122,7 +238,7 @@ class SGD(Optimizer):
 
     def step(self):
         """One update of every parameter that has a gradient."""
-        for group in self.param_groups:
+        for group in self._groups():
             lr, mu, damp, wd, nest = (group[k] for k in ("lr", "momentum", "dampening", "weight_decay", "nesterov"))
             for p, g, st in self._grads(group):
                 if wd:
@@ -137,6 +253,22 @@ class SGD(Optimizer):
                     g = g + mu * buf if nest else buf
                 self._update(p, g, -lr)
 
+    @property
+    def _BUFFERS(self):
+        return ("momentum_buffer",) if self.defaults["momentum"] else ()
+
+    def _leaf_update(self, p, g, buf, step):
+        """step()'s arithmetic on tensors: the new parameter and buffers of one leaf."""
+        lr, mu, damp, wd, nest = (self.defaults[k] for k in ("lr", "momentum", "dampening", "weight_decay",
+                                                                 "nesterov"))
+        if wd:
+            g = g + wd * p
+        if mu:
+            b = g if step == 0 else buf["momentum_buffer"] * mu + ((1.0 - damp) * g if damp else g)
+            buf = {"momentum_buffer": b}
+            g = g + mu * b if nest else b
+        return p + g * (-lr), buf
+
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), PyTorch's rule; ``decoupled_weight_decay=True`` gives AdamW.
@@ -146,6 +278,10 @@ class Adam(Optimizer):
     ``wd`` adds wd·p to g (Adam, L2), or with ``decoupled_weight_decay``
     multiplies p by (1 − lr·wd) before the step (AdamW, Loshchilov & Hutter).
 
+    ``Adam(params, ...)`` updates ``params`` in place with ``step()``; ``Adam(lr=...)`` without parameters
+    is the functional form, ``init``/``update`` over a pytree (state: ``"step"``, ``"exp_avg"``,
+    ``"exp_avg_sq"``).
+
     >>> import gradtape as gt
     >>> w = gt.nn.Parameter(gt.asarray([1.0, -1.0]))
     >>> opt = gt.optim.Adam([w], lr=0.1)
@@ -154,7 +290,9 @@ class Adam(Optimizer):
     Tensor([ 0.9, -0.9], requires_grad=True)
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+    _BUFFERS = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False):
         b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
@@ -166,7 +304,7 @@ class Adam(Optimizer):
 
     def step(self):
         """One update of every parameter that has a gradient."""
-        for group in self.param_groups:
+        for group in self._groups():
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             decoupled = group["decoupled_weight_decay"]
             for p, g, st in self._grads(group):
@@ -190,6 +328,20 @@ class Adam(Optimizer):
                 denom = xp.sqrt(v) * (1.0 / _math.sqrt(1.0 - b2 ** t)) + eps
                 self._update(p, m / denom, -lr / (1.0 - b1 ** t))
 
+    def _leaf_update(self, p, g, buf, step):
+        """step()'s arithmetic on tensors: the new parameter and moments of one leaf."""
+        d = self.defaults
+        lr, (b1, b2), eps, wd = d["lr"], d["betas"], d["eps"], d["weight_decay"]
+        t = step + 1
+        if wd and d["decoupled_weight_decay"]:
+            p = p * (1.0 - lr * wd)
+        elif wd:
+            g = g + wd * p
+        m = buf["exp_avg"] * b1 + (1.0 - b1) * g
+        v = buf["exp_avg_sq"] * b2 + (1.0 - b2) * (g * g)
+        denom = _sqrt(v) * (1.0 / _math.sqrt(1.0 - b2 ** t)) + eps
+        return p + (m / denom) * (-lr / (1.0 - b1 ** t)), {"exp_avg": m, "exp_avg_sq": v}
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (default 0.01), as ``torch.optim.AdamW``.
@@ -202,6 +354,27 @@ class AdamW(Adam):
     0.85
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    def __init__(self, params=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          decoupled_weight_decay=True)
+
+
+def _path(tree, leaf, name, index):
+    """Where ``leaf`` (leaf number ``index``) sits in ``tree``, written as an expression: ``params['b'][0]``."""
+    def find(v, path):
+        if v is leaf:
+            return path
+        if isinstance(v, dict):
+            items = [(f"[{k!r}]", c) for k, c in v.items()]
+        elif isinstance(v, tuple) and hasattr(v, "_fields"):
+            items = [(f".{f}", c) for f, c in zip(v._fields, v)]
+        elif isinstance(v, (list, tuple)):
+            items = [(f"[{i}]", c) for i, c in enumerate(v)]
+        else:
+            return None
+        for k, c in items:
+            found = find(c, path + k)
+            if found is not None:
+                return found
+        return None
+    return find(tree, name) or f"leaf {index} of {name}"
