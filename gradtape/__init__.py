@@ -29,11 +29,12 @@ from ._autodiff.tape import GradientTape
 from ._autodiff.transforms import grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp
 from ._autodiff.custom import custom_vjp, custom_jvp
 from ._autodiff.checkpoint import checkpoint
+from ._autodiff.vmap import vmap
 from . import linalg, nn, autograd, nd, testing, optim, special, sym
 from .graph import Graph, trace
 
 __all__ = ["Tensor", "record", "pause", "no_grad", "enable_grad", "is_recording", "is_grad_enabled", "is_training",
            "train_mode", "predict_mode", "subgradient", "stop_gradient", "GradientTape", "grad", "value_and_grad",
            "vjp", "jvp", "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "Graph", "trace",
-           "linalg", "nn", "autograd", "nd", "testing", "optim", "special", "sym", "backends",
+           "linalg", "nn", "autograd", "nd", "testing", "optim", "special", "sym", "backends", "vmap",
            *_api_names]

@@ -1,5 +1,5 @@
-"""Thread-local modes (grad mode, recording depth, train mode, forward-mode levels, subgradients, default
-device) and the one tracing hook (``state.tracer``), with :func:`scoped` to change any of them for a block.
+"""Thread-local modes (grad mode, recording depth, train mode, forward-mode levels, vmap levels, subgradients,
+default device) and the one tracing hook (``state.tracer``), with :func:`scoped` to change any of them for a block.
 
 >>> from gradtape._state import scoped, state
 >>> with scoped(train=True):
@@ -25,6 +25,7 @@ class State(threading.local):
     relu_sub = 0.0          # subgradient of relu at 0
     device = None           # per-thread default device override
     tracer = None           # gt.trace's recorder while it runs on this thread: called as tracer(op, args, params, out)
+    batch = ()              # active gt.vmap levels: (level, size) pairs, innermost last
 
 
 state = State()

@@ -88,7 +88,8 @@ def as_tensor(x):
 def tracked(*xs):
     """Whether a composite must go through primitives (differentiated, or being traced)."""
     return ((state.tracer is not None)       # this thread is being traced
-            or any(isinstance(x, Tensor) and (x._requires_grad or x.tangents is not None) for x in xs))
+            or any(isinstance(x, Tensor) and (x._requires_grad or x.tangents is not None or type(x) is not Tensor)
+                   for x in xs))               # (a gt.vmap tracer: primitives batch, raw arrays would not)
 
 
 def _flat(obj):
@@ -123,6 +124,8 @@ def astype(x, dtype, /, *, copy=True, device=None):
     if x.dtype == dtype:
         return apply1(astype_p, x, {"dtype": raw}) if copy else x
     if not is_float(dtype) or not is_float(x.dtype):     # not differentiable
+        if type(x) is not Tensor and hasattr(x, "__gradtape_call__"):      # a gt.vmap tracer
+            return x.__gradtape_call__(astype, "astype", (x, dtype), {"copy": copy})
         out = wrap(x.backend.xp.astype(x.data, raw), x.backend)
         if state.tracer is not None:
             state.tracer("astype", (x, dtype), {}, out)
@@ -222,6 +225,9 @@ def _like(name, example):
     def f(x, /, *args, dtype=None, device=None, **kw):
         x = as_tensor(x)
         backend = backends.get(device) if device is not None else x.backend
+        if type(x) is not Tensor:       # a gt.vmap tracer: a tensor of its per-example shape (one for all examples)
+            raw = backend_dtype(backend, x.dtype if dtype is None else dtype, name)
+            return checked(getattr(backend.xp, name[:-5])(x.shape, *args, dtype=raw, **kw), backend, args[-1:], name)
         data = x.data if backend is x.backend else transfer(x.data, x.backend, backend)
         return checked(getattr(backend.xp, name)(data, *args, dtype=backend_dtype(backend, dtype, name), **kw),
                        backend, args[-1:], name)

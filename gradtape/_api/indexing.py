@@ -77,6 +77,8 @@ def _norm_key(x, key, op):
             raise IndexError(f"gradtape.{op}: index with an integer array (gt.asarray(...)), not a list")
         elif isinstance(k, bool) or _isarr(k):
             if isinstance(k, Tensor):
+                if type(k) is not Tensor:
+                    return None         # a gt.vmap tracer: a batched index (see _batched_key)
                 if k.backend is not backend:
                     raise device_error(op, [x, k])
                 k = k.data
@@ -200,6 +202,8 @@ def getitem(x, key):
     """
     x = as_tensor(x)
     ents = _norm_key(x, key, "getitem")
+    if ents is None:
+        return _batched_key(x, key)
     if ents.vshape is not None:
         x = reshaped(x, ents.vshape)
     arr = [i for i, e in enumerate(ents) if _isarr(e)]
@@ -213,6 +217,34 @@ def getitem(x, key):
     if len(arr) == 1 and type(e) is not _Mask and all(k is _ALL for i, k in enumerate(ents) if i != arr[0]):
         return _take(x, e, arr[0])        # x[..., idx, ...]: one take (the common case)
     return _advanced(x, ents)
+
+
+def _batched_key(x, key):
+    """x[key] for a key holding one integer index batched by gt.vmap (the other entries ints, slices, None,
+    ``...``): a take of it along its axis from x[key with that entry a full slice], as NumPy lays it out."""
+    ks = key if type(key) is tuple else (key,)
+    pos = [i for i, k in enumerate(ks) if isinstance(k, Tensor) and type(k) is not Tensor]
+    idx = ks[pos[0]]
+    if len(pos) > 1 or any(_isarr(k) for i, k in enumerate(ks) if i != pos[0]) or \
+            not idx.backend.xp.isdtype(idx.data.dtype, "integral"):
+        raise NotImplementedError(f"gradtape.getitem: inside gt.vmap, an index batched by vmap must be the key's only "
+                                  f"array and of an integer dtype (got {idx.dtype}); use gt.take, "
+                                  f"gt.take_along_axis or gt.where")
+    rest = ks[:pos[0]] + (_ALL,) + ks[pos[0] + 1:]
+    y = getitem(x, rest)
+    a = 0                   # y's axis the index selects along: ints before it drop theirs, None adds one
+    for k in ks[:pos[0]]:
+        if k is Ellipsis:
+            a += x.ndim - sum(1 for e in rest if e is not None and e is not Ellipsis)
+        elif k is None or type(k) is slice:
+            a += 1
+    out = take(y, reshape(idx, (-1,)), axis=a)
+    out = reshaped(out, y.shape[:a] + idx.shape + y.shape[a + 1:])
+    adv = [i for i, k in enumerate(ks) if i == pos[0] or (type(k) is not slice and k is not None and k is not Ellipsis)]
+    if adv != list(range(adv[0], adv[0] + len(adv))) and idx.ndim:      # separated advanced indices: B in front
+        n = idx.ndim
+        out = permute_dims(out, tuple(range(a, a + n)) + tuple(range(a)) + tuple(range(a + n, out.ndim)))
+    return out
 
 
 def _take(x, idx, a):
@@ -303,6 +335,8 @@ def _fit_value(op, value, x, shape, region):
 def setitem(x, key, value):
     """A copy of x with x[key] = value (differentiable in x and value); the value is broadcast to x[key]."""
     ents = _norm_key(x, key, "setitem")
+    if ents is None:
+        raise _batched_write("setitem")
     if ents.vshape is not None:
         return reshaped(_setitem(reshaped(x, ents.vshape), ents, value), x.shape)
     return _setitem(x, ents, value)
@@ -341,10 +375,17 @@ def _put(x, ents, value, shape):
     return reshape(where(wrap(written, x.backend), take_add(z, pos_t, vf, -1), xf), x.shape)
 
 
+def _batched_write(op):
+    return NotImplementedError(f"gradtape.{op}: inside gt.vmap, writing at an index batched by vmap is not supported; "
+                               f"use gt.take_add(z, idx, v, axis) (adds) or gt.where (selects)")
+
+
 @public
 def index_add(x, key, v):
     """A copy of x with v added at x[key]; repeated integer indices accumulate (transpose of getitem)."""
     ents = _norm_key(x, key, "index_add")
+    if ents is None:
+        raise _batched_write("index_add")
     if ents.vshape is not None:
         y = reshaped(x, ents.vshape)
         shape, k, region = _region(y, ents)
@@ -411,7 +452,7 @@ def _index(x, indices, n, op):
         raise device_error(op, [x, idx])
     if not idx.backend.xp.isdtype(idx.data.dtype, "integral"):
         raise TypeError(f"gradtape.{op}: indices must have an integer dtype, got {idx.dtype}")
-    if state.tracer is None:         # nothing is traced: wrap the raw array (three recorded ops cost ~10 us)
+    if state.tracer is None and type(idx) is Tensor:   # nothing traced nor batched: wrap the raw array (~10 us less)
         d = idx.data
         return wrap(idx.backend.xp.where(d < 0, d + n, d), idx.backend)
     return where(idx < 0, idx + n, idx)

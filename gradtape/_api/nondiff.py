@@ -138,6 +138,8 @@ def bind(name, signature, example, result):
         raw = []
         for a in args:
             if isinstance(a, Tensor):
+                if type(a) is not Tensor and hasattr(a, "__gradtape_call__"):     # a gt.vmap tracer
+                    return a.__gradtape_call__(f, name, args, kw)
                 if backend is None:
                     backend = a.backend
                 elif a.backend is not backend:
@@ -149,6 +151,9 @@ def bind(name, signature, example, result):
             else:
                 raw.append(a)
         if kw:
+            for v in kw.values():
+                if type(v) is not Tensor and hasattr(v, "__gradtape_call__"):
+                    return v.__gradtape_call__(f, name, args, kw)
             kw = {k: (v.data if isinstance(v, Tensor) else v) for k, v in kw.items()}
         if backend is None:
             backend = backend_for(None)

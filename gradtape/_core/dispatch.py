@@ -100,6 +100,9 @@ def apply(prim, args, params=None):
                 if defer is not None:       # a gradtape.sym Symbol: it builds the expression instead
                     return defer(prim, args, params)
                 return apply(prim, _coerce(prim, args), params)
+            defer = getattr(a, "__gradtape_apply__", None)
+            if defer is not None:           # a Tensor subclass that runs ops itself (gt.vmap's BatchTracer)
+                return defer(prim, args, params)
         if backend is None:
             backend = a.backend
         elif a.backend is not backend:

@@ -29,10 +29,12 @@ class Primitive:
     shape and dtype), ``broadcasting`` (elementwise over broadcast inputs), ``multi_output`` (fwd returns
     a tuple; cotangents and tangents are :class:`Multi` tuples), ``view`` (the output may share the first
     input's memory). ``namespace`` is where its public function lives ("gt", "nn", "linalg", "special")
-    or None (a primitive reached through a composite function), ``function`` that function."""
+    or None (a primitive reached through a composite function), ``function`` that function. ``batch``: how
+    it batches under ``gt.vmap`` (attached by :mod:`gradtape._ops.batching`; None: the elementwise default,
+    or no rule)."""
 
     __slots__ = ("name", "inputs", "fwd", "vjp", "jvp", "reads", "reads_out", "reads_only_x", "same_shape",
-                 "broadcasting", "multi_output", "view", "namespace", "function", "fused_vjp", "_kept")
+                 "broadcasting", "multi_output", "view", "namespace", "function", "fused_vjp", "batch", "_kept")
 
     def __init__(self, name, fwd, inputs, vjp, jvp, reads, same_shape=False, broadcasting=False,
                  multi_output=False, view=False, namespace=None):
@@ -51,6 +53,7 @@ class Primitive:
         self.namespace = namespace
         self.function = None
         self.fused_vjp = False
+        self.batch = None     # gt.vmap's batching rule, rule(prim, args, batched, params, size) (gradtape._ops.batching)
         self._kept = {}       # mask of tracked inputs -> indices of the inputs to keep alive
 
     def kept_inputs(self, mask):

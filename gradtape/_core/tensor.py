@@ -780,7 +780,7 @@ def _alias(self):
     In-place operators compute ``op(alias, other)`` and then rebind ``self``: the op saved the alias, whose
     value never changes, so rebinding ``self`` does not invalidate the op's own node (``s *= x`` then
     ``backward()`` works, as in PyTorch). A tracked leaf is returned as is: its gradient is keyed by it."""
-    if self._node is None and self._requires_grad:
+    if (self._node is None and self._requires_grad) or type(self) is not Tensor:   # (a gt.vmap tracer: immutable)
         return self
     t = new_tensor(self.data, self.backend, self._base)
     t._node = self._node
@@ -792,6 +792,11 @@ def _alias(self):
 
 def _assign(self, new, what):
     """Rebind ``self`` to ``new`` (an in-place operation with value semantics)."""
+    if type(self) is not Tensor or type(new) is not Tensor:
+        if hasattr(self, "_rebind"):
+            return self._rebind(new, what)      # a gt.vmap tracer
+        raise RuntimeError(f"gradtape: in-place {what} writes a value batched by gt.vmap into a tensor that is not "
+                           f"batched (shape {self.shape}); compute a new value instead (y = gt.where(...), y = x + v)")
     if tuple(new.shape) != tuple(self.shape):
         raise ValueError(f"gradtape: in-place {what} would change shape {self.shape} to {new.shape}")
     if new.dtype != self.dtype:
