@@ -465,6 +465,7 @@ def namespace_functions():
         "default_device", "get_default_device", "set_default_device", "enable_grad", "no_grad", "pause", "record",
         "is_grad_enabled", "is_recording", "is_training", "predict_mode", "train_mode", "subgradient", "grad",
         "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "memory_stats",
+        "vmap", "linearize", "jacfwd", "jacrev",
         "synchronize", "to_numpy"}
     names = []
     for n in dir(gt):
