@@ -25,6 +25,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import textwrap
 import time
 
 import gradtape as gt
@@ -48,10 +49,9 @@ TITLES = {
     "cost": ("Forward vs reverse accumulation: the cost for n operators", "正向累积与反向累积 · 代价"),
 }
 
-LAYOUT = ("Layout: numerator layout, as in the notes. For a scalar y and x = [x1 … xn], ∂y/∂x is the row "
-          "[∂y/∂x1 … ∂y/∂xn] (gradtape: shape (n,)); for y = [y1 … ym] and a scalar x, the column "
-          "[∂y1/∂x … ∂ym/∂x] (shape (m,)); for both vectors, the m×n matrix whose row i is ∂yi/∂x "
-          "(shape (m, n)). gt.jacobian(f)(x) has shape y.shape + x.shape, gt.grad(f)(x) the shape of x.")
+LAYOUT = [("scalar y, x = [x1 … xn]", "∂y/∂x = [∂y/∂x1 … ∂y/∂xn], a row", "shape (n,)"),
+          ("y = [y1 … ym], scalar x", "∂y/∂x = [∂y1/∂x … ∂ym/∂x], a column", "shape (m,)"),
+          ("y = [y1 … ym], x = [x1 … xn]", "∂y/∂x = the m×n matrix whose row i is ∂yi/∂x", "shape (m, n)")]
 
 
 # ---- printing: numbers, vectors and matrices at 4 significant digits ------------------------------------------
@@ -156,7 +156,7 @@ class Reporter:
         print(f"\n== {self.title(key)} ==")
 
     def note(self, text):
-        print(f"  {text}")
+        print(textwrap.fill(text, 112, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False))
 
     def given(self, **values):
         """Print and record the inputs of the current section (plain Python numbers)."""
@@ -281,7 +281,10 @@ def subderivatives(r):
 
 def gradients(r):
     r.section("grad")
-    r.note(LAYOUT)
+    r.note("Layout: the numerator layout, as in the notes (gradtape's jacobian(f)(x) has shape y.shape + x.shape, "
+           "grad(f)(x) for a scalar y the shape of x):")
+    for what, form, shape in LAYOUT:
+        print(f"    {what:<30} {form:<46} {shape}")
     x, s = [1.0, 2.0, 3.0], 2.0
     r.given(x=x, s=s)
     X, S = _t(x), _t(s)
@@ -302,7 +305,7 @@ def first_table(r):
     r.given(x=x, a=a, A=A)
     X, a_, A_ = _t(x), _t(a), _t(A)
     jac = gt.jacobian
-    r.check("a", "y = a (a constant)", jac(lambda x: a_ + 0.0 * x)(X), [[0.0] * 3 for _ in range(3)],
+    r.check("a", "y = a (a constant)", jac(lambda x: a_)(X), [[0.0] * 3 for _ in range(3)],
             formula="0", how="gt.jacobian")
     r.check("x", "y = x", jac(lambda x: x)(X), _diag([1.0] * 3), formula="I", how="gt.jacobian")
     r.check("Ax", "y = Ax", jac(lambda x: A_ @ x)(X), A, formula="A", how="gt.jacobian")
@@ -477,7 +480,8 @@ def explicit_graph(r, out, detail):
 
 def _draw(r, out, z, g, detail):
     how = "Graphviz" if _have_dot() else "matplotlib (no Graphviz `dot` here)"
-    r.note("pictures: inputs blue, forward operations white, the reverse pass red, outputs green (legend inside)"
+    r.note("pictures: inputs blue, forward operations white, the reverse pass red, outputs green (legend inside), "
+           "named as in the notes (a, b, z; the gradient graph's outputs z, ∂z/∂x, ∂z/∂w)"
            + ("" if detail else "; bookkeeping nodes (the seed of ones, reshapes) hidden: --detail shows them"))
     for name, obj in (("lecture_graph", z), ("lecture_grad_graph", g)):
         # the gradient graph's outputs carry the notes' names; the explicit graph already names a, b, z
