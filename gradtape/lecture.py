@@ -699,8 +699,19 @@ def lesson(device=None, out="gradtape-lecture", sizes=(16, 64, 256, 1024), *, la
     """
     device = device or gt.get_default_device()
     r = Reporter(lang)
-    gt.set_default_device(device)
     os.makedirs(out, exist_ok=True)
+    with gt.default_device(device):
+        _sections(r, device, out, list(sizes), detail, repeats)
+    n = len(r.checks)
+    print(f"\n{n - r.failed} of {n} checks agree with the notes' closed forms: "
+          + ("all lecture checks passed" if not r.failed else f"{r.failed} lecture checks FAILED"))
+    print(f"files written to {os.path.abspath(out)}:")
+    for f in sorted(os.listdir(out)):
+        print(f"  {f}")
+    return r
+
+
+def _sections(r, device, out, sizes, detail, repeats):
     print(f"gradtape {gt.__version__} on device {gt.get_default_device()!r}: the lecture notes, checked")
     r.part("calculus")
     scalar_derivatives(r)
@@ -714,14 +725,7 @@ def lesson(device=None, out="gradtape-lecture", sizes=(16, 64, 256, 1024), *, la
     implicit_graph(r)
     d2l_examples(r)
     accumulation_modes(r, inputs)
-    cost(r, device, out, list(sizes), repeats)
-    n = len(r.checks)
-    print(f"\n{n - r.failed} of {n} checks agree with the notes' closed forms: "
-          + ("all lecture checks passed" if not r.failed else f"{r.failed} lecture checks FAILED"))
-    print(f"files written to {os.path.abspath(out)}:")
-    for f in sorted(os.listdir(out)):
-        print(f"  {f}")
-    return r
+    cost(r, device, out, sizes, repeats)
 
 
 # ---- info ------------------------------------------------------------------------------------------------

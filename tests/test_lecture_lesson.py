@@ -233,3 +233,14 @@ def test_graph_cost_counts_a_known_graph():
     assert ops == 2 and peak == 3 * 4 * 8
     assert kept == 0                            # the reverse pass reads only the input x and the seed
     assert lecture._nbytes(g.nodes[-1]) == math.prod((4,)) * 8
+
+
+def test_the_lesson_on_array_api_strict_leaves_the_default_device_alone(tmp_path, monkeypatch):
+    pytest.importorskip("array_api_strict")
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    before = gt.get_default_device()
+    with contextlib.redirect_stdout(io.StringIO()) as buf:
+        r = lecture.lesson("strict", str(tmp_path / "strict"), (2,), repeats=1)
+    assert r.failed == 0 and len(r.checks) == len(CLOSED), buf.getvalue()[-2000:]
+    assert "on device 'strict'" in buf.getvalue() and gt.get_default_device() == before
