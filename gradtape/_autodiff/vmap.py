@@ -36,6 +36,7 @@ _levels = itertools.count(1)
 _new = object.__new__
 _EMPTY = {}
 _ONE = (True,)
+_TWO, _FIRST, _SECOND = (True, True), (True, False), (False, True)
 
 
 class BatchedValueError(TypeError):
@@ -162,9 +163,30 @@ class BatchTracer(Tensor):
         if len(args) == 1:
             x = args[0]
             val = x.val         # (a tuple: the outputs of a multi-output primitive, which only select reads)
-            size = val.shape[0] if type(val) is not tuple else val[0].shape[0]
+            size = val.data.shape[0] if type(val) is Tensor else val.shape[0] if type(val) is not tuple else \
+                val[0].shape[0]
             out = (prim.batch or batching.rule_of(prim))(prim, (val,), _ONE, params, size)
             return _wrapped(prim, out, x.level)
+        if len(args) == 2:
+            x, y = args
+            if type(x) is BatchTracer:
+                if type(y) is BatchTracer and y.level >= x.level:
+                    if y.level == x.level:
+                        vals, batched, level = (x.val, y.val), _TWO, x.level
+                    else:
+                        vals, batched, level = (x, y.val), _SECOND, y.level
+                elif type(y) is BatchTracer or isinstance(y, (Tensor, int, float, bool, complex)):
+                    vals, batched, level = (x.val, y), _FIRST, x.level
+                else:
+                    vals, batched, level = (x.val, asarray(y)), _FIRST, x.level
+                b = x.val if level == x.level else y.val
+            else:
+                vals, batched, level = (x if isinstance(x, (Tensor, int, float, bool, complex)) else asarray(x), y.val), \
+                    _SECOND, y.level
+                b = y.val
+            size = b.data.shape[0] if type(b) is Tensor else b.shape[0]
+            out = (prim.batch or batching.rule_of(prim))(prim, vals, batched, params, size)
+            return wrap_batched(out, level) if not prim.multi_output else _wrapped(prim, out, level)
         level = -1
         coerce = False
         for a in args:

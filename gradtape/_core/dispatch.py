@@ -158,6 +158,9 @@ _ONE_INPUT_META = (None,)
 def apply1(prim, x, params=_EMPTY):
     """:func:`apply` for one-input primitives (the hot path: no loops, no lists)."""
     if type(x) is not Tensor or (x.tangents is not None and state.levels):
+        defer = None if type(x) is Tensor else getattr(x, "__gradtape_apply__", None)
+        if defer is not None:           # as apply would (a gt.vmap tracer, a sym Symbol), without its loop
+            return defer(prim, (x,), params)
         return apply(prim, (x,), params)
     backend = x.backend
     d = x.data
@@ -199,6 +202,11 @@ def apply2(prim, x, y):
         rx, ry = False, y._requires_grad
         dx, dy = x, y.data
     else:
+        defer = None if tx else getattr(x, "__gradtape_apply__", None)
+        if defer is None and not ty:
+            defer = getattr(y, "__gradtape_apply__", None)
+        if defer is not None:           # as apply would (a gt.vmap tracer, a sym Symbol), without its loop
+            return defer(prim, (x, y), None)
         return apply(prim, (x, y))
     out = prim.fwd(backend.xp, dx, dy)
     t = new_tensor(out, backend)

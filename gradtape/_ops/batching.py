@@ -20,7 +20,7 @@ True
 from __future__ import annotations
 
 from .._core import hooks
-from .._core.dispatch import apply, apply1
+from .._core.dispatch import apply, apply1, apply2
 from .._core.primitive import PRIMS
 from .._core.tensor import Tensor
 from . import elementwise as _elementwise_ops, nn as _nn_ops, special as _special_ops  # noqa: F401 (define prims)
@@ -113,6 +113,20 @@ def elementwise(prim, args, batched, params, size):
     """Elementwise primitives: batched inputs padded to the output's per-example rank, then the primitive."""
     if len(args) == 1:
         return apply1(prim, args[0], params) if params else apply1(prim, args[0])
+    if len(args) == 2 and not params:        # the binary operators: apply2's fast path
+        x, y = args
+        bx, by = batched
+        nx = x.ndim if isinstance(x, Tensor) else 0
+        ny = y.ndim if isinstance(y, Tensor) else 0
+        if bx and by:
+            if nx != ny:
+                x, y = (pad(x, ny - 1), y) if nx < ny else (x, pad(y, nx - 1))
+        elif bx:
+            if nx <= ny:
+                x = pad(x, ny)
+        elif ny <= nx:
+            y = pad(y, nx)
+        return apply2(prim, x, y)
     ndim = -1
     for a, b in zip(args, batched):
         n = example_ndim(a, b)
