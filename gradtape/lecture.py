@@ -420,6 +420,9 @@ def d2l_examples(r):
 
 # ---- the lecture's graph: z = (<x, w> - y)^2 -------------------------------------------------------------------
 
+LECTURE_INPUTS = dict(x=[1.0, 2.0, 3.0], w=[0.5, -1.0, 2.0], y=1.5)   # the lecture graph's x, w, y
+
+
 def _lecture_symbols():
     """z = (<x, w> - y)^2 as the lecture breaks it up: a = <x, w>, b = a - y, z = b^2."""
     x, w, y = sym.var("x"), sym.var("w"), sym.var("y")
@@ -453,7 +456,7 @@ def explicit_graph(r, out, detail):
 
     r.note("The lecture's graph: z = (<x, w> - y)² broken into a = <x, w>, b = a - y, z = b²")
     x, w, y, z = _lecture_symbols()
-    xv, wv, yv = [1.0, 2.0, 3.0], [0.5, -1.0, 2.0], 1.5
+    xv, wv, yv = LECTURE_INPUTS["x"], LECTURE_INPUTS["w"], LECTURE_INPUTS["y"]
     r.given(x=xv, w=wv, y=yv)
     inputs = dict(x=_t(xv), w=_t(wv), y=_t(yv))
     bv = _dot(xv, wv) - yv
@@ -475,7 +478,6 @@ def explicit_graph(r, out, detail):
     r.check("json_z", "replayed z", got[0], bv * bv, formula="(<x, w> - y)²", how="Graph.load(...)(x, w, y)")
     r.check("json_w", "replayed ∂z/∂w", got[2], _scale(2 * bv, xv), formula="2(<x, w> - y) xᵀ",
             how="Graph.load(...)(x, w, y)")
-    return inputs
 
 
 def _draw(r, out, z, g, detail):
@@ -510,19 +512,19 @@ def _grad_reverse(f, x, rest):
     return gt.grad(f)(x, *rest)
 
 
-def accumulation_modes(r, inputs):
+def accumulation_modes(r):
     r.section("modes")
     r.note("∂z/∂w of the lecture's z = (<x, w> - y)², the same inputs as above (3 entries in w)")
-    xv, wv, yv = inputs["x"].tolist(), inputs["w"].tolist(), float(inputs["y"])
+    xv, wv, yv = LECTURE_INPUTS["x"], LECTURE_INPUTS["w"], LECTURE_INPUTS["y"]
     r.given(x=xv, w=wv, y=yv)
+    X, W, Y = _t(xv), _t(wv), _t(yv)
     want = _scale(2 * (_dot(xv, wv) - yv), xv)
 
     def zw(w, x, y):
         return _z(x, w, y)
-    rest = (inputs["x"], inputs["y"])
-    r.check("fwd", "forward accumulation: one JVP per entry of w (3 passes)", _grad_forward(zw, inputs["w"], rest),
+    r.check("fwd", "forward accumulation: one JVP per entry of w (3 passes)", _grad_forward(zw, W, (X, Y)),
             want, formula="2(<x, w> - y) xᵀ", how="gt.jvp ×3")
-    r.check("rev", "reverse accumulation: one VJP (1 pass)", _grad_reverse(zw, inputs["w"], rest), want,
+    r.check("rev", "reverse accumulation: one VJP (1 pass)", _grad_reverse(zw, W, (X, Y)), want,
             formula="2(<x, w> - y) xᵀ", how="gt.grad")
 
 
@@ -721,10 +723,10 @@ def _sections(r, device, out, sizes, detail, repeats):
     second_table(r)
     r.part("autodiff")
     chain_rule(r)
-    inputs = explicit_graph(r, out, detail)
+    explicit_graph(r, out, detail)
     implicit_graph(r)
     d2l_examples(r)
-    accumulation_modes(r, inputs)
+    accumulation_modes(r)
     cost(r, device, out, sizes, repeats)
 
 

@@ -244,3 +244,71 @@ def test_the_lesson_on_array_api_strict_leaves_the_default_device_alone(tmp_path
         r = lecture.lesson("strict", str(tmp_path / "strict"), (2,), repeats=1)
     assert r.failed == 0 and len(r.checks) == len(CLOSED), buf.getvalue()[-2000:]
     assert "on device 'strict'" in buf.getvalue() and gt.get_default_device() == before
+
+
+# ---- the closed forms are computed without gradtape: read from lecture.py's source --------------------------------
+
+GRADTAPE_NAMES = {"gt", "sym", "autograd", "nd"}           # gradtape's namespaces as lecture.py imports them
+TENSOR_METHODS = {"tolist", "grad", "eval", "detach", "item", "numpy", "backward"}
+PLAIN_HELPERS_ALLOWED_PARAMS = {"sizes"}                   # the one parameter a closed form may use (n = sizes[0])
+
+
+def _bad_nodes(expr, assigns, params, functions, seen):
+    """Where ``expr`` (or a name or module function it uses, transitively) touches gradtape or a tensor."""
+    import ast
+    bad = []
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id in GRADTAPE_NAMES:
+                bad.append(f"{node.value.id}.{node.attr}")
+            if node.attr in TENSOR_METHODS:
+                bad.append(f".{node.attr}")
+        elif isinstance(node, ast.Name) and node.id not in seen:
+            seen.add(node.id)
+            if node.id in assigns:
+                for value in assigns[node.id]:
+                    bad += _bad_nodes(value, assigns, params, functions, seen)
+            elif node.id in params and node.id not in PLAIN_HELPERS_ALLOWED_PARAMS:
+                bad.append(f"parameter {node.id}")
+            elif node.id in functions:
+                bad += _bad_nodes(functions[node.id], {}, set(), functions, seen)
+            elif node.id in {"_t", "_value", "_grad_forward", "_grad_reverse", "_deep_z", "_z"}:
+                bad.append(node.id)
+    return bad
+
+
+def test_closed_forms_in_the_source_never_use_gradtape():
+    import ast
+    import inspect
+    tree = ast.parse(inspect.getsource(lecture))
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    module_assigns = {t.id: [a.value] for a in tree.body if isinstance(a, ast.Assign)
+                      for t in a.targets if isinstance(t, ast.Name)}
+    found = 0
+    for f in functions.values():
+        assigns = dict(module_assigns)
+        for a in ast.walk(f):
+            targets = a.targets if isinstance(a, ast.Assign) else [a.target] if isinstance(a, ast.AugAssign) else []
+            for t in targets:
+                for name in ast.walk(t):
+                    if isinstance(name, ast.Name):
+                        assigns.setdefault(name.id, []).append(a.value)
+        params = {p.arg for p in f.args.args + f.args.kwonlyargs}
+        for call in ast.walk(f):
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "check"
+                    and isinstance(call.func.value, ast.Name) and call.func.value.id == "r"):
+                closed = call.args[3]
+                found += 1
+                bad = _bad_nodes(closed, assigns, params, {k: v for k, v in functions.items() if k != f.name},
+                                 set())
+                assert not bad, f"{f.name}: closed form {ast.unparse(closed)!r} uses {bad}"
+    assert found == len(CLOSED)
+
+
+def test_the_source_check_catches_a_closed_form_taken_from_gradtape():
+    import ast
+    src = "def s(r):\n    X = _t([1.0])\n    g = gt.grad(gt.sin)(X)\n    r.check('k', 'w', g, g.tolist(), formula='', how='')\n"
+    f = ast.parse(src).body[0]
+    closed = f.body[-1].value.args[3]
+    assigns = {"X": [f.body[0].value], "g": [f.body[1].value]}
+    assert {"gt.grad", ".tolist", "_t"} <= set(_bad_nodes(closed, assigns, {"r"}, {}, set()))
