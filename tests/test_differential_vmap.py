@@ -1,0 +1,82 @@
+"""Differential fuzzing of gt.vmap (issue 11): random programs of the op table mapped over random batches
+with random in_axes/out_axes, compared with a per-example gradtape loop and with jax.vmap in float64
+(tests/difftest/vmap.py). Replay a seed with ``python -m tests.difftest.vmap --n 1 --seed SEED``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradtape as gt
+from tests.difftest import programs as P
+
+pytest.importorskip("jax")
+V = pytest.importorskip("tests.difftest.vmap")
+
+GENERAL = list(range(0, 18))
+LINALG = list(range(0, 6))
+
+
+def _run(kind, seeds, checks):
+    bad, counts = [], {"ok": 0, "invalid": 0, "mismatch": 0}
+    for s in seeds:
+        r = V.check(P.generate(s, kind), checks)
+        counts[r.status] += 1
+        if r.status == "mismatch":
+            bad.append(r)
+    if bad:
+        first = V.shrink(bad[0], budget=60)
+        shown = first if first.status == "mismatch" else bad[0]
+        others = ", ".join(f"{r.prog.seed} ({r.check.split(':')[0]})" for r in bad[1:10])
+        pytest.fail(f"{len(bad)} of {len(seeds)} {kind} programs: gt.vmap differs (replay with python -m "
+                    f"tests.difftest.vmap --kind {kind} --n 1 --seed SEED --checks {','.join(checks)})\n"
+                    f"other seeds: {others or '-'}\n\n{shown.report()}", pytrace=False)
+    # a generator whose programs are all refused would test nothing
+    assert counts["ok"] >= 0.7 * len(seeds), counts
+    return counts
+
+
+@pytest.mark.parametrize("half", [0, 1])
+def test_vmap_and_grad_of_vmap_of_random_programs(half):
+    _run("general", GENERAL[half::2], ("forward", "grad"))
+
+
+def test_vmap_of_random_linalg_programs():
+    _run("linalg", LINALG, ("forward", "grad"))
+
+
+def test_the_comparison_catches_a_wrong_vmap(monkeypatch):
+    """A vmap whose outputs are off by 1e-4 (relative) must be reported, against the loop first."""
+    real = gt.vmap
+
+    def off(f, *a, **k):
+        g = real(f, *a, **k)
+        return lambda *x: tuple(o * (1 + 1e-4) for o in g(*x))       # the programs return tuples
+    monkeypatch.setattr(gt, "vmap", off)
+    r = V.check(P.generate(3, "general"), ("forward",))
+    assert r.status == "mismatch" and r.check.startswith("forward vs the per-example loop"), r.report()
+
+
+def test_the_jax_translation_covers_the_drawn_programs():
+    """Every drawn program that gradtape accepts also runs on JAX (the JAX_EXTRA table fills the gaps)."""
+    missing = []
+    for s in range(40):
+        prog, c = V.prepare(P.generate(s, "general"))
+        if isinstance(c, str):
+            continue
+        ref = V.jax_ref(prog, c, ("forward",))
+        if isinstance(ref, str):
+            missing.append((s, ref))
+    assert not missing, missing
+
+
+def test_the_case_is_a_function_of_the_program():
+    prog = P.generate(5, "general")
+    (_, c1), (_, c2) = V.prepare(prog), V.prepare(prog)
+    assert (c1.B, c1.in_axes, c1.out_axes, c1.as_dict) == (c2.B, c2.in_axes, c2.out_axes, c2.as_dict)
+    for a, b in zip(c1.batched, c2.batched):
+        np.testing.assert_array_equal(a, b)
+    assert any(ax is not None for ax in c1.in_axes)
+    for ex, ax, a in zip(c1.examples, c1.in_axes, c1.batched):
+        if ax is not None:
+            np.testing.assert_array_equal(np.take(a, 0, axis=ax), ex[0])
