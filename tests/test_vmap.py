@@ -421,3 +421,13 @@ def test_helpers_for_transforms():
         return r + t
     same(gt.vmap(f)(x), gt.to_numpy(x) + 1)
     assert seen["cur"][1] == 3 and seen["b"] and seen["t"] and seen["u"] == (True, (3, 2)) and seen["w"]
+
+
+def test_random_draws_are_the_same_for_every_example():
+    """As documented: the mapped function runs once, so a draw of the per-example shape is shared."""
+    g = gt.nn.Generator(0)
+    out = gt.to_numpy(gt.vmap(lambda x: x + g.normal(x.shape))(gt.zeros((4, 3))))
+    assert out.shape == (4, 3) and np.all(out == out[0]) and np.any(out[0] != 0)
+    noise = gt.nn.Generator(1).normal((4, 3))        # independent draws: pass them as a mapped argument
+    out = gt.to_numpy(gt.vmap(lambda x, n: x + n)(gt.zeros((4, 3)), noise))
+    assert not np.all(out == out[0])

@@ -59,11 +59,39 @@ def test_batched_index_errors():
     x = rand(3, 4)
     with pytest.raises(NotImplementedError, match="only array"):
         gt.vmap(lambda x, i: x[i, i])(x, ints(0, 4, 3))
+
+    def f(x, i):
+        x[1:, i] = 0.0
+        return x
     with pytest.raises(NotImplementedError, match="take_add"):
-        def f(x, i):
-            x[i] = 0.0
-            return x
-        gt.vmap(f)(x, ints(0, 4, 3))
+        gt.vmap(f)(rand(3, 4, 2), ints(0, 2, 3))
+    c = gt.zeros(4)
+
+    def g(i):
+        c[i] = 1.0          # a batched index writing into an unbatched tensor
+        return c
+    with pytest.raises(RuntimeError, match="not batched"):
+        gt.vmap(g)(ints(0, 4, 3))
+
+
+@pytest.mark.parametrize("key", [lambda i: i, lambda i: (slice(None), i), lambda i: (Ellipsis, i, slice(None))])
+def test_writes_at_a_batched_index(key):
+    x, v = rand(3, 4, 5, 6), rand(3, 2)
+    i = gt.asarray([[0, 3], [2, 1], [1, 1]], device=gt.get_default_device())
+
+    def f(x, i, v):
+        y = x + 0 * v[0]        # batched even where x is not
+        k = key(i)
+        y[k] = 2.0
+        y[k] = gt.sin(y[k]) * v[1]
+        if gt.get_default_device() == "strict":     # the loop's index_add: no scatter-add for array keys there
+            return y, y * 2
+        return index_add(y, k, 1.5), index_add(y, k, y[k] * 2)
+    check(f, x, i, v)
+    check(f, x[0], i, v, in_axes=(None, 0, 0))
+    x0 = x[0]
+    same(gt.grad(lambda x: gt.sum(gt.vmap(f, in_axes=(None, 0, 0))(x, i, v)[1] ** 2))(x0),
+         gt.to_numpy(gt.grad(lambda x: sum(gt.sum(f(x, i[k], v[k])[1] ** 2) for k in range(3)))(x0)))
 
 
 def test_setitem_and_index_add():

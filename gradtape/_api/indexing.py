@@ -21,7 +21,7 @@ from .._core.dispatch import apply, apply1, device_error, wrap
 from .._core.tensor import Tensor
 from .._ops.indexing import along_add_p, along_p, getitem_p, index_add_p, setitem_p, take_add_p, take_p
 from .._state import state
-from .creation import as_tensor, asarray, tracked
+from .creation import as_tensor, asarray, ones_like, tracked, zeros_like
 from .info import broadcast_shapes
 from .manipulation import broadcast_to, permute_dims, reshape, reshaped, where
 from .nondiff import argsort
@@ -336,7 +336,7 @@ def setitem(x, key, value):
     """A copy of x with x[key] = value (differentiable in x and value); the value is broadcast to x[key]."""
     ents = _norm_key(x, key, "setitem")
     if ents is None:
-        raise _batched_write("setitem")
+        return _batched_write(x, key, value, "setitem")
     if ents.vshape is not None:
         return reshaped(_setitem(reshaped(x, ents.vshape), ents, value), x.shape)
     return _setitem(x, ents, value)
@@ -375,9 +375,29 @@ def _put(x, ents, value, shape):
     return reshape(where(wrap(written, x.backend), take_add(z, pos_t, vf, -1), xf), x.shape)
 
 
-def _batched_write(op):
-    return NotImplementedError(f"gradtape.{op}: inside gt.vmap, writing at an index batched by vmap is not supported; "
-                               f"use gt.take_add(z, idx, v, axis) (adds) or gt.where (selects)")
+def _batched_write(x, key, value, op):
+    """x[..., idx, ...] = value (or += value) for an integer index batched by gt.vmap, the other entries full
+    slices: scatter-adds along its axis. A position written twice by setitem gets the mean of its values."""
+    ks = key if type(key) is tuple else (key,)
+    pos = [i for i, k in enumerate(ks) if isinstance(k, Tensor) and type(k) is not Tensor]
+    idx = ks[pos[0]]
+    if len(pos) > 1 or any(not (type(k) is slice and k == _ALL) and k is not Ellipsis for i, k in enumerate(ks)
+                           if i != pos[0]) or \
+            not idx.backend.xp.isdtype(idx.data.dtype, "integral"):
+        raise NotImplementedError(f"gradtape.{op}: inside gt.vmap, writing at an index batched by vmap needs a key "
+                                  f"x[..., idx, ...] (one integer index, the other entries full slices); use "
+                                  f"gt.take_add(z, idx, v, axis) (adds) or gt.where (selects)")
+    a = pos[0] if Ellipsis not in ks[:pos[0]] else x.ndim - (len(ks) - pos[0])
+    flat = reshape(idx, (-1,))
+    rows = x.shape[:a] + (flat.shape[0],) + x.shape[a + 1:]
+    v = value if isinstance(value, Tensor) else asarray(value, dtype=x.dtype, device=x.device)
+    v = reshape(broadcast_to(v, x.shape[:a] + idx.shape + x.shape[a + 1:]), rows)
+    if op == "index_add":
+        return take_add(x, flat, v, a)
+    z = zeros_like(x)
+    count = take_add(z, flat, ones_like(v), a)
+    hit = count > 0
+    return where(hit, take_add(z, flat, v, a) / where(hit, count, 1.0), x)
 
 
 @public
@@ -385,7 +405,7 @@ def index_add(x, key, v):
     """A copy of x with v added at x[key]; repeated integer indices accumulate (transpose of getitem)."""
     ents = _norm_key(x, key, "index_add")
     if ents is None:
-        raise _batched_write("index_add")
+        return _batched_write(x, key, v, "index_add")
     if ents.vshape is not None:
         y = reshaped(x, ents.vshape)
         shape, k, region = _region(y, ents)
