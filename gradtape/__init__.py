@@ -26,15 +26,17 @@ from ._api import __all__ as _api_names
 from ._autodiff.modes import (record, pause, no_grad, enable_grad, is_recording, is_grad_enabled, is_training,
                               train_mode, predict_mode, subgradient, stop_gradient)
 from ._autodiff.tape import GradientTape
-from ._autodiff.transforms import grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp
+from ._autodiff.transforms import grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp, linearize, jacfwd, jacrev
 from ._autodiff.custom import custom_vjp, custom_jvp
 from ._autodiff.checkpoint import checkpoint
 from ._autodiff.vmap import vmap
-from . import linalg, nn, autograd, nd, testing, optim, special, sym
+from . import linalg, nn, autograd, nd, testing, optim, special, sym, tree
+from . import tree as tree_util
 from .graph import Graph, trace
 
 __all__ = ["Tensor", "record", "pause", "no_grad", "enable_grad", "is_recording", "is_grad_enabled", "is_training",
            "train_mode", "predict_mode", "subgradient", "stop_gradient", "GradientTape", "grad", "value_and_grad",
-           "vjp", "jvp", "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "Graph", "trace",
-           "linalg", "nn", "autograd", "nd", "testing", "optim", "special", "sym", "backends", "vmap",
+           "vjp", "jvp", "jacobian", "hessian", "hvp", "linearize", "jacfwd",
+           "jacrev", "custom_vjp", "custom_jvp", "checkpoint", "vmap", "Graph", "trace",
+           "linalg", "nn", "autograd", "nd", "testing", "optim", "special", "sym", "backends", "tree", "tree_util",
            *_api_names]

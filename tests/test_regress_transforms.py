@@ -182,8 +182,13 @@ def test_jvp_mismatched_tangent_names_the_argument(device):
         gt.jvp(gt.sin, (x,), (_a([1, 2, 3]),))
     with pytest.raises(ValueError, match="2 primals but 1 tangents"):
         gt.jvp(lambda a, b: a * b, (x, x), (v,))
-    _, t = gt.jvp(gt.sin, (x,), ([1.0, 1.0, 1.0],))          # plain numbers take the primal's dtype
-    _close(t, np.cos(X0))
+    # issue 11: a list is a pytree, never an array, inside a transform (it used to be stacked into one)
+    with pytest.raises(TypeError, match=r"same tree structure.*at \[0\] primals have a leaf and tangents have a list"):
+        gt.jvp(gt.sin, (x,), ([1.0, 1.0, 1.0],))
+    x32 = gt.astype(x[0], gt.float32)
+    _, t = gt.jvp(gt.sin, (x32,), (1.0,))          # plain numbers take the primal's dtype
+    assert t.dtype == gt.float32
+    _close(t, np.cos(np.float32(X0[0])))
 
 
 # ---- 7. complex and integer arguments ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from .. import _tree
 from .._core import engine as _engine
 from .._core.dispatch import SELECT, Node, _record, _seq, apply1, wrap
 from .._core.primitive import define
@@ -160,11 +161,11 @@ def checkpoint(f):
         start = next(_seq)
         with _stream_hook(log.note):
             res = f(*args)      # recorded, to learn which tracked tensors it reads; the graph is dropped below
-        multi = isinstance(res, (tuple, list))
-        outs = list(res) if multi else [res]
-        if not all(isinstance(o, Tensor) for o in outs):
-            raise TypeError(f"gradtape.{name}: the block must return a Tensor or a tuple/list of tensors, got "
-                            f"{', '.join(type(o).__name__ for o in outs)}")
+        multi = not isinstance(res, Tensor)      # a pytree of tensors: its leaves are the node's outputs
+        outs, ospec = _tree.tree_flatten(res) if multi else ([res], None)
+        if not outs or not all(isinstance(o, Tensor) for o in outs):
+            raise TypeError(f"gradtape.{name}: the block must return a Tensor or a pytree (tuple, list, dict...) of "
+                            f"tensors, got {', '.join(type(o).__name__ for o in outs) or type(res).__name__}")
         tracked = [o for o in outs if o._requires_grad]
         if not tracked:
             return res
@@ -185,7 +186,7 @@ def checkpoint(f):
             finally:
                 for p in revive:
                     p._requires_grad = False
-            outs2 = list(res2) if multi else [res2]
+            outs2 = _tree.tree_leaves(res2) if multi else [res2]
             roots, heads, batch = [], [], 0
             for o, c, shape in zip(outs2, cts, shapes):
                 if c is None or not isinstance(o, Tensor) or not o._requires_grad:
@@ -199,16 +200,16 @@ def checkpoint(f):
             # partial: the pass stops at the block's inputs; the outer pass carries on from there
             return _engine.run(roots, heads, retain_graph=create, create_graph=create, sources=srcs,
                                batch=batch, partial=True)     # the recomputed graph is freed as it goes
-        return _attach(name, res, outs, [ext[k] for k in keys], recompute)
+        got = _attach(name, multi, outs, [ext[k] for k in keys], recompute)
+        return _tree.unflatten(ospec, got) if multi else got
     cf.__name__ = name
     cf.__wrapped__ = f
     return cf
 
 
-def _attach(name, res, outs, ins, recompute):
+def _attach(name, multi, outs, ins, recompute):
     """Fresh outputs over one node whose parents and their (shape, dtype) are ``ins`` and whose VJP is
-    ``recompute`` (run once per cotangent)."""
-    multi = isinstance(res, (tuple, list))
+    ``recompute`` (run once per cotangent): one tensor, or (``multi``) a list of them."""
 
     def input_vjp(i):
         def vjp(xp, ct, out, *xs, memo, recompute):    # in the node's params: freed with the node
@@ -231,5 +232,4 @@ def _attach(name, res, outs, ins, recompute):
     t = _record(wrap(data, backend), prim, parents, None, None, None, params, meta, backend)
     if not multi:
         return t
-    got = [apply1(SELECT, t, {"k": j, "n": len(outs)}) for j in range(len(outs))]
-    return list(got) if isinstance(res, list) else tuple(got)
+    return [apply1(SELECT, t, {"k": j, "n": len(outs)}) for j in range(len(outs))]

@@ -7,11 +7,17 @@ so when a backward pass is itself recorded (create_graph, ``grad(grad(f))``)
 the user's rule is differentiated like any other code: higher order works.
 A rule's cotangents may carry leading batch axes (a batched Jacobian pass):
 they are the cotangent's axes beyond the output's shape.
+
+Arguments and outputs are pytrees (``gt.tree``), as in JAX: the node's inputs
+are the leaves of the differentiated arguments and its outputs the output's
+leaves; the user's rules see (and return) trees of the arguments' and the
+output's structures.
 """
 from __future__ import annotations
 
 import functools
 
+from .. import _tree
 from .._api import zeros_like
 from .._core import engine as _engine
 from .._core.dispatch import apply, apply_multi, wrap
@@ -103,12 +109,67 @@ def _forward_multi(xp, *xs, data, memo, rule, backend, like, ins):
     return tuple(data)
 
 
-def _node(owner, args, out, rule):
+def _flat_args(diff):
+    """``(leaves, structures)`` of the differentiated arguments (structures None: every one is a Tensor)."""
+    if all(type(a) is Tensor for a in diff):
+        return list(diff), None
+    leaves, specs = [], []
+    for a in diff:
+        got, spec = _tree.tree_flatten(a)
+        leaves += got
+        specs.append(spec)
+    return leaves, specs
+
+
+def _leaf_positions(owner, diff, specs):
+    """Where each leaf stands, for messages: its argument's position, and its path inside that argument."""
+    pos = _positions(owner, len(diff))
+    if specs is None:
+        return pos
+    out = []
+    for p, a in zip(pos, diff):
+        out += [f"{p} {_tree.keystr(path)}" if path else p for path, _ in _tree.tree_flatten_with_path(a)[0]]
+    return out
+
+
+def _flat_cts(owner, got, diff, specs):
+    """The user's rule's cotangents (one tree per differentiated argument, None for zeros) as leaves."""
+    got = tuple(got) if isinstance(got, (tuple, list)) else (got,)
+    if len(got) != len(diff):
+        raise ValueError(f"gradtape.{_kind(owner)} {owner.__name__}: the bwd rule must produce an output with the "
+                         f"same shape/dtypes as the args tuple of the primal function: the VJP rule returned "
+                         f"{len(got)} cotangents for {len(diff)} inputs")
+    if specs is None:
+        return got
+    out = []
+    for g, s in zip(got, specs):
+        out += [None] * s.num_leaves if g is None else _tree.flatten_up_to(
+            s, g, f"{_kind(owner)} {owner.__name__}: the rule's cotangent and its argument")
+    return tuple(out)
+
+
+def _record(owner, diff, specs, out, rule):
+    """``_node`` over the leaves of ``diff`` and of the output tree ``out``; ``rule(ct)`` gets the output's
+    leaf cotangent(s) and returns the flat input cotangents."""
+    leaves = diff if specs is None else _flat_args(diff)[0]
+    pos = _leaf_positions(owner, diff, specs)
+    if isinstance(out, Tensor):
+        return _node(owner, leaves, out, rule, pos)
+    outs, ospec = _tree.tree_flatten(out)
+    res = _node(owner, leaves, tuple(outs), rule, pos, tree=ospec)
+    return _tree.unflatten(ospec, list(res))
+
+
+def _node(owner, args, out, rule, pos=None, tree=None):
     """Record ``out`` (computed already) as the result of one node over ``args`` whose VJP is ``rule``.
 
-    ``rule(ct_tensors) -> tuple of input cotangents (tensors or None)`` is called once per cotangent."""
+    ``rule(ct_tensors) -> tuple of input cotangents (tensors or None)`` is called once per cotangent; ``pos``
+    names the inputs in messages; ``tree``: ``out`` is the tuple of the leaves of an output of that structure."""
     multi = isinstance(out, (tuple, list))
     outs = tuple(out) if multi else (out,)
+    if not all(isinstance(o, Tensor) for o in outs):
+        raise TypeError(f"gradtape.{_kind(owner)} {owner.__name__}: the function must return tensors (or a pytree "
+                        f"of them), got {', '.join(type(o).__name__ for o in outs)}")
     backend = next(a.backend for a in args if isinstance(a, Tensor))
     key = (len(args), multi)
     prim = owner._prims.get(key)
@@ -121,10 +182,10 @@ def _node(owner, args, out, rule):
     params = {"data": tuple(o.data for o in outs) if multi else outs[0].data, "memo": [None, None],
               "rule": rule, "backend": backend, "like": tuple((tuple(o.shape), o.data.dtype) for o in outs),
               "ins": tuple((tuple(a.shape), a.dtype, pos) if isinstance(a, Tensor) else None
-                           for a, pos in zip(args, _positions(owner, len(args))))}
+                           for a, pos in zip(args, pos or _positions(owner, len(args))))}
     if multi:
         res = apply_multi(prim, tuple(args), params)
-        res = type(out)(res) if isinstance(out, tuple) else list(res)
+        res = res if tree is not None else type(out)(res) if isinstance(out, tuple) else list(res)
     else:
         res = apply(prim, tuple(args), params)
     params["data"] = None        # the output array was only needed to create the node: don't keep it alive
@@ -163,13 +224,16 @@ class custom_vjp:
             raise TypeError(f"gradtape.custom_vjp {self.__name__}: no rule defined; call .defvjp(fwd, bwd) first")
         static = [args[i] for i in self.nondiff_argnums]
         diff = [a for i, a in enumerate(args) if i not in self.nondiff_argnums]
-        if not _tracked(diff) or not state.enabled or _tangents_active(args):
+        leaves, specs = _flat_args(diff)
+        if not _tracked(leaves) or not state.enabled or _tangents_active(leaves):
             return self.fun(*args)
         out, res = self.fwd(*args)     # recorded: residuals keep their graph, for higher order
+        ospec = None if isinstance(out, Tensor) else _tree.tree_structure(out)
 
         def rule(ct):
-            return self.bwd(*static, res, ct)
-        return _node(self, diff, out, rule)
+            ct = ct if ospec is None else _tree.unflatten(ospec, list(ct))
+            return _flat_cts(self, self.bwd(*static, res, ct), diff, specs)
+        return _record(self, diff, specs, out, rule)
 
 
 class custom_jvp:
@@ -215,38 +279,62 @@ class custom_jvp:
         if self.jvp is None:
             raise TypeError(f"gradtape.custom_jvp {self.__name__}: no rule defined; use @f.defjvp first")
         static, diff = self._split(args)
-        if _tangents_active(diff):
-            return self._forward(static, diff)
-        if not _tracked(diff) or not state.enabled:
+        leaves, specs = _flat_args(diff)
+        if _tangents_active(leaves):
+            return self._forward(static, diff, leaves, specs)
+        if not _tracked(leaves) or not state.enabled:
             return self.fun(*args)
         with scoped(enabled=False):
             out = self.fun(*args)
-        out_shape = tuple(getattr(out, "shape", ()))
+        outs, ospec = _tree.tree_flatten(out)
+        like = [tuple(getattr(o, "shape", ())) for o in outs]
 
         def rule(ct):
-            return self._transpose(static, diff, ct, out_shape)
-        return _node(self, diff, out, rule)
+            return self._transpose(static, diff, leaves, specs, ct if isinstance(out, Tensor) else tuple(ct), like)
+        return _record(self, diff, specs, out, rule)
 
-    def _forward(self, static, diff):
+    def _forward(self, static, diff, leaves, specs):
         """Forward mode at the innermost active level: the user's rule gives the tangent.
 
         As for primitives, the rule runs with that level switched off, on the
         original arguments, so anything it records still sees their tangents."""
         levels = state.levels
-        level = max(lv for a in diff if isinstance(a, Tensor) and a.tangents for lv in a.tangents if lv in levels)
-        tans = [((a.tangents or {}).get(level) if isinstance(a, Tensor) else None) for a in diff]
-        tans = [t if t is not None else (zeros_like(a) if isinstance(a, Tensor) else 0.0) for t, a in zip(tans, diff)]
+        level = max(lv for a in leaves if isinstance(a, Tensor) and a.tangents for lv in a.tangents if lv in levels)
+        tans = [((a.tangents or {}).get(level) if isinstance(a, Tensor) else None) for a in leaves]
+        tans = [t if t is not None else (zeros_like(a) if isinstance(a, Tensor) else 0.0)
+                for t, a in zip(tans, leaves)]
         with scoped(levels=tuple(lv for lv in levels if lv < level)):
-            out, tout = self._call_jvp(static, diff, tans)
-        lead = max((tuple(t.shape[:t.ndim - a.ndim]) for t, a in zip(tans, diff) if isinstance(t, Tensor)
+            out, tout = self._call_jvp(static, diff, self._trees(tans, diff, specs))
+        lead = max((tuple(t.shape[:t.ndim - a.ndim]) for t, a in zip(tans, leaves) if isinstance(t, Tensor)
                     and isinstance(a, Tensor)), key=len, default=())
-        if not isinstance(out, Tensor):
-            raise TypeError(f"gradtape.custom_jvp {self.__name__}: the jvp rule must return (out, tangent_out) "
-                            f"tensors, got an output of type {type(out).__name__}")
-        self._check_tangent(tout, lead + tuple(out.shape), out.dtype)
-        out.tangents = dict(out.tangents or ())
-        out.tangents[level] = tout
+        outs, ospec = _tree.tree_flatten(out)
+        touts = self._tangent_leaves(ospec, tout)
+        for o, t in zip(outs, touts):
+            if not isinstance(o, Tensor):
+                raise TypeError(f"gradtape.custom_jvp {self.__name__}: the jvp rule must return (out, tangent_out) "
+                                f"tensors, got an output of type {type(o).__name__}")
+            self._check_tangent(t, lead + tuple(o.shape), o.dtype)
+        for o, t in zip(outs, touts):
+            o.tangents = dict(o.tangents or ())
+            o.tangents[level] = t
         return out
+
+    @staticmethod
+    def _trees(flat, diff, specs):
+        """Tangent trees of the primals' structures from the flat leaves."""
+        if specs is None:
+            return flat
+        out, lo = [], 0
+        for s in specs:
+            out.append(_tree.unflatten(s, flat[lo:lo + s.num_leaves]))
+            lo += s.num_leaves
+        return out
+
+    def _tangent_leaves(self, ospec, tout):
+        if ospec.kind == "leaf":
+            return [tout]
+        return _tree.flatten_up_to(ospec, tout, f"custom_jvp {self.__name__}: the jvp rule's tangent output and "
+                                                f"its primal output")
 
     def _check_tangent(self, tout, shape, dtype):
         """The rule's tangent output has the primal output's shape (and batch axes) and dtype (as JAX)."""
@@ -259,23 +347,32 @@ class custom_jvp:
                 f"corresponding shapes and dtypes: the tangent output has shape {tuple(tout.shape)} dtype "
                 f"{tout.dtype}, expected shape {shape} dtype {dtype}")
 
-    def _transpose(self, static, primals, ct, out_shape):
-        """VJP from the JVP rule: reverse-mode through the rule, w.r.t. its (linear) tangent inputs; ``ct`` has
-        leading batch axes in front of the output's shape ``out_shape`` in a batched pass."""
+    def _transpose(self, static, diff, leaves, specs, ct, like):
+        """VJP from the JVP rule: reverse-mode through the rule, w.r.t. its (linear) tangent inputs; ``ct`` (one
+        per output leaf, a tuple when the output is a tree) has leading batch axes in front of each output
+        leaf's shape (``like``) in a batched pass."""
         ts = []
-        for a in primals:
+        for a in leaves:
             t = zeros_like(a) if isinstance(a, Tensor) else 0.0
             if isinstance(t, Tensor):
                 t._requires_grad = True
             ts.append(t)
         with scoped(enabled=True):
-            _, tout = self._call_jvp(static, primals, ts)
+            out, tout = self._call_jvp(static, diff, self._trees(ts, diff, specs))
         srcs = [t for t in ts if isinstance(t, Tensor)]
-        self._check_tangent(tout, out_shape, None)
-        if not tout._requires_grad:
-            return tuple(None for _ in primals)
+        cts = ct if isinstance(ct, tuple) else (ct,)
+        touts = self._tangent_leaves(_tree.tree_structure(out), tout)
+        roots, heads, batch = [], [], 0
         create = state.enabled
-        got = _engine.run([tout], [ct if create else ct.data], retain_graph=create, create_graph=create,
-                          sources=srcs, batch=ct.ndim - len(out_shape))
+        for t, c, shape in zip(touts, cts, like):
+            self._check_tangent(t, shape, None)
+            if c is None or not t._requires_grad:
+                continue
+            roots.append(t)
+            heads.append(c if create else c.data)
+            batch = c.ndim - len(shape)
+        if not roots:
+            return tuple(None for _ in leaves)
+        got = _engine.run(roots, heads, retain_graph=create, create_graph=create, sources=srcs, batch=batch)
         it = iter(got)
         return tuple(next(it) if isinstance(t, Tensor) else None for t in ts)

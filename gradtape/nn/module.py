@@ -12,9 +12,11 @@ flag again.
 """
 from __future__ import annotations
 
+import copy
 import weakref
 from collections import OrderedDict
 
+from .. import _tree
 from .. import backends
 from .._api import asarray, to_numpy
 from .._autodiff.modes import no_grad
@@ -319,3 +321,59 @@ class StateDictKeyError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+
+
+# ---- Module as a pytree node (gt.tree, the transforms) ----------------------------------------------
+# A module's children are its parameters, in named_parameters() order, named by their dotted names. Its
+# unflatten is a shallow copy of the module tree (every sub-module copied, buffers and other attributes
+# shared) with the parameters replaced by the given values (plain tensors, not Parameters): callable like
+# the original, so gt.grad(loss)(net) gives a module whose parameters are the gradients, by name.
+
+class _ModuleDef:
+    """A Module's aux data: the module (the template of an unflatten) and its parameter names; two compare
+    equal when their module types and parameter names do, whatever the values."""
+
+    __slots__ = ("module", "names", "key")
+
+    def __init__(self, module, names):
+        self.module, self.names = module, names
+        self.key = (tuple((n, type(m)) for n, m in module.named_modules()), names)
+
+    def __eq__(self, other):
+        return isinstance(other, _ModuleDef) and self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __repr__(self):
+        return f"{type(self.module).__name__}{list(self.names)}"
+
+
+def _flatten_module(m):
+    named = list(m.named_parameters())
+    return [p for _, p in named], _ModuleDef(m, tuple(n for n, _ in named))
+
+
+def _unflatten_module(aux, children):
+    new = {id(p): v for p, v in zip(aux.module.parameters(), children)}
+    return _copy_module(aux.module, new, {})
+
+
+def _copy_module(m, new, memo):
+    if id(m) in memo:           # a sub-module used twice stays one module
+        return memo[id(m)]
+    c = memo[id(m)] = copy.copy(m)
+    object.__setattr__(c, "_parameters", OrderedDict())
+    object.__setattr__(c, "_modules", OrderedDict())
+    object.__setattr__(c, "_buffers", OrderedDict(m._buffers))
+    for name, p in m._parameters.items():
+        c._parameters[name] = new.get(id(p), p)
+        object.__setattr__(c, name, c._parameters[name])
+    for name, sub in m._modules.items():
+        c._modules[name] = _copy_module(sub, new, memo)
+        object.__setattr__(c, name, c._modules[name])
+    return c
+
+
+_tree.register_pytree_node(Module, _flatten_module, _unflatten_module, subclasses=True,
+                           keys=lambda m, aux, n: [f".{name}" for name in aux.names])
