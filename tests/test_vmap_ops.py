@@ -24,7 +24,8 @@ from gradtape._ops import batching, batching_linalg
 B = 5                   # the batch size: no axis of the tables' shapes has it, so a wrong axis cannot pass unnoticed
 RTOL, ATOL = 1e-9, 1e-10
 
-# rows that cannot be batched, each with the reason; each must raise NotImplementedError naming its primitive
+# rows that cannot be batched (row id -> reason); each must raise NotImplementedError naming its primitive. None
+# now: the tables' data-dependent-shape ops (boolean masks, integer keys) index with constants, unbatched
 EXPECTED_UNBATCHABLE = {}
 # rows whose function writes in place into a value made from its first argument (y = x * 1.0; y[1:3] = v): with
 # that argument unbatched and a batched value written, vmap raises the documented RuntimeError (as torch.func:
@@ -107,7 +108,7 @@ PARAMS = [pytest.param(c, id=c[0]) for c in CASES]
 
 
 def _check(case, device, seed=0):
-    name, fn, _, shapes, ints = case
+    name, fn, _, _, ints = case
     axes, args, examples, size, rng = _inputs(case, device, _seed(name) + seed)
     per_example = fn(*(e[0] for e in examples))
     r = per_example.ndim
@@ -276,6 +277,33 @@ def test_against_torch_func(name, fn, tname, shape, gen, axis):
     torch, tf, x = _torch_case(name, tname, shape, gen, axis)
     want = torch.func.vmap(tf, in_dims=axis)(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(gt.to_numpy(gt.vmap(fn, in_axes=axis)(gt.asarray(x))), want, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("name,fn,tname,shape,gen", TORCH, ids=[t[0] for t in TORCH])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_per_example_grads_against_torch_func(name, fn, tname, shape, gen, axis):
+    """gt.vmap(gt.grad(sum of squares of f)) equals torch.func.vmap(torch.func.grad(...)) (the rules inside a
+    gradient: per-example gradients)."""
+    torch, tf, x = _torch_case(name, tname, shape, gen, axis)
+    grad = gt.vmap(gt.grad(lambda a: gt.sum(fn(a) ** 2)), in_axes=axis)(gt.asarray(x))
+    tgrad = torch.func.vmap(torch.func.grad(lambda a: (tf(a) ** 2).sum()), in_dims=axis)(torch.from_numpy(x))
+    np.testing.assert_allclose(gt.to_numpy(grad), tgrad.numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_mlp_per_example_grads_equal_a_loop():
+    """vmap(grad(loss), in_axes=(None,)*4 + (0, 0)): the per-example gradients of an MLP (matmul against shared
+    weights, cross_entropy of one example's logits) equal a loop of gt.grad, and torch.func's."""
+    rng = np.random.default_rng(5)
+    w1, b1, w2, b2 = (gt.asarray(rng.normal(size=s)) for s in ((6, 8), (8,), (8, 3), (3,)))
+    x, y = gt.asarray(rng.normal(size=(B, 6))), gt.asarray(rng.integers(0, 3, size=B))
+
+    def loss(w1, b1, w2, b2, x, y):
+        return gt.nn.cross_entropy(gt.tanh(x @ w1 + b1) @ w2 + b2, y)
+
+    grads = gt.vmap(gt.grad(loss, argnums=(0, 1, 2, 3)), in_axes=(None,) * 4 + (0, 0))(w1, b1, w2, b2, x, y)
+    for i in range(B):
+        for g, r in zip(grads, gt.grad(loss, argnums=(0, 1, 2, 3))(w1, b1, w2, b2, x[i], y[i])):
+            _close(g[i], r, f"example {i}")
 
 
 def test_cross_entropy_per_example_mean():
