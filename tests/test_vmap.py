@@ -431,3 +431,18 @@ def test_random_draws_are_the_same_for_every_example():
     noise = gt.nn.Generator(1).normal((4, 3))        # independent draws: pass them as a mapped argument
     out = gt.to_numpy(gt.vmap(lambda x, n: x + n)(gt.zeros((4, 3)), noise))
     assert not np.all(out == out[0])
+
+
+def test_other_paths_that_read_values():
+    x = rand(4, 3, 3)
+    check(gt.linalg.matrix_rank, x)
+    check(lambda r: np.sin(r) + np.sum(r, axis=0), x)          # NumPy's dispatch protocols
+
+    def f(r):
+        y = r * 1
+        y.zero_()
+        return y + r
+    check(f, x)
+    with pytest.raises(V.BatchedValueError):
+        gt.vmap(gt.to_numpy)(x)
+    check(lambda r: r.detach() * 2, x)

@@ -353,6 +353,8 @@ def matrix_rank(x, /, *, rtol=None):
     """
     x = as_tensor(x)
     _need_matrix("matrix_rank", x)
+    if hasattr(x, "__gradtape_call__"):         # a gt.vmap tracer
+        return x.__gradtape_call__(matrix_rank, "linalg.matrix_rank", (x,), {"rtol": rtol})
     out = wrap(x.backend.xp.linalg.matrix_rank(x.data, rtol=rtol), x.backend)
     if state.tracer is not None:
         state.tracer("linalg.matrix_rank", (x,), {"rtol": rtol}, out)

@@ -25,6 +25,7 @@ import math
 from .. import _tree
 from .._api import (any as _any, asarray, broadcast_to, count_nonzero, equal, less, less_equal, logical_not,
                    moveaxis, reshape, take_along_axis)
+from .._core import hooks
 from .._core.tensor import Tensor
 from .._ops import batching, batching_linalg  # noqa: F401  (attach the rules to the primitives)
 from .._state import scoped, state
@@ -135,6 +136,11 @@ class BatchTracer(Tensor):
 
     def __reduce__(self):
         self._concrete("pickling")
+
+    def zero_(self):
+        """Every element set to 0 (rebinds the tracer)."""
+        self._rebind(hooks.API.zeros_like(self), "zero_")
+        return self
 
     def detach(self):
         """The batch detached (no gradient flows through it), as a tracer of the same level."""
@@ -505,7 +511,7 @@ _ELEMENTWISE = frozenset((
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or",
     "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_invert", "bitwise_left_shift",
     "bitwise_right_shift", "isnan", "isinf", "isfinite", "signbit", "sign", "floor", "ceil", "round", "trunc",
-    "floor_divide", "nextafter", "astype"))
+    "floor_divide", "nextafter", "astype", "linalg.matrix_rank"))       # (matrix_rank: over stacks of matrices)
 _DATA_DEPENDENT = frozenset(("nonzero", "unique_all", "unique_counts", "unique_inverse", "unique_values"))
 
 
