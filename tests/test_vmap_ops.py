@@ -356,3 +356,29 @@ def test_nested_vmap_all_pairs(case):
                                                for j in range(B - 1)]) * w), argnums=argnums)(x, y)
     for i, g, r in zip(argnums, got, ref):
         _close(g, r, f"{name}: all pairs, gradient of argument {i}")
+
+
+# ---- the rules under forward mode: vmap of jvp over the linalg, product and nn rows ----------------------------
+MINE = [c for c in CASES if not c[0].startswith("ops-") or c[0].startswith(("ops-matmul", "ops-vecdot", "ops-nn.",
+                                                                            "ops-vector_norm", "ops-tensordot"))]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c[0]) for c in MINE])
+def test_vmap_of_jvp_equals_loop(case):
+    """vmap over (primal, tangent) of jvp with respect to the first argument equals per-example jvp calls."""
+    name, fn, _, _, ints = case
+    if 0 in ints:
+        pytest.fail("the first argument is an integer")   # pragma: no cover
+    axes, args, examples, size, rng = _inputs(case, "cpu", _seed(name) + 1)
+    ax = 0 if axes[0] is None else axes[0]
+    x = args[0] if axes[0] is not None else gt.stack(examples[0], axis=0)
+    t = gt.asarray(rng.normal(size=tuple(x.shape)))
+
+    def per(a, ta, *rest):
+        return gt.jvp(lambda z: fn(z, *rest), (a,), (ta,))
+
+    out, tan = gt.vmap(per, in_axes=(ax, ax) + tuple(axes[1:]))(x, t, *args[1:])
+    xs, ts = gt.unstack(x, axis=ax), gt.unstack(t, axis=ax)
+    ref = [gt.jvp(lambda z: fn(z, *(e[i] for e in examples[1:])), (xs[i],), (ts[i],)) for i in range(size)]
+    _close(out, gt.stack([r[0] for r in ref]), f"{name}: vmap(jvp) primal")
+    _close(tan, gt.stack([r[1] for r in ref]), f"{name}: vmap(jvp) tangent")
