@@ -21,7 +21,7 @@ from .._core.dispatch import apply, apply1, device_error, wrap
 from .._core.tensor import Tensor
 from .._ops.indexing import along_add_p, along_p, getitem_p, index_add_p, setitem_p, take_add_p, take_p
 from .._state import state
-from .creation import as_tensor, asarray, ones_like, tracked, zeros_like
+from .creation import as_tensor, asarray, tracked
 from .info import broadcast_shapes
 from .manipulation import broadcast_to, permute_dims, reshape, reshaped, where
 from .nondiff import argsort
@@ -219,32 +219,11 @@ def getitem(x, key):
     return _advanced(x, ents)
 
 
-def _batched_key(x, key):
-    """x[key] for a key holding one integer index batched by gt.vmap (the other entries ints, slices, None,
-    ``...``): a take of it along its axis from x[key with that entry a full slice], as NumPy lays it out."""
+def _batched_key(x, key, value=None, op="getitem"):
+    """A key holding an index batched by gt.vmap: its tracer does the op (gradtape/_autodiff/vmap.py)."""
     ks = key if type(key) is tuple else (key,)
-    pos = [i for i, k in enumerate(ks) if isinstance(k, Tensor) and type(k) is not Tensor]
-    idx = ks[pos[0]]
-    if len(pos) > 1 or any(_isarr(k) for i, k in enumerate(ks) if i != pos[0]) or \
-            not idx.backend.xp.isdtype(idx.data.dtype, "integral"):
-        raise NotImplementedError(f"gradtape.getitem: inside gt.vmap, an index batched by vmap must be the key's only "
-                                  f"array and of an integer dtype (got {idx.dtype}); use gt.take, "
-                                  f"gt.take_along_axis or gt.where")
-    rest = ks[:pos[0]] + (_ALL,) + ks[pos[0] + 1:]
-    y = getitem(x, rest)
-    a = 0                   # y's axis the index selects along: ints before it drop theirs, None adds one
-    for k in ks[:pos[0]]:
-        if k is Ellipsis:
-            a += x.ndim - sum(1 for e in rest if e is not None and e is not Ellipsis)
-        elif k is None or type(k) is slice:
-            a += 1
-    out = take(y, reshape(idx, (-1,)), axis=a)
-    out = reshaped(out, y.shape[:a] + idx.shape + y.shape[a + 1:])
-    adv = [i for i, k in enumerate(ks) if i == pos[0] or (type(k) is not slice and k is not None and k is not Ellipsis)]
-    if adv != list(range(adv[0], adv[0] + len(adv))) and idx.ndim:      # separated advanced indices: B in front
-        n = idx.ndim
-        out = permute_dims(out, tuple(range(a, a + n)) + tuple(range(a)) + tuple(range(a + n, out.ndim)))
-    return out
+    t = next(k for k in ks if isinstance(k, Tensor) and type(k) is not Tensor)
+    return t.__gradtape_index__(x, key, value, op)
 
 
 def _take(x, idx, a):
@@ -336,7 +315,7 @@ def setitem(x, key, value):
     """A copy of x with x[key] = value (differentiable in x and value); the value is broadcast to x[key]."""
     ents = _norm_key(x, key, "setitem")
     if ents is None:
-        return _batched_write(x, key, value, "setitem")
+        return _batched_key(x, key, value, "setitem")
     if ents.vshape is not None:
         return reshaped(_setitem(reshaped(x, ents.vshape), ents, value), x.shape)
     return _setitem(x, ents, value)
@@ -375,37 +354,12 @@ def _put(x, ents, value, shape):
     return reshape(where(wrap(written, x.backend), take_add(z, pos_t, vf, -1), xf), x.shape)
 
 
-def _batched_write(x, key, value, op):
-    """x[..., idx, ...] = value (or += value) for an integer index batched by gt.vmap, the other entries full
-    slices: scatter-adds along its axis. A position written twice by setitem gets the mean of its values."""
-    ks = key if type(key) is tuple else (key,)
-    pos = [i for i, k in enumerate(ks) if isinstance(k, Tensor) and type(k) is not Tensor]
-    idx = ks[pos[0]]
-    if len(pos) > 1 or any(not (type(k) is slice and k == _ALL) and k is not Ellipsis for i, k in enumerate(ks)
-                           if i != pos[0]) or \
-            not idx.backend.xp.isdtype(idx.data.dtype, "integral"):
-        raise NotImplementedError(f"gradtape.{op}: inside gt.vmap, writing at an index batched by vmap needs a key "
-                                  f"x[..., idx, ...] (one integer index, the other entries full slices); use "
-                                  f"gt.take_add(z, idx, v, axis) (adds) or gt.where (selects)")
-    a = pos[0] if Ellipsis not in ks[:pos[0]] else x.ndim - (len(ks) - pos[0])
-    flat = reshape(idx, (-1,))
-    rows = x.shape[:a] + (flat.shape[0],) + x.shape[a + 1:]
-    v = value if isinstance(value, Tensor) else asarray(value, dtype=x.dtype, device=x.device)
-    v = reshape(broadcast_to(v, x.shape[:a] + idx.shape + x.shape[a + 1:]), rows)
-    if op == "index_add":
-        return take_add(x, flat, v, a)
-    z = zeros_like(x)
-    count = take_add(z, flat, ones_like(v), a)
-    hit = count > 0
-    return where(hit, take_add(z, flat, v, a) / where(hit, count, 1.0), x)
-
-
 @public
 def index_add(x, key, v):
     """A copy of x with v added at x[key]; repeated integer indices accumulate (transpose of getitem)."""
     ents = _norm_key(x, key, "index_add")
     if ents is None:
-        return _batched_write(x, key, v, "index_add")
+        return _batched_key(x, key, v, "index_add")
     if ents.vshape is not None:
         y = reshaped(x, ents.vshape)
         shape, k, region = _region(y, ents)

@@ -8,9 +8,9 @@ The tracer is opaque to autodiff (no node, no tangents): the ops are recorded on
 Nested vmaps give nested tracers (``val`` a tracer of the outer level); levels are numbered in creation
 order and listed innermost last in ``state.batch``.
 
-Size: ~560 lines: the tracer (one example's Python behaviour), vmap's entry and exit over pytrees of
-in_axes/out_axes, the helpers the transforms use, and the batching of the non-differentiable functions, which
-need the API layer (the primitives' rules, below it, are in gradtape/_ops/batching.py).
+Size: ~640 lines: the tracer (one example's Python behaviour), vmap's entry and exit over pytrees of
+in_axes/out_axes, the helpers the transforms use, and the batching of the non-differentiable functions and of
+indices batched by vmap, which need the API layer (the primitives' rules, below it: gradtape/_ops/batching.py).
 
 >>> import gradtape as gt
 >>> gt.vmap(lambda x: gt.sum(x * x))(gt.asarray([[1.0, 2.0], [3.0, 4.0]]))
@@ -24,7 +24,8 @@ import math
 
 from .. import _tree
 from .._api import (any as _any, asarray, broadcast_to, count_nonzero, equal, less, less_equal, logical_not,
-                   moveaxis, reshape, take_along_axis)
+                   moveaxis, ones_like, permute_dims, reshape, take, take_along_axis, where, zeros_like)
+from .._api.indexing import take_add
 from .._core import hooks
 from .._core.tensor import Tensor
 from .._ops import batching, batching_linalg  # noqa: F401  (attach the rules to the primitives)
@@ -216,6 +217,11 @@ class BatchTracer(Tensor):
             vals.append(a)
         out = (prim.batch or batching.rule_of(prim))(prim, tuple(vals), tuple(batched), params, size)
         return _wrapped(prim, out, level)
+
+    @staticmethod
+    def __gradtape_index__(x, key, value, op):
+        """x[key] and the writes at a key holding this tracer (an index batched by vmap)."""
+        return _index(x, key, value, op)
 
     @staticmethod
     def __gradtape_call__(f, name, args, kw):
@@ -586,3 +592,66 @@ def _isin(f, vals, batched, kw, size):
     flat = reshape(x2, (size,) + (1,) * nd + (-1,))
     out = _any(equal(reshape(x1, tuple(x1.shape) + (1,)), flat), axis=-1)
     return logical_not(out) if kw.get("invert", False) else out
+
+
+# ---- indices batched by vmap (gradtape._api.indexing hands them over) -------------------------------------------
+_ALL = slice(None)
+
+
+def _index(x, key, value, op):
+    """x[key] (op "getitem"), or x with x[key] = value ("setitem") or += value ("index_add"), for a key holding
+    an integer index batched by vmap."""
+    return _get_at(x, key) if op == "getitem" else _write_at(x, key, value, op)
+
+
+def _get_at(x, key):
+    """x[key] for a key holding one integer index batched by gt.vmap (the other entries ints, slices, None,
+    ``...``): a take of it along its axis from x[key with that entry a full slice], as NumPy lays it out."""
+    ks = key if type(key) is tuple else (key,)
+    pos = [i for i, k in enumerate(ks) if isinstance(k, Tensor) and type(k) is not Tensor]
+    idx = ks[pos[0]]
+    if len(pos) > 1 or any(hasattr(k, "shape") for i, k in enumerate(ks) if i != pos[0]) or \
+            not idx.backend.xp.isdtype(idx.data.dtype, "integral"):
+        raise NotImplementedError(f"gradtape.getitem: inside gt.vmap, an index batched by vmap must be the key's only "
+                                  f"array and of an integer dtype (got {idx.dtype}); use gt.take, "
+                                  f"gt.take_along_axis or gt.where")
+    rest = ks[:pos[0]] + (_ALL,) + ks[pos[0] + 1:]
+    y = hooks.API.getitem(x, rest)
+    a = 0                   # y's axis the index selects along: ints before it drop theirs, None adds one
+    for k in ks[:pos[0]]:
+        if k is Ellipsis:
+            a += x.ndim - sum(1 for e in rest if e is not None and e is not Ellipsis)
+        elif k is None or type(k) is slice:
+            a += 1
+    out = take(y, reshape(idx, (-1,)), axis=a)
+    out = reshape(out, y.shape[:a] + idx.shape + y.shape[a + 1:])
+    adv = [i for i, k in enumerate(ks) if i == pos[0] or (type(k) is not slice and k is not None and k is not Ellipsis)]
+    if adv != list(range(adv[0], adv[0] + len(adv))) and idx.ndim:      # separated advanced indices: B in front
+        n = idx.ndim
+        out = permute_dims(out, tuple(range(a, a + n)) + tuple(range(a)) + tuple(range(a + n, out.ndim)))
+    return out
+
+
+def _write_at(x, key, value, op):
+    """x[..., idx, ...] = value (or += value) for an integer index batched by gt.vmap, the other entries full
+    slices: scatter-adds along its axis. A position written twice by setitem gets the mean of its values."""
+    ks = key if type(key) is tuple else (key,)
+    pos = [i for i, k in enumerate(ks) if isinstance(k, Tensor) and type(k) is not Tensor]
+    idx = ks[pos[0]]
+    if len(pos) > 1 or any(not (type(k) is slice and k == _ALL) and k is not Ellipsis for i, k in enumerate(ks)
+                           if i != pos[0]) or \
+            not idx.backend.xp.isdtype(idx.data.dtype, "integral"):
+        raise NotImplementedError(f"gradtape.{op}: inside gt.vmap, writing at an index batched by vmap needs a key "
+                                  f"x[..., idx, ...] (one integer index, the other entries full slices); use "
+                                  f"gt.take_add(z, idx, v, axis) (adds) or gt.where (selects)")
+    a = pos[0] if Ellipsis not in ks[:pos[0]] else x.ndim - (len(ks) - pos[0])
+    flat = reshape(idx, (-1,))
+    rows = x.shape[:a] + (flat.shape[0],) + x.shape[a + 1:]
+    v = value if isinstance(value, Tensor) else asarray(value, dtype=x.dtype, device=x.device)
+    v = reshape(broadcast_to(v, x.shape[:a] + idx.shape + x.shape[a + 1:]), rows)
+    if op == "index_add":
+        return take_add(x, flat, v, a)
+    z = zeros_like(x)
+    count = take_add(z, flat, ones_like(v), a)
+    hit = count > 0
+    return where(hit, take_add(z, flat, v, a) / where(hit, count, 1.0), x)
