@@ -446,3 +446,18 @@ def test_other_paths_that_read_values():
     with pytest.raises(V.BatchedValueError):
         gt.vmap(gt.to_numpy)(x)
     check(lambda r: r.detach() * 2, x)
+
+
+def test_namedtuples_and_modules():
+    import collections
+    P = collections.namedtuple("P", "a b")
+    x = rand(5, 3)
+    r = gt.vmap(lambda p: P(p.a * p.b, p.b), in_axes=(P(0, None),), out_axes=P(0, None))(P(x, gt.asarray(2.0)))
+    assert type(r) is P
+    same(r.a, gt.to_numpy(x) * 2)
+    same(r.b, np.asarray(2.0))
+    m = gt.nn.Linear(3, 2, dtype=gt.float64)
+    seen = []
+    out = gt.vmap(lambda m, r: seen.append(m) or m(r), in_axes=(None, 0))(m, x)
+    assert seen == [m]                      # an unmapped Module comes in as itself
+    same(out, gt.to_numpy(m(x)))

@@ -188,8 +188,8 @@ class BatchTracer(Tensor):
                     vals, batched, level = (x.val, asarray(y)), _FIRST, x.level
                 b = x.val if level == x.level else y.val
             else:
-                vals, batched, level = (x if isinstance(x, (Tensor, int, float, bool, complex)) else asarray(x), y.val), \
-                    _SECOND, y.level
+                x = x if isinstance(x, (Tensor, int, float, bool, complex)) else asarray(x)
+                vals, batched, level = (x, y.val), _SECOND, y.level
                 b = y.val
             size = b.data.shape[0] if type(b) is Tensor else b.shape[0]
             out = (prim.batch or batching.rule_of(prim))(prim, vals, batched, params, size)
@@ -360,7 +360,8 @@ def _fill(tree, it):
     flat, spec = _tree.flatten(tree)
     if len(flat) == 1 and flat[0] is tree:
         return next(it)
-    return _tree.unflatten(spec, [next(it) for _ in flat])
+    new = [next(it) for _ in flat]
+    return tree if all(a is b for a, b in zip(new, flat)) else _tree.unflatten(spec, new)   # (a Module: kept)
 
 
 def _describe(v):
