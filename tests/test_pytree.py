@@ -422,3 +422,35 @@ def test_module_is_a_pytree_of_its_parameters():
     half = gt.tree.map(lambda p, d: p - 0.5 * d, net, g)       # an SGD step, functionally: a callable module
     assert half(x).shape == (5, 2) and half[0].weight is not net[0].weight
     assert net[0].weight.grad is not None                      # the original is untouched
+
+
+# ---- tracing: pytree arguments and outputs (gradtape.graph.trace) ---------------------------------------------
+
+def test_trace_records_pytree_arguments_and_outputs():
+    import importlib
+    from gradtape.graph.ir import Ref
+    tr = importlib.import_module("gradtape.graph.trace")      # (gradtape.graph.trace is also the function)
+    f = lambda p, s, x: P(gt.sum(p["w"] * x) * s, [p["b"][0] + 1.0])  # noqa: E731
+    p = {"w": gt.ones(3), "b": [gt.zeros(2)]}
+    nodes, tree, layout, kw, name, home, restore = tr._record_tree(f, (p, 2.0, gt.ones(3)), {})
+    assert [n.op for n in nodes if n.kind == "input"] == ["p_b_0", "p_w", "x"]   # leaves in JAX's order
+    assert layout[0][0] == "tree" and layout[0][1] == gt.tree.structure(p) and layout[1] == ("static", 2.0)
+    assert all(type(s) is Ref for s in layout[0][2]) and type(layout[2]) is Ref
+    assert type(tree) is tuple and len(tree) == 2                  # a namedtuple output: its leaves, and a rebuild
+    back = restore(("a", "b"))
+    assert type(back) is P and back == P("a", ["b"])
+    got = {}
+    tr._bind_tree(layout[0], {"w": "W", "b": ["B"]}, lambda r, v: got.__setitem__(r.i, v), lambda a, b: a == b,
+                  "gradtape.Graph f: positional argument 0")
+    assert sorted(got.values()) == ["B", "W"]
+    with pytest.raises(ValueError, match=r"positional argument 0: the structures differ at the root.*keys \['w'\]"):
+        tr._bind_tree(layout[0], {"w": 1}, lambda r, v: None, lambda a, b: a == b, "gradtape.Graph f: positional "
+                      "argument 0")
+    # plain outputs keep the graph's own structure (no rebuild); the old entry point keeps non-array args fixed
+    *_, restore = tr._record_tree(lambda p: {"y": p["w"] * 2.0}, (p,), {})
+    assert restore is None
+    _, _, layout, *_ = tr._record(lambda p: p["w"] * 2.0, (p,), {})
+    assert layout[0][0] == "static"
+    net = gt.nn.Linear(3, 2, dtype=gt.float64)
+    nodes, *_ = tr._record_tree(lambda m, x: m(x), (net, gt.ones((4, 3))), {})
+    assert [n.op for n in nodes if n.kind == "input"] == ["m_weight", "m_bias", "x"]

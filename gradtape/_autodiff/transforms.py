@@ -261,6 +261,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
             aux = _tree.tree_map(_plain, aux)
         return ((val, aux), g) if has_aux else (val, g)
     vg.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    vg.__wrapped__ = f          # inspect.signature (a traced graph's input names) sees f's parameters
     return vg
 
 
@@ -282,6 +283,7 @@ def grad(f, argnums=0, has_aux=False):
         (val, g_) = vg(*args)
         return (g_, val[1]) if has_aux else g_
     g.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    g.__wrapped__ = f
     return g
 
 
@@ -551,6 +553,7 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
         J = _tree.unflatten(spec, [(lambda t: t[0] if single else tuple(t))(_unflat(specs, Js)) for Js in rows])
         return (J, aux) if has_aux else J
     jac.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
+    jac.__wrapped__ = f
     return jac
 
 

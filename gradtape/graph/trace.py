@@ -5,10 +5,19 @@ from what :func:`_record` returns. The tracer is per thread: it is
 ``state.tracer`` of the thread that traces (the thread-local state of
 :mod:`gradtape._core`), so threads tracing at once each record only their own
 ops; every op checks it (one thread-local read).
+
+Arguments and outputs are pytrees (``gt.tree``): every array leaf of an
+argument becomes an input (named after the parameter and the leaf's path,
+``p_w``, ``p_layers_0``), other leaves are fixed; the argument's slot is
+``("tree", treedef, slots)`` (:func:`_bind_tree` binds a call's argument to
+it). An output with other nodes than tuples, lists and dicts (namedtuples,
+modules, registered types) is kept as the tuple of its leaves with a
+function rebuilding it (:func:`_record_tree`'s ``restore``).
 """
 from __future__ import annotations
 
 import inspect
+import re
 
 from .. import _tree
 from .. import backends as _backends
@@ -217,32 +226,92 @@ def _arg_names(f, n):
 
 
 def _record(f, args, kwargs):
-    """Run ``f(*args, **kwargs)`` under a tracer: (nodes, output tree, argument layouts, name, home device)."""
+    """Run ``f(*args, **kwargs)`` under a tracer: (nodes, output tree, argument layouts, name, home device).
+    Arguments that are not arrays are fixed whole, and outputs walked as plain containers (before pytrees)."""
+    return _record_tree(f, args, kwargs, trees=False)[:6]
+
+
+def _record_tree(f, args, kwargs, trees=True):
+    """:func:`_record` with pytree arguments and outputs, and ``restore``: None, or the function rebuilding the
+    traced output's pytree (its namedtuples, modules...) from the replayed output tree."""
     tracer = _Tracer(state.tracer)
     names = _arg_names(f, len(args))
-    call_args, layout = [], []
-    home = None
+    taken = set(names) | set(kwargs)
+    call_args, layout, homes = [], [], []
     for name, a in zip(names, args):
-        if _is_array_arg(a):
-            t = _placeholder(a)
-            home = home or t.backend.device
-            layout.append(Ref(tracer.add_input(name, t)))
-            call_args.append(t)
-        else:
-            layout.append(("static", a))
-            call_args.append(a)
+        slot, v = _arg_slot(tracer, name, a, taken, homes, trees)
+        layout.append(slot)
+        call_args.append(v)
     call_kw, kw_layout = {}, {}
     for name, a in kwargs.items():
-        if _is_array_arg(a):
-            t = _placeholder(a)
-            home = home or t.backend.device
-            kw_layout[name] = Ref(tracer.add_input(name, t))
-            call_kw[name] = t
-        else:
-            kw_layout[name] = ("static", a)
-            call_kw[name] = a
+        kw_layout[name], call_kw[name] = _arg_slot(tracer, name, a, taken, homes, trees)
     with scoped(tracer=tracer):     # (reverse passes read state.tracer too: they are traced with their rules)
         out = f(*call_args, **call_kw)
-        tree = tracer.norm_out(out)
+        tree, restore = _norm_out_tree(tracer, out) if trees else (tracer.norm_out(out), None)
     name = getattr(f, "__name__", None) or type(f).__name__
-    return tracer.nodes, tree, layout, kw_layout, name, home
+    return tracer.nodes, tree, layout, kw_layout, name, (homes[0] if homes else None), restore
+
+
+def _arg_slot(tracer, name, a, taken, homes, trees=True):
+    """``(slot, value f is called with)`` of one argument: an input (an array), a tree of inputs and fixed
+    leaves (a pytree holding arrays, with ``trees``), or a fixed value."""
+    if _is_array_arg(a):
+        t = _placeholder(a)
+        homes.append(t.backend.device)
+        return Ref(tracer.add_input(name, t)), t
+    if not trees or type(a) in (str, int, float, bool, complex) or a is None:
+        return ("static", a), a
+    pairs, treedef = _tree.tree_flatten_with_path(a)
+    if not any(_is_array_arg(v) for _, v in pairs):
+        return ("static", a), a
+    slots, vals = [], []
+    for path, v in pairs:
+        if _is_array_arg(v):
+            t = _placeholder(v)
+            homes.append(t.backend.device)
+            slots.append(Ref(tracer.add_input(_leaf_name(name, path, taken), t)))
+            vals.append(t)
+        else:
+            slots.append(("static", v))
+            vals.append(v)
+    return ("tree", treedef, tuple(slots)), _tree.tree_unflatten(treedef, vals)
+
+
+def _leaf_name(name, path, taken):
+    """An input name (a plain identifier, unique in the graph) for the leaf at ``path`` of argument ``name``."""
+    parts = [re.sub(r"\W", "_", e.strip("[].'\"")) for e in path]
+    base = "_".join([name] + [p for p in parts if p])[:90]
+    out, k = base, 1
+    while out in taken:
+        out, k = f"{base}_{k}", k + 1
+    taken.add(out)
+    return out
+
+
+def _bind_tree(slot, a, put, same_static, what):
+    """Bind a call's argument ``a`` to a ``("tree", treedef, slots)`` slot: ``put(ref, leaf)`` for each input
+    leaf; a fixed leaf that differs, or another structure, is a ValueError (``what`` names the argument)."""
+    _, treedef, slots = slot
+    try:
+        leaves = _tree.flatten_up_to(treedef, a, what.removeprefix("gradtape."))
+    except ValueError as e:
+        raise ValueError(f"{e} (the structure traced: {treedef!r}; trace again for another)") from None
+    for s, v in zip(slots, leaves):
+        if type(s) is Ref:
+            put(s, v)
+        elif not same_static(s[1], v):
+            raise ValueError(f"{what}: a leaf was {s[1]!r} when traced (fixed in the graph), got {v!r}; trace "
+                             f"again for another value")
+
+
+def _norm_out_tree(tracer, out):
+    """The output tree with Refs at its leaves, and None or the function rebuilding the output's pytree."""
+    leaves, treedef = _tree.tree_flatten(out)
+    if not _has_nodes(treedef):          # tuples, lists, dicts: the graph keeps the structure itself
+        return tracer.norm_out(out), None
+    return tuple(tracer.norm_out(v) for v in leaves), lambda res: _tree.tree_unflatten(treedef, list(res))
+
+
+def _has_nodes(spec):
+    """Whether a structure holds other nodes than tuples, lists, dicts and None (namedtuples, modules...)."""
+    return spec.kind not in (tuple, list, dict, None, "leaf") or any(_has_nodes(c) for c in spec.children)
