@@ -207,6 +207,9 @@ def test_nondiff_sort_search():
     check(lambda s, v: gt.searchsorted(s, v), s, v)
     check(lambda s, v: gt.searchsorted(s, v, side="right"), s, v[0], in_axes=(0, None))
     check(lambda s, v: gt.searchsorted(s, v), s[0], v, in_axes=(None, 0))
+    u = rand(3, 6)                  # unsorted, with its argsort as the sorter (batched, or the sequence too)
+    check(lambda u, v: gt.searchsorted(u, v, sorter=gt.argsort(u)), u, v)
+    check(lambda u, o, v: gt.searchsorted(u, v, sorter=o), u[0], gt.argsort(u[0]), v, in_axes=(None, None, 0))
     if gt.get_default_device() == "strict":           # isin needs the 2025.12 standard there
         return
     i = gt.asarray(RNG.integers(0, 5, (3, 4)), device=gt.get_default_device())
