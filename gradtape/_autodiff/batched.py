@@ -61,12 +61,12 @@ def _wrap(x, levels):
 
 
 def _peel_tree(tree, levels):
-    return _tree.map(lambda v: _peel(v, levels) if isinstance(v, (Tensor, int, float)) and not isinstance(v, bool)
+    return _tree.tree_map(lambda v: _peel(v, levels) if isinstance(v, (Tensor, int, float)) and not isinstance(v, bool)
                      else v, tree)
 
 
 def _wrap_tree(tree, levels):
-    return _tree.map(lambda v: _wrap(v, levels) if isinstance(v, Tensor) else v, tree)
+    return _tree.tree_map(lambda v: _wrap(v, levels) if isinstance(v, Tensor) else v, tree)
 
 
 def _nums(argnums, n):
@@ -166,7 +166,7 @@ def jvp(impl, f, primals, tangents, has_aux):
     ps = [_peel_tree(p, levels) for p in primals]
     ts = []
     for p, t in zip(primals, tangents):     # a Python-number tangent takes its primal's dtype, as outside vmap
-        ts.append(_tree.map(lambda v: asarray(v, dtype=p.dtype) if isinstance(p, Tensor) and isinstance(v, (int, float))
+        ts.append(_tree.tree_map(lambda v: asarray(v, dtype=p.dtype) if isinstance(p, Tensor) and isinstance(v, (int, float))
                             else v, t) if isinstance(p, Tensor) else t)
     ts = [_peel_tree(t, levels) for t in ts]
     with scoped(batch=()):
@@ -184,7 +184,7 @@ def jacobian(jvp_impl, f, argnums, has_aux, args):
     aux_box = {}
     per_num = []
     for i in nums:
-        leaves, spec = _tree.flatten(args[i], is_leaf=_is_leaf)
+        leaves, spec = _tree.tree_flatten(args[i], is_leaf=_is_leaf)
         leaves = [x if isinstance(x, Tensor) else asarray(x) for x in leaves]
         cols = []
         for k, x in enumerate(leaves):
@@ -195,9 +195,9 @@ def jacobian(jvp_impl, f, argnums, has_aux, args):
                 tans = [_zeros_tree(a) for a in args]
                 tl = [_zeros_like(v) for v in leaves]
                 tl[k] = e
-                tans[i] = _tree.unflatten(spec, tl)
+                tans[i] = _tree.tree_unflatten(spec, tl)
                 ps = list(args)
-                ps[i] = _tree.unflatten(spec, leaves)
+                ps[i] = _tree.tree_unflatten(spec, leaves)
                 res = jvp(jvp_impl, f, tuple(ps), tuple(tans), has_aux)
                 if has_aux:
                     aux_box.setdefault("aux", res[2])
@@ -208,18 +208,18 @@ def jacobian(jvp_impl, f, argnums, has_aux, args):
         per_num.append((cols, spec))
     # rebuild: out tree over in tree
     first = per_num[0][0][0][0]
-    out_leaves, out_spec = _tree.flatten(first, is_leaf=_is_leaf)
+    out_leaves, out_spec = _tree.tree_flatten(first, is_leaf=_is_leaf)
     rows = []
     for o in range(len(out_leaves)):
         per_arg = []
         for cols, spec in per_num:
             js = []
             for tout, xshape in cols:
-                t = _tree.flatten(tout, is_leaf=_is_leaf)[0][o]
+                t = _tree.tree_flatten(tout, is_leaf=_is_leaf)[0][o]
                 js.append(reshape(t, tuple(t.shape[:-1]) + tuple(xshape)))
-            per_arg.append(_tree.unflatten(spec, js))
+            per_arg.append(_tree.tree_unflatten(spec, js))
         rows.append(per_arg[0] if single else tuple(per_arg))
-    J = _tree.unflatten(out_spec, rows)
+    J = _tree.tree_unflatten(out_spec, rows)
     if has_aux:
         return J, aux_box.get("aux")
     return J
@@ -231,6 +231,6 @@ def _zeros_like(v):
 
 
 def _zeros_tree(tree):
-    return _tree.map(lambda v: _zeros_like(v) if isinstance(v, (Tensor, int, float)) and not isinstance(v, bool)
+    return _tree.tree_map(lambda v: _zeros_like(v) if isinstance(v, (Tensor, int, float)) and not isinstance(v, bool)
                      else v, tree)
 
