@@ -45,7 +45,7 @@ from ..graph.io import FORMAT, FORMAT_VERSION  # noqa: F401
 from ..graph.ir import (DeviceName, DTypeName, IRNode, Ref, _dtype_str, _fmt_shape, _fmt_type,  # noqa: F401
                         _map_refs, _prim_by_name, _walk_refs)
 from ..graph.plan import _Plan
-from ..graph.trace import _record
+from ..graph.trace import _record_tree, _bind_tree
 
 __all__ = ["Graph", "IRNode", "Node", "Ref", "trace", "FORMAT_VERSION"]
 
@@ -89,8 +89,9 @@ def trace(f, *args, **kwargs):
     if isinstance(f, _symbolic.Symbol):
         run, inputs = _symbolic._trace_inputs(f, args, kwargs)
         return trace(run, **inputs)
-    nodes, tree, layout, kw_layout, name, home = _record(f, args, kwargs)
+    nodes, tree, layout, kw_layout, name, home, restore = _record_tree(f, args, kwargs)
     g = Graph._build(nodes, tree, layout, kw_layout, name=name, home=home)
+    g._restore = restore                # rebuilds an output pytree of namedtuples, modules... (None: plain)
     for n in g.nodes:
         if n.device == home:        # on the device traced on: follows the replay device
             n.device = None
@@ -127,6 +128,7 @@ class Graph:
         self._kw_layout = dict(kw_layout or {})
         self._home = home                      # the device it was traced on
         self._plans = {}
+        self._restore = None                   # set by trace: the output pytree's rebuild, where not plain
         self._check()
         # calls whose arguments are exactly the inputs, in order, skip the binding step
         self._arity = len(self._in) if self._layout == [Ref(i) for i in self._in] and not self._kw_layout else -1
@@ -271,7 +273,8 @@ class Graph:
         for r, shape, dt in zip(raws, plan.shapes, plan.dtypes):
             if r.shape != shape or r.dtype != dt:
                 self._type_error(raws)
-        return plan.post(plan.fn(*raws))
+        res = plan.post(plan.fn(*raws))
+        return res if self._restore is None else self._restore(res)
 
     def _type_error(self, raws):
         for i, r in zip(self._in, raws):
@@ -292,9 +295,12 @@ class Graph:
         if len(args) > len(self._layout):
             raise TypeError(f"gradtape.Graph {self.name}: takes {len(self._layout)} positional arguments, got "
                             f"{len(args)}")
+        put = lambda r, v: vals.__setitem__(pos[r.i], v)  # noqa: E731
         for k, (slot, a) in enumerate(zip(self._layout, args)):
             if type(slot) is Ref:
                 vals[pos[slot.i]] = a
+            elif slot[0] == "tree":
+                _bind_tree(slot, a, put, _same_static, f"gradtape.Graph {self.name}: positional argument {k}")
             elif not _same_static(slot[1], a):
                 raise ValueError(f"gradtape.Graph {self.name}: positional argument {k} was {slot[1]!r} when traced "
                                  f"(fixed in the graph), got {a!r}; trace again for another value")
@@ -307,6 +313,8 @@ class Graph:
                 vals[names[key]] = a
             elif type(slot) is Ref:
                 vals[pos[slot.i]] = a
+            elif slot[0] == "tree":
+                _bind_tree(slot, a, put, _same_static, f"gradtape.Graph {self.name}: argument {key!r}")
             elif not _same_static(slot[1], a):
                 raise ValueError(f"gradtape.Graph {self.name}: argument {key!r} was {slot[1]!r} when traced "
                                  f"(fixed in the graph), got {a!r}; trace again for another value")
