@@ -24,7 +24,10 @@ def _mT(xp, a):
 
 def _mm(xp, a, b):
     """a @ b, as one GEMM when one side is a plain matrix and the other a stack (batched rules make stacks
-    of thin matrices, which NumPy would multiply one by one)."""
+    of thin matrices, which NumPy would multiply one by one); a stack of outer products (inner size 1: the
+    per-example weight gradients under vmap) as a broadcast product, no GEMM of depth 1."""
+    if a.ndim > 2 and b.ndim > 2 and a.shape[-1] == 1 and b.shape[-2] == 1:
+        return a * b
     if b.ndim == 2 and a.ndim > 2:       # the row count spelled out: -1 is ambiguous for an empty stack
         rows = xp.reshape(a, (math.prod(a.shape[:-1]), a.shape[-1]))
         return xp.reshape(xp.matmul(rows, b), tuple(a.shape[:-1]) + (b.shape[-1],))
