@@ -382,3 +382,25 @@ def test_vmap_of_jvp_equals_loop(case):
     ref = [gt.jvp(lambda z: fn(z, *(e[i] for e in examples[1:])), (xs[i],), (ts[i],)) for i in range(size)]
     _close(out, gt.stack([r[0] for r in ref]), f"{name}: vmap(jvp) primal")
     _close(tan, gt.stack([r[1] for r in ref]), f"{name}: vmap(jvp) tangent")
+
+
+TORCH2 = [  # name, gradtape function, torch function name, per-example shapes, generators
+    ("solve", gt.linalg.solve, "solve", ((3, 3), (3,)), (test_linalg.general, test_linalg.uniform)),
+    ("solve_matrix", gt.linalg.solve, "solve", ((3, 3), (3, 2)), (test_linalg.general, test_linalg.uniform)),
+    ("matmul_vm", gt.matmul, "matmul", ((4,), (4, 2)), (test_linalg.uniform, test_linalg.uniform)),
+    ("matmul_mm", gt.matmul, "matmul", ((2, 4), (4, 3)), (test_linalg.uniform, test_linalg.uniform)),
+    ("cross", gt.linalg.cross, "cross", ((2, 3), (1, 3)), (test_linalg.uniform, test_linalg.uniform)),
+]
+
+
+@pytest.mark.parametrize("dims", [(0, None), (None, 0), (1, 0), (-1, -1)], ids=str)
+@pytest.mark.parametrize("name,fn,tname,shapes,gens", TORCH2, ids=[t[0] for t in TORCH2])
+def test_binary_against_torch_func(name, fn, tname, shapes, gens, dims):
+    """Two operands, batched along different axes or one shared: gt.vmap equals torch.func.vmap."""
+    torch = pytest.importorskip("torch")
+    tf = torch.matmul if tname == "matmul" else getattr(torch.linalg, tname)
+    rng = np.random.default_rng(_seed(name))
+    xs = [gen(s, rng) if d is None else np.moveaxis(gen((B,) + s, rng), 0, d) for s, gen, d in zip(shapes, gens, dims)]
+    want = torch.func.vmap(tf, in_dims=dims)(*(torch.from_numpy(np.ascontiguousarray(a)) for a in xs)).numpy()
+    np.testing.assert_allclose(gt.to_numpy(gt.vmap(fn, in_axes=dims)(*map(gt.asarray, xs))), want, rtol=1e-10,
+                               atol=1e-12)
