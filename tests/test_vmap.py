@@ -262,6 +262,12 @@ def test_python_value_of_a_tracer_is_a_type_error(what):
     assert issubclass(V.BatchedValueError, TypeError)
 
 
+@pytest.mark.parametrize("what", [lambda t: t.requires_grad_(), lambda t: t.attach_grad(), lambda t: t.backward()])
+def test_recording_calls_on_a_tracer_are_runtime_errors(what):
+    with pytest.raises(RuntimeError, match="gt.grad"):
+        gt.vmap(lambda x: what(gt.sum(x)))(rand(3, 2))
+
+
 def test_inplace_on_a_tracer_rebinds_it():
     x = rand(3, 4)
 

@@ -138,6 +138,22 @@ class BatchTracer(Tensor):
     def __reduce__(self):
         self._concrete("pickling")
 
+    def _no_tape(self, what):
+        raise RuntimeError(f"gradtape.vmap: {what} on a batched tensor (per-example shape {self.shape}) inside "
+                           f"gt.vmap; differentiate with gt.grad/gt.vjp inside the mapped function (per-example "
+                           f"gradients), or outside gt.vmap")
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad:
+            self._no_tape("requires_grad_()")
+        return self
+
+    def attach_grad(self, grad_req="write", stype=None):
+        self._no_tape("attach_grad()")
+
+    def backward(self, head=None, retain_graph=False, create_graph=False, train_mode=True):
+        self._no_tape("backward()")
+
     def zero_(self):
         """Every element set to 0 (rebinds the tracer)."""
         self._rebind(hooks.API.zeros_like(self), "zero_")
