@@ -55,10 +55,21 @@ def test_batched_integer_index(key):
     check(f, xs, ints(0, 4, 3), in_axes=(0, 0))          # 0-d index per example
 
 
+def test_several_indices_one_batched():
+    x, i, j = rand(3, 4, 5, 6), ints(-4, 4, 3, 2), ints(0, 5, 3, 2)
+    check(lambda x, i, j: x[i, j], x, i, j)
+    check(lambda x, i, j: x[i, j], x[0], i, j, in_axes=(None, 0, 0))
+    check(lambda x, i, j: x[:, i, j], rand(3, 6, 4, 5), i, j)
+    check(lambda x, i, j: x[..., i, j], rand(3, 6, 4, 5), i, j[0], in_axes=(0, 0, None))
+    check(lambda x, i: x[i, i], rand(3, 4, 4), i)
+
+
 def test_batched_index_errors():
-    x = rand(3, 4)
-    with pytest.raises(NotImplementedError, match="only array"):
-        gt.vmap(lambda x, i: x[i, i])(x, ints(0, 4, 3))
+    x = rand(3, 4, 4)
+    with pytest.raises(NotImplementedError, match="adjacent"):
+        gt.vmap(lambda x, i: x[i, :, i])(rand(3, 4, 2, 4), ints(0, 4, 3))
+    with pytest.raises(NotImplementedError, match="mask"):
+        gt.vmap(lambda x, m: x[m])(x, rand(3, 4, 4) > 0)
 
     def f(x, i):
         x[1:, i] = 0.0

@@ -625,13 +625,13 @@ def _get_at(x, key):
     """x[key] for a key holding one integer index batched by gt.vmap (the other entries ints, slices, None,
     ``...``): a take of it along its axis from x[key with that entry a full slice], as NumPy lays it out."""
     ks = key if type(key) is tuple else (key,)
-    pos = [i for i, k in enumerate(ks) if isinstance(k, Tensor) and type(k) is not Tensor]
+    pos = [i for i, k in enumerate(ks) if hasattr(k, "shape")]
+    if any(not isinstance(ks[i], Tensor) or not ks[i].backend.xp.isdtype(ks[i].data.dtype, "integral") for i in pos):
+        raise NotImplementedError("gradtape.getitem: inside gt.vmap, a key with an index batched by vmap takes integer "
+                                  "tensors only (a boolean mask has a per-example size); use gt.where")
+    if len(pos) > 1:
+        return _get_at(*_linearized(x, ks, pos))
     idx = ks[pos[0]]
-    if len(pos) > 1 or any(hasattr(k, "shape") for i, k in enumerate(ks) if i != pos[0]) or \
-            not idx.backend.xp.isdtype(idx.data.dtype, "integral"):
-        raise NotImplementedError(f"gradtape.getitem: inside gt.vmap, an index batched by vmap must be the key's only "
-                                  f"array and of an integer dtype (got {idx.dtype}); use gt.take, "
-                                  f"gt.take_along_axis or gt.where")
     rest = ks[:pos[0]] + (_ALL,) + ks[pos[0] + 1:]
     y = hooks.API.getitem(x, rest)
     a = 0                   # y's axis the index selects along: ints before it drop theirs, None adds one
@@ -647,6 +647,23 @@ def _get_at(x, key):
         n = idx.ndim
         out = permute_dims(out, tuple(range(a, a + n)) + tuple(range(a)) + tuple(range(a + n, out.ndim)))
     return out
+
+
+def _linearized(x, ks, pos):
+    """x[i, j, ...] (adjacent integer indices, the other entries full slices) as xm[lin] with xm's indexed axes
+    merged into one and lin = (i * n_j + j) * ...: a key with one index."""
+    if pos != list(range(pos[0], pos[0] + len(pos))) or any(
+            not (type(k) is slice and k == _ALL) and k is not Ellipsis for i, k in enumerate(ks) if i not in pos):
+        raise NotImplementedError("gradtape.getitem: inside gt.vmap, several integer indices (one of them batched by "
+                                  "vmap) must be adjacent, the other entries full slices; use gt.take_along_axis")
+    a = pos[0] if Ellipsis not in ks[:pos[0]] else x.ndim - (len(ks) - pos[0])
+    sizes = x.shape[a:a + len(pos)]
+    lin = None
+    for i, n in zip(pos, sizes):
+        k = where(ks[i] < 0, ks[i] + n, ks[i])
+        lin = k if lin is None else lin * n + k
+    xm = reshape(x, x.shape[:a] + (math.prod(sizes),) + x.shape[a + len(pos):])
+    return xm, ks[:pos[0]] + (lin,) + ks[pos[-1] + 1:]
 
 
 def _write_at(x, key, value, op):
