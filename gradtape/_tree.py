@@ -235,6 +235,7 @@ class _Node:
 _REGISTRY = {}          # type -> _Node, exact types
 _SUBCLASS_NODES = []    # (type, _Node): types whose subclasses are nodes too (gt.nn.Module)
 _FOUND = {}             # type -> _Node or None: the lookup of _node_of, cached (cleared by registration)
+_NAMEDTUPLES = {}       # namedtuple type -> its _Node
 _BUILTIN = (tuple, list, dict, type(None))
 _LEAF_SPEC, _NONE_SPEC = Spec(_LEAF), Spec(None)
 
@@ -270,7 +271,9 @@ def _node_of(t):
         pass
     node = _REGISTRY.get(t)
     if node is None and issubclass(t, tuple) and hasattr(t, "_fields"):
-        node = _namedtuple_node(t)
+        node = _NAMEDTUPLES.get(t)
+        if node is None:        # one node per type for good: structures compare their nodes by identity
+            node = _NAMEDTUPLES[t] = _namedtuple_node(t)
     if node is None:
         node = next((n for base, n in _SUBCLASS_NODES if issubclass(t, base)), None)
     _FOUND[t] = node

@@ -454,3 +454,13 @@ def test_trace_records_pytree_arguments_and_outputs():
     net = gt.nn.Linear(3, 2, dtype=gt.float64)
     nodes, *_ = tr._record_tree(lambda m, x: m(x), (net, gt.ones((4, 3))), {})
     assert [n.op for n in nodes if n.kind == "input"] == ["m_weight", "m_bias", "x"]
+
+
+def test_structures_survive_a_later_registration():
+    before = gt.tree.structure([P(1, 2)])
+
+    class Late:
+        pass
+    gt.tree.register_pytree_node(Late, lambda v: ((), None), lambda aux, c: Late())
+    assert gt.tree.structure([P(3, 4)]) == before
+    assert gt.tree.leaves([Late(), 1]) == [1]

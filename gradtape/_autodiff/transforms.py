@@ -128,7 +128,7 @@ def _bad_leaf(where, v, what):
 def _leaves(x):
     """``(leaves, spec)`` of one argument (a Tensor is one leaf, without the walker)."""
     if type(x) is Tensor:
-        return [x], _tree.Spec(_tree._LEAF)
+        return [x], _tree._LEAF_SPEC
     return _tree.tree_flatten(x)
 
 
@@ -153,7 +153,7 @@ def _unflat(specs, flat):
     """The trees of structures ``specs`` filled with ``flat``, one after the other."""
     out, lo = [], 0
     for s in specs:
-        out.append(_tree.unflatten(s, flat[lo:lo + s.num_leaves]))
+        out.append(flat[lo] if s.kind is _tree._LEAF else _tree.unflatten(s, flat[lo:lo + s.num_leaves]))
         lo += s.num_leaves
     return out
 
