@@ -27,6 +27,7 @@ from .._api import (any as _any, asarray, broadcast_to, count_nonzero, equal, le
                    moveaxis, ones_like, permute_dims, reshape, take, take_along_axis, where, zeros_like)
 from .._api.indexing import take_add
 from .._core import hooks
+from .._core.dispatch import apply1
 from .._core.tensor import Tensor
 from .._ops import batching, batching_linalg  # noqa: F401  (attach the rules to the primitives)
 from .._state import scoped, state
@@ -34,6 +35,7 @@ from .._state import scoped, state
 __all__ = ["vmap", "BatchTracer", "BatchedValueError", "current", "is_batched", "to_batched", "unwrap",
            "wrap_batched"]
 
+_elementwise = batching.elementwise
 _levels = itertools.count(1)
 _new = object.__new__
 _EMPTY = {}
@@ -186,10 +188,12 @@ class BatchTracer(Tensor):
         if len(args) == 1:
             x = args[0]
             val = x.val         # (a tuple: the outputs of a multi-output primitive, which only select reads)
+            rule = prim.batch or batching.rule_of(prim)
+            if rule is _elementwise:        # the usual case, without the batch size
+                return wrap_batched(apply1(prim, val, params) if params else apply1(prim, val), x.level)
             size = val.data.shape[0] if type(val) is Tensor else val.shape[0] if type(val) is not tuple else \
                 val[0].shape[0]
-            out = (prim.batch or batching.rule_of(prim))(prim, (val,), _ONE, params, size)
-            return _wrapped(prim, out, x.level)
+            return _wrapped(prim, rule(prim, (val,), _ONE, params, size), x.level)
         if len(args) == 2:
             x, y = args
             if type(x) is BatchTracer:
@@ -207,8 +211,10 @@ class BatchTracer(Tensor):
                 x = x if isinstance(x, (Tensor, int, float, bool, complex)) else asarray(x)
                 vals, batched, level = (x, y.val), _SECOND, y.level
                 b = y.val
-            size = b.data.shape[0] if type(b) is Tensor else b.shape[0]
-            out = (prim.batch or batching.rule_of(prim))(prim, vals, batched, params, size)
+            rule = prim.batch or batching.rule_of(prim)
+            if rule is _elementwise:        # (it needs no batch size)
+                return wrap_batched(_elementwise(prim, vals, batched, params, 0), level)
+            out = rule(prim, vals, batched, params, b.data.shape[0] if type(b) is Tensor else b.shape[0])
             return wrap_batched(out, level) if not prim.multi_output else _wrapped(prim, out, level)
         level = -1
         coerce = False
