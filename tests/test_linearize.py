@@ -124,3 +124,18 @@ def test_jacfwd_jacrev_equal_jax(jax, name):
     np.testing.assert_allclose(gt.to_numpy(J), np.diag(np.cos([0.0, 1.0])), rtol=1e-12)
     assert a["c"].tolist() == [0.0, 2.0]
     assert getattr(gt, name)(gt.sin).__name__ == f"{name}(sin)"
+
+
+def test_linearize_has_aux(jax):
+    jnp = jax.numpy
+    f_gt = lambda x: (gt.sin(x) * 2.0, {"n": gt.sum(x)})  # noqa: E731
+    f_jx = lambda x: (jnp.sin(x) * 2.0, {"n": jnp.sum(x)})  # noqa: E731
+    x = np.array([0.3, 1.2])
+    out, f_jvp, aux = gt.linearize(f_gt, gt.asarray(x), has_aux=True)
+    jout, jf_jvp, jaux = jax.linearize(f_jx, jnp.asarray(x), has_aux=True)
+    _close(out, jout, jax)
+    _close(aux, jaux, jax)
+    assert not aux["n"].requires_grad
+    _close(f_jvp(gt.asarray([1.0, -2.0])), jf_jvp(jnp.asarray([1.0, -2.0])), jax)
+    with pytest.raises(TypeError, match="has_aux=True expects the function to return a pair"):
+        gt.linearize(gt.sin, gt.asarray(x), has_aux=True)

@@ -409,7 +409,7 @@ def _checked_tangent(x, t, k, primals, batch, what):
     return x, t
 
 
-def linearize(f, *primals):
+def linearize(f, *primals, has_aux=False):
     """``(out, f_jvp)``: ``f`` runs once, at ``primals``; ``f_jvp(*tangents)`` is ``J @ tangents`` (as
     ``gt.jvp``'s tangent output) from that one linearization, without calling ``f`` again.
 
@@ -417,7 +417,8 @@ def linearize(f, *primals):
     ``c`` (a graph linear in ``c``, ``c -> J^T c``) and every ``f_jvp(t)`` is one reverse pass of that
     recorded graph, the gradient of ``<J^T c, t>`` w.r.t. ``c``: ``J t``. It keeps both graphs alive while
     ``f_jvp`` is. Tangents are trees of the primals' structures (another structure is a ``TypeError``, another
-    shape a ``ValueError``); the result has the output's structure. Inside ``gt.vmap`` ``f_jvp`` is ``gt.jvp``
+    shape a ``ValueError``); the result has the output's structure. With ``has_aux`` ``f`` returns
+    ``(out, aux)`` and this ``(out, f_jvp, aux)``. Inside ``gt.vmap`` ``f_jvp`` is ``gt.jvp``
     at the primals (it recomputes ``f``).
 
     >>> import gradtape as gt
@@ -429,8 +430,11 @@ def linearize(f, *primals):
     Tensor(3.)
     """
     if state.batch:             # inside gt.vmap: each f_jvp call runs jvp (recomputes f)
-        return f(*primals), lambda *ts: jvp(f, primals, ts)[1]
+        out, aux = _split_aux(f(*primals), has_aux, "linearize")
+        f_jvp = lambda *ts: jvp(f, primals, ts, has_aux=has_aux)[1]  # noqa: E731
+        return (out, f_jvp, aux) if has_aux else (out, f_jvp)
     srcs, specs, res, nested = _call(f, primals, tuple(range(len(primals))), "linearize")
+    res, aux = _split_aux(res, has_aux, "linearize")
     outs, ospec = _flatten(res)
     outs = _out_tensors(outs, "linearize")
     cts = []          # one symbolic cotangent per output that depends on the primals
@@ -473,7 +477,9 @@ def linearize(f, *primals):
         return _tree.unflatten(ospec, touts)
 
     shown = res if nested else _tree.unflatten(ospec, [wrap(o.data, o.backend) for o in outs])
-    return shown, f_jvp
+    if has_aux and not nested:
+        aux = _tree.tree_map(_plain, aux)
+    return (shown, f_jvp, aux) if has_aux else (shown, f_jvp)
 
 
 def _outer(args):
