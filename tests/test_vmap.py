@@ -11,11 +11,10 @@ from gradtape._autodiff import vmap as V
 RNG = np.random.default_rng(0)
 
 
-@pytest.fixture(autouse=True, params=["cpu", "strict"])
-def backend(request):
-    """Every test on NumPy and on array-api-strict (the rules use only primitives and standard functions)."""
-    with gt.default_device(request.param):
-        yield request.param
+@pytest.fixture(autouse=True)
+def backend(device):
+    """Every test on every backend (conftest's ``device``: NumPy, array-api-strict, CuPy where present)."""
+    yield device
 
 
 def rand(*shape):
