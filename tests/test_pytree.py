@@ -464,3 +464,38 @@ def test_structures_survive_a_later_registration():
     gt.tree.register_pytree_node(Late, lambda v: ((), None), lambda aux, c: Late())
     assert gt.tree.structure([P(3, 4)]) == before
     assert gt.tree.leaves([Late(), 1]) == [1]
+
+
+def test_has_aux_vjp_jvp_and_hessian_argnums_trees(jax):
+    jnp = jax.numpy
+    p = {"a": np.array([0.2, -0.4]), "b": (np.array(1.5),)}
+    f_gt = lambda p, q: ({"y": gt.sin(p["a"]) * p["b"][0] * q}, [p["a"] * 2.0])  # noqa: E731
+    f_jx = lambda p, q: ({"y": jnp.sin(p["a"]) * p["b"][0] * q}, [p["a"] * 2.0])  # noqa: E731
+    q = np.array(0.7)
+    out, f_vjp, aux = gt.vjp(f_gt, _gt_tree(p), gt.asarray(q), has_aux=True)
+    jout, jf_vjp, jaux = jax.vjp(f_jx, _jax_tree(jax, p), jnp.asarray(q), has_aux=True)
+    _check_same(jax, out, jout)
+    _check_same(jax, aux, jaux)
+    ct = {"y": np.array([1.0, -3.0])}
+    _check_same(jax, f_vjp(_gt_tree(ct)), jf_vjp(_jax_tree(jax, ct)))
+    t = ({"a": np.array([1.0, 0.5]), "b": (np.array(-1.0),)}, np.array(2.0))
+    o, to, aux = gt.jvp(f_gt, (_gt_tree(p), gt.asarray(q)), _gt_tree(t), has_aux=True)
+    jo, jto, jaux = jax.jvp(f_jx, (_jax_tree(jax, p), jnp.asarray(q)), _jax_tree(jax, t), has_aux=True)
+    _check_same(jax, to, jto)
+    _check_same(jax, aux, jaux)
+    s_gt = lambda p, q: gt.sum(gt.sin(p["a"]) * p["b"][0] * q[0] ** 2)  # noqa: E731
+    s_jx = lambda p, q: jnp.sum(jnp.sin(p["a"]) * p["b"][0] * q[0] ** 2)  # noqa: E731
+    got = gt.hessian(s_gt, argnums=(0, 1))(_gt_tree(p), [gt.asarray(q)])
+    want = jax.jacrev(jax.jacrev(s_jx, argnums=(0, 1)), argnums=(0, 1))(_jax_tree(jax, p), [jnp.asarray(q)])
+    _check_same(jax, got, want)
+
+
+def test_module_tangents_and_jvp():
+    net = gt.nn.Linear(2, 1, dtype=gt.float64)
+    x = gt.asarray([[1.0, 2.0]])
+    tan = gt.tree.map(gt.ones_like, net)                     # a Module of tangents: the same structure
+    assert gt.tree.structure(tan) == gt.tree.structure(net)
+    out, t = gt.jvp(lambda m: m(x), (net,), (tan,))
+    assert t.tolist() == [[4.0]]                              # d(w.x + b) along ones: 1 + 2 + 1
+    with pytest.raises(TypeError, match="same tree structure"):
+        gt.jvp(lambda m: m(x), (net,), ({"weight": gt.ones((1, 2)), "bias": gt.ones(1)},))
