@@ -23,12 +23,12 @@ from .._core import hooks
 from .._core.dispatch import apply, apply1, apply2
 from .._core.primitive import PRIMS
 from .._core.tensor import Tensor
-from . import elementwise as _elementwise_ops, nn as _nn_ops, special as _special_ops  # noqa: F401 (define prims)
+from . import elementwise as _ew, linalg as _la, nn as _nn, reduction as _red, special as _sp  # noqa: F401 (the prims)
 from .indexing import along_add_p, along_p
 from .shape import broadcast_p, permute_p, reshape_p
 
-__all__ = ["elementwise", "rule_of", "no_rule", "align", "pad", "move_to_front", "ensure_batched", "shift_axis",
-           "shift_axes", "example_ndim"]
+__all__ = ["elementwise", "rule_of", "no_rule", "align", "pad", "move_to_front", "move_from_front", "ensure_batched",
+           "shift_axis", "shift_axes", "example_ndim"]
 
 _ALL = slice(None)
 
