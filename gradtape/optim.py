@@ -9,6 +9,9 @@ Two ways to use each optimiser, with the same hyper-parameters and the same arit
   changes neither of its inputs; it is written with gradtape's ops, so ``gt.grad`` can differentiate
   through it (meta-learning). ``state`` is a dict: ``"step"`` (a Python int, the number of updates made) and
   one tree per buffer, of the parameters' structure (``"momentum_buffer"``; ``"exp_avg"``, ``"exp_avg_sq"``).
+  A ``gt.nn.Module`` is a pytree of its parameters: ``update`` then returns a new Module. Parameters that
+  require grad (``nn.Parameter``) make the update a recorded operation like any other; for plain training
+  call it under ``gt.no_grad()`` (or pass plain tensors, as ``gt.grad`` returns them).
 
 In place, ``step()`` reads each parameter's ``.grad`` (parameters without one are
 skipped) and updates the parameter truly in place under ``gt.no_grad()``
@@ -133,7 +136,8 @@ class Optimizer:
         (0, {'w': Tensor([0., 0.])})
         """
         leaves, spec = self._flat(params, "params")
-        return {"step": 0, **{k: _tree.unflatten(spec, [_zeros_like(p) for p in leaves]) for k in self._BUFFERS}}
+        return {"step": 0, **{k: _tree.tree_unflatten(spec, [_zeros_like(p) for p in leaves])
+                              for k in self._BUFFERS}}
 
     def update(self, grads, state, params):
         """``(new_params, new_state)``: one step from ``grads``, a pytree of the structure of ``params``.
@@ -156,10 +160,11 @@ class Optimizer:
         ps, spec = self._flat(params, "params")
         gs, gspec = self._flat(grads, "grads")
         if gspec != spec:
-            raise ValueError(f"{name}.update: grads have the structure {gspec!r} but params {spec!r}")
+            raise ValueError(f"{name}.update: grads have the structure {gspec!r} but params {spec!r}"
+                             f"{_where(gspec, spec)}")
         for p, g, i in zip(ps, gs, range(len(ps))):
             if g.shape != p.shape or g.backend is not p.backend:
-                raise ValueError(f"{name}.update: the gradient {_path(grads, g, 'grads', i)} has shape {g.shape} "
+                raise ValueError(f"{name}.update: the gradient {_path(grads, 'grads', i)} has shape {g.shape} "
                                  f"on {g.device!r}, its parameter shape {p.shape} on {p.device!r}")
         step, bufs = self._state_leaves(state, spec, ps)
         new_ps, new_bufs = [], {k: [] for k in self._BUFFERS}
@@ -168,18 +173,18 @@ class Optimizer:
             new_ps.append(p)
             for k in self._BUFFERS:
                 new_bufs[k].append(b[k])
-        new_state = {"step": step + 1, **{k: _tree.unflatten(spec, v) for k, v in new_bufs.items()}}
-        return _tree.unflatten(spec, new_ps), new_state
+        new_state = {"step": step + 1, **{k: _tree.tree_unflatten(spec, v) for k, v in new_bufs.items()}}
+        return _tree.tree_unflatten(spec, new_ps), new_state
 
     def _flat(self, tree, what):
         """The leaves and structure of ``tree``, each leaf a floating-point tensor (a TypeError naming its path)."""
-        leaves, spec = _tree.flatten(tree)
+        leaves, spec = _tree.tree_flatten(tree)
         for i, v in enumerate(leaves):
             if not isinstance(v, _Tensor):
                 raise TypeError(f"{type(self).__name__}: {what} must be a pytree of gt.Tensor, but "
-                                f"{_path(tree, v, what, i)} is a {type(v).__name__}")
+                                f"{_path(tree, what, i)} is a {type(v).__name__}")
             if not _is_float(v.dtype):
-                raise TypeError(f"{type(self).__name__}: {_path(tree, v, what, i)} has dtype {v.dtype} "
+                raise TypeError(f"{type(self).__name__}: {_path(tree, what, i)} has dtype {v.dtype} "
                                 f"(shape {v.shape}) and cannot be optimised; use a floating-point tensor")
         return leaves, spec
 
@@ -196,7 +201,7 @@ class Optimizer:
             raise TypeError(f"{name}.update: state['step'] must be an int >= 0, got {step!r}")
         bufs = {}
         for k in self._BUFFERS:
-            leaves, s = _tree.flatten(state[k])
+            leaves, s = _tree.tree_flatten(state[k])
             if s != spec or any(not isinstance(b, _Tensor) or b.shape != p.shape for b, p in zip(leaves, ps)):
                 raise ValueError(f"{name}.update: state[{k!r}] has the structure {s!r} (shapes "
                                  f"{[getattr(b, 'shape', None) for b in leaves]}) but params {spec!r} (shapes "
@@ -359,22 +364,13 @@ class AdamW(Adam):
                          decoupled_weight_decay=True)
 
 
-def _path(tree, leaf, name, index):
-    """Where ``leaf`` (leaf number ``index``) sits in ``tree``, written as an expression: ``params['b'][0]``."""
-    def find(v, path):
-        if v is leaf:
-            return path
-        if isinstance(v, dict):
-            items = [(f"[{k!r}]", c) for k, c in v.items()]
-        elif isinstance(v, tuple) and hasattr(v, "_fields"):
-            items = [(f".{f}", c) for f, c in zip(v._fields, v)]
-        elif isinstance(v, (list, tuple)):
-            items = [(f"[{i}]", c) for i, c in enumerate(v)]
-        else:
-            return None
-        for k, c in items:
-            found = find(c, path + k)
-            if found is not None:
-                return found
-        return None
-    return find(tree, name) or f"leaf {index} of {name}"
+def _path(tree, name, index):
+    """Leaf number ``index`` of ``tree`` written as an expression: ``params['b'][0]``."""
+    pairs, _ = _tree.tree_flatten_with_path(tree)
+    return name + _tree.keystr(pairs[index][0])
+
+
+def _where(a, b):
+    """Where two structures differ first, for messages ('' when they do not)."""
+    d = _tree.spec_difference(a, b)
+    return "" if d is None else f" (at {_tree.keystr(d[0]) or 'the root'}: {d[1]} against {d[2]})"

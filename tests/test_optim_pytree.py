@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import gradtape as gt
-from gradtape import _tree
 from gradtape.testing import check_grads
 
 P = collections.namedtuple("P", "x y")
@@ -127,14 +126,14 @@ def test_every_node_kind_keeps_its_structure(name):
     params, grads = nested(rng), nested(rng)
     opt = getattr(gt.optim, name)(lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
     state = opt.init(params)
-    spec = _tree.flatten(params)[1]
+    spec = gt.tree.structure(params)
     new, state2 = opt.update(grads, state, params)
-    assert _tree.flatten(new)[1] == spec
+    assert gt.tree.structure(new) == spec
     for k in state2:
         if k != "step":
-            assert _tree.flatten(state2[k])[1] == spec
-    assert new["dense"][1] is None
-    for p, g, q in zip(_tree.leaves(params), _tree.leaves(grads), _tree.leaves(new)):
+            assert gt.tree.structure(state2[k]) == spec
+    assert new["dense"][1] is None and type(new["nt"]) is P
+    for p, g, q in zip(gt.tree.leaves(params), gt.tree.leaves(grads), gt.tree.leaves(new)):
         assert q.shape == p.shape
         if name == "SGD":
             np.testing.assert_allclose(np_of(q), np_of(p) - 0.1 * np_of(g), rtol=1e-14)
@@ -150,16 +149,49 @@ def test_update_is_pure(name):
     opt = getattr(gt.optim, name)(lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
     state = opt.init(params)
     params, state = opt.update(grads, state, params)       # step 1, so the buffers are non-zero
-    before = [np_of(v).copy() for v in _tree.leaves((params, grads, state))]
-    ids = [id(v) for v in _tree.leaves((params, grads, state))]
-    versions = [v._version for v in _tree.leaves((params, grads, state)) if isinstance(v, gt.Tensor)]
+    before = [np_of(v).copy() for v in gt.tree.leaves((params, grads, state))]
+    ids = [id(v) for v in gt.tree.leaves((params, grads, state))]
+    versions = [v._version for v in gt.tree.leaves((params, grads, state)) if isinstance(v, gt.Tensor)]
     new, new_state = opt.update(grads, state, params)
-    after = _tree.leaves((params, grads, state))
+    after = gt.tree.leaves((params, grads, state))
     assert [id(v) for v in after] == ids and state["step"] == 1 and new_state["step"] == 2
     assert versions == [v._version for v in after if isinstance(v, gt.Tensor)]
     for b, v in zip(before, after):
         np.testing.assert_array_equal(np_of(v), b)
-    assert not any(np.array_equal(np_of(a), np_of(b)) for a, b in zip(_tree.leaves(new), _tree.leaves(params)))
+    assert not any(np.array_equal(np_of(a), np_of(b)) for a, b in zip(gt.tree.leaves(new), gt.tree.leaves(params)))
+
+
+def test_dict_keys_in_any_order_and_a_module_keep_their_structure():
+    params = {"b": gt.asarray([1.0]), "a": gt.asarray([2.0, 3.0])}
+    new, _ = gt.optim.SGD(lr=0.5).update({"a": gt.asarray([1.0, 1.0]), "b": gt.asarray([2.0])},
+                                          gt.optim.SGD(lr=0.5).init(params), params)
+    np.testing.assert_array_equal(np_of(new["a"]), [1.5, 2.5])
+    np.testing.assert_array_equal(np_of(new["b"]), [0.0])
+    assert gt.tree.structure(new) == gt.tree.structure(params)
+
+
+def test_a_module_is_a_parameter_pytree_and_matches_the_in_place_step():
+    """gt.grad of a loss of the Module gives a Module of gradients; update gives a new Module (the old one kept),
+    with the numbers of the in-place step on an identical Module."""
+    x = gt.asarray(np.random.default_rng(4).standard_normal((5, 3)))
+    loss = lambda m: gt.sum(gt.tanh(m.lin(x * m.scale)) ** 2)  # noqa: E731
+    net, ref = Net(), Net()
+    before = {k: np_of(p).copy() for k, p in net.named_parameters()}
+    opt, inplace = gt.optim.Adam(lr=0.05, weight_decay=0.1), gt.optim.Adam(ref.parameters(), lr=0.05, weight_decay=0.1)
+    state, cur = opt.init(net), net
+    for _ in range(3):
+        g = gt.grad(loss)(cur)
+        assert type(g) is Net
+        with gt.no_grad():
+            cur, state = opt.update(g, state, cur)
+        inplace.zero_grad()
+        loss(ref).backward()
+        inplace.step()
+    assert type(cur) is Net and cur is not net and type(state["exp_avg"]) is Net
+    for k, p in net.named_parameters():
+        np.testing.assert_array_equal(np_of(p), before[k])                     # the input Module is unchanged
+    for (k, p), (_, q) in zip(cur.named_parameters(), ref.named_parameters()):
+        np.testing.assert_allclose(np_of(p), np_of(q), rtol=1e-13, atol=1e-15, err_msg=k)
 
 
 def test_a_single_tensor_is_a_pytree():
@@ -230,7 +262,8 @@ def test_grads_of_another_structure_are_a_value_error_naming_both():
     with pytest.raises(ValueError) as e:
         opt.update({"w": gt.asarray([1.0])}, opt.init(params), params)
     msg = str(e.value)
-    assert repr(_tree.flatten({"w": 0})[1]) in msg and repr(_tree.flatten(params)[1]) in msg
+    assert repr(gt.tree.structure({"w": 0})) in msg and repr(gt.tree.structure(params)) in msg
+    assert "at the root" in msg
     with pytest.raises(ValueError, match="structure"):
         opt.update([gt.asarray([1.0]), gt.asarray(0.0)], opt.init(params), params)
 
