@@ -499,3 +499,22 @@ def test_module_tangents_and_jvp():
     assert t.tolist() == [[4.0]]                              # d(w.x + b) along ones: 1 + 2 + 1
     with pytest.raises(TypeError, match="same tree structure"):
         gt.jvp(lambda m: m(x), (net,), ({"weight": gt.ones((1, 2)), "bias": gt.ones(1)},))
+
+
+def test_custom_vjp_rule_errors_name_the_leaf():
+    def plain(p):
+        return p["a"] * p["b"]
+    f = gt.custom_vjp(plain)
+    p = {"a": gt.ones(2), "b": gt.ones(2)}
+    loss = lambda p: gt.sum(f(p))  # noqa: E731
+    f.defvjp(lambda p: (plain(p), p), lambda p, ct: ({"a": gt.ones(3), "b": ct},))
+    with pytest.raises(ValueError, match=r"for argument 0 \['a'\] it produced shape \(3,\)"):
+        gt.grad(loss)(p)
+    f.defvjp(lambda p: (plain(p), p), lambda p, ct: ({"a": ct},))
+    with pytest.raises(ValueError, match=r"structures differ at the root: expected a dict of 2 children"):
+        gt.grad(loss)(p)
+    f.defvjp(lambda p: (plain(p), p), lambda p, ct: ({"a": ct, "b": ct}, ct))
+    with pytest.raises(ValueError, match="returned 2 cotangents for 1 inputs"):
+        gt.grad(loss)(p)
+    f.defvjp(lambda p: (plain(p), p), lambda p, ct: (None,))          # None: zeros for the whole argument
+    assert gt.grad(loss)(p)["b"].tolist() == [0.0, 0.0]
