@@ -275,10 +275,20 @@ def _take(prim, args, batched, params, size):
     return apply(along_p, (x, full), {"axis": axis, "xshape": x.shape})
 
 
+def _fitted(v, vb, z, shape):
+    """The added values ``v`` (batched or not, maybe a Python number) broadcast to the batched ``shape``."""
+    if not isinstance(v, Tensor):
+        v = hooks.API.asarray(v, dtype=z.dtype, device=z.device)
+    if vb:
+        v = pad(v, len(shape) - 1)
+    return v if v.shape == shape else apply1(broadcast_p, v, {"shape": shape, "xshape": v.shape})
+
+
 def _take_add(prim, args, batched, params, size):
     z, idx, v = args
     z = z if batched[0] else ensure_batched(z, size)
-    v = v if batched[2] else ensure_batched(v, size)
+    a = z.ndim - 1 + params["axis"]
+    v = _fitted(v, batched[2], z, z.shape[:a + 1] + idx.shape[-1:] + z.shape[a + 2:])
     if not batched[1]:
         return apply(prim, (z, idx, v), params)
     full = _spread(idx, z.ndim - 1, params["axis"], v.shape)
@@ -286,7 +296,13 @@ def _take_add(prim, args, batched, params, size):
 
 
 def _along(prim, args, batched, params, size):
+    """take_along_axis (x, idx) and along_add (z, idx, v): every operand batched (v of idx's shape)."""
+    if len(args) == 3 and not isinstance(args[2], Tensor):
+        z, idx, v = args
+        args = (z, idx, hooks.API.asarray(v, dtype=z.dtype, device=z.device))
     args = tuple(a if b else ensure_batched(a, size) for a, b in zip(args, batched))
+    if len(args) == 3:
+        args = args[:2] + (_fitted(args[2], True, args[0], args[1].shape),)
     if "xshape" in params:
         params = _batched_shape(params, size, "xshape")
     return apply(prim, args, params)
