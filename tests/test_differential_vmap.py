@@ -74,6 +74,45 @@ def test_the_jax_translation_covers_the_drawn_programs():
     assert not missing, missing
 
 
+def test_dropping_an_input_keeps_the_others_axes_and_values():
+    """The shrinker drops inputs and ops: each remaining input keeps its axis and examples (drawn by name)."""
+    for seed in range(40):
+        prog = P.generate(seed, "general")
+        if len(prog.inputs) < 2:
+            continue
+        _, c = V.prepare(prog)
+        if isinstance(c, str):
+            continue
+        first = next(iter(prog.inputs))
+        fewer = prog.copy(inputs={k: v for k, v in prog.inputs.items() if k != first},
+                          instrs=[], outputs=[])
+        c2 = V.case(fewer, [])
+        for name, ax, b in zip(list(prog.inputs)[1:], c.in_axes[1:], c.batched[1:]):
+            j = list(fewer.inputs).index(name)
+            if any(a is not None for a in c.in_axes[1:]):
+                assert c2.in_axes[j] == ax, (seed, name)
+                np.testing.assert_array_equal(c2.batched[j], b)
+        return
+    pytest.fail("no program with two inputs among the first 40 seeds")
+
+
+# ---- regressions found by the fuzzer ------------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="nested vmap: x[i] = v with x batched by both levels and v by the outer only "
+                                       "raises a broadcast ValueError (reported to the vmap-core helper 14:10 UTC)")
+def test_nested_vmap_setitem_of_a_value_batched_by_the_outer_level_only():
+    def f(x, v):
+        y = x * 1.0
+        y[0] = v
+        return y
+    X = np.arange(2 * 3 * 2 * 2.0).reshape(2, 3, 2, 2)      # outer 2, inner 3, one example (2, 2)
+    Vv = -np.arange(1.0, 5.0).reshape(2, 2)                 # outer 2, one example (2,): shared by the inner batch
+    out = gt.vmap(lambda x, v: gt.vmap(f, in_axes=(0, None))(x, v))(gt.asarray(X), gt.asarray(Vv))
+    want = X.copy()
+    want[:, :, 0, :] = Vv[:, None, :]
+    np.testing.assert_array_equal(gt.to_numpy(out), want)
+
+
 def test_the_case_is_a_function_of_the_program():
     prog = P.generate(5, "general")
     (_, c1), (_, c2) = V.prepare(prog), V.prepare(prog)

@@ -15,6 +15,8 @@ vmap_grad   per-example gradients ``gt.vmap(gt.grad(L_example))``, the weights m
             ``jax.vmap(jax.grad(...))``
 vmap_jvp    ``gt.vmap`` of ``gt.jvp(program)`` (tangents mapped as the primals), with ``jax.vmap(jax.jvp)``
             (or the loop where the program has no JAX translation)
+nested      ``gt.vmap(gt.vmap(program, in_axes, out_axes))`` over an outer batch of 2 on axis 0 of every input
+            (the inner-shared ones too), with a loop over both levels and ``jax.vmap(jax.vmap(...))``
 
 A program whose JAX translation JAX refuses is still compared with the loop (``Result.jax`` says why not).
 Command line::
@@ -38,10 +40,11 @@ from . import programs as P
 from . import runner as R
 from .oracles import SPECS, call, conv, np_key
 
-CHECKS = ("forward", "grad", "vmap_grad", "vmap_jvp")
+CHECKS = ("forward", "grad", "vmap_grad", "vmap_jvp", "nested")
 # gradtape's documented refusals inside vmap (as torch.func's): an in-place write of a batched value into a
-# tensor that is not batched. JAX's functional .at[].set has no such case; the program is then "invalid".
-REFUSED = ("writes a value batched by gt.vmap into a tensor that is not batched",)
+# tensor that is not batched (or batched by an outer vmap only). JAX's functional .at[].set has no such case; the program is then "invalid".
+REFUSED = ("writes a value batched by gt.vmap into a tensor that is not batched",
+           "writes a value batched by an inner vmap into a tensor of an outer one")
 
 
 # ---- the JAX translation of the ops the shared table gives only a torch oracle for ---------------------------------
@@ -170,6 +173,7 @@ class Case:
     examples: list           # per input: the B example arrays (the same array B times where shared)
     W: list = field(default_factory=list)      # per output: the loss weights, of the batched output's shape
     V: list = field(default_factory=list)      # per input: the tangents, of the batched input's shape
+    outer: list = field(default_factory=list)  # per input: 2 batched arrays stacked on a new axis 0 ("nested")
 
     def describe(self, prog):
         names = list(prog.inputs)
@@ -190,32 +194,41 @@ def _examples(rng, a, B):
     return out
 
 
-def case(prog, out_ndims):
-    """The vmap configuration of prog, a function of its seed and its input shapes only (so shrinking keeps it)."""
+def _rng(prog, what, name):
+    """The random stream of one input or output, by its name: shrinking (dropping other inputs, ops or outputs)
+    leaves each remaining value's axis and example values as they were."""
+    num = int(name[1:]) if name[1:].isdigit() else sum(map(ord, name))
+    return np.random.default_rng([prog.seed, 1729, what, num])
+
+
+def case(prog, outs):
+    """The vmap configuration of prog (``outs``: its outputs' names and ranks), from its seed and names."""
     rng = np.random.default_rng([prog.seed, 1729])
     B = int(rng.choice([1, 2, 3, 3, 4, 5]))
+    as_dict = bool(rng.random() < 0.3)
     names = list(prog.inputs)
+    rngs = {n: _rng(prog, 0, n) for n in names}
     in_axes = []
     for n in names:
         nd = prog.inputs[n].ndim
-        ax = None if rng.random() < 0.25 else int(rng.integers(-nd - 1, nd + 1))
-        in_axes.append(ax)
+        r = rngs[n]
+        in_axes.append(None if r.random() < 0.25 else int(r.integers(-nd - 1, nd + 1)))
     if all(a is None for a in in_axes):
-        in_axes[int(rng.integers(len(names)))] = 0
-    out_axes = [int(rng.integers(-nd - 1, nd + 1)) for nd in out_ndims]
-    as_dict = bool(rng.random() < 0.3)
-    batched, examples = [], []
+        in_axes[0] = 0
+    c = Case(B, in_axes, [], as_dict, [], [])
     for n, ax in zip(names, in_axes):
-        a = np.asarray(prog.inputs[n], dtype=np.float64)
-        if ax is None:
-            batched.append(a)
-            examples.append([a] * B)
-            continue
-        ex = _examples(rng, a, B)
-        examples.append(ex)
-        batched.append(np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax)))
-    c = Case(B, in_axes, out_axes, as_dict, batched, examples)
-    return c, rng
+        a, r = np.asarray(prog.inputs[n], dtype=np.float64), rngs[n]
+        ex = [a] * B if ax is None else _examples(r, a, B)
+        c.examples.append(ex)
+        c.batched.append(a if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax)))
+        c.V.append(r.uniform(-1.0, 1.0, size=c.batched[-1].shape))
+        c.outer.append(np.stack([c.batched[-1], _examples(r, c.batched[-1], 2)[1]]))
+    for name, nd in outs:
+        r = _rng(prog, 1, name)
+        ax = int(r.integers(-nd - 1, nd + 1))
+        c.out_axes.append(ax)
+        c.W.append(ax)       # the weights' shape needs the output's shape: filled in by prepare
+    return c
 
 
 def _stack_at(arrs, ax):
@@ -277,6 +290,16 @@ def loop_ref(prog, c, which):
         ref["vmap_grad"] = [np.stack([g[i] for g in grads_b]) for i in range(n)]
     if jvps_b:
         ref["vmap_jvp"] = [_stack_at([t[i] for t in jvps_b], ax) for i, ax in enumerate(c.out_axes)]
+    if "nested" in which:
+        per_outer = []
+        for o in range(2):
+            rows = []
+            for b in range(c.B):
+                xs = [gt.asarray(np.take(a[o], b, axis=ax) if ax is not None else a[o])
+                      for a, ax in zip(c.outer, c.in_axes)]
+                rows.append([gt.to_numpy(t) for t in P.run(prog, GL, xs)])
+            per_outer.append([_stack_at([r[i] for r in rows], ax) for i, ax in enumerate(c.out_axes)])
+        ref["nested"] = [np.stack([po[i] for po in per_outer]) for i in range(len(c.out_axes))]
     return ref
 
 
@@ -322,6 +345,9 @@ def jax_ref(prog, c, which):
             def jv(xs_, vs_):
                 return jax.jvp(lambda *a: f(*_pack(prog, c, a)), tuple(xs_), tuple(vs_))[1]
             out["vmap_jvp"] = jax.vmap(jv, in_axes=(tuple(c.in_axes), tuple(c.in_axes)), out_axes=oa)(xs, tuple(V))
+        if "nested" in which:
+            out["nested"] = jax.vmap(lambda *a: jax.vmap(f, in_axes=ia, out_axes=oa)(*_pack(prog, c, a)))(
+                *[jnp.asarray(a) for a in c.outer])
         return out
     try:
         res = jax.jit(everything)(*[jnp.asarray(a) for a in c.batched])
@@ -359,6 +385,10 @@ def gt_vmap(prog, c, which, check_name):
         def jv(*a):
             return gt.jvp(lambda *b: P.run(prog, GL, list(b)), tuple(a[:n]), tuple(a[n:]))[1]
         return list(gt.vmap(jv, in_axes=tuple(c.in_axes) * 2, out_axes=oa)(*xs, *V))
+    if check_name == "nested":
+        inner = gt.vmap(f, in_axes=ia, out_axes=oa)
+        outer = gt.vmap(lambda *a: inner(*_pack(prog, c, a)))
+        return list(outer(*[gt.asarray(a) for a in c.outer]))
     raise ValueError(check_name)
 
 
@@ -393,12 +423,11 @@ def prepare(prog):
         return prog, f"gradtape refuses the single example: {type(e).__name__}: {e}"
     if not prog.inputs:
         return prog, "no inputs"
-    c, rng = case(prog, [o.ndim for o in outs])
-    for o, ax in zip(outs, c.out_axes):
+    c = case(prog, [(n, o.ndim) for n, o in zip(prog.outputs, outs)])
+    for i, (n, o, ax) in enumerate(zip(prog.outputs, outs, c.out_axes)):
         shp = list(o.shape)
         shp.insert(ax % (o.ndim + 1), c.B)
-        c.W.append(rng.uniform(-1.0, 1.0, size=shp))
-    c.V = [rng.uniform(-1.0, 1.0, size=a.shape) for a in c.batched]
+        c.W[i] = _rng(prog, 2, n).uniform(-1.0, 1.0, size=shp)
     return prog, c
 
 
@@ -420,7 +449,7 @@ def check(prog, checks=CHECKS):
                 got = R._guard(name, lambda: gt_vmap(prog, c, name, name))
                 if len(got) != len(loop[name]):
                     raise R.Mismatch(name, f"{len(got)} results, the loop {len(loop[name])}")
-                labels = prog.outputs if name in ("forward", "vmap_jvp") else list(prog.inputs)
+                labels = prog.outputs if name in ("forward", "vmap_jvp", "nested") else list(prog.inputs)
                 for lab, g, w in zip(labels, got, loop[name]):
                     R.compare(f"{name} vs the per-example loop: {lab}", g, w, rt * 10, at * 10)
                 if isinstance(jref, dict):
