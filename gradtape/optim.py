@@ -12,6 +12,9 @@ Two ways to use each optimiser, with the same hyper-parameters and the same arit
   A ``gt.nn.Module`` is a pytree of its parameters: ``update`` then returns a new Module. Parameters that
   require grad (``nn.Parameter``) make the update a recorded operation like any other; for plain training
   call it under ``gt.no_grad()`` (or pass plain tensors, as ``gt.grad`` returns them).
+  Under ``gt.vmap`` (an ensemble of models) map the trees and leave the count shared:
+  ``axes = {"step": None, "exp_avg": 0, "exp_avg_sq": 0}``,
+  ``gt.vmap(opt.update, in_axes=(0, axes, 0), out_axes=(0, axes))(grads, state, params)``.
 
 In place, ``step()`` reads each parameter's ``.grad`` (parameters without one are
 skipped) and updates the parameter truly in place under ``gt.no_grad()``

@@ -319,3 +319,28 @@ def test_hyperparameters_are_checked_without_parameters():
 
 def test_the_namespace_stays_the_optimisers():
     assert sorted(n for n in dir(gt.optim) if not n.startswith("_")) == ["Adam", "AdamW", "Optimizer", "SGD"]
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+def test_an_ensemble_of_models_updated_under_vmap_equals_one_update_per_model(name):
+    """update is made of batchable ops: gt.vmap over a stack of parameter trees (an ensemble) gives each
+    member's own update, two steps, the state mapped too and its "step" count shared (axis None, as JAX's idiom)."""
+    kw = {"momentum": 0.9, "weight_decay": 0.1} if name == "SGD" else {"weight_decay": 0.1}
+    opt = getattr(gt.optim, name)(lr=0.1, **kw)
+    rng = np.random.default_rng(5)
+    stack = {"w": gt.asarray(rng.standard_normal((4, 3, 2))), "b": gt.asarray(rng.standard_normal((4, 2)))}
+    grads = [{"w": gt.asarray(rng.standard_normal((4, 3, 2))), "b": gt.asarray(rng.standard_normal((4, 2)))}
+             for _ in range(2)]
+    axes = {k: None if k == "step" else 0 for k in opt.init({k: v[0] for k, v in stack.items()})}
+    state = gt.vmap(opt.init, out_axes=axes)(stack)
+    ps = stack
+    for g in grads:
+        ps, state = gt.vmap(opt.update, in_axes=(0, axes, 0), out_axes=(0, axes))(g, state, ps)
+    assert state["step"] == 2
+    for m in range(4):
+        p = {k: v[m] for k, v in stack.items()}
+        st = opt.init(p)
+        for g in grads:
+            p, st = opt.update({k: v[m] for k, v in g.items()}, st, p)
+        for k in p:
+            np.testing.assert_allclose(np_of(ps[k][m]), np_of(p[k]), rtol=1e-13, atol=1e-15, err_msg=(m, k))
