@@ -13,8 +13,9 @@ from tests.difftest import programs as P
 pytest.importorskip("jax")
 V = pytest.importorskip("tests.difftest.vmap")
 
-GENERAL = list(range(0, 16))
+GENERAL = list(range(0, 14))
 LINALG = list(range(0, 6))
+SMALL = list(range(0, 8))
 
 
 def _run(kind, seeds, checks):
@@ -38,11 +39,16 @@ def _run(kind, seeds, checks):
 
 @pytest.mark.parametrize("half", [0, 1])
 def test_vmap_grad_of_vmap_vmap_of_grad_and_of_jvp_of_random_programs(half):
-    _run("general", GENERAL[half::2], V.CHECKS)
+    _run("general", GENERAL[half::2], tuple(c for c in V.CHECKS if c != "jacobian"))
 
 
 def test_vmap_of_random_linalg_programs():
     _run("linalg", LINALG, ("forward", "grad", "vmap_grad"))
+
+
+def test_jacobian_of_vmap_of_small_random_programs():
+    """gt.jacobian(vmap(f)) in both modes against jax.jacrev(jax.vmap(f)) (the generator's small programs)."""
+    _run("jacobian", SMALL, ("forward", "jacobian"))
 
 
 def test_the_comparison_catches_a_wrong_vmap(monkeypatch):
@@ -111,6 +117,22 @@ def test_nested_vmap_setitem_of_a_value_batched_by_the_outer_level_only():
     want = X.copy()
     want[:, :, 0, :] = Vv[:, None, :]
     np.testing.assert_array_equal(gt.to_numpy(out), want)
+
+
+@pytest.mark.xfail(strict=True, reason="forward-mode jacobian of vmap w.r.t. a mapped and an unmapped argument "
+                                       "together: setitem of the unmapped value gets tangents of the wrong rank "
+                                       "(reported 14:08 UTC)")
+def test_forward_jacobian_of_vmap_setitem_of_an_unmapped_value():
+    def f(x, v):
+        y = x * 1.0
+        y[:] = v
+        return y
+    X, v = gt.asarray(np.arange(5.0).reshape(5, 1)), gt.asarray(2.0)
+    vf = gt.vmap(f, in_axes=(0, None))
+    jx, jv = gt.jacobian(vf, argnums=(0, 1), mode="forward")(X, v)
+    rx, rv = gt.jacobian(vf, argnums=(0, 1), mode="reverse")(X, v)
+    np.testing.assert_array_equal(gt.to_numpy(jx), gt.to_numpy(rx))        # zeros: x is overwritten
+    np.testing.assert_array_equal(gt.to_numpy(jv), np.ones((5, 1)))
 
 
 def test_the_case_is_a_function_of_the_program():

@@ -17,6 +17,8 @@ vmap_jvp    ``gt.vmap`` of ``gt.jvp(program)`` (tangents mapped as the primals),
             (or the loop where the program has no JAX translation)
 nested      ``gt.vmap(gt.vmap(program, in_axes, out_axes))`` over an outer batch of 2 on axis 0 of every input
             (the inner-shared ones too), with a loop over both levels and ``jax.vmap(jax.vmap(...))``
+jacobian    ``gt.jacobian(vmap(program)[0], mode=...)`` in reverse and forward mode w.r.t. every input, with
+            ``jax.jacrev(jax.vmap(...))`` (small programs only: JAC_MAX elements in and out; JAX only)
 
 A program whose JAX translation JAX refuses is still compared with the loop (``Result.jax`` says why not).
 Command line::
@@ -40,7 +42,8 @@ from . import programs as P
 from . import runner as R
 from .oracles import SPECS, call, conv, np_key
 
-CHECKS = ("forward", "grad", "vmap_grad", "vmap_jvp", "nested")
+CHECKS = ("forward", "grad", "vmap_grad", "vmap_jvp", "nested", "jacobian")
+JAC_MAX = 96           # the "jacobian" check runs where the batched inputs and the first output are this small
 # gradtape's documented refusals inside vmap (as torch.func's): an in-place write of a batched value into a
 # tensor that is not batched (or batched by an outer vmap only). JAX's functional .at[].set has no such case; the program is then "invalid".
 REFUSED = ("writes a value batched by gt.vmap into a tensor that is not batched",
@@ -231,6 +234,10 @@ def case(prog, outs):
     return c
 
 
+def _small(c):
+    return sum(a.size for a in c.batched) <= JAC_MAX and c.W and np.size(c.W[0]) <= JAC_MAX
+
+
 def _stack_at(arrs, ax):
     return np.moveaxis(np.stack(arrs), 0, ax)
 
@@ -345,6 +352,9 @@ def jax_ref(prog, c, which):
             def jv(xs_, vs_):
                 return jax.jvp(lambda *a: f(*_pack(prog, c, a)), tuple(xs_), tuple(vs_))[1]
             out["vmap_jvp"] = jax.vmap(jv, in_axes=(tuple(c.in_axes), tuple(c.in_axes)), out_axes=oa)(xs, tuple(V))
+        if "jacobian" in which and _small(c):
+            f1 = lambda *a: jax.vmap(f, in_axes=ia, out_axes=oa)(*_pack(prog, c, a))[0]   # noqa: E731
+            out["jacobian"] = jax.jacrev(f1, argnums=tuple(range(n)))(*xs)
         if "nested" in which:
             out["nested"] = jax.vmap(lambda *a: jax.vmap(f, in_axes=ia, out_axes=oa)(*_pack(prog, c, a)))(
                 *[jnp.asarray(a) for a in c.outer])
@@ -385,6 +395,12 @@ def gt_vmap(prog, c, which, check_name):
         def jv(*a):
             return gt.jvp(lambda *b: P.run(prog, GL, list(b)), tuple(a[:n]), tuple(a[n:]))[1]
         return list(gt.vmap(jv, in_axes=tuple(c.in_axes) * 2, out_axes=oa)(*xs, *V))
+    if check_name == "jacobian":
+        vf = gt.vmap(f, in_axes=ia, out_axes=oa)
+        f1 = lambda *a: vf(*_pack(prog, c, a))[0]   # noqa: E731
+        rev = gt.jacobian(f1, argnums=tuple(range(n)), mode="reverse")(*xs)
+        fwd = gt.jacobian(f1, argnums=tuple(range(n)), mode="forward")(*xs)
+        return list(rev) + list(fwd)
     if check_name == "nested":
         inner = gt.vmap(f, in_axes=ia, out_axes=oa)
         outer = gt.vmap(lambda *a: inner(*_pack(prog, c, a)))
@@ -446,6 +462,15 @@ def check(prog, checks=CHECKS):
         rt, at = R.tol(prog)
         try:
             for name in checks:
+                if name == "jacobian":
+                    if isinstance(jref, dict) and "jacobian" in jref:
+                        got = R._guard(name, lambda: gt_vmap(prog, c, name, name))
+                        n = len(prog.inputs)
+                        for k, (g, w) in enumerate(zip(got, list(jref[name]) * 2)):
+                            mode = "reverse" if k < n else "forward"
+                            R.compare(f"jacobian mode={mode} vs jax.jacrev(jax.vmap): {list(prog.inputs)[k % n]}",
+                                      g, w, rt * 10, at * 10)
+                    continue
                 got = R._guard(name, lambda: gt_vmap(prog, c, name, name))
                 if len(got) != len(loop[name]):
                     raise R.Mismatch(name, f"{len(got)} results, the loop {len(loop[name])}")
