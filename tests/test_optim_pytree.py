@@ -237,6 +237,22 @@ def test_grad_through_one_sgd_step_wrt_the_learning_rate():
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+def test_grad_wrt_a_tensor_learning_rate_matches_finite_differences(name):
+    """A tensor lr is a hyper-parameter gt.grad can differentiate (hyper-gradient descent)."""
+    kw = {"momentum": 0.5} if name == "SGD" else {"weight_decay": 0.2}
+    p = {"w": gt.asarray([1.0, -2.0, 0.5]), "b": gt.asarray(0.3)}
+    loss = lambda q: gt.sum(gt.sin(q["w"]) * q["b"]) + q["b"] ** 2  # noqa: E731
+
+    def outer(lr):
+        opt = getattr(gt.optim, name)(lr=lr, **kw)
+        params, state = p, opt.init(p)
+        for _ in range(2):
+            params, state = opt.update(gt.grad(loss)(params), state, params)
+        return loss(params)
+    check_grads(outer, (gt.asarray(0.05),), order=1, modes=("rev",))
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
 def test_grad_through_two_steps_matches_finite_differences(name):
     kw = {"momentum": 0.9, "nesterov": True} if name == "SGD" else {"weight_decay": 0.1}
     opt = getattr(gt.optim, name)(lr=0.05, **kw)
