@@ -165,7 +165,7 @@ class Optimizer:
         if gspec != spec:
             raise ValueError(f"{name}.update: grads have the structure {gspec!r} but params {spec!r}"
                              f"{_where(gspec, spec)}")
-        for p, g, i in zip(ps, gs, range(len(ps))):
+        for i, (p, g) in enumerate(zip(ps, gs)):
             if g.shape != p.shape or g.backend is not p.backend:
                 raise ValueError(f"{name}.update: the gradient {_path(grads, 'grads', i)} has shape {g.shape} "
                                  f"on {g.device!r}, its parameter shape {p.shape} on {p.device!r}")
