@@ -104,8 +104,6 @@ def test_dropping_an_input_keeps_the_others_axes_and_values():
 
 # ---- regressions found by the fuzzer ------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="nested vmap: x[i] = v with x batched by both levels and v by the outer only "
-                                       "raises a broadcast ValueError (reported to the vmap-core helper 14:10 UTC)")
 def test_nested_vmap_setitem_of_a_value_batched_by_the_outer_level_only():
     def f(x, v):
         y = x * 1.0
@@ -119,9 +117,6 @@ def test_nested_vmap_setitem_of_a_value_batched_by_the_outer_level_only():
     np.testing.assert_array_equal(gt.to_numpy(out), want)
 
 
-@pytest.mark.xfail(strict=True, reason="forward-mode jacobian of vmap w.r.t. a mapped and an unmapped argument "
-                                       "together: setitem of the unmapped value gets tangents of the wrong rank "
-                                       "(reported 14:08 UTC)")
 def test_forward_jacobian_of_vmap_setitem_of_an_unmapped_value():
     def f(x, v):
         y = x * 1.0
@@ -145,3 +140,24 @@ def test_the_case_is_a_function_of_the_program():
     for ex, ax, a in zip(c1.examples, c1.in_axes, c1.batched):
         if ax is not None:
             np.testing.assert_array_equal(np.take(a, 0, axis=ax), ex[0])
+
+
+def test_fuzzer_seeds_70072_and_70088_setitem_of_a_lower_rank_value():
+    """Campaign seeds 70072 (nested) and 70088 (jacobian): a value of lower rank than the written region, batched
+    at another level than the array, is aligned with the region's last axes."""
+    def f(x, v):
+        y = x * 1.0
+        y[-1] = v
+        return y
+    X = np.arange(2 * 3 * 4 * 2.0).reshape(2, 3, 4, 2)
+    Vv = -np.arange(1.0, 5.0).reshape(2, 2)
+    out = gt.vmap(lambda x, v: gt.vmap(f, in_axes=(0, None))(x, v))(gt.asarray(X), gt.asarray(Vv))
+    want = X.copy()
+    want[:, :, -1] = Vv[:, None, :]
+    np.testing.assert_array_equal(gt.to_numpy(out), want)
+    x, v = gt.asarray(np.ones((3, 4, 2))), gt.asarray(np.arange(2.0))
+    vf = gt.vmap(f, in_axes=(0, None))
+    jf = gt.jacobian(vf, argnums=(0, 1), mode="forward")(x, v)
+    jr = gt.jacobian(vf, argnums=(0, 1), mode="reverse")(x, v)
+    for a, b in zip(jf, jr):
+        np.testing.assert_array_equal(gt.to_numpy(a), gt.to_numpy(b))

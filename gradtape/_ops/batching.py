@@ -206,6 +206,13 @@ def _basic(key):
     return not any(hasattr(e, "shape") for e in (key if type(key) is tuple else (key,)))
 
 
+def _region_ndim(ndim, key):
+    """The rank of ``x[key]`` for a basic ``key`` (ints, slices, None, Ellipsis) and ``x`` of rank ``ndim``."""
+    ints = sum(1 for e in key if isinstance(e, int) and not isinstance(e, bool))
+    news = sum(1 for e in key if e is None)
+    return ndim - ints + news
+
+
 def _to_end(x):
     nd = x.ndim
     return x if nd <= 1 else apply1(permute_p, x, {"axes": tuple(range(1, nd)) + (0,)})
@@ -243,6 +250,8 @@ def _write(prim, args, batched, params, size):
     key = params["key"]
     key = key if type(key) is tuple else (key,)
     if _basic(key):
+        if batched[1]:      # the value's axes line up with the region's last ones, after the batch axis
+            v = pad(v, _region_ndim(len(params["xshape"]), key))
         return apply(prim, (x, v), dict(params, key=(_ALL,) + key, xshape=x.shape))
     xe = _to_end(x)
     if batched[1]:

@@ -119,6 +119,11 @@ def _batched_set(xp, a, key, v, batch, add=False):
     if not batch:
         return write(a, key, v)
     if _is_basic(key):
+        if _ndim(v):        # v's own axes line up with the region's last ones, after the batch axes
+            lead, nv = tuple(v.shape[:batch]), _ndim(v) - batch
+            extra = indexed_ndim(_as_tuple(key), a.ndim - batch) - nv
+            if extra > 0:
+                v = xp.reshape(v, lead + (1,) * extra + tuple(v.shape[batch:]))
         return write(a, _all(batch) + _as_tuple(key), v)
     return _to_front(xp, write(_to_end(xp, a, batch), _batch_at_end(key, batch),
                                _to_end(xp, v, batch) if _ndim(v) else v), batch)
