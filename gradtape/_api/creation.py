@@ -16,7 +16,7 @@ from .._ops.device import transfer
 from .._ops.shape import _concat_prim, astype_p, reshape_p
 from .._state import state
 from .device import backend_for, to_device
-from .public import public
+from .public import public, signed
 
 __all__ = ["asarray", "astype", "from_dlpack", "to_numpy", "zeros", "ones", "empty", "full", "eye", "arange",
            "linspace", "zeros_like", "ones_like", "empty_like", "full_like"]
@@ -239,14 +239,23 @@ def _like(name, example):
     return public(f)
 
 
-zeros = _shaped("zeros", "gt.zeros((2,))\nTensor([0., 0.])\n>>> gt.zeros(2, 3).shape\n(2, 3)\n")
-ones = _shaped("ones", "gt.ones((2,))\nTensor([1., 1.])\n")
-empty = _shaped("empty", "gt.empty((2,)).shape\n(2,)\n")
-full = _creator("full", "gt.full((2,), 3.0)\nTensor([3., 3.])\n")
-eye = _creator("eye", "gt.eye(2).shape\n(2, 2)\n")
-arange = _creator("arange", "gt.arange(3)\nTensor([0, 1, 2])\n")
-linspace = _creator("linspace", "gt.linspace(0.0, 1.0, 3)\nTensor([0. , 0.5, 1. ])\n")
-zeros_like = _like("zeros_like", "gt.zeros_like(gt.ones(2))\nTensor([0., 0.])\n")
-ones_like = _like("ones_like", "gt.ones_like(gt.zeros(2))\nTensor([1., 1.])\n")
-empty_like = _like("empty_like", "gt.empty_like(gt.zeros(2)).shape\n(2,)\n")
-full_like = _like("full_like", "gt.full_like(gt.zeros(2), 7.0)\nTensor([7., 7.])\n")
+zeros = signed(_shaped("zeros", "gt.zeros((2,))\nTensor([0., 0.])\n>>> gt.zeros(2, 3).shape\n(2, 3)\n"),
+               lambda shape, *, dtype=None, device=None: None)
+ones = signed(_shaped("ones", "gt.ones((2,))\nTensor([1., 1.])\n"), lambda shape, *, dtype=None, device=None: None)
+empty = signed(_shaped("empty", "gt.empty((2,)).shape\n(2,)\n"), lambda shape, *, dtype=None, device=None: None)
+full = signed(_creator("full", "gt.full((2,), 3.0)\nTensor([3., 3.])\n"),
+              lambda shape, fill_value, *, dtype=None, device=None: None)
+eye = signed(_creator("eye", "gt.eye(2).shape\n(2, 2)\n"),
+             lambda n_rows, n_cols=None, /, *, k=0, dtype=None, device=None: None)
+arange = signed(_creator("arange", "gt.arange(3)\nTensor([0, 1, 2])\n"),
+                lambda start, /, stop=None, step=1, *, dtype=None, device=None: None)
+linspace = signed(_creator("linspace", "gt.linspace(0.0, 1.0, 3)\nTensor([0. , 0.5, 1. ])\n"),
+                  lambda start, stop, /, num, *, dtype=None, device=None, endpoint=True: None)
+zeros_like = signed(_like("zeros_like", "gt.zeros_like(gt.ones(2))\nTensor([0., 0.])\n"),
+                    lambda x, /, *, dtype=None, device=None: None)
+ones_like = signed(_like("ones_like", "gt.ones_like(gt.zeros(2))\nTensor([1., 1.])\n"),
+                   lambda x, /, *, dtype=None, device=None: None)
+empty_like = signed(_like("empty_like", "gt.empty_like(gt.zeros(2)).shape\n(2,)\n"),
+                    lambda x, /, *, dtype=None, device=None: None)
+full_like = signed(_like("full_like", "gt.full_like(gt.zeros(2), 7.0)\nTensor([7., 7.])\n"),
+                   lambda x, /, fill_value, *, dtype=None, device=None: None)

@@ -54,9 +54,11 @@ class NamespaceInfo:
         return get_default_device()
 
     def devices(self):
-        devices = ["cpu", "strict"]
-        if "cuda" in backends.available():
-            devices.append("cuda:0")
+        """Where a user can put arrays: "cpu", "strict" (array_api_strict installed), "cuda:N" per GPU CuPy sees."""
+        kinds = backends.available()        # (imports each library that is installed; "cuda" only with a GPU)
+        devices = [k for k in kinds if k != "cuda"]
+        if "cuda" in kinds:
+            devices += [f"cuda:{i}" for i in range(backends.cupy.device_count())]
         return devices
 
     def default_dtypes(self, *, device=None):

@@ -109,8 +109,8 @@ def broadcast_arrays(*arrays):
 
 
 @public
-def expand_dims(x, /, *, axis=0):
-    """Array API ``expand_dims``.
+def expand_dims(x, /, axis=0):
+    """Array API ``expand_dims`` (``axis`` also positional, as in the 2024.12 standard; it defaults to 0).
 
     >>> import gradtape as gt
     >>> gt.expand_dims(gt.ones((2,)), axis=-1).shape

@@ -14,10 +14,11 @@ Tensor(2.)
 from __future__ import annotations
 
 import functools
+import inspect
 
 from .._core import hooks
 
-__all__ = ["public", "table_module"]
+__all__ = ["public", "signed", "table_module"]
 
 
 def public(fn=None, *, label=None):
@@ -40,6 +41,18 @@ def public(fn=None, *, label=None):
         return fn(*args, **kw)
     f.__gradtape_symbolic__ = True
     return f
+
+
+def signed(fn, stub):
+    """``fn`` with the signature of ``stub`` as its ``__signature__`` (what ``inspect.signature`` reports): the
+    standard's, for a function that also accepts more at runtime (``gt.zeros(2, 3)``, PyTorch's varargs shape).
+
+    >>> import inspect, gradtape as gt
+    >>> str(inspect.signature(gt.zeros))
+    '(shape, *, dtype=None, device=None)'
+    """
+    fn.__signature__ = inspect.signature(stub)
+    return fn
 
 
 def table_module(module_name, functions, module_globals):

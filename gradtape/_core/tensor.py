@@ -416,8 +416,8 @@ class Tensor:
         empty spec (its repr)."""
         if not spec and self.ndim:
             return repr(self)
-        if self.size == 1:
-            return format(self.item(), spec)
+        if self.size == 1:          # as NumPy formats its scalar of this dtype (np.float32(x).__format__...)
+            return format(self.backend.to_numpy(self.data).reshape(())[()], spec)
         raise TypeError(f"unsupported format string {spec!r} for a gradtape Tensor of shape {self.shape} "
                         f"({self.size} elements); format its elements: x.item() for one, gt.to_numpy(x) for an "
                         f"array (np.array2string, np.format_float_positional)")
@@ -592,10 +592,9 @@ class Tensor:
         _assign(self, hooks.API.setitem(_alias(self), key, value), "__setitem__")
 
     def __iter__(self):
-        if self.ndim == 0:
+        if self.ndim == 0:          # raised by iter() itself, as NumPy does (not at the first next())
             raise TypeError("iteration over a 0-d tensor")
-        for i in range(self.shape[0]):
-            yield self[i]
+        return (self[i] for i in range(self.shape[0]))
 
     def __len__(self):
         if self.ndim == 0:
