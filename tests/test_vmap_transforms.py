@@ -173,3 +173,49 @@ def test_per_example_gradients_keep_namedtuples_and_sorted_dicts():
     assert list(got) == ["a", "z"]
     _close(got["z"], gt.sum(xs, axis=1))
     _close(got["a"], gt.full((4,), 4.0))
+
+
+def _custom_pair():
+    @gt.custom_vjp
+    def f(x):
+        return gt.sin(x) * x
+
+    def f_fwd(x):
+        return gt.sin(x) * x, x
+
+    def f_bwd(x, ct):
+        return (ct * (gt.cos(x) * x + gt.sin(x)),)
+    f.defvjp(f_fwd, f_bwd)
+
+    @gt.custom_jvp
+    def g(x):
+        return gt.sin(x) * x
+
+    @g.defjvp
+    def g_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return gt.sin(x) * x, (gt.cos(x) * x + gt.sin(x)) * t
+    return f, g
+
+
+@pytest.mark.parametrize("which", ["custom_vjp", "custom_jvp", "checkpoint"])
+def test_custom_rules_and_checkpoint_compose_with_vmap_both_ways(which):
+    f, g = _custom_pair()
+    h = {"custom_vjp": f, "custom_jvp": g, "checkpoint": gt.checkpoint(lambda x: gt.sin(x) * x)}[which]
+    xs = gt.asarray(RNG.standard_normal((4, 3)))
+    ts = gt.asarray(RNG.standard_normal((4, 3)))
+    d = gt.cos(xs) * xs + gt.sin(xs)                    # the closed-form derivative
+    _close(gt.vmap(h)(xs), gt.sin(xs) * xs)
+    _close(gt.grad(lambda xs: gt.sum(gt.vmap(h)(xs)))(xs), d)
+    _close(gt.vmap(gt.grad(lambda x: gt.sum(h(x) ** 2)))(xs), 2 * gt.sin(xs) * xs * d)
+    if which != "custom_vjp":                           # custom_vjp has no forward mode, as in JAX
+        _close(gt.vmap(lambda x, t: gt.jvp(h, (x,), (t,))[1])(xs, ts), d * ts)
+        _close(gt.jvp(gt.vmap(h), (xs,), (ts,))[1], d * ts)
+
+
+def test_vmap_of_linearize_and_trace_of_vmap():
+    xs = gt.asarray(RNG.standard_normal((4, 3)))
+    ts = gt.asarray(RNG.standard_normal((4, 3)))
+    _close(gt.vmap(lambda x, t: gt.linearize(gt.sin, x)[1](t))(xs, ts), gt.cos(xs) * ts)
+    g = gt.trace(gt.vmap(lambda x: gt.sum(gt.sin(x) * x)), xs)
+    _close(g(2 * xs), gt.sum(gt.sin(2 * xs) * 2 * xs, axis=1))
