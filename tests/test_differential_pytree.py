@@ -38,3 +38,11 @@ def test_skeletons_are_varied_and_hold_every_input_once():
         kinds.update("dict" if "['" in gt.tree.keystr(p) else "attr" if "." in gt.tree.keystr(p) else
                      "seq" if gt.tree.keystr(p) else "bare" for p, _ in pairs)
     assert min(kinds["dict"], kinds["attr"], kinds["seq"], kinds["bare"]) > 0, kinds
+
+
+def test_seed_123117_where_condition_in_the_jax_reference():
+    """Campaign seed 123117: the JAX reference translated gt.where(x > 0, a, b) as jnp.where(x, a, b); the
+    reference now uses the vmap fuzzer's JAX translations, and the program agrees."""
+    prog = P.generate(123117, "general")
+    res = T.check(prog)
+    assert res.status == "ok", res

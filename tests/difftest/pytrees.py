@@ -26,6 +26,7 @@ import numpy as np
 
 from . import programs as P
 from . import runner as R
+from . import vmap as V
 
 Pair = collections.namedtuple("Pair", "left right")
 KEYS = list("edcbazyx")
@@ -124,9 +125,10 @@ def _jax_grad(prog, skel, order, arrs, W_np):
     tree = jax.tree_util.tree_map(lambda n: jnp.asarray(arrs[n]), skel)
     W = [jnp.asarray(w) for w in W_np]
 
-    def f(t):
-        return _loss(J, prog, W, dict(zip(order, jax.tree_util.tree_leaves(t))),
-                     lambda terms: sum(jnp.sum(x) for x in terms))
+    def f(t):       # vmap's JAX translations (JAX_EXTRA: where's condition, ...), as the vmap fuzzer uses them
+        by_name = dict(zip(order, jax.tree_util.tree_leaves(t)))
+        outs = V.jrun(prog, J, [by_name[n] for n in prog.inputs])
+        return sum(jnp.sum(o * w) for o, w in zip(outs, W))
     try:
         g = jax.jit(jax.grad(f))(tree)
     except Exception:
