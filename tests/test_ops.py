@@ -205,6 +205,8 @@ NOT_IN_TABLE = {
        for name in ("inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "pinv",
                     "trace", "diagonal", "cross")},
     "matrix_norm": "gt.linalg.matrix_norm: tests/test_linalg.py's matrix_norm_* rows",
+    **{name: "complex inputs only (gt.real/imag/conj/abs of a complex tensor): tests/test_complex.py, against torch"
+       for name in ("real_complex", "imag_complex", "conj_complex", "abs_complex")},
 }
 # primitives made on first use, one per number of inputs (concat2, concat3...): counted under the family's name
 FAMILIES = {"concat": re.compile(r"concat\d+")}

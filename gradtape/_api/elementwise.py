@@ -83,41 +83,44 @@ def _number_or_none(v):
 
 @public
 def real(x, /):
-    """Real part (the identity on real tensors).
+    """Real part (the identity on real tensors); differentiable on complex ones (VJP ct + 0i).
 
     >>> import gradtape as gt
-    >>> gt.real(gt.asarray([1.5]))
-    Tensor([1.5])
+    >>> gt.real(gt.asarray([1.5])), gt.real(gt.asarray([1 + 2j]))
+    (Tensor([1.5]), Tensor([1.]))
     """
     x = asarray(x)
     if isdtype(x.dtype, "complex floating"):
-        raise TypeError("gradtape.real: complex tensors are not differentiable in this version")
+        return apply1(ops.real_c, x)
     return apply1(ops.positive, x)
 
 
 @public
 def imag(x, /):
-    """Imaginary part (zeros on real tensors).
+    """Imaginary part (zeros on real tensors); differentiable on complex ones (VJP i ct).
 
     >>> import gradtape as gt
-    >>> gt.imag(gt.asarray([1.5]))
-    Tensor([0.])
+    >>> gt.imag(gt.asarray([1.5])), gt.imag(gt.asarray([1 + 2j]))
+    (Tensor([0.]), Tensor([2.]))
     """
     x = asarray(x)
     if isdtype(x.dtype, "complex floating"):
-        raise TypeError("gradtape.imag: complex tensors are not differentiable in this version")
+        return apply1(ops.imag_c, x)
     return zeros_like(x)
 
 
 @public
 def conj(x, /):
-    """Complex conjugate (the identity on real tensors).
+    """Complex conjugate (the identity on real tensors); VJP conj(ct).
 
     >>> import gradtape as gt
-    >>> gt.conj(gt.asarray([1.5]))
-    Tensor([1.5])
+    >>> gt.conj(gt.asarray([1.5])), gt.conj(gt.asarray([1 + 2j]))
+    (Tensor([1.5]), Tensor([1.-2.j]))
     """
-    return real(x)
+    x = asarray(x)
+    if isdtype(x.dtype, "complex floating"):
+        return apply1(ops.conj_c, x)
+    return apply1(ops.positive, x)
 
 
 # ---- elementwise functions whose parameters come from the modes (gt.abs, and gt.nn's relu, sigmoid, softplus) ----
@@ -128,6 +131,8 @@ def abs(x, /):
     >>> gt.abs(gt.asarray([-2.0, 3.0]))
     Tensor([2., 3.])
     """
+    if getattr(getattr(x, "dtype", None), "kind", None) == "complex floating":   # |z| (tensors, vmap tracers)
+        return apply1(ops.abs_c, x)
     return apply1(ops.abs_, x, {"a": state.abs_sub})
 
 

@@ -20,7 +20,7 @@ import math
 import threading
 
 from .. import _tree
-from .._api import asarray, eye, permute_dims, reshape
+from .._api import asarray, conj, eye, permute_dims, reshape
 from .._core import engine as _engine
 from .._core.dispatch import apply1, wrap
 from .._core.dtypes import dtype_name, is_float
@@ -77,13 +77,21 @@ def _source(x, what, i=None):
     return w, x.tangents is not None
 
 
+# transforms that take complex arguments (PyTorch's convention, README "Complex numbers"); jacobian, hessian, hvp and
+# linearize refuse them (a complex Jacobian of a non-holomorphic function is not one matrix)
+_COMPLEX_OK = frozenset(("grad", "vjp", "jvp"))
+
+
 def _check_real(x, what, which="an argument"):
-    """Differentiation is w.r.t. real floating arrays only (complex: not built yet; integers: no derivative)."""
+    """Differentiation is w.r.t. floating arrays (complex ones by grad, value_and_grad, vjp, jvp); integers have no
+    derivative."""
     name = dtype_name(x.dtype)
     if name.startswith("complex"):
+        if what in _COMPLEX_OK:
+            return
         raise TypeError(f"gradtape.{what}: {which} is complex ({name}, shape {x.shape}); complex "
-                        f"differentiation is not supported yet: differentiate w.r.t. the real and imaginary "
-                        f"parts as separate real arrays")
+                        f"differentiation is not supported yet by {what} (gt.grad, gt.vjp and gt.jvp take complex "
+                        f"arguments): differentiate w.r.t. the real and imaginary parts as separate real arrays")
     if not is_float(x.dtype):
         raise TypeError(f"gradtape.{what}: cannot differentiate with respect to {which} of dtype {x.dtype} "
                         f"(shape {x.shape}); pass a floating-point array")
@@ -226,7 +234,9 @@ def _scalar_out(out, what):
     name = dtype_name(out.dtype)
     if name not in ("float16", "float32", "float64"):
         raise TypeError(f"gradtape.{what} requires real-valued outputs (float dtype), but the function returned "
-                        f"dtype {name}" + ("; complex differentiation is not supported yet" if "complex" in name else
+                        f"dtype {name}" + ("; grad can be implicitly created only for real scalar outputs (as in "
+                                           "torch): take gt.real, gt.abs... of it, or use gt.vjp with a cotangent"
+                                           if "complex" in name else
                                            "; integer and boolean results (argmax, comparisons) have no gradient"))
 
 
@@ -234,7 +244,25 @@ def _grads(out, srcs, create):
     if not out._requires_grad:   # output does not depend on the arguments
         return gradients_or_zeros([None] * len(srcs), srcs)
     head = wrap(out.backend.xp.ones_like(out.data), out.backend) if create else out.backend.xp.ones_like(out.data)
-    return gradients_or_zeros(_engine.run([out], [head], retain_graph=create, create_graph=create, sources=srcs), srcs)
+    return _torch_convention(
+        gradients_or_zeros(_engine.run([out], [head], retain_graph=create, create_graph=create, sources=srcs), srcs))
+
+
+def _torch_convention(gs):
+    """The gradients of complex arguments conjugated: the rules run in JAX's convention (gradtape/_ops/elementwise.py),
+    the user gets PyTorch's (README "Complex numbers"); real ones as they are (one dtype test per argument)."""
+    return [conj(g) if isinstance(g, Tensor) and g.dtype.kind == "complex floating" else g for g in gs]
+
+
+def _jax_cotangent(c):
+    """A complex cotangent given in PyTorch's convention, conjugated for the rules; any other as it is."""
+    if type(c) is complex:
+        return c.conjugate()
+    if isinstance(c, Tensor) and c.dtype.kind == "complex floating":
+        return conj(c)
+    if not isinstance(c, Tensor) and "complex" in str(getattr(c, "dtype", "")):
+        return conj(asarray(c))
+    return c
 
 
 def value_and_grad(f, argnums=0, has_aux=False):
@@ -314,13 +342,13 @@ def vjp(f, *primals, has_aux=False):
             if not o._requires_grad:
                 continue
             roots.append(o)
-            heads.append(c)
+            heads.append(_jax_cotangent(c))
         if not roots:
             return tuple(_unflat(specs, gradients_or_zeros([None] * len(srcs), srcs)))
         create = nested or any(isinstance(c, Tensor) and (c._requires_grad or c.tangents is not None) for c in cts)
         got = _engine.run(roots, head_gradients(roots, heads, create, "vjp"), retain_graph=True,
                           create_graph=create, sources=srcs)
-        return tuple(_unflat(specs, gradients_or_zeros(got, srcs)))
+        return tuple(_unflat(specs, _torch_convention(gradients_or_zeros(got, srcs))))
 
     shown = out if nested else _tree.unflatten(ospec, [wrap(o.data, o.backend) for o in outs])
     if has_aux and not nested:

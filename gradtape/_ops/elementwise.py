@@ -19,6 +19,33 @@ from .._core.dispatch import apply1
 from .._core.primitive import binary, define, define_linear, unary
 from .._state import state
 
+# ---- complex numbers -------------------------------------------------------------------------------------------------
+# Rules are written in JAX's convention: the VJP of a holomorphic f is ct * f'(z) (the rules of real tensors as they
+# are: no conjugation, no cost on real tensors), the JVP f'(z) t. The transforms conjugate complex cotangents where
+# they enter (gt.vjp's) and complex gradients where they leave (gt.grad, gt.vjp), which gives PyTorch's convention
+# to the user (README "Complex numbers"). Non-holomorphic ops of complex tensors (real, imag, conj, abs) have their
+# own primitives at the end, chosen by gradtape._api.elementwise at the call.
+_CKINDS = frozenset(("c", "complex floating"))     # NumPy/CuPy dtype.kind, gradtape DType.kind
+
+
+def _c(xp, v):
+    """conj(v) for a complex array or number ``v``; ``v`` itself otherwise (for the few rules that conjugate)."""
+    try:
+        if v.dtype.kind not in _CKINDS:
+            return v
+    except AttributeError:      # Python numbers, array-api-strict dtypes (no .kind)
+        if type(v) is complex:
+            return v.conjugate()
+        if "complex" not in str(getattr(v, "dtype", "")):
+            return v
+    return xp.conj(v)
+
+
+def _acosh_d(xp, x):
+    """1 / sqrt(x^2 - 1); on complex x as 1 / (sqrt(x - 1) sqrt(x + 1)), acosh's principal branch."""
+    return 1 / xp.sqrt(x * x - 1) if _c(xp, x) is x else 1 / (xp.sqrt(x - 1) * xp.sqrt(x + 1))
+
+
 # ---- unary ---------------------------------------------------------------------------------------------------------
 negative = define_linear("negative", lambda xp, x: -x, lambda xp, ct, out, x: -ct, same_shape=True, namespace="gt")
 positive = define("positive", lambda xp, x: +x, vjp={"x": lambda xp, ct, out, x: ct},
@@ -34,7 +61,7 @@ cosh = unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, x, out: xp.sinh(x), na
 tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, x, out: 1 - out * out, reads="out", fused_vjp=True,
              namespace="gt")
 asinh = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, x, out: 1 / xp.sqrt(x * x + 1), namespace="gt")
-acosh = unary("acosh", lambda xp, x: xp.acosh(x), lambda xp, x, out: 1 / xp.sqrt(x * x - 1), namespace="gt")
+acosh = unary("acosh", lambda xp, x: xp.acosh(x), lambda xp, x, out: _acosh_d(xp, x), namespace="gt")
 atanh = unary("atanh", lambda xp, x: xp.atanh(x), lambda xp, x, out: 1 / (1 - x * x), namespace="gt")
 exp = unary("exp", lambda xp, x: xp.exp(x), lambda xp, x, out: out, reads="out", namespace="gt")
 expm1 = unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, x, out: out + 1, reads="out", namespace="gt")
@@ -144,3 +171,31 @@ def _log_or_zero(xp, x):
 
 def _tie(xp, win, tie, out):
     return xp.astype(win, out.dtype) + 0.5 * xp.astype(tie, out.dtype)
+
+
+# ---- non-holomorphic functions of complex tensors (gt.real, gt.imag, gt.conj, gt.abs pick these for complex x) ------
+# Rules in JAX's convention (see _c): real: VJP ct + 0i, JVP Re t; imag: VJP -i ct, JVP Im t; conj: linear, VJP
+# conj(ct); abs: VJP ct conj(z)/|z| (0 at z = 0), JVP Re(conj(z/|z|) t). Outputs real (conj's complex): no same_shape.
+# (the engine casts real's real cotangent to the complex input's dtype)
+real_c = define("real_complex", lambda xp, x: xp.real(x), vjp={"x": lambda xp, ct, out, x: ct},
+                jvp={"x": lambda xp, t, out, x: xp.real(t)})
+imag_c = define("imag_complex", lambda xp, x: xp.imag(x),
+                vjp={"x": lambda xp, ct, out, x: xp.astype(ct, x.dtype) * -1j},
+                jvp={"x": lambda xp, t, out, x: xp.imag(t)}, reads={"x": ("x",)})
+conj_c = define_linear("conj_complex", lambda xp, x: xp.conj(x), lambda xp, ct, out, x: xp.conj(ct), same_shape=True)
+abs_c = define("abs_complex", lambda xp, x: xp.abs(x),
+               vjp={"x": lambda xp, ct, out, x: ct * xp.conj(_sgn(xp, x, out))},
+               jvp={"x": lambda xp, t, out, x: xp.real(xp.conj(_sgn(xp, x, out)) * t)}, reads={"x": ("x", "out")})
+
+
+def _sgn(xp, x, out):
+    """z / |z|, 0 at z = 0 (torch's sgn)."""
+    return x / xp.where(out == 0, xp.ones_like(out), out)
+
+
+def _batch1(prim, args, batched, params, size):
+    """gt.vmap's rule of real_complex, imag_complex, abs_complex: elementwise, applied as they are."""
+    return apply1(prim, args[0])
+
+
+real_c.batch = imag_c.batch = abs_c.batch = _batch1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from .._core.primitive import define
+from .elementwise import _c
 from .reduction import _keep, _unreduce
 
 __all__ = ["matmul", "vecdot_", "norm2", "normp"]
@@ -90,8 +91,8 @@ matmul = define("matmul", lambda xp, x, y, nd: xp.matmul(x, y), inputs=("x", "y"
 # ---- vecdot (axis negative) ----------------------------------------------------------------------------------------
 vecdot_ = define(
     "vecdot", lambda xp, x, y, axis, nd: xp.vecdot(x, y, axis=axis), inputs=("x", "y"),
-    vjp={"x": lambda xp, ct, out, x, y, axis, nd: xp.expand_dims(ct, axis=axis) * y,
-         "y": lambda xp, ct, out, x, y, axis, nd: xp.expand_dims(ct, axis=axis) * x},
+    vjp={"x": lambda xp, ct, out, x, y, axis, nd: _c(xp, xp.expand_dims(ct, axis=axis) * y),  # sum(conj(x) y)
+         "y": lambda xp, ct, out, x, y, axis, nd: xp.expand_dims(ct, axis=axis) * _c(xp, x)},
     jvp={"x": lambda xp, t, out, x, y, axis, nd: xp.vecdot(_align_stack(xp, t, nd[0], nd), y, axis=axis),
          "y": lambda xp, t, out, x, y, axis, nd: xp.vecdot(x, _align_stack(xp, t, nd[1], nd), axis=axis)},
     reads={"x": ("y",), "y": ("x",)})

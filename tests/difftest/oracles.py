@@ -443,7 +443,9 @@ PRIM_VIA = {"getitem": "getitem", "setitem": "setitem", "index_add": "setitem (a
             "log_softmax": "nn.log_softmax", "softmax": "nn.softmax", "cross_entropy": "nn.cross_entropy",
             "xlogx": "special.entr, special.xlogy, special.rel_entr", "log1prel": "special.exprel",
             "to_device": None, "astype": "astype", "abs": "abs", "pow": "pow",
-            "select": "the outputs of the multi-output primitives (linalg.eigh, svd, qr, slogdet)"}
+            "select": "the outputs of the multi-output primitives (linalg.eigh, svd, qr, slogdet)",
+            # gt.real/imag/conj/abs of complex tensors (the real-valued fuzzer draws none): tests/test_complex.py
+            "real_complex": "real", "imag_complex": "imag", "conj_complex": "conj", "abs_complex": "abs"}
 
 # Where gradtape documents a choice PyTorch does not make, the generator avoids the point and
 # tests/test_differential.py checks the documented value directly.
