@@ -139,7 +139,7 @@ def summarize(outcomes, backends=BACKENDS):
 
 
 def table(rows, backends=BACKENDS):
-    head = f"| suite | tests | {backends[0]} failed | " + " | ".join(f"{b} failed" for b in backends[1:]) + \
+    head = f"| suite | tests ({' / '.join(backends)}) | {backends[0]} failed | " + " | ".join(f"{b} failed" for b in backends[1:]) + \
         " | skipped (" + " / ".join(backends) + ") | seconds |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -147,7 +147,8 @@ def table(rows, backends=BACKENDS):
             lines.append(f"| {r['suite']} | {r['note']} |" + " |" * (head.count("|") - 3))
             continue
         c = r["counts"]
-        lines.append(f"| {r['suite']} | {c[backends[0]]['tests']:,} | {c[backends[0]]['failed']:,} | "
+        lines.append(f"| {r['suite']} | " + " / ".join(f"{c[b]['tests']:,}" for b in backends)
+                     + f" | {c[backends[0]]['failed']:,} | "
                      + " | ".join(f"{c[b]['failed']:,}" for b in backends[1:])
                      + " | " + " / ".join(f"{c[b]['skipped']:,}" for b in backends)
                      + f" | {r.get('seconds', 0):.0f} |" + (f" {r['note']}" if r.get("note") else ""))

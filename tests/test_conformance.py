@@ -30,7 +30,7 @@ EXCEPTIONS = {
 # strict's own helpers, not functions of the standard
 NOT_STANDARD = {"get_array_api_strict_flags", "set_array_api_strict_flags", "reset_array_api_strict_flags",
                 "Literal", "NamedTuple", "normalize_axis_tuple", "requires_api_version", "requires_extension",
-                "conj", "finfo", "reshape"}
+                "conj", "finfo", "reshape", "device_supports_dtype"}
 
 
 def _params(f):
