@@ -31,6 +31,7 @@ from ._autodiff.custom import custom_vjp, custom_jvp
 from ._autodiff.checkpoint import checkpoint
 from ._autodiff.vmap import vmap
 from . import linalg, nn, autograd, nd, testing, optim, special, sym, tree
+from . import fft
 from . import tree as tree_util
 from .graph import Graph, trace
 
@@ -39,4 +40,5 @@ __all__ = ["Tensor", "record", "pause", "no_grad", "enable_grad", "is_recording"
            "vjp", "jvp", "jacobian", "hessian", "hvp", "linearize", "jacfwd",
            "jacrev", "custom_vjp", "custom_jvp", "checkpoint", "vmap", "Graph", "trace",
            "linalg", "nn", "autograd", "nd", "testing", "optim", "special", "sym", "backends", "tree", "tree_util",
+           "fft",
            *_api_names]

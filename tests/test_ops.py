@@ -207,6 +207,8 @@ NOT_IN_TABLE = {
     "matrix_norm": "gt.linalg.matrix_norm: tests/test_linalg.py's matrix_norm_* rows",
     **{name: "complex inputs only (gt.real/imag/conj/abs of a complex tensor): tests/test_complex.py, against torch"
        for name in ("real_complex", "imag_complex", "conj_complex", "abs_complex")},
+    **{name: "gt.fft: tests/test_fft.py, against torch.fft (values, VJP, JVP, second order, every norm and length)"
+       for name in ("fftn", "rfftn", "irfftn")},
 }
 # primitives made on first use, one per number of inputs (concat2, concat3...): counted under the family's name
 FAMILIES = {"concat": re.compile(r"concat\d+")}

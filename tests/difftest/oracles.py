@@ -445,7 +445,10 @@ PRIM_VIA = {"getitem": "getitem", "setitem": "setitem", "index_add": "setitem (a
             "to_device": None, "astype": "astype", "abs": "abs", "pow": "pow",
             "select": "the outputs of the multi-output primitives (linalg.eigh, svd, qr, slogdet)",
             # gt.real/imag/conj/abs of complex tensors (the real-valued fuzzer draws none): tests/test_complex.py
-            "real_complex": "real", "imag_complex": "imag", "conj_complex": "conj", "abs_complex": "abs"}
+            "real_complex": "real", "imag_complex": "imag", "conj_complex": "conj", "abs_complex": "abs",
+            # gt.fft's primitives (complex-valued: tests/test_fft.py, against torch.fft)
+            "fftn": "fft.fft, fft.fftn, fft.ifft, fft.ifftn", "rfftn": "fft.rfft, fft.rfftn, fft.ihfft",
+            "irfftn": "fft.irfft, fft.irfftn, fft.hfft"}
 
 # Where gradtape documents a choice PyTorch does not make, the generator avoids the point and
 # tests/test_differential.py checks the documented value directly.
