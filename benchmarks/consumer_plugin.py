@@ -11,7 +11,8 @@ What it replaces:
 * **SciPy** (``scipy/conftest.py``): the ``xp`` fixture's parameters (``xp_available_backends``, fixed when the
   conftest is imported) become the chosen namespaces, each ``pytest.param(module, id=name)``; ``"gradtape"`` is
   added to ``xp_known_backends`` so that ``@skip_xp_backends(np_only=True)`` and friends apply to it as to any
-  non-NumPy backend.
+  non-NumPy backend; a test that skips numpy, array_api_strict and torch by name ("lazy backends only") skips
+  gradtape too.
 * **scikit-learn**: ``sklearn.utils._array_api.yield_namespaces`` and ``yield_namespace_device_dtype_combinations``
   (read when the test modules are imported, after ``pytest_configure``) yield the chosen namespaces:
   ``("gradtape", None, "float64")``, ``("gradtape", None, "float32")`` and array_api_strict's own combinations.
@@ -88,10 +89,25 @@ def pytest_generate_tests(metafunc):
         fixturedef._gt_injected = True
 
 
+EAGER = {"numpy", "array_api_strict", "torch"}
+
+
+def _skip_for_eager(item):
+    """A SciPy test that skips every eager CPU backend by name (``reason="lazy backends only"``) is not meant for
+    gradtape, which is eager too: skip it with that reason."""
+    marks = [m for m in item.iter_markers("skip_xp_backends") if m.args]
+    if EAGER <= {m.args[0] for m in marks}:
+        reason = marks[0].kwargs.get("reason") or "skipped on every eager backend"
+        item.add_marker(pytest.mark.skip(reason=f"{reason} (skipped on {', '.join(sorted(EAGER))})"))
+
+
 def pytest_collection_modifyitems(session, config, items):
     keep, drop = [], []
     for item in items:
-        (keep if backend_of(item.nodeid) else drop).append(item)
+        b = backend_of(item.nodeid)
+        (keep if b else drop).append(item)
+        if b is not None and b not in EAGER:
+            _skip_for_eager(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -127,15 +127,17 @@ def summarize(outcomes, backends=BACKENDS):
             counts[b]["tests"] += 1
             counts[b]["failed"] += outcome == "failed"
             counts[b]["skipped"] += outcome in ("skipped", "xfailed")
-    only = []
+    only, failed = [], []
     if len(backends) == 2:
         gt_b, ref = backends
         for nodeid, (outcome, message) in sorted(outcomes.items()):
             if outcome == "failed" and backend_of(nodeid) == gt_b:
                 twin = next((outcomes[t] for t in _twins(nodeid, gt_b, ref) if t in outcomes), None)
-                if twin is None or twin[0] == "passed":
+                twin = "absent" if twin is None else twin[0]
+                failed.append((nodeid, message, twin))
+                if twin in ("absent", "passed"):
                     only.append((nodeid, message))
-    return {"counts": counts, "only_gradtape_failed": only}
+    return {"counts": counts, "only_gradtape_failed": only, "gradtape_failed": failed}
 
 
 def table(rows, backends=BACKENDS):
@@ -156,14 +158,18 @@ def table(rows, backends=BACKENDS):
 
 
 def details(rows, limit=40):
+    """The gradtape failures of each suite, by the outcome of the same test on the reference backend."""
     out = []
     for r in rows:
-        only = r.get("only_gradtape_failed") or []
-        if only:
-            out.append(f"\n### {r['suite']}: {len(only)} failing on gradtape, passing (or absent) on the reference\n")
-            out += [f"- `{n}`: {m.splitlines()[0] if m else ''}"[:300] for n, m in only[:limit]]
-            if len(only) > limit:
-                out.append(f"- ... and {len(only) - limit} more")
+        failed = r.get("gradtape_failed") or [(n, m, "passed") for n, m in r.get("only_gradtape_failed") or []]
+        for twin in ("passed", "absent", "skipped", "xfailed", "failed"):
+            these = [(n, m) for n, m, t in failed if t == twin]
+            if not these:
+                continue
+            out.append(f"\n### {r['suite']}: {len(these)} failing on gradtape, {twin} on the reference\n")
+            out += [f"- `{n}`: {m.splitlines()[0] if m else ''}"[:300] for n, m in these[:limit]]
+            if len(these) > limit:
+                out.append(f"- ... and {len(these) - limit} more")
     return "\n".join(out)
 
 

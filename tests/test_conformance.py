@@ -161,6 +161,14 @@ def test_concat_mismatched_ranks_is_a_value_error_naming_shapes():
     assert gt.concat([gt.ones((2, 3)), gt.ones((2, 4))], axis=1).shape == (2, 7)
 
 
+def test_broadcast_error_uses_numpys_words():
+    """SciPy's tests match NumPy's message (``...be broadcast...``, scipy.optimize's input validation)."""
+    with pytest.raises(ValueError, match=r"broadcast_shapes: shapes \(2,\), \(3,\) cannot be broadcast"):
+        gt.broadcast_shapes((2,), (3,))
+    with pytest.raises(ValueError, match="be broadcast"):
+        gt.broadcast_arrays(gt.ones(2), gt.ones(3))
+
+
 def test_strict_device_result_type_and_masks():
     x = gt.asarray([1.0, 2.0, 3.0], device="strict")
     assert gt.result_type(x, gt.float32) == gt.float64

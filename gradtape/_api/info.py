@@ -38,7 +38,8 @@ def broadcast_shapes(*shapes):
             k = s[i - ndim + len(s)] if i - ndim + len(s) >= 0 else 1
             if k != 1:
                 if n != 1 and n != k:
-                    raise ValueError(f"shapes {', '.join(str(tuple(s)) for s in shapes)} do not broadcast")
+                    raise ValueError(f"gradtape.broadcast_shapes: shapes {', '.join(str(tuple(s)) for s in shapes)} "
+                                     f"cannot be broadcast together")      # (NumPy's words; SciPy matches them)
                 n = k
         out.append(n)
     return tuple(out)
