@@ -1,0 +1,172 @@
+"""Differential fuzzing of complex programs and ``gt.fft`` (issue 12), oracle torch (complex128).
+
+A program is a random straight-line chain over a pool of values: two complex inputs of shape (3, 4) and one
+real input of shape (4,); each step applies a random op (holomorphic, non-holomorphic, arithmetic with
+broadcasting and real/complex promotion, fft transforms) to values of the pool and squashes the result
+(v / (1 + |v|), itself differentiable) so long chains stay finite. The loss is real: sum(real(v * conj(w))) of
+the last value with a fixed random complex w. Checked: the value, gt.grad w.r.t. all three inputs against
+torch's .grad (PyTorch's convention), and gt.jvp against torch.func.jvp. Replay a seed with
+``python -m tests.difftest.complex --n 1 --seed SEED`` (prints the program).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+
+import gradtape as gt
+
+# the ops a step draws (gradtape and torch spellings below; torch is passed in: the module imports without it)
+UNARY = ["sin", "cos", "tanh", "exp", "log", "sqrt", "square", "reciprocal", "conj", "abs", "real", "imag",
+         "negative", "fft", "ifft", "fftn", "fftshift", "irfft4", "rfft6", "hfft4", "sum1", "mean0", "prod1"]
+BINARY = ["add", "subtract", "multiply", "divide", "matmul_t"]
+
+
+def _gt_op(name):
+    f = gt.fft
+    table = {
+        "fft": lambda x: f.fft(x), "ifft": lambda x: f.ifft(x, norm="ortho"),
+        "fftn": lambda x: f.fftn(x, norm="forward"),
+        "fftshift": lambda x: f.fftshift(x), "irfft4": lambda x: f.irfft(x, n=4),
+        "rfft6": lambda x: f.rfft(gt.real(x), n=6),
+        "hfft4": lambda x: f.hfft(x, n=4), "sum1": lambda x: gt.sum(x, axis=-1, keepdims=True) + x,
+        "mean0": lambda x: gt.mean(x, axis=0) * x, "prod1": lambda x: gt.prod(x, axis=-1, keepdims=True) - x,
+        "matmul_t": lambda x, y: gt.matmul(x, gt.matrix_transpose(y)) @ y if y.ndim == 2 else x * y,
+    }
+    return table.get(name) or getattr(gt, name)
+
+
+def _torch_op(torch, name):
+    f = torch.fft
+    table = {
+        "fft": lambda x: f.fft(x), "ifft": lambda x: f.ifft(x, norm="ortho"),
+        "fftn": lambda x: f.fftn(x, norm="forward"),
+        "fftshift": lambda x: f.fftshift(x), "irfft4": lambda x: f.irfft(x, n=4),
+        "rfft6": lambda x: f.rfft(x.real, n=6),
+        "hfft4": lambda x: f.hfft(x, n=4), "sum1": lambda x: torch.sum(x, dim=-1, keepdim=True) + x,
+        "mean0": lambda x: torch.mean(x, dim=0) * x, "prod1": lambda x: torch.prod(x, dim=-1, keepdim=True) - x,
+        "matmul_t": lambda x, y: _tmatmul(torch, x, y), "square": torch.square, "negative": torch.neg,
+        "imag": lambda x: x.imag if x.is_complex() else 0 * x, "real": lambda x: x.real,
+    }
+    return table.get(name) or getattr(torch, name)
+
+
+def _tmatmul(torch, x, y):
+    """torch.matmul does not promote real with complex: as gradtape's (the standard's) promotion."""
+    if x.is_complex() or y.is_complex():
+        x, y = x.to(torch.complex128), y.to(torch.complex128)
+    return torch.matmul(x, y.mT) @ y
+
+
+@dataclasses.dataclass
+class Program:
+    seed: int
+    steps: list          # (op name, operand indices into the pool)
+    inputs: list         # numpy arrays: complex (3, 4), complex (3, 4), real (4,)
+    w: np.ndarray
+
+    def source(self):
+        lines = [f"# seed {self.seed}: v0, v1 complex (3, 4), v2 real (4,)"]
+        for k, (name, ix) in enumerate(self.steps):
+            lines.append(f"v{k + 3} = squash({name}({', '.join(f'v{i}' for i in ix)}))")
+        lines.append(f"loss = sum(real(v{len(self.steps) + 2} * conj(w)))")
+        return "\n".join(lines)
+
+
+def generate(seed, length=6):
+    rng = np.random.default_rng(seed)
+    inputs = [rng.normal(size=(3, 4)) + 1j * rng.normal(size=(3, 4)) for _ in range(2)] + [rng.normal(size=4)]
+    real = [False, False, True]      # which pool values are real-valued
+    shapes = [(3, 4), (3, 4), (4,)]
+    steps = []
+    for _ in range(length):
+        if rng.random() < 0.35:
+            name = BINARY[rng.integers(len(BINARY))]
+            ix = tuple(int(i) for i in rng.integers(len(shapes), size=2))
+            if name == "matmul_t" and not (shapes[ix[0]] == shapes[ix[1]] == (3, 4)):
+                name = "multiply"
+            steps.append((name, ix))
+            real.append(real[ix[0]] and real[ix[1]])
+            shapes.append(np.broadcast_shapes(shapes[ix[0]], shapes[ix[1]]))
+            continue
+        i = int(rng.integers(len(shapes)))
+        name = UNARY[rng.integers(len(UNARY))]
+        if (name in ("irfft4", "hfft4", "mean0") and shapes[i] != (3, 4)
+                or name in ("log", "sqrt") and real[i]):      # (log, sqrt of negative reals: NaN in both)
+            name = "sin"
+        steps.append((name, (i,)))
+        real.append(name in ("abs", "real", "imag", "irfft4", "hfft4") or (real[i] and name not in (
+            "fft", "ifft", "fftn", "rfft6")))
+        shapes.append(shapes[i])
+    return Program(seed, steps, inputs, rng.normal(size=(3, 4)) + 1j * rng.normal(size=(3, 4)))
+
+
+def _run(prog, xs, op_of, absf, conj, realf, summ):
+    pool = list(xs)
+    for name, ix in prog.steps:
+        v = op_of(name)(*[pool[i] for i in ix])
+        pool.append(v / (1 + absf(v)))
+    return pool[-1], summ(realf(pool[-1] * conj(prog.w_t)))
+
+
+@dataclasses.dataclass
+class Result:
+    seed: int
+    status: str
+    detail: str = ""
+
+
+def check(prog, torch):
+    """Compare the value, the gradient w.r.t. every input and the JVP with torch's."""
+    def gfn(*xs):
+        prog.w_t = gt.asarray(prog.w)
+        return _run(prog, xs, _gt_op, gt.abs, gt.conj, gt.real, gt.sum)
+
+    def tfn(*xs):
+        prog.w_t = torch.tensor(prog.w)
+        return _run(prog, xs, lambda n: _torch_op(torch, n), torch.abs, torch.conj, torch.real, torch.sum)
+
+    txs = [torch.tensor(a, requires_grad=True) for a in prog.inputs]
+    tv, tl = tfn(*txs)
+    tl.backward()
+    gxs = [gt.asarray(a) for a in prog.inputs]
+    v, loss = gfn(*gxs)
+    problems = []
+    if not np.allclose(gt.to_numpy(v), tv.detach().resolve_conj().numpy(), rtol=1e-9, atol=1e-11):
+        problems.append("value")
+    grads = gt.grad(lambda *xs: gfn(*xs)[1], argnums=(0, 1, 2))(*gxs)
+    for k, (g, t) in enumerate(zip(grads, txs)):
+        want = np.zeros_like(prog.inputs[k]) if t.grad is None else t.grad.resolve_conj().numpy()
+        if not np.allclose(gt.to_numpy(g), want, rtol=1e-8, atol=1e-10):
+            problems.append(f"grad of input {k}")
+    rng = np.random.default_rng(prog.seed + 1)
+    ts = [rng.normal(size=a.shape) + (1j * rng.normal(size=a.shape) if np.iscomplexobj(a) else 0) for a in prog.inputs]
+    _, tan = gt.jvp(lambda *xs: gfn(*xs)[0], tuple(gxs), tuple(gt.asarray(t) for t in ts))
+    _, ttan = torch.func.jvp(lambda *xs: tfn(*xs)[0], tuple(torch.tensor(a) for a in prog.inputs),
+                             tuple(torch.tensor(t) for t in ts))
+    if not np.allclose(gt.to_numpy(tan), ttan.resolve_conj().numpy(), rtol=1e-8, atol=1e-10):
+        problems.append("jvp")
+    return Result(prog.seed, "mismatch" if problems else "ok", ", ".join(problems))
+
+
+def main(argv=None):
+    import torch
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    bad = 0
+    for s in range(args.seed, args.seed + args.n):
+        prog = generate(s)
+        r = check(prog, torch)
+        if r.status != "ok" or args.n == 1:
+            print(prog.source())
+            print(r)
+        bad += r.status != "ok"
+    print(f"{args.n} programs, {bad} mismatches")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
