@@ -208,7 +208,7 @@ NOT_IN_TABLE = {
     **{name: "complex inputs only (gt.real/imag/conj/abs of a complex tensor): tests/test_complex.py, against torch"
        for name in ("real_complex", "imag_complex", "conj_complex", "abs_complex")},
     **{name: "gt.fft: tests/test_fft.py, against torch.fft (values, VJP, JVP, second order, every norm and length)"
-       for name in ("fftn", "rfftn", "irfftn")},
+       for name in ("fftn", "ifftn", "rfftn", "irfftn")},
 }
 # primitives made on first use, one per number of inputs (concat2, concat3...): counted under the family's name
 FAMILIES = {"concat": re.compile(r"concat\d+")}

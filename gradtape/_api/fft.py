@@ -11,11 +11,12 @@ Tensor([1.+0.j, 1.+0.j, 1.+0.j, 1.+0.j])
 """
 from __future__ import annotations
 
+import math
 import operator
 
 from .._axes import axis_tuple
 from .._core.dispatch import apply1
-from .._ops.fft import fftn_p, irfftn_p, rfftn_p
+from .._ops.fft import fftn_p, ifftn_p, irfftn_p, rfftn_p
 from .creation import arange, as_tensor, astype
 from .dtypes import float64, isdtype
 from .elementwise import conj
@@ -66,10 +67,20 @@ def _real(x, op):
     return x
 
 
+def _transform(prim, x, s, axes, sizes, norm, inverse):
+    """``prim`` (norm "backward") scaled for ``norm``: an extra product only for "ortho" and "forward"."""
+    out = apply1(prim, x, {"shape": s, "axes": axes, "sizes": sizes})
+    if norm == "backward":
+        return out
+    n = math.prod(s)
+    scale = math.sqrt(n) if norm == "ortho" else n
+    return out * scale if inverse else out * (1 / scale)
+
+
 def _c2c(op, x, s, axes, norm, inverse):
     x = _complex(x)
     s, axes, sizes = _plan(op, x, s, axes, norm)
-    return apply1(fftn_p, x, {"s": s, "axes": axes, "norm": norm, "sizes": sizes, "inverse": inverse})
+    return _transform(ifftn_p if inverse else fftn_p, x, s, axes, sizes, norm, inverse)
 
 
 def _one(n, axis):
@@ -128,7 +139,7 @@ def rfftn(x, /, *, s=None, axes=None, norm="backward"):
     """
     x = _real(x, "rfftn")
     s, axes, sizes = _plan("rfftn", x, s, axes, norm)
-    return apply1(rfftn_p, x, {"s": s, "axes": axes, "norm": norm, "sizes": sizes})
+    return _transform(rfftn_p, x, s, axes, sizes, norm, False)
 
 
 def irfftn(x, /, *, s=None, axes=None, norm="backward"):
@@ -141,7 +152,7 @@ def irfftn(x, /, *, s=None, axes=None, norm="backward"):
     """
     x = _complex(x)
     s, axes, sizes = _plan("irfftn", x, s, axes, norm, c2r=True)
-    return apply1(irfftn_p, x, {"s": s, "axes": axes, "norm": norm, "sizes": sizes})
+    return _transform(irfftn_p, x, s, axes, sizes, norm, True)
 
 
 def rfft(x, /, *, n=None, axis=-1, norm="backward"):

@@ -2,9 +2,9 @@
 transforms, forward, VJP and JVP side by side (the 1-D, Hermitian and shift functions of ``gt.fft`` are
 composed from these in :mod:`gradtape._api.fft`).
 
-Parameters: ``s`` the transform lengths and ``axes`` the axes (negative, so a tangent or cotangent with
-leading batch axes takes the same parameters), ``norm`` ("backward", "ortho", "forward"), ``sizes`` the
-input's lengths along ``axes`` (the VJP crops or zero-pads back to them: the transpose of the forward's
+Parameters: ``shape`` the transform lengths and ``axes`` the axes (negative, so a tangent or cotangent with
+leading batch axes takes the same parameters), ``sizes`` the input's lengths along ``axes`` (norm "backward"
+always: the API scales the others) (the VJP crops or zero-pads back to them: the transpose of the forward's
 padding or truncation). The transforms are linear, so the JVP is the forward applied to the tangent; the VJP
 is the transpose in the rules' convention (JAX's, see :mod:`gradtape._ops.elementwise`): fftn's is fftn
 itself, rfftn's the real part of fftn of the zero-padded half spectrum, irfftn's the conjugate of rfftn of
@@ -23,7 +23,7 @@ from .._core.dispatch import apply1
 from .._core.primitive import define
 from .._core.tensor import Tensor
 
-__all__ = ["fftn_p", "rfftn_p", "irfftn_p", "module"]
+__all__ = ["fftn_p", "ifftn_p", "rfftn_p", "irfftn_p", "module"]
 
 
 def module(xp, x):
@@ -55,48 +55,44 @@ def _resize(xp, g, axes, sizes):
     return g
 
 
-def _c2c(xp, x, s, axes, norm, sizes, inverse):
-    m = module(xp, x)
-    return (m.ifftn if inverse else m.fftn)(x, s=s, axes=axes, norm=norm)
+def _fftn_vjp(xp, ct, out, x, shape, axes, sizes):     # the DFT matrix is symmetric: its transpose is itself
+    return _resize(xp, _apply(xp, fftn_p, ct, shape=shape, axes=axes, sizes=shape), axes, sizes)
 
 
-def _c2c_vjp(xp, ct, out, x, s, axes, norm, sizes, inverse):
-    g = _apply(xp, fftn_p, ct, s=tuple(ct.shape[a] for a in axes), axes=axes, norm=norm, sizes=s, inverse=inverse)
-    return _resize(xp, g, axes, sizes)
+def _ifftn_vjp(xp, ct, out, x, shape, axes, sizes):
+    return _resize(xp, _apply(xp, ifftn_p, ct, shape=shape, axes=axes, sizes=shape), axes, sizes)
 
 
-def _r2c_vjp(xp, ct, out, x, s, axes, norm, sizes):
-    full = _resize(xp, ct, axes[-1:], s[-1:])          # the half spectrum zero-padded to the full length
-    g = _apply(xp, fftn_p, full, s=s, axes=axes, norm=norm, sizes=s, inverse=False)
+def _r2c_vjp(xp, ct, out, x, shape, axes, sizes):
+    full = _resize(xp, ct, axes[-1:], shape[-1:])          # the half spectrum zero-padded to the full length
+    g = _apply(xp, fftn_p, full, shape=shape, axes=axes, sizes=shape)
     return _resize(xp, xp.real(g), axes, sizes)
 
 
-def _c2r_vjp(xp, ct, out, x, s, axes, norm, sizes):
-    half = s[-1] // 2 + 1
-    r = _apply(xp, rfftn_p, ct, s=s, axes=axes, norm="backward", sizes=s)
-    odd = s[-1] % 2
+def _c2r_vjp(xp, ct, out, x, shape, axes, sizes):
+    half = shape[-1] // 2 + 1
+    r = _apply(xp, rfftn_p, ct, shape=shape, axes=axes, sizes=shape)
+    odd = shape[-1] % 2
     if half > 1:      # the bins 1 .. half-1 (-1 more where the length is even: the Nyquist bin) stand for two
         a = axes[-1]
         parts = [_along(r, a, 0, 1), 2 * _along(r, a, 1, half - 1 + odd)] + ([] if odd else [_along(r, a, half - 1,
                                                                                                      half)])
         r = xp.concat(parts, axis=a)
-    n = math.prod(s)
-    scale = {"backward": 1 / n, "ortho": 1 / math.sqrt(n), "forward": 1.0}[norm]
-    g = xp.conj(r) * scale if scale != 1.0 else xp.conj(r)
-    return _resize(xp, g, axes, sizes)
+    return _resize(xp, xp.conj(r) * (1 / math.prod(shape)), axes, sizes)
 
 
-fftn_p = define("fftn", _c2c, vjp={"x": _c2c_vjp},
-                jvp={"x": lambda xp, t, out, x, s, axes, norm, sizes, inverse:
-                     _apply(xp, fftn_p, t, s=s, axes=axes, norm=norm, sizes=sizes, inverse=inverse)})
-rfftn_p = define("rfftn", lambda xp, x, s, axes, norm, sizes: module(xp, x).rfftn(x, s=s, axes=axes, norm=norm),
-                 vjp={"x": _r2c_vjp},
-                 jvp={"x": lambda xp, t, out, x, s, axes, norm, sizes:
-                      _apply(xp, rfftn_p, t, s=s, axes=axes, norm=norm, sizes=sizes)})
-irfftn_p = define("irfftn", lambda xp, x, s, axes, norm, sizes: module(xp, x).irfftn(x, s=s, axes=axes, norm=norm),
-                  vjp={"x": _c2r_vjp},
-                  jvp={"x": lambda xp, t, out, x, s, axes, norm, sizes:
-                       _apply(xp, irfftn_p, t, s=s, axes=axes, norm=norm, sizes=sizes)})
+def _linear(name, fwd, vjp):
+    """A transform: its JVP is itself on the tangent."""
+    p = define(name, fwd, vjp={"x": vjp}, jvp={"x": lambda xp, t, out, x, shape, axes, sizes:
+                                                _apply(xp, p, t, shape=shape, axes=axes, sizes=sizes)})
+    return p
+
+
+# (norm "backward" always: gradtape._api.fft scales for "ortho" and "forward")
+fftn_p = _linear("fftn", lambda xp, x, shape, axes, sizes: module(xp, x).fftn(x, s=shape, axes=axes), _fftn_vjp)
+ifftn_p = _linear("ifftn", lambda xp, x, shape, axes, sizes: module(xp, x).ifftn(x, s=shape, axes=axes), _ifftn_vjp)
+rfftn_p = _linear("rfftn", lambda xp, x, shape, axes, sizes: module(xp, x).rfftn(x, s=shape, axes=axes), _r2c_vjp)
+irfftn_p = _linear("irfftn", lambda xp, x, shape, axes, sizes: module(xp, x).irfftn(x, s=shape, axes=axes), _c2r_vjp)
 
 
 def _batch(prim, args, batched, params, size):
@@ -104,5 +100,5 @@ def _batch(prim, args, batched, params, size):
     return apply1(prim, args[0], params)
 
 
-for _p in (fftn_p, rfftn_p, irfftn_p):
+for _p in (fftn_p, ifftn_p, rfftn_p, irfftn_p):
     _p.batch = _batch

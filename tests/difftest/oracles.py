@@ -447,7 +447,7 @@ PRIM_VIA = {"getitem": "getitem", "setitem": "setitem", "index_add": "setitem (a
             # gt.real/imag/conj/abs of complex tensors (the real-valued fuzzer draws none): tests/test_complex.py
             "real_complex": "real", "imag_complex": "imag", "conj_complex": "conj", "abs_complex": "abs",
             # gt.fft's primitives (complex-valued: tests/test_fft.py, against torch.fft)
-            "fftn": "fft.fft, fft.fftn, fft.ifft, fft.ifftn", "rfftn": "fft.rfft, fft.rfftn, fft.ihfft",
+            "fftn": "fft.fft, fft.fftn", "ifftn": "fft.ifft, fft.ifftn", "rfftn": "fft.rfft, fft.rfftn, fft.ihfft",
             "irfftn": "fft.irfft, fft.irfftn, fft.hfft"}
 
 # Where gradtape documents a choice PyTorch does not make, the generator avoids the point and
