@@ -29,7 +29,7 @@ from . import hooks
 from .dtypes import dtype_of, is_float
 from .primitive import PRIMS, Primitive
 
-__all__ = ["Tensor", "new_tensor", "check_float"]
+__all__ = ["Tensor", "new_tensor", "check_float", "rebind"]
 
 _new = object.__new__
 
@@ -86,13 +86,14 @@ class Tensor:
     Tensor([2., 4.])
     """
 
+    # _vfn and _views (views and their roots, gradtape._core.views) stay unset on plain tensors
     __slots__ = ("data", "backend", "_node", "_requires_grad", "_grad", "_grad_req", "_version", "tangents",
-                 "_base", "__weakref__")
+                 "_base", "_vfn", "_views", "__weakref__")
     __array_priority__ = 1000  # numpy defers to our reflected operators
 
     def __init__(self, obj, dtype=None, device=None, copy=None):
         src = hooks.API.asarray(obj, dtype=dtype, device=device, copy=copy)
-        for s in Tensor.__slots__[:-1]:
+        for s in Tensor.__slots__[:9]:
             setattr(self, s, getattr(src, s))
 
     # ---- attributes ---------------------------------------------------------------------------------
@@ -266,6 +267,9 @@ class Tensor:
         >>> gt.ones(2).zero_()
         Tensor([0., 0.])
         """
+        if _in_family(self):
+            hooks.write(self, new_tensor(self.backend.xp.zeros_like(self.data), self.backend), "zero_")
+            return self
         self.data = self.backend.xp.zeros_like(self.data)
         self._version += 1
         return self
@@ -782,6 +786,12 @@ def _alias(self):
     ``backward()`` works, as in PyTorch). A tracked leaf is returned as is: its gradient is keyed by it."""
     if (self._node is None and self._requires_grad) or type(self) is not Tensor:   # (a gt.vmap tracer: immutable)
         return self
+    if _in_family(self):      # a write into a view family never overwrites data: the alias's value stays
+        t = new_tensor(self.data, self.backend)
+        t._node = self._node
+        t._requires_grad = self._requires_grad
+        t.tangents = self.tangents
+        return t
     t = new_tensor(self.data, self.backend, self._base)
     t._node = self._node
     t._requires_grad = self._requires_grad
@@ -805,6 +815,18 @@ def _assign(self, new, what):
             and new._requires_grad:
         raise RuntimeError(f"gradtape: in-place {what} on a leaf tensor that requires grad (shape {self.shape}) "
                            f"while recording; do it under gt.pause()/gt.no_grad() or on a copy")
+    if state.tracer is None and _in_family(self):
+        return hooks.write(self, new, what)       # a view or a root with views: every alias sees the write
+    rebind(self, new)
+
+
+def _in_family(t):
+    """Whether ``t`` is a registered view or a root with views (gradtape._core.views)."""
+    return getattr(t, "_vfn", None) is not None or len(getattr(t, "_views", ())) > 1
+
+
+def rebind(self, new):
+    """``self`` rebound to ``new``'s value, history and tangents, its version bumped."""
     self.data = new.data
     self._version += 1
     if state.tracer is not None:
