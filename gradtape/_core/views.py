@@ -40,8 +40,8 @@ def view_tensor(out, backend, x, prim, params):
     t = new_tensor(out, backend, x)
     if prim.name not in _WRITABLE or type(x) is not Tensor or not state.alias:
         return t
-    if prim.name == "reshape" and _owner(out) is not _owner(x.data):
-        return t
+    if prim.name == "reshape" and x.size > 1 and _owner(out) is not _owner(x.data):
+        return t            # the backend copied (0-d results may be NumPy scalars: one element never copies)
     vfn = getattr(x, "_vfn", None)
     root, steps = (x, ()) if vfn is None else vfn
     t._vfn = (root, steps + ((prim, params),))
