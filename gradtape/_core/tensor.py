@@ -5,10 +5,11 @@ dispatch functions and the registry (``hooks.apply2(PRIMS.add, self, other)``); 
 array-API functions call them through ``hooks.API`` (the namespace, filled by :mod:`gradtape._api`);
 ``backward`` goes to :mod:`gradtape._autodiff.tape` through ``hooks.backward``.
 
-In-place operators and ``__setitem__`` have value semantics (as in JAX): they compute the result and
-rebind the tensor to it, bumping its version, so a value saved by the graph is never overwritten
-behind its back; a backward through a node that saved the old value raises ``RuntimeError``. The
-exception is a leaf parameter updated under ``no_grad`` (``p -= lr * p.grad``): truly in place, as
+In-place operators and ``__setitem__`` compute the result and rebind the tensor to it, bumping its
+version, so a value saved by the graph is never overwritten behind its back; a backward through a node
+that saved the old value raises ``RuntimeError``. On a view or a tensor with views the write reaches
+every alias, with autograd's history rewritten as PyTorch's CopySlices (:mod:`gradtape._core.views`).
+A leaf parameter updated under ``no_grad`` (``p -= lr * p.grad``) is updated truly in place, as
 PyTorch does.
 
 Size: ~810 lines: the array object is one class of ~100 members, written in its body on purpose (so that grep
@@ -765,7 +766,8 @@ def _update(self, other, op, raw, name):
     """``self <op>= other``: truly in place for a leaf parameter under no_grad (``p -= lr * p.grad``, as
     PyTorch: saved views of it see the version bump; while gt.trace records, value semantics: a traced op),
     else value semantics: compute ``op(alias, other)`` and rebind ``self``."""
-    if self._grad_req is not None and self._node is None and not state.enabled and state.tracer is None:
+    if self._grad_req is not None and self._node is None and not state.enabled and state.tracer is None \
+            and not _in_family(self):       # (a root with views: the write goes through gradtape._core.views)
         o = other.data if isinstance(other, Tensor) else other
         if not isinstance(other, Tensor) or other.backend is self.backend:
             try:
@@ -821,8 +823,14 @@ def _assign(self, new, what):
 
 
 def _in_family(t):
-    """Whether ``t`` is a registered view or a root with views (gradtape._core.views)."""
-    return getattr(t, "_vfn", None) is not None or len(getattr(t, "_views", ())) > 1
+    """Whether ``t`` is a registered view or a root with live views (gradtape._core.views)."""
+    if getattr(t, "_vfn", None) is not None:
+        return True
+    views = getattr(t, "_views", None)
+    if not views:
+        return False
+    views[1:] = [r for r in views[1:] if r() is not None]
+    return len(views) > 1
 
 
 def rebind(self, new):
