@@ -281,3 +281,22 @@ def test_many_temporary_views_do_not_accumulate():
     for i in range(2000):
         x[i % 50]                          # a view each time, dropped at once
     assert len(x._views) < 200
+
+
+@pytest.mark.parametrize("n, m", [(1000, 10), (400, 37)])
+def test_scipy_oaconvolve_overlap_add_matches_numpy(n, m):
+    signal = pytest.importorskip("scipy.signal")
+    rng = np.random.default_rng(n)
+    a, b = rng.standard_normal(n), rng.standard_normal(m)
+    r = signal.oaconvolve(gt.asarray(a), gt.asarray(b))     # off by ~4 with value semantics
+    np.testing.assert_allclose(gt.to_numpy(r), np.convolve(a, b), atol=1e-12)
+
+
+def test_sklearn_gaussian_mixture_covariances_get_reg_covar():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.mixture import GaussianMixture
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    with sklearn.config_context(array_api_dispatch=True):
+        g = GaussianMixture(2, reg_covar=0.5, random_state=0, init_params="random").fit(gt.asarray(X))
+    ref = GaussianMixture(2, reg_covar=0.5, random_state=0, init_params="random").fit(X)
+    np.testing.assert_allclose(gt.to_numpy(gt.asarray(g.covariances_)), ref.covariances_, rtol=1e-10, atol=1e-12)
