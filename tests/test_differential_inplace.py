@@ -10,11 +10,13 @@ import pytest
 N, CHUNK = 1600, 400
 
 
-@pytest.mark.parametrize("lo", range(0, N, CHUNK))
-def test_views_and_inplace_programs_match_torch(lo):
+@pytest.mark.parametrize("device, lo", [("cpu", lo) for lo in range(0, N, CHUNK)] + [("strict", 10 ** 6)])
+def test_views_and_inplace_programs_match_torch(device, lo):
     pytest.importorskip("torch")
+    if device == "strict":
+        pytest.importorskip("array_api_strict")
     from tests.difftest import inplace as I
-    results = [I.run(s) for s in range(lo, lo + CHUNK)]
+    results = [I.run(s, device=device) for s in range(lo, lo + CHUNK)]
     bad = [r for r in results if r.status == "mismatch"]
     assert not bad, f"{len(bad)} of {CHUNK} programs differ from torch\n\n{bad[0].report()}"
     ok = sum(r.status == "ok" for r in results)

@@ -9,7 +9,7 @@ inputs' gradients must agree. A backward that torch refuses (a saved value chang
 refused by gradtape too; gradtape may accept one that torch refuses where its functional writes keep the
 saved value intact (``exp``'s output), which counts as "refused".
 
-    python -m tests.difftest.inplace --n 2000 --seed 0
+    python -m tests.difftest.inplace --n 2000 --seed 0 [--device strict]
 """
 from __future__ import annotations
 
@@ -119,14 +119,14 @@ def _fits(src, dst):
     return all(a in (1, b) for a, b in zip(src[::-1], dst[::-1]))
 
 
-def run(seed, steps=None):
+def run(seed, steps=None, device="cpu"):
     """One random program; a Result with status ok, refused (both refused the backward) or mismatch."""
     import torch
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     shapes = [tuple(rng.randint(1, 4) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 2))]
     vals = [nrng.uniform(-1, 1, s) for s in shapes]
-    gx = [gt.asarray(v).requires_grad_() for v in vals]
+    gx = [gt.asarray(v, device=device).requires_grad_() for v in vals]
     tx = [torch.tensor(v, requires_grad=True) for v in vals]
     log = [f"x{i} = leaf of shape {s}" for i, s in enumerate(shapes)]
     pool = []
@@ -189,7 +189,7 @@ def _compare(seed, log, pool, gx, tx, torch):
     ws = [np.cos(np.arange(g.size, dtype=np.float64) + i).reshape(g.shape) for i, (n, g, t) in enumerate(pool)]
     t_err = g_err = None
     try:
-        sum(gt.sum(g * gt.asarray(w)) for (n, g, t), w in zip(pool, ws)).backward()
+        sum(gt.sum(g * gt.asarray(w, device=g.device)) for (n, g, t), w in zip(pool, ws)).backward()
     except RuntimeError as e:
         g_err = e
     try:
@@ -212,10 +212,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu (NumPy) or strict (array-api-strict)")
     a = ap.parse_args(argv)
     counts, bad, t0 = {"ok": 0, "refused": 0, "mismatch": 0}, [], time.time()
     for s in range(a.seed, a.seed + a.n):
-        r = run(s)
+        r = run(s, device=a.device)
         counts[r.status] += 1
         if r.status == "mismatch":
             bad.append(r)
