@@ -824,7 +824,7 @@ def _assign(self, new, what):
 
 def _in_family(t):
     """Whether ``t`` is a registered view or a root with live views (gradtape._core.views)."""
-    if getattr(t, "_vfn", None) is not None:
+    if t._base is not None and getattr(t, "_vfn", None) is not None:
         return True
     views = getattr(t, "_views", None)
     if not views:

@@ -42,7 +42,7 @@ def view_tensor(out, backend, x, prim, params):
         return t
     if prim.name == "reshape" and x.size > 1 and _owner(out) is not _owner(x.data):
         return t            # the backend copied (0-d results may be NumPy scalars: one element never copies)
-    vfn = getattr(x, "_vfn", None)
+    vfn = None if x._base is None else getattr(x, "_vfn", None)    # (an unset slot: a slow AttributeError)
     root, steps = (x, ()) if vfn is None else vfn
     t._vfn = (root, steps + ((prim, params),))
     views = getattr(root, "_views", None)
