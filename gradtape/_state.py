@@ -26,6 +26,7 @@ class State(threading.local):
     device = None           # per-thread default device override
     tracer = None           # gt.trace's recorder while it runs on this thread: called as tracer(op, args, params, out)
     batch = ()              # active gt.vmap levels: (level, size) pairs, innermost last
+    alias = True            # views register with their root (off while a write re-derives them: _core.views)
 
 
 state = State()

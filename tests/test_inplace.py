@@ -1,4 +1,5 @@
-"""In-place updates: parameters under no_grad are updated truly in place; everything else has value semantics."""
+"""In-place updates: parameters under no_grad are updated truly in place; everything else has value semantics,
+writes through views reaching their aliases (tests/test_views.py)."""
 import numpy as np
 import pytest
 
@@ -49,10 +50,12 @@ def test_in_place_on_a_parameter_while_recording_is_an_error(device):
 def test_value_semantics_for_other_tensors(device):
     a = gt.asarray([1.0, 2.0], device=device)
     alias = a.data
-    b = a[0:2]
+    b = a[0:2]          # a view (issue 12): it sees the write, as in NumPy and PyTorch
+    c = a * 1.0         # a new tensor: earlier results are never rewritten
     a += 1.0
     assert gt.to_numpy(a).tolist() == [2.0, 3.0]
-    assert gt.to_numpy(b).tolist() == [1.0, 2.0]    # earlier results are never rewritten
+    assert gt.to_numpy(b).tolist() == [2.0, 3.0]
+    assert gt.to_numpy(c).tolist() == [1.0, 2.0]
     assert a.data is not alias
 
 

@@ -16,6 +16,7 @@ from .._state import scoped, state
 from . import hooks
 from .primitive import Multi, define
 from .tensor import Tensor, new_tensor
+from .views import view_tensor
 
 __all__ = ["Node", "apply", "apply1", "apply2", "apply_multi", "wrap", "version", "device_error", "SELECT"]
 
@@ -119,7 +120,8 @@ def apply(prim, args, params=None):
     if params is None:
         params = _EMPTY
     out = prim.fwd(backend.xp, *datas, **params)
-    t = new_tensor(out, backend, args[0] if prim.view else None)   # a view shares its base's version counter
+    # a view shares its base's version counter (and writes through it reach its base: gradtape._core.views)
+    t = view_tensor(out, backend, args[0], prim, params) if prim.view else new_tensor(out, backend)
     if tracked and state.enabled:
         parents = []
         input_meta = []
@@ -165,7 +167,7 @@ def apply1(prim, x, params=_EMPTY):
     backend = x.backend
     d = x.data
     out = prim.fwd(backend.xp, d, **params) if params else prim.fwd(backend.xp, d)
-    t = new_tensor(out, backend, x if prim.view else None)  # shares x's memory: x's in-place updates count
+    t = view_tensor(out, backend, x, prim, params) if prim.view else new_tensor(out, backend)
     if x._requires_grad and state.enabled:
         if prim.reads_only_x:
             saved, versions = (x,), (x._version if x._base is None else version(x),)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 # gradtape._core.dispatch: the primitive-running functions (Tensor's operators call them)
 apply = apply1 = apply2 = None
+# gradtape._core.views: write(tensor, new, what), an in-place write into a view or a root with views
+write = None
 # gradtape._api: the functions of the array-API layer (gt's public functions and the internal ones the
 # Tensor methods need: getitem, setitem, relu, ...)
 API = None

@@ -5,10 +5,11 @@ dispatch functions and the registry (``hooks.apply2(PRIMS.add, self, other)``); 
 array-API functions call them through ``hooks.API`` (the namespace, filled by :mod:`gradtape._api`);
 ``backward`` goes to :mod:`gradtape._autodiff.tape` through ``hooks.backward``.
 
-In-place operators and ``__setitem__`` have value semantics (as in JAX): they compute the result and
-rebind the tensor to it, bumping its version, so a value saved by the graph is never overwritten
-behind its back; a backward through a node that saved the old value raises ``RuntimeError``. The
-exception is a leaf parameter updated under ``no_grad`` (``p -= lr * p.grad``): truly in place, as
+In-place operators and ``__setitem__`` compute the result and rebind the tensor to it, bumping its
+version, so a value saved by the graph is never overwritten behind its back; a backward through a node
+that saved the old value raises ``RuntimeError``. On a view or a tensor with views the write reaches
+every alias, with autograd's history rewritten as PyTorch's CopySlices (:mod:`gradtape._core.views`).
+A leaf parameter updated under ``no_grad`` (``p -= lr * p.grad``) is updated truly in place, as
 PyTorch does.
 
 Size: ~810 lines: the array object is one class of ~100 members, written in its body on purpose (so that grep
@@ -29,7 +30,7 @@ from . import hooks
 from .dtypes import dtype_of, is_float
 from .primitive import PRIMS, Primitive
 
-__all__ = ["Tensor", "new_tensor", "check_float"]
+__all__ = ["Tensor", "new_tensor", "check_float", "rebind"]
 
 _new = object.__new__
 
@@ -86,13 +87,14 @@ class Tensor:
     Tensor([2., 4.])
     """
 
+    # _vfn and _views (views and their roots, gradtape._core.views) stay unset on plain tensors
     __slots__ = ("data", "backend", "_node", "_requires_grad", "_grad", "_grad_req", "_version", "tangents",
-                 "_base", "__weakref__")
+                 "_base", "_vfn", "_views", "__weakref__")
     __array_priority__ = 1000  # numpy defers to our reflected operators
 
     def __init__(self, obj, dtype=None, device=None, copy=None):
         src = hooks.API.asarray(obj, dtype=dtype, device=device, copy=copy)
-        for s in Tensor.__slots__[:-1]:
+        for s in Tensor.__slots__[:9]:
             setattr(self, s, getattr(src, s))
 
     # ---- attributes ---------------------------------------------------------------------------------
@@ -266,6 +268,9 @@ class Tensor:
         >>> gt.ones(2).zero_()
         Tensor([0., 0.])
         """
+        if _in_family(self):
+            hooks.write(self, new_tensor(self.backend.xp.zeros_like(self.data), self.backend), "zero_")
+            return self
         self.data = self.backend.xp.zeros_like(self.data)
         self._version += 1
         return self
@@ -760,7 +765,8 @@ def _update(self, other, op, raw, name):
     """``self <op>= other``: truly in place for a leaf parameter under no_grad (``p -= lr * p.grad``, as
     PyTorch: saved views of it see the version bump; while gt.trace records, value semantics: a traced op),
     else value semantics: compute ``op(alias, other)`` and rebind ``self``."""
-    if self._grad_req is not None and self._node is None and not state.enabled and state.tracer is None:
+    if self._grad_req is not None and self._node is None and not state.enabled and state.tracer is None \
+            and not _in_family(self):       # (a root with views: the write goes through gradtape._core.views)
         o = other.data if isinstance(other, Tensor) else other
         if not isinstance(other, Tensor) or other.backend is self.backend:
             try:
@@ -781,6 +787,12 @@ def _alias(self):
     ``backward()`` works, as in PyTorch). A tracked leaf is returned as is: its gradient is keyed by it."""
     if (self._node is None and self._requires_grad) or type(self) is not Tensor:   # (a gt.vmap tracer: immutable)
         return self
+    if _in_family(self):      # a write into a view family never overwrites data: the alias's value stays
+        t = new_tensor(self.data, self.backend)
+        t._node = self._node
+        t._requires_grad = self._requires_grad
+        t.tangents = self.tangents
+        return t
     t = new_tensor(self.data, self.backend, self._base)
     t._node = self._node
     t._requires_grad = self._requires_grad
@@ -804,6 +816,24 @@ def _assign(self, new, what):
             and new._requires_grad:
         raise RuntimeError(f"gradtape: in-place {what} on a leaf tensor that requires grad (shape {self.shape}) "
                            f"while recording; do it under gt.pause()/gt.no_grad() or on a copy")
+    if state.tracer is None and _in_family(self):
+        return hooks.write(self, new, what)       # a view or a root with views: every alias sees the write
+    rebind(self, new)
+
+
+def _in_family(t):
+    """Whether ``t`` is a registered view or a root with live views (gradtape._core.views)."""
+    if t._base is not None and getattr(t, "_vfn", None) is not None:
+        return True
+    views = getattr(t, "_views", None)
+    if not views:
+        return False
+    views[1:] = [r for r in views[1:] if r() is not None]
+    return len(views) > 1
+
+
+def rebind(self, new):
+    """``self`` rebound to ``new``'s value, history and tangents, its version bumped."""
     self.data = new.data
     self._version += 1
     if state.tracer is not None:
