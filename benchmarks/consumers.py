@@ -61,10 +61,12 @@ def suite_paths(suite, only=None):
     if lib == "sklearn":
         paths = [q for q in sklearn_test_files(root) if not only or only in q]
     else:
-        tests = os.path.join(root, *suite.split(".")[1:], "tests")
-        paths = [tests] if os.path.isdir(tests) else []
+        pkg = os.path.join(root, *suite.split(".")[1:])        # (its tests/ and its subpackages' tests/)
+        tests = [os.path.join(d, f) for d, _, fs in os.walk(pkg) for f in fs
+                 if os.path.basename(d) == "tests" and f.startswith("test_") and f.endswith(".py")]
+        paths = [pkg] if tests else []
         if only and paths:
-            paths = [p for p in (os.path.join(tests, f"{only}.py"),) if os.path.exists(p)]
+            paths = [p for p in tests if os.path.basename(p) == f"{only}.py"]
     if not paths or not os.path.exists(os.path.join(root, "conftest.py")):
         return None, "tests not installed"
     return paths, None
@@ -100,7 +102,8 @@ def run_suite(suite, *, select=None, jobs=1, timeout=3600, only=None, backends=B
         row["seconds"] = time.perf_counter() - t0
         outcomes = json.load(open(report)) if os.path.exists(report) else {}
     if not outcomes and row.get("note") is None:
-        row["note"] = "no backend tests ran (pytest exit %s): %s" % (row.get("returncode"), row.get("tail", "")[-300:])
+        last = [ln for ln in row.get("tail", "").splitlines() if ln.strip()][-1:] or [""]
+        row["note"] = f"no backend tests ran (pytest exit {row.get('returncode')}: {last[0][:120]})"
     row.update(summarize(outcomes, backends))
     return row
 
