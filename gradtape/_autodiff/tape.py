@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .._api import asarray, astype, eye, reshape, zeros
+from .._api import asarray, astype, conj, eye, reshape, zeros
 from .._core import engine as _engine
 from .._core import hooks
 from .._core.dispatch import _seq, wrap
@@ -43,8 +43,17 @@ def head_gradients(roots, heads, create_graph, what="backward"):
             h = h if create_graph else h.data
         if create_graph and not isinstance(h, Tensor):
             h = wrap(h, r.backend)
-        out.append(h)
+        out.append(_rules_convention(h, r))
     return out
+
+
+def _rules_convention(h, r):
+    """A complex head given in PyTorch's convention (``backward(gradient=g)``, ``vjp``'s cotangent), conjugated
+    for the rules, which are written in JAX's (ct times the derivative); a real head as it is."""
+    xp = r.backend.xp
+    if not xp.isdtype((h.data if isinstance(h, Tensor) else h).dtype, "complex floating"):
+        return h
+    return conj(h) if isinstance(h, Tensor) else xp.conj(h)
 
 
 def backward(heads, head_grads=None, retain_graph=None, create_graph=False, train_mode=True):

@@ -254,17 +254,6 @@ def _torch_convention(gs):
     return [conj(g) if isinstance(g, Tensor) and g.dtype.kind == "complex floating" else g for g in gs]
 
 
-def _jax_cotangent(c):
-    """A complex cotangent given in PyTorch's convention, conjugated for the rules; any other as it is."""
-    if type(c) is complex:
-        return c.conjugate()
-    if isinstance(c, Tensor) and c.dtype.kind == "complex floating":
-        return conj(c)
-    if not isinstance(c, Tensor) and "complex" in str(getattr(c, "dtype", "")):
-        return conj(asarray(c))
-    return c
-
-
 def value_and_grad(f, argnums=0, has_aux=False):
     """``f``'s value and its gradient w.r.t. the ``argnums`` arguments (pytrees: each gradient has its
     argument's structure); with ``has_aux`` ``f`` returns ``(value, aux)`` and this ``((value, aux), grad)``.
@@ -342,7 +331,7 @@ def vjp(f, *primals, has_aux=False):
             if not o._requires_grad:
                 continue
             roots.append(o)
-            heads.append(_jax_cotangent(c))
+            heads.append(c)      # head_gradients conjugates a complex one for the rules
         if not roots:
             return tuple(_unflat(specs, gradients_or_zeros([None] * len(srcs), srcs)))
         create = nested or any(isinstance(c, Tensor) and (c._requires_grad or c.tangents is not None) for c in cts)
