@@ -119,11 +119,9 @@ def value_and_grad(impl, f, argnums, has_aux, args):
     return ((out, aux), gs) if has_aux else (out, gs)
 
 
-def vjp(impl, f, primals, has_aux):
-    """``impl`` (gt.vjp) of ``f`` at tracer primals: ``(out, f_vjp[, aux])``, f_vjp taking per-example
-    cotangents (tracers or unbatched values)."""
-    levels = state.batch
-
+def _on_batched(f, levels, has_aux):
+    """``f`` as a function of the batched values: its arguments re-wrapped as tracers of ``levels``, its output
+    (not its aux) peeled; a has_aux result that is not a pair goes back as it is, for the impl to report."""
     def g(*vals):
         with scoped(batch=levels):
             res = f(*[_wrap_tree(v, levels) for v in vals])
@@ -132,6 +130,15 @@ def vjp(impl, f, primals, has_aux):
                     return res
                 return _peel_tree(res[0], levels), res[1]
             return _peel_tree(res, levels)
+    return g
+
+
+def vjp(impl, f, primals, has_aux):
+    """``impl`` (gt.vjp) of ``f`` at tracer primals: ``(out, f_vjp[, aux])``, f_vjp taking per-example
+    cotangents (tracers or unbatched values)."""
+    levels = state.batch
+
+    g = _on_batched(f, levels, has_aux)
 
     with scoped(batch=()):
         res = impl(g, *[_peel_tree(p, levels) for p in primals], has_aux=has_aux)
@@ -151,14 +158,7 @@ def jvp(impl, f, primals, tangents, has_aux):
     """``impl`` (gt.jvp) of ``f`` at tracer primals/tangents: per-example outputs and output tangents."""
     levels = state.batch
 
-    def g(*vals):
-        with scoped(batch=levels):
-            res = f(*[_wrap_tree(v, levels) for v in vals])
-            if has_aux:
-                if not isinstance(res, (tuple, list)) or len(res) != 2:
-                    return res
-                return _peel_tree(res[0], levels), res[1]
-            return _peel_tree(res, levels)
+    g = _on_batched(f, levels, has_aux)
 
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         with scoped(batch=()):
