@@ -35,7 +35,7 @@ LAYERS = {
     "_api": 4,
     "_autodiff": 5,
     **{k: 6 for k in ("graph", "nn", "optim", "special", "testing", "compat", "linalg", "sym", "autograd",
-                      "nd", "lecture", "tree", "fft")},
+                      "nd", "lecture", "tree", "fft", "_jit")},
     "": 7, "__main__": 7,
 }
 # modules allowed to import the package gradtape itself (they are written against the public API)
