@@ -123,17 +123,21 @@ class Spec:
 def flatten(tree, *, is_leaf=None, subclasses=True):
     """``(leaves, spec)``: the leaves in order and the structure ``unflatten`` rebuilds from them."""
     out = []
+    return out, _flatten_into(tree, out, is_leaf, subclasses)
 
-    def walk(v):
-        kind = _kind(v, is_leaf, subclasses)
-        if kind is _LEAF:
-            out.append(v)
-            return Spec(_LEAF)
-        if kind is None:
-            return Spec(None)
-        return Spec(kind, v.keys() if kind is dict else (), [walk(c) for c in _children(v, kind)])
-    spec = walk(tree)
-    return out, spec
+
+# The recursions below are module-level functions taking their state as arguments: a nested function that calls
+# itself is a reference cycle (function -> closure cell -> function) holding the leaves until the garbage collector
+# runs, which kept every flattened tensor (per-example gradients of many MB under gt.vmap) alive past its last use.
+def _flatten_into(v, out, is_leaf, subclasses):
+    kind = _kind(v, is_leaf, subclasses)
+    if kind is _LEAF:
+        out.append(v)
+        return Spec(_LEAF)
+    if kind is None:
+        return Spec(None)
+    return Spec(kind, v.keys() if kind is dict else (),
+                [_flatten_into(c, out, is_leaf, subclasses) for c in _children(v, kind)])
 
 
 def unflatten(spec, leaves):
@@ -142,15 +146,15 @@ def unflatten(spec, leaves):
     if len(leaves) != spec.num_leaves:
         raise ValueError(f"gradtape: a tree of structure {spec!r} takes {spec.num_leaves} leaves, "
                          f"got {len(leaves)}")
-    it = iter(leaves)
+    return _unflatten_from(spec, iter(leaves))
 
-    def build(s):
-        if s.kind is _LEAF:
-            return next(it)
-        if s.kind is None:
-            return None
-        return _build(s.kind, s.keys, [build(c) for c in s.children])
-    return build(spec)
+
+def _unflatten_from(s, it):
+    if s.kind is _LEAF:
+        return next(it)
+    if s.kind is None:
+        return None
+    return _build(s.kind, s.keys, [_unflatten_from(c, it) for c in s.children])
 
 
 def map(fn, tree, *, is_leaf=None, subclasses=True):
@@ -430,21 +434,22 @@ def flatten_up_to(spec, tree, what="tree"):
     """The subtrees of ``tree`` at the leaves of ``spec`` (``tree`` has ``spec`` as a prefix), in order; a
     ValueError naming the path where they differ."""
     out = []
-
-    def walk(s, v, path):
-        if s.kind is _LEAF:
-            out.append(v)
-            return
-        kind, keys, children = _split(v)
-        children = list(children or ())
-        if kind is not s.kind or keys != s.keys or len(children) != len(s.children):
-            got = Spec(kind, keys, [_LEAF_SPEC] * len(children)) if kind is not _LEAF else _LEAF_SPEC
-            raise ValueError(f"gradtape.{what}: the structures differ at {keystr(path) or 'the root'}: expected "
-                             f"{_describe(s)}, got {_describe(got)}")
-        for c, sc, e in zip(children, s.children, _spec_entries(s)):
-            walk(sc, c, path + (e,))
-    walk(spec, tree, ())
+    _up_to_into(spec, tree, (), out, what)
     return out
+
+
+def _up_to_into(s, v, path, out, what):
+    if s.kind is _LEAF:
+        out.append(v)
+        return
+    kind, keys, children = _split(v)
+    children = list(children or ())
+    if kind is not s.kind or keys != s.keys or len(children) != len(s.children):
+        got = Spec(kind, keys, [_LEAF_SPEC] * len(children)) if kind is not _LEAF else _LEAF_SPEC
+        raise ValueError(f"gradtape.{what}: the structures differ at {keystr(path) or 'the root'}: expected "
+                         f"{_describe(s)}, got {_describe(got)}")
+    for c, sc, e in zip(children, s.children, _spec_entries(s)):
+        _up_to_into(sc, c, path + (e,), out, what)
 
 
 def tree_map(fn, tree, *rest, is_leaf=None):

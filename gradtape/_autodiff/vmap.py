@@ -475,16 +475,14 @@ def _exit(out, out_axes, level, size):
 
 
 def _rebuild(tree, axes, it):
-    """``tree`` with its leaves (in the order of :func:`_leaves_with_axes`) taken from the iterator ``it``."""
-
-    def build(a, t):
-        if _is_axis(a):
-            return _fill(t, it)
-        if isinstance(a, dict):
-            return {k: build(a[k], t[k]) for k in t}
-        vals = [build(x, y) for x, y in zip(a, t)]
-        return list(vals) if isinstance(t, list) else type(t)(*vals) if hasattr(t, "_fields") else tuple(vals)
-    return build(axes, tree)
+    """``tree`` with its leaves (in the order of :func:`_leaves_with_axes`) taken from the iterator ``it`` (a
+    module-level recursion: a nested function calling itself would be a reference cycle keeping the leaves)."""
+    if _is_axis(axes):
+        return _fill(tree, it)
+    if isinstance(axes, dict):
+        return {k: _rebuild(tree[k], axes[k], it) for k in tree}
+    vals = [_rebuild(y, x, it) for x, y in zip(axes, tree)]
+    return list(vals) if isinstance(tree, list) else type(tree)(*vals) if hasattr(tree, "_fields") else tuple(vals)
 
 
 def vmap(f, in_axes=0, out_axes=0, axis_size=None):
