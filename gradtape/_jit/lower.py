@@ -3,31 +3,163 @@
 :func:`compile_graph` takes an optimised :class:`gradtape.graph.Graph` and the backend the call runs on and
 returns an :class:`Executable`: ``exe(*raw_arrays) -> tuple of raw arrays`` in the graph's input/output
 order, plus ``exe.source()`` (the text of what runs) and ``exe.kind`` (``"replay"``, ``"numba"``,
-``"cuda"``). Until a region lowering applies, the executable is the graph's replay plan (correct, not
-fused).
+``"cuda"``).
+
+On NumPy with numba installed, the graph's elementwise regions (:mod:`~gradtape._jit.fusion`) become numba
+kernels (:mod:`~gradtape._jit.numba_lower`) and the graph is rewritten with one node per region (a node per
+output of it); everything else (matmul, reductions, reshapes, linalg...) stays a backend call of the replay
+plan that runs the rewritten graph. Elsewhere (array-api-strict, CuPy: :mod:`~gradtape._jit.cuda_lower`
+generates its kernels' source) and without numba (one warning per process) the executable is the graph's
+replay plan: correct, not fused.
 """
 from __future__ import annotations
 
+import heapq
+import warnings
+
+from . import numba_lower as _numba
+from . import vecmath as _vecmath
+from .._core.primitive import define
+from ..graph import Graph
+from ..graph.ir import IRNode, Ref, _map_refs
 from ..graph.plan import _Plan
+from .fusion import find_regions
+from .scalar import NotScalar
+
+__all__ = ["Executable", "compile_graph"]
+
+NO_NUMBA = "numba not installed: gt.jit runs the replay plan, not fused (pip install gradtape[jit])"
+_warned = []
 
 
 class Executable:
     """What a jitted call runs for one input signature: ``exe(*raws) -> tuple of raws``."""
 
-    __slots__ = ("fn", "kind", "_source")
+    __slots__ = ("fn", "kind", "_source", "kernels", "graph")
 
-    def __init__(self, fn, kind, source):
+    def __init__(self, fn, kind, source, kernels=(), graph=None):
         self.fn, self.kind, self._source = fn, kind, source
+        self.kernels, self.graph = tuple(kernels), graph
 
     def __call__(self, *raws):
         return self.fn(*raws)
 
     def source(self):
-        """The text of what runs (the replay listing, or the generated kernels' source)."""
+        """The text of what runs (the replay listing, or the generated kernels' source and the step list)."""
         return self._source
 
 
-def compile_graph(graph, backend):
-    """An :class:`Executable` for ``graph`` on ``backend`` (the replay plan where nothing is lowered)."""
+def _replay(graph, backend):
     plan = _Plan(graph, backend)
-    return Executable(plan.fn, "replay", plan.source)
+    return Executable(plan.fn, "replay", plan.source, graph=graph)
+
+
+def compile_graph(graph, backend, *, fuse=True):
+    """An :class:`Executable` for ``graph`` on ``backend``: fused numba kernels on NumPy where numba is
+    installed, the replay plan otherwise.
+
+    >>> import gradtape as gt
+    >>> from gradtape import backends
+    >>> from gradtape._jit.lower import compile_graph
+    >>> g = gt.trace(lambda x: gt.sin(x) * 2.0, gt.ones(3))
+    >>> exe = compile_graph(g, backends.get("strict"))
+    >>> exe.kind
+    'replay'
+    """
+    if not fuse or backend.name != "numpy":
+        return _replay(graph, backend)
+    if not _numba.numba_available():
+        if not _warned:
+            _warned.append(True)
+            warnings.warn(NO_NUMBA, RuntimeWarning, stacklevel=2)
+        return _replay(graph, backend)
+    regions = find_regions(graph, exclude=_vecmath.unfused_policy(graph))
+    kernels = []
+    for r in regions:
+        try:
+            kernels.append(_numba.region_kernel(r, graph, backend, _vecmath.kernel_ops(r.ftype)))
+        except NotScalar:
+            continue
+    if not kernels:
+        return _replay(graph, backend)
+    for k in kernels:
+        k.load()
+    g2 = rewrite(graph, kernels)
+    plan = _Plan(g2, backend)
+    src = "\n\n".join([f"# ---- fused{j}: {k.path}\n{k.source}" for j, k in enumerate(kernels)]
+                      + ["# ---- steps\n" + plan.source])
+    return Executable(plan.fn, "numba", src, kernels, g2)
+
+
+def _fused_prim(j, kernel):
+    def fwd(xp, *xs):
+        return kernel(xp, *xs)
+    return define(f"fused{j}", fwd, inputs=tuple(f"x{i}" for i in range(len(kernel.region.inputs))),
+                  register=False)
+
+
+def rewrite(graph, kernels):
+    """``graph`` with each kernel's region replaced by one node (and an ``item`` node per output when it has
+    several), in a topological order of the condensed graph."""
+    nodes = graph.nodes
+    owner = {}
+    for j, k in enumerate(kernels):
+        for i in k.region.nodes:
+            owner[i] = j
+    units = {}            # unit -> set of units it waits for
+    for i, n in enumerate(nodes):
+        u = ("r", owner[i]) if i in owner else ("n", i)
+        need = units.setdefault(u, set())
+        need.update(("r", owner[d]) if d in owner else ("n", d) for d in n.deps())
+        need.discard(u)
+    first = {u: (u[1] if u[0] == "n" else kernels[u[1]].region.nodes[0]) for u in units}
+    waiting = {u: len(v) for u, v in units.items()}
+    users = {}
+    for u, v in units.items():
+        for w in v:
+            users.setdefault(w, []).append(u)
+    heap = [(first[u], u) for u, c in waiting.items() if c == 0]
+    heapq.heapify(heap)
+    new, out = {}, []
+    while heap:
+        _, u = heapq.heappop(heap)
+        if u[0] == "n":
+            _emit_node(nodes[u[1]], u[1], new, out)
+        else:
+            _emit_region(u[1], kernels[u[1]], nodes, new, out)
+        for w in users.get(u, ()):
+            waiting[w] -= 1
+            if waiting[w] == 0:
+                heapq.heappush(heap, (first[w], w))
+    if any(c for c in waiting.values()):
+        raise RuntimeError("gradtape.jit: fused regions make a cycle (a fusion bug)")
+    remap = lambda r: Ref(new[r.i])  # noqa: E731
+    g2 = Graph(out, [new[i] for i in graph._in], _map_refs(graph._out_tree, remap), name=graph.name,
+               layout=_map_refs(graph._layout, remap), kw_layout=_map_refs(graph._kw_layout, remap),
+               home=graph._home)
+    return g2
+
+
+def _emit_node(n, i, new, out):
+    remap = lambda r: Ref(new[r.i])  # noqa: E731
+    c = IRNode(n.kind, n.op, _map_refs(n.inputs, remap), _map_refs(n.attrs, remap), shape=n.shape, dtype=n.dtype,
+               result_types=n.result_types, rev=n.rev, prim=n.prim, value=n.value, backend=n.backend,
+               device=n.device)
+    new[i] = len(out)
+    out.append(c)
+
+
+def _emit_region(j, kernel, nodes, new, out):
+    r = kernel.region
+    ins = tuple(Ref(new[d]) for d in r.inputs)
+    types = [(r.shape, nodes[i].dtype) for i in r.outputs]
+    prim = _fused_prim(j, kernel)
+    if len(r.outputs) == 1:
+        new[r.outputs[0]] = len(out)
+        out.append(IRNode("prim", prim.name, ins, shape=r.shape, dtype=types[0][1], prim=prim))
+        return
+    at = len(out)
+    out.append(IRNode("prim", prim.name, ins, result_types=types, prim=prim))
+    for k, i in enumerate(r.outputs):
+        new[i] = len(out)
+        out.append(IRNode("item", "item", (Ref(at),), {"k": k}, shape=r.shape, dtype=types[k][1]))

@@ -1,0 +1,207 @@
+"""Elementwise fusion: maximal regions of elementwise nodes of a graph, across its forward and reverse parts.
+
+A node is elementwise here when it has a scalar form (:mod:`gradtape._jit.scalar`: derived from its rules),
+a static shape, a float32/float64 (or bool) result, and inputs of the same float dtype (or bool) whose shapes
+broadcast to its own. A region is a set of elementwise nodes of one output shape and one float dtype that can
+run as one kernel: every value it reads from outside is computed before it, and nothing outside both reads
+one of its values and feeds one of its nodes (no cycle through a non-region node). Reductions, matmul,
+reshapes... are not elementwise, so they split regions. A region's outputs are only the values used outside
+it (by other nodes or as graph outputs); everything else lives in registers.
+
+Regions are grown greedily in graph order: a node joins (and may merge) the regions of its inputs, or else
+the latest open region of its shape and dtype, wherever that makes no cycle.
+
+>>> import gradtape as gt
+>>> g = gt.trace(lambda x: gt.sum(gt.sin(x) * 2.0 + x), gt.ones(3))
+>>> [(r.nodes, r.inputs, r.outputs) for r in find_regions(g)]
+[([1, 2, 3], [0], [3])]
+"""
+from __future__ import annotations
+
+from ..graph.ir import DTypeName, Ref
+from .scalar import NotScalar, ScalarNS, node_form
+
+__all__ = ["Region", "find_regions", "scalar_attrs", "is_elementwise"]
+
+_FLOATS = ("float32", "float64")
+_PLAIN = (bool, int, float, type(None))
+
+
+class Region:
+    """Nodes fused into one kernel: ``nodes`` (graph order), external ``inputs`` (node indices, in order of
+    first use), ``outputs`` (member nodes read outside), ``shape`` and ``ftype`` (the float dtype)."""
+
+    __slots__ = ("nodes", "inputs", "outputs", "shape", "ftype")
+
+    def __init__(self, nodes, inputs, outputs, shape, ftype):
+        self.nodes, self.inputs, self.outputs, self.shape, self.ftype = nodes, inputs, outputs, shape, ftype
+
+    def __repr__(self):
+        return f"<Region {self.ftype}{list(self.shape)} nodes={self.nodes} in={self.inputs} out={self.outputs}>"
+
+
+def scalar_attrs(node):
+    """The node's attributes as plain values for a scalar form (numbers, None, dtype names), or None."""
+    out = {}
+    for k, v in node.attrs.items():
+        if type(v) in _PLAIN or type(v) is DTypeName:
+            out[k] = v
+        else:
+            return None
+    return out
+
+
+_ok_cache = {}
+
+
+def _derives(node, kinds):
+    """Whether ``node`` has a scalar form on inputs of ``kinds`` ("f", "b", or the Python number itself)."""
+    attrs = scalar_attrs(node)
+    if attrs is None:
+        return False
+    key = (node.kind, node.op, tuple(sorted((k, repr(v)) for k, v in attrs.items())),
+           tuple(k if type(k) is str else (type(k).__name__, repr(k)) for k in kinds))
+    got = _ok_cache.get(key)
+    if got is None:
+        ns = ScalarNS("py", "float64")
+        args = [ns.arg(f"a{i}", k) if type(k) is str else k for i, k in enumerate(kinds)]
+        try:
+            node_form(ns, node, args, attrs)
+            got = True
+        except NotScalar:
+            got = False
+        _ok_cache[key] = got
+    return got
+
+
+def _broadcasts(src, dst):
+    if src is None or len(src) > len(dst):
+        return False
+    return all(a == 1 or a == b for a, b in zip(reversed(src), reversed(dst)))
+
+
+def is_elementwise(graph, i):
+    """(shape, ftype) of node ``i`` when it can be fused, else None."""
+    n = graph.nodes[i]
+    if n.kind not in ("prim", "fn") or n.device is not None or n.result_types is not None:
+        return None
+    if n.shape is None or any(type(d) is not int for d in n.shape) or n.dtype not in _FLOATS + ("bool",):
+        return None
+    ftype = n.dtype if n.dtype in _FLOATS else None
+    kinds = []
+    for a in n.inputs:
+        if type(a) is Ref:
+            d = graph.nodes[a.i]
+            if d.dtype == "bool":
+                kinds.append("b")
+            elif d.dtype in _FLOATS and (ftype is None or d.dtype == ftype):
+                ftype = d.dtype
+                kinds.append("f")
+            else:
+                return None
+            if not _broadcasts(d.shape, n.shape) or d.result_types is not None:
+                return None
+        elif type(a) in (bool, int, float):
+            kinds.append(a)
+        else:
+            return None
+    if ftype is None or not _derives(n, tuple(kinds)):
+        return None
+    return tuple(n.shape), ftype
+
+
+class _Sets:
+    """Union-find over region ids."""
+
+    def __init__(self):
+        self.parent = []
+
+    def new(self):
+        self.parent.append(len(self.parent))
+        return len(self.parent) - 1
+
+    def find(self, r):
+        p = self.parent
+        while p[r] != r:
+            p[r] = p[p[r]]
+            r = p[r]
+        return r
+
+
+def find_regions(graph, exclude=None, min_size=2):
+    """The fusible regions of ``graph`` (of at least ``min_size`` nodes), in graph order of their first node.
+    ``exclude(node)``: nodes to keep as backend calls (an op NumPy runs faster unfused)."""
+    nodes = graph.nodes
+    sets = _Sets()
+    region = {}                     # node -> region id (members only)
+    reach = [frozenset()] * len(nodes)   # region ids a node depends on
+    bad = [frozenset()] * len(nodes)     # region ids it depends on through a path leaving that region
+    key_of, bad_of, latest = {}, {}, {}
+    for i, n in enumerate(nodes):
+        deps = n.deps()
+        r_in, b_in = set(), set()
+        for d in deps:
+            r_in |= reach[d]
+            b_in |= bad[d]
+            own = sets.find(region[d]) if d in region else None
+            b_in.update(x for x in reach[d] if own is None or sets.find(x) != own)
+        ew = is_elementwise(graph, i) if exclude is None or not exclude(n) else None
+        if ew is not None:
+            bfind = {sets.find(b) for b in b_in}
+            cands = []
+            for d in deps:
+                if d in region and nodes[d].shape == n.shape:
+                    r = sets.find(region[d])
+                    if key_of[r] == ew and r not in bfind and r not in cands:
+                        cands.append(r)
+            if not cands and ew in latest:
+                r = sets.find(latest[ew])
+                if r not in bfind:
+                    cands.append(r)
+            target = None
+            for r in cands:
+                if target is None:
+                    target = r
+                    continue
+                bt = {sets.find(b) for b in bad_of[target]}
+                br = {sets.find(b) for b in bad_of[r]}
+                if r in bt or target in br:
+                    continue
+                sets.parent[r] = target
+                bad_of[target] = bad_of[target] | bad_of[r]
+            if target is None:
+                target = sets.new()
+                key_of[target], bad_of[target] = ew, frozenset()
+            region[i] = target
+            latest[ew] = target
+            bad_of[target] = bad_of[target] | frozenset(b_in)
+            r_in.add(target)
+        reach[i] = frozenset(r_in)
+        bad[i] = frozenset(b_in)
+    return _collect(graph, region, sets, key_of, min_size)
+
+
+def _collect(graph, region, sets, key_of, min_size):
+    members = {}
+    for i in sorted(region):
+        members.setdefault(sets.find(region[i]), []).append(i)
+    outs = set(graph._out_refs())
+    readers = {}
+    for j, n in enumerate(graph.nodes):
+        for d in n.deps():
+            readers.setdefault(d, set()).add(j)
+    out = []
+    for r, ms in members.items():
+        if len(ms) < min_size:
+            continue
+        mset = set(ms)
+        ins = []
+        for i in ms:
+            for d in graph.nodes[i].deps():
+                if d not in mset and d not in ins:
+                    ins.append(d)
+        used = [i for i in ms if i in outs or readers.get(i, set()) - mset]
+        shape, ftype = key_of[sets.find(r)]
+        out.append(Region(ms, ins, used, shape, ftype))
+    out.sort(key=lambda reg: reg.nodes[0])
+    return out
