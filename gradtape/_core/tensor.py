@@ -304,7 +304,10 @@ class Tensor:
         """
         if self.size != 1:
             raise ValueError(f"item(): the tensor has {self.size} elements (shape {self.shape}), not 1")
-        return self.backend.to_numpy(self.data).item()
+        out = self.backend.to_numpy(self.data).item()
+        if state.tracer is not None:        # a Python value read while tracing: the graph depends on it
+            state.tracer.guard(self, "item", out)
+        return out
 
     def tolist(self):
         """Nested Python lists.
@@ -313,7 +316,10 @@ class Tensor:
         >>> gt.asarray([1.0, 2.0]).tolist()
         [1.0, 2.0]
         """
-        return self.backend.to_numpy(self.data).tolist()
+        out = self.backend.to_numpy(self.data).tolist()
+        if state.tracer is not None:
+            state.tracer.guard(self, "tolist", out)
+        return out
 
     def numpy(self):
         """PyTorch: the values as a NumPy array (sharing memory on the CPU); a tensor that requires grad
@@ -384,20 +390,36 @@ class Tensor:
     def __dlpack_device__(self):
         return self.data.__dlpack_device__()
 
+    # (while gt.trace/gt.jit traces, a Python value read from a tensor is recorded as a guard of the graph)
     def __bool__(self):
-        return bool(self.data)
+        out = bool(self.data)
+        if state.tracer is not None:
+            state.tracer.guard(self, "bool", out)
+        return out
 
     def __float__(self):
-        return float(self.data)
+        out = float(self.data)
+        if state.tracer is not None:
+            state.tracer.guard(self, "float", out)
+        return out
 
     def __int__(self):
-        return int(self.data)
+        out = int(self.data)
+        if state.tracer is not None:
+            state.tracer.guard(self, "int", out)
+        return out
 
     def __complex__(self):
-        return complex(self.data)
+        out = complex(self.data)
+        if state.tracer is not None:
+            state.tracer.guard(self, "complex", out)
+        return out
 
     def __index__(self):
-        return self.data.__index__()
+        out = self.data.__index__()
+        if state.tracer is not None:
+            state.tracer.guard(self, "index", out)
+        return out
 
     def __repr__(self):
         try:

@@ -38,16 +38,17 @@ from .. import backends as _backends
 from .._core.tensor import Tensor
 from .._state import default_device
 from ..graph import dot as _graph_dot
+from ..graph import guards as _guards
 from ..graph import io as _graph_io
 from ..graph import symbolic as _symbolic
 from ..graph.dot import _STYLES, _short, dot_source, dot_to_svg, render_dot  # noqa: F401
 from ..graph.io import FORMAT, FORMAT_VERSION  # noqa: F401
-from ..graph.ir import (DeviceName, DTypeName, IRNode, Ref, _dtype_str, _fmt_shape, _fmt_type,  # noqa: F401
+from ..graph.ir import (GUARD_KINDS, DeviceName, DTypeName, Guard, IRNode, Ref, _dtype_str, _fmt_shape, _fmt_type,  # noqa: F401
                         _map_refs, _prim_by_name, _walk_refs)
 from ..graph.plan import _Plan
 from ..graph.trace import _record_tree, _bind_tree
 
-__all__ = ["Graph", "IRNode", "Node", "Ref", "trace", "FORMAT_VERSION"]
+__all__ = ["Graph", "Guard", "IRNode", "Node", "Ref", "trace", "FORMAT_VERSION"]
 
 Node = IRNode        # the public name before issue 10 (gradtape.graph.Node); the engine's Node is another class
 
@@ -89,8 +90,9 @@ def trace(f, *args, **kwargs):
     if isinstance(f, _symbolic.Symbol):
         run, inputs = _symbolic._trace_inputs(f, args, kwargs)
         return trace(run, **inputs)
-    nodes, tree, layout, kw_layout, name, home, restore = _record_tree(f, args, kwargs)
-    g = Graph._build(nodes, tree, layout, kw_layout, name=name, home=home)
+    guards = []
+    nodes, tree, layout, kw_layout, name, home, restore = _record_tree(f, args, kwargs, guards=guards)
+    g = Graph._build(nodes, tree, layout, kw_layout, name=name, home=home, guards=guards)
     g._restore = restore                # rebuilds an output pytree of namedtuples, modules... (None: plain)
     for n in g.nodes:
         if n.device == home:        # on the device traced on: follows the replay device
@@ -119,8 +121,10 @@ class Graph:
             [2.]])
     """
 
-    def __init__(self, nodes, inputs, outputs, *, name="graph", layout=None, kw_layout=None, home=None):
+    def __init__(self, nodes, inputs, outputs, *, name="graph", layout=None, kw_layout=None, home=None,
+                 guards=()):
         self.nodes = list(nodes)
+        self.guards = list(guards)             # Guard records: the Python decisions the traced path took
         self.name = name
         self._out_tree = outputs               # output structure with Refs at the leaves
         self._in = list(inputs)                # node indices of the inputs, in order
@@ -135,11 +139,11 @@ class Graph:
 
     # -- construction
     @classmethod
-    def _build(cls, nodes, tree, layout, kw_layout, name, home):
-        """Keep the inputs and the nodes an output depends on, renumbered in order."""
+    def _build(cls, nodes, tree, layout, kw_layout, name, home, guards=()):
+        """Keep the inputs and the nodes an output or a guard depends on, renumbered in order."""
         out_refs = []
         _walk_refs(tree, out_refs)
-        need = set(out_refs)
+        need = set(out_refs) | {gd.node for gd in guards}
         for i in range(len(nodes) - 1, -1, -1):
             if i in need:
                 need.update(nodes[i].deps())
@@ -153,8 +157,9 @@ class Graph:
             n.attrs = _map_refs(n.attrs, remap)
             out.append(n)
         inputs = [new[i] for i, n in enumerate(nodes) if n.kind == "input"]
+        guards = [Guard(new[gd.node], gd.kind, gd.value, gd.where) for gd in guards]
         return cls(out, inputs, _map_refs(tree, remap), name=name, layout=_map_refs(layout, remap),
-                   kw_layout=_map_refs(kw_layout, remap), home=home)
+                   kw_layout=_map_refs(kw_layout, remap), home=home, guards=guards)
 
     def _check(self):
         for i, n in enumerate(self.nodes):
@@ -172,6 +177,10 @@ class Graph:
         for r in refs:
             if not 0 <= r < len(self.nodes):
                 raise ValueError(f"gradtape.Graph: an output reads node {r}, but the graph has {len(self.nodes)} nodes")
+        for gd in self.guards:
+            if type(gd.node) is not int or not 0 <= gd.node < len(self.nodes) or gd.kind not in GUARD_KINDS:
+                raise ValueError(f"gradtape.Graph: guard {gd!r} does not name a node of the graph and a guard kind "
+                                 f"({', '.join(GUARD_KINDS)})")
         for i in self._in:
             if not 0 <= i < len(self.nodes) or self.nodes[i].kind != "input":
                 raise ValueError(f"gradtape.Graph: input reference {i} is not an input node")
@@ -235,6 +244,8 @@ class Graph:
                 args = [repr(a) for a in n.inputs] + [f"{k}={v!r}" for k, v in n.attrs.items()]
                 rhs = f"{n.op}({', '.join(args)})"
             lines.append(f"  %{i} = {rhs}  # {_fmt_type(n)}{'  (reverse)' if n.rev else ''}")
+        for gd in self.guards:
+            lines.append(f"  guard %{gd.node} {gd.kind} == {gd.value!r:.60}  # {gd.where}")
         lines.append("  return " + ", ".join(f"{n}=%{r}" for n, r in zip(self.outputs, self._out_refs())))
         return "\n".join(lines)
 
@@ -358,7 +369,10 @@ class Graph:
         return json.dumps(self._to_dict(), allow_nan=False, separators=(",", ":"))
 
     def _to_dict(self):
-        return _graph_io._to_dict(self)
+        d = _graph_io._to_dict(self)
+        if self.guards:         # data only: (node, kind, value, where)
+            d["guards"] = _guards.to_json(self.guards)
+        return d
 
     def save(self, path):
         """Write the graph to ``path`` as versioned JSON (no pickle; constants exact, as base64 bytes).
@@ -415,7 +429,12 @@ class Graph:
 
     @classmethod
     def _from_dict(cls, d):
-        return _graph_io._from_dict(cls, d)
+        guards = d.pop("guards", None) if isinstance(d, dict) else None
+        g = _graph_io._from_dict(cls, d)
+        if guards is not None:
+            g.guards = _guards.load(guards, len(g.nodes))
+            g._check()
+        return g
     # -- pictures
     def to_dot(self, *, detail=True, names=None):
         """Graphviz DOT text: inputs, operations and outputs labelled with shapes and dtypes.

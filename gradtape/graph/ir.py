@@ -209,3 +209,36 @@ def _prim_by_name(name):
 
 def _dtype_str(d):
     return dtype_name(d)
+
+
+# ---- guards --------------------------------------------------------------------------------------------
+
+GUARD_KINDS = ("bool", "float", "int", "complex", "index", "item", "tolist", "shape", "mask")
+_GUARD_WORDS = {"bool": "`if`/`bool()`", "float": "`float()`", "int": "`int()`", "complex": "`complex()`",
+                "index": "an index (`operator.index`)", "item": "`.item()`", "tolist": "`.tolist()`",
+                "shape": "a value-dependent shape", "mask": "a boolean mask"}
+
+
+class Guard:
+    """A Python decision taken on a traced value: node ``node``'s value read as ``kind`` gave ``value``.
+
+    Data only: ``kind`` is one of :data:`GUARD_KINDS`, ``value`` a Python
+    scalar, a (nested) list or a shape tuple, ``where`` the ``file:line`` of
+    the user's code that read it. Replay recomputes the node and compares.
+
+    >>> from gradtape.graph.ir import Guard
+    >>> Guard(3, "bool", True, "foo.py:12")
+    <Guard %3 bool == True at foo.py:12>
+    """
+
+    __slots__ = ("node", "kind", "value", "where")
+
+    def __init__(self, node, kind, value, where):
+        self.node, self.kind, self.value, self.where = node, kind, value, where
+
+    def describe(self):
+        """What the traced path did, in words (``if`/`bool()` at foo.py:12``)."""
+        return f"{_GUARD_WORDS.get(self.kind, self.kind)} at {self.where}"
+
+    def __repr__(self):
+        return f"<Guard %{self.node} {self.kind} == {self.value!r:.60} at {self.where}>"

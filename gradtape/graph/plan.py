@@ -18,6 +18,7 @@ from .. import _tree
 from .. import backends as _backends
 from .._core.dispatch import wrap
 from .._core.dtypes import backend_dtype
+from ..graph.guards import GuardError, _checker  # noqa: F401  (GuardError: raised by the checks)
 from ..graph.ir import _is_host_array, DeviceName, DTypeName, Ref, _np_value, _Opaque
 
 _BINOPS = {"+": (lambda xp, x, y: x + y, operator.add), "-": (lambda xp, x, y: x - y, operator.sub),
@@ -148,6 +149,12 @@ class _Plan:
             lines.append("    del " + ", ".join(f"v{i}" for i in unused))
         steps = []
         cross = False
+        by_node = {}
+        for gd in graph.guards:
+            by_node.setdefault(gd.node, []).append(gd)
+        for k, i in enumerate(graph._in):
+            for gd in by_node.get(i, ()):
+                lines.append(f"    guard(v{i}, {gd.kind}, {gd.value!r:.60})  # {gd.where}")
         for i, n in enumerate(nodes):
             if n.kind == "input":
                 continue
@@ -186,12 +193,17 @@ class _Plan:
                     rhs = f"{n.op}({', '.join([xp] + _args_text(ins, n.attrs, b, text))})"
             steps.append((i, reg[i], step, clear[i]))
             lines.append(f"    v{i} = {rhs}")
+            for gd in by_node.get(i, ()):
+                lines.append(f"    guard(v{i}, {gd.kind}, {gd.value!r:.60})  # {gd.where}")
             dead = frees.get(i, []) + ([i] if i not in last else [])        # (a result nothing reads: at once)
             if dead:
                 lines.append("    del " + ", ".join(f"v{d}" for d in dead))
         lines.append("    return (" + ", ".join(text(Ref(r), backend) for r in outs) + ",)")
         self.source = "\n".join(lines)      # a listing to read: never compiled, never executed
-        self.fn = _runner(graph, env0, used, steps, tuple(reg[r] for r in outs))
+        checks = None
+        if by_node:         # (a graph without guards runs the plain loop: no per-step test)
+            checks = {i: tuple(_checker(graph, gd, dev(nodes[i].device)) for gd in gs) for i, gs in by_node.items()}
+        self.fn = _runner(graph, env0, used, steps, tuple(reg[r] for r in outs), checks)
         self.shapes = [nodes[i].shape for i in graph._in]
         self.dtypes = [backend_dtype(backend, nodes[i].dtype) for i in graph._in]
         self.post = _unflattener(graph._out_tree, backend, cross)
@@ -303,11 +315,12 @@ def _call(f, args, attrs, b, arg, value):
 _KINDS = {"r": 0, "rr": 1, "rc": 2, "cr": 3}     # step forms the loop runs inline; 4: a closure of env
 
 
-def _runner(graph, env0, used, steps, outs):
+def _runner(graph, env0, used, steps, outs, checks=None):
     """The interpreter loop: fill the input slots, run each step into its slot, drop values after last use.
 
     A step is (out slot, form, f, a, c, slots to clear, node): form 0 is f(env[a]), 1 f(env[a], env[c]), 2 f(env[a], c),
-    3 f(a, env[c]) and 4 f(env) (a closure made by :func:`_call`)."""
+    3 f(a, env[c]) and 4 f(env) (a closure made by :func:`_call`). ``checks`` ({node: guard checks}) selects
+    :func:`_guarded_runner`."""
     prog = []
     for i, o, step, dead in steps:
         if type(step) is tuple:
@@ -315,6 +328,8 @@ def _runner(graph, env0, used, steps, outs):
         else:
             prog.append((o, 4, step, None, None, dead, i))
     prog = tuple(prog)
+    if checks:
+        return _guarded_runner(graph, env0, used, prog, outs, checks)
 
     def replay(*raws):
         env = env0.copy()
@@ -333,6 +348,46 @@ def _runner(graph, env0, used, steps, outs):
                     env[o] = f(a, env[c])
                 else:
                     env[o] = f(env)
+                if dead:
+                    for d in dead:
+                        env[d] = None
+        except _FOREIGN as e:
+            n = graph.nodes[i]
+            raise ValueError(f"gradtape.Graph {graph.name}: node {i} ({n.op}) failed on replay: "
+                             f"{type(e).__name__}: {e}") from e
+        return tuple([env[r] for r in outs])
+    return replay
+
+
+def _guarded_runner(graph, env0, used, prog, outs, checks):
+    """The loop of a graph with guards: each guard is checked right after its node is computed (before the
+    value may be dropped); the inputs' guards first."""
+    pre = tuple((k, checks[i]) for k, i in enumerate(graph._in) if i in checks)
+    prog = tuple(p + (checks.get(p[6]),) for p in prog)
+
+    def replay(*raws):
+        for k, chk in pre:
+            for g in chk:
+                g(raws[k])
+        env = env0.copy()
+        for k, i in used:
+            env[i] = raws[k]
+        i = None
+        try:
+            for o, form, f, a, c, dead, i, chk in prog:
+                if form == 1:
+                    env[o] = f(env[a], env[c])
+                elif form == 2:
+                    env[o] = f(env[a], c)
+                elif form == 0:
+                    env[o] = f(env[a])
+                elif form == 3:
+                    env[o] = f(a, env[c])
+                else:
+                    env[o] = f(env)
+                if chk is not None:
+                    for g in chk:
+                        g(env[o])
                 if dead:
                     for d in dead:
                         env[d] = None

@@ -17,7 +17,10 @@ function rebuilding it (:func:`_record_tree`'s ``restore``).
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import sys
+import weakref
 
 from .. import _tree
 from .. import backends as _backends
@@ -28,7 +31,7 @@ from .._core.dtypes import DTYPES, DType
 from .._core.primitive import Primitive
 from .._core.tensor import Tensor
 from .._state import scoped, state
-from ..graph.ir import DeviceName, DTypeName, IRNode, Ref, _dtype_str, _Opaque, _walk_refs
+from ..graph.ir import DeviceName, DTypeName, Guard, IRNode, Ref, _dtype_str, _Opaque, _walk_refs
 
 
 def _is_raw_dtype(v):
@@ -44,14 +47,19 @@ def _kept_whole(v):
 
 
 class _Tracer:
-    """A thread's tracing hook (``state.tracer``): turns every op the traced function runs into a node."""
+    """A thread's tracing hook (``state.tracer``): turns every op the traced function runs into a node.
+
+    It never keeps a traced value alive: tensors and raw arrays are known by id together with a weak
+    reference (an id whose object died is stale, not a match), so intermediates are freed as in eager
+    execution; a node records only its output's shape and dtype. Constants (values made outside the traced
+    ops) are kept: the graph holds them. Python decisions on traced values are recorded as guards."""
 
     def __init__(self, prev):
         self.nodes = []
-        self.by_tensor = {}     # id(Tensor) -> node index
-        self.by_data = {}       # id(raw array) -> node index (tensors made around the same array alias it)
-        self.keep = []          # everything whose id is a key above stays alive while tracing
+        self.by_tensor = {}     # id(Tensor) -> (node index, weak reference)
+        self.by_data = {}       # id(raw array) -> (node index, weak reference or the array itself)
         self.consts = set()     # indices of constant nodes
+        self.guards = []        # Guard records, in the order the decisions were taken
         self.rev = 0            # > 0 while a reverse pass runs
         self.prev = prev        # the tracer of an enclosing trace on this thread (it records the same ops)
 
@@ -61,9 +69,28 @@ class _Tracer:
         return len(self.nodes) - 1
 
     def _bind(self, t, i):
-        self.by_tensor[id(t)] = i
-        self.by_data.setdefault(id(t.data), i)
-        self.keep.append(t)
+        self.by_tensor[id(t)] = (i, _ref(t))
+        self._bind_data(t.data, i, first=True)     # (a multi-output node's tuple too: the engine rewraps it)
+
+    def _bind_data(self, raw, i, first=False):
+        k = id(raw)
+        e = self.by_data.get(k)
+        if first and e is not None and _alive(e[1]) is raw:
+            return              # (tensors made around the same array alias the first node computing it)
+        self.by_data[k] = (i, _ref(raw))
+
+    def _known(self, t):
+        """The node index of tensor ``t`` (or of its array), or None where this trace has not seen it."""
+        e = self.by_tensor.get(id(t))
+        if e is not None and _alive(e[1]) is t:
+            return e[0]
+        return self._known_data(t.data)
+
+    def _known_data(self, raw):
+        e = self.by_data.get(id(raw))
+        if e is not None and _alive(e[1]) is raw:
+            return e[0]
+        return None
 
     def add_input(self, name, t):
         i = self._add(IRNode("input", name, shape=tuple(t.data.shape), dtype=_dtype_str(t.data.dtype),
@@ -76,18 +103,14 @@ class _Tracer:
                    backend=backend, device=backend.device)
         i = self._add(n)
         self.consts.add(i)
-        self.by_data[id(raw)] = i
-        self.keep.append(raw)
+        self.by_data[id(raw)] = (i, raw)        # (the node holds the array: a strong entry)
         return i
 
     def lookup(self, t):
-        i = self.by_tensor.get(id(t))
-        if i is None:
-            i = self.by_data.get(id(t.data))
-            if i is None:      # made outside the traced ops (creation functions, closures): a constant
-                i = self.add_const(t.data, t.backend)
-            self.by_tensor[id(t)] = i
-            self.keep.append(t)
+        i = self._known(t)
+        if i is None:          # made outside the traced ops (creation functions, closures): a constant
+            i = self.add_const(t.data, t.backend)
+        self.by_tensor[id(t)] = (i, _ref(t))
         return i
 
     def rebind(self, t, new):
@@ -95,15 +118,23 @@ class _Tracer:
         (here and in the enclosing traces), never for the value it had before."""
         tr = self
         while tr is not None:
-            i = tr.by_tensor.get(id(new))
-            if i is None:
-                i = tr.by_data.get(id(new.data))
+            i = tr._known(new)
             if i is None:          # nothing recorded (constant folded): looked up by its data later
                 tr.by_tensor.pop(id(t), None)
             else:
-                tr.by_tensor[id(t)] = i
-                tr.keep.append(t)
+                tr.by_tensor[id(t)] = (i, _ref(t))
             tr = tr.prev
+
+    # -- guards
+    def guard(self, t, kind, value):
+        """Record that the traced function read tensor ``t`` as ``kind`` and got ``value`` (a Python decision
+        the graph depends on); nothing is recorded for constants (they do not depend on the inputs)."""
+        if self.prev is not None:
+            self.prev.guard(t, kind, value)
+        i = self._known(t)
+        if i is None or i in self.consts:
+            return
+        self.guards.append(Guard(i, kind, value, _user_location()))
 
     def norm(self, v):
         """A backend-neutral form of an argument or parameter value."""
@@ -127,7 +158,7 @@ class _Tracer:
             return v
         backend = _backends.backend_of(v) if hasattr(v, "shape") and hasattr(v, "dtype") else None
         if backend is not None:            # a raw array (an index key...): the node computing it, or a constant
-            i = self.by_data.get(id(v))
+            i = self._known_data(v)
             if i is None:
                 i = self.add_const(v, backend)
             return Ref(i)
@@ -173,12 +204,17 @@ class _Tracer:
         i = self._add(node)
         if outs is None:
             self._bind(out, i)
+            if node.kind == "fn" and op in _VALUE_SHAPED:
+                self.guards.append(Guard(i, "shape", node.shape, _user_location()))
             return
+        shaped = node.kind == "fn" and op in _VALUE_SHAPED
         for k, o in enumerate(outs):       # a tuple of results: one item node each
             if isinstance(o, Tensor):
                 j = self._add(IRNode("item", "item", (Ref(i),), {"k": k}, shape=tuple(o.data.shape),
                                      dtype=_dtype_str(o.data.dtype), rev=node.rev, device=o.backend.device))
                 self._bind(o, j)
+                if shaped:          # a shape computed from values: the rest of the graph was traced for it
+                    self.guards.append(Guard(j, "shape", tuple(o.data.shape), _user_location()))
 
     def norm_out(self, v):
         return _tree.map(self._norm_out_leaf, v)
@@ -190,6 +226,35 @@ class _Tracer:
             return v
         raise TypeError(f"gradtape.trace: the function returned a {type(v).__name__}; a traced function must "
                         f"return tensors (or tuples, lists or dicts of them)")
+
+
+# non-differentiable functions whose output shape depends on the input's values
+_VALUE_SHAPED = frozenset({"nonzero", "unique_all", "unique_counts", "unique_inverse", "unique_values"})
+
+
+def _ref(obj):
+    """A weak reference to ``obj``, or ``obj`` itself where it takes none (then the entry keeps it alive)."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return obj
+
+
+def _alive(r):
+    return r() if type(r) is weakref.ref else r
+
+
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))    # gradtape/
+
+
+def _user_location():
+    """``file:line`` of the innermost frame outside gradtape (the user's code that took the decision)."""
+    f = sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PKG + os.sep):
+        f = f.f_back
+    if f is None:
+        return "?"
+    return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
 def _is_array_arg(a):
@@ -231,10 +296,13 @@ def _record(f, args, kwargs):
     return _record_tree(f, args, kwargs, trees=False)[:6]
 
 
-def _record_tree(f, args, kwargs, trees=True):
+def _record_tree(f, args, kwargs, trees=True, guards=None):
     """:func:`_record` with pytree arguments and outputs, and ``restore``: None, or the function rebuilding the
-    traced output's pytree (its namedtuples, modules...) from the replayed output tree."""
+    traced output's pytree (its namedtuples, modules...) from the replayed output tree. ``guards``: a list
+    the trace's guards (:class:`~gradtape.graph.ir.Guard`) are appended to."""
     tracer = _Tracer(state.tracer)
+    if guards is not None:
+        tracer.guards = guards
     names = _arg_names(f, len(args))
     taken = set(names) | set(kwargs)
     call_args, layout, homes = [], [], []
