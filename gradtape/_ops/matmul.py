@@ -23,12 +23,38 @@ def _mT(xp, a):
     return xp.matrix_transpose(a) if a.ndim >= 2 else a
 
 
+def _one_matrix(a):
+    """The matrix behind a stack that is one matrix broadcast (stride 0 on every stack axis: an unmapped
+    parameter lifted by a transform inside gt.vmap), or None. Only arrays with strides (NumPy, CuPy) tell."""
+    strides = getattr(a, "strides", None)
+    if strides is None or a.ndim <= 2 or any(strides[:-2]) or 0 in a.shape[:-2]:
+        return None
+    return a[(0,) * (a.ndim - 2)]
+
+
+def _covers(stack, other):
+    """Whether stack axes ``stack`` are the broadcast of themselves with ``other`` (``other`` adds none)."""
+    return len(other) <= len(stack) and all(m in (1, n) for m, n in zip(other[::-1], stack[::-1]))
+
+
 def _mm(xp, a, b):
     """a @ b, as one GEMM when one side is a plain matrix and the other a stack (batched rules make stacks
-    of thin matrices, which NumPy would multiply one by one); a stack of outer products (inner size 1: the
-    per-example weight gradients under vmap) as a broadcast product, no GEMM of depth 1."""
-    if a.ndim > 2 and b.ndim > 2 and a.shape[-1] == 1 and b.shape[-2] == 1:
-        return a * b
+    of thin matrices, which NumPy would multiply one by one) or a broadcast matrix (a per-example parameter
+    under vmap); a stack of outer products (inner size 1: the per-example weight gradients under vmap) as a
+    broadcast product, no GEMM of depth 1, its longer side innermost (a transposed view where that is
+    the rows)."""
+    if a.ndim > 2 and b.ndim > 2:
+        if a.shape[-1] == 1 and b.shape[-2] == 1:
+            if a.shape[-2] > 4 * b.shape[-1]:
+                return _mT(xp, _mT(xp, b) * _mT(xp, a))
+            return a * b
+        one = _one_matrix(b)
+        if one is not None and _covers(a.shape[:-2], b.shape[:-2]):
+            b = one
+        else:
+            one = _one_matrix(a)
+            if one is not None and _covers(b.shape[:-2], a.shape[:-2]):
+                a = one
     if b.ndim == 2 and a.ndim > 2:       # the row count spelled out: -1 is ambiguous for an empty stack
         rows = xp.reshape(a, (math.prod(a.shape[:-1]), a.shape[-1]))
         return xp.reshape(xp.matmul(rows, b), tuple(a.shape[:-1]) + (b.shape[-1],))
@@ -84,7 +110,7 @@ def _matmul_jvp_y(xp, t, out, x, y, nd):
     return _mm(xp, x, _align_stack(xp, t, nd[1], nd) if nd[0] > 1 else t)
 
 
-matmul = define("matmul", lambda xp, x, y, nd: xp.matmul(x, y), inputs=("x", "y"),
+matmul = define("matmul", lambda xp, x, y, nd: _mm(xp, x, y), inputs=("x", "y"),
                 vjp={"x": _matmul_vjp_x, "y": _matmul_vjp_y}, jvp={"x": _matmul_jvp_x, "y": _matmul_jvp_y},
                 reads={"x": ("y",), "y": ("x",)})
 
