@@ -34,11 +34,14 @@ from . import linalg, nn, autograd, nd, testing, optim, special, sym, tree
 from . import fft
 from . import tree as tree_util
 from .graph import Graph, trace
+from ._jit.api import jit
+from ._jit.threads import set_num_threads
 
 __all__ = ["Tensor", "record", "pause", "no_grad", "enable_grad", "is_recording", "is_grad_enabled", "is_training",
            "train_mode", "predict_mode", "subgradient", "stop_gradient", "GradientTape", "grad", "value_and_grad",
            "vjp", "jvp", "jacobian", "hessian", "hvp", "linearize", "jacfwd",
-           "jacrev", "custom_vjp", "custom_jvp", "checkpoint", "vmap", "Graph", "trace",
+           "jacrev", "custom_vjp", "custom_jvp", "checkpoint", "vmap", "Graph", "trace", "jit",
+           "set_num_threads",
            "linalg", "nn", "autograd", "nd", "testing", "optim", "special", "sym", "backends", "tree", "tree_util",
            "fft",
            *_api_names]
