@@ -123,12 +123,26 @@ def test_closure_constants_are_snapshots():
     assert _close(g(gt.ones(3)), gt.asarray([1.0, 2.0, 3.0]))
 
 
-def test_data_dependent_control_flow_is_fixed_at_trace_time():
+def test_data_dependent_control_flow_is_guarded():
     def f(x):
         return x * 2.0 if gt.sum(x) > 0 else x * -1.0
     g = gt.trace(f, gt.ones(2))
-    assert _close(g(-gt.ones(2)), -2.0 * gt.ones(2))       # the traced branch, not f's
-    assert "fixed at trace time" in inspect.getdoc(gt.trace)
+    assert _close(g(gt.asarray([3.0, 1.0])), gt.asarray([6.0, 2.0]))     # the traced branch holds
+    with pytest.raises(RuntimeError, match=r"traced path took `if`/`bool\(\)` at test_graph.py:\d+ with value "
+                                           r"True; this input gives False"):
+        g(-gt.ones(2))                          # never the traced branch's value for another path
+
+
+def test_mask_and_index_keys_are_guarded():
+    g = gt.trace(lambda x: gt.sum(x[x > 0]), gt.asarray([1.0, -1.0]))
+    assert _close(g(gt.asarray([2.0, -3.0])), gt.asarray(2.0))
+    with pytest.raises(RuntimeError):
+        g(gt.asarray([-1.0, 1.0]))
+    i = gt.asarray(1)
+    g = gt.trace(lambda x, i: x[i] * 2.0, gt.asarray([1.0, 5.0, 7.0]), i)
+    assert _close(g(gt.asarray([0.0, 4.0, 0.0]), gt.asarray(1)), gt.asarray(8.0))
+    with pytest.raises(RuntimeError):
+        g(gt.asarray([0.0, 4.0, 0.0]), gt.asarray(2))
 
 
 def test_replay_checks_shapes_dtypes_and_arguments():

@@ -81,14 +81,18 @@ def _norm_key(x, key, op):
                     return None         # a gt.vmap tracer: a batched index (see _batched_key)
                 if k.backend is not backend:
                     raise device_error(op, [x, k])
-                k = k.data
+                kt, k = k, k.data
             else:
-                k = asarray(k, device=x.device).data
+                kt, k = None, asarray(k, device=x.device).data
             if xp.isdtype(k.dtype, "bool"):
+                if kt is not None and state.tracer is not None:     # the positions fix the result's shape
+                    state.tracer.guard(kt, "mask", kt.tolist())
                 k = _Mask(k) if k.ndim else _Mask(xp.reshape(k, (1,)), new=True)
                 used += 0 if k.new else k.ndim
             elif xp.isdtype(k.dtype, "integral"):
                 k = int(k) if k.ndim == 0 else k
+                if kt is not None and state.tracer is not None and type(k) is int:
+                    state.tracer.guard(kt, "index", k)
                 used += 1
             else:
                 raise IndexError(f"gradtape.{op}: arrays used as indices must be of integer or boolean dtype, "
