@@ -338,6 +338,8 @@ class Jitted:
             self.traces += 1
         graph = _passes.optimize(graph)
         exe = _lower.compile_graph(graph, backend)
+        if graph.guards and getattr(exe, "graph", graph) is not graph and not exe.graph.guards:
+            exe = _lower.compile_graph(graph, backend, fuse=False)     # (a lowering that dropped the guards)
         entry = _Entry(graph, exe, backend)
         with self._lock:
             self.compiles += 1
@@ -370,8 +372,9 @@ class Jitted:
             if 0 <= k < n:
                 for path, v in _tree.tree_flatten_with_path(args[k])[0]:
                     if type(v) is Tensor and not v._requires_grad:
-                        v.data = _Donated(f"argument {k}{_tree.keystr(path) if path else ''} of "
-                                          f"gradtape.jit {self.__name__}")
+                        gone = _Donated(f"argument {k}{_tree.keystr(path) if path else ''} of "
+                                        f"gradtape.jit {self.__name__}")
+                        v.data = v.backend = gone       # (every op reads one of them first)
 
     # -- derivatives
     def _outputs(self, key, sig, arrays):
