@@ -110,7 +110,15 @@ def _matmul_jvp_y(xp, t, out, x, y, nd):
     return _mm(xp, x, _align_stack(xp, t, nd[1], nd) if nd[0] > 1 else t)
 
 
-matmul = define("matmul", lambda xp, x, y, nd: _mm(xp, x, y), inputs=("x", "y"),
+def _matmul(xp, x, y, nd):
+    """The library's matmul, but a stack times one broadcast matrix (an unmapped parameter inside vmap) as one
+    GEMM of the stack's rows."""
+    if x.ndim > 2 and y.ndim > 2 and (_one_matrix(y) is not None or _one_matrix(x) is not None):
+        return _mm(xp, x, y)
+    return xp.matmul(x, y)
+
+
+matmul = define("matmul", _matmul, inputs=("x", "y"),
                 vjp={"x": _matmul_vjp_x, "y": _matmul_vjp_y}, jvp={"x": _matmul_jvp_x, "y": _matmul_jvp_y},
                 reads={"x": ("y",), "y": ("x",)})
 
