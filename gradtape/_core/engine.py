@@ -43,8 +43,19 @@ def _fit(xp, g, input_meta, batch=0):
             g = xp.reshape(g, tuple(g.shape[:batch]) + tuple(shape))
     gd = g.dtype
     if gd is not dtype and gd != dtype:      # `is`: the usual case, without NumPy's slower dtype comparison
+        if _complex(gd) and not _complex(dtype):
+            g = xp.real(g)     # a real input's gradient is the real part (PyTorch); astype would warn or refuse
+            if g.dtype == dtype:
+                return g
         g = xp.astype(g, dtype)
     return g
+
+
+def _complex(dtype):
+    """Whether ``dtype`` is complex: NumPy/CuPy kind "c", gradtape DType kind "complex floating", or by name
+    (array-api-strict's dtypes have no kind). Cheap: only dtype-changing cotangents reach it."""
+    kind = getattr(dtype, "kind", None)
+    return kind in ("c", "complex floating") if kind is not None else "complex" in str(dtype)
 
 
 def _like(g, ct, batch):

@@ -28,17 +28,30 @@ from .._state import state
 _CKINDS = frozenset(("c", "complex floating"))     # NumPy/CuPy dtype.kind, gradtape DType.kind
 
 
+def _complex(v):
+    """Whether ``v`` (an array, a Tensor, a number, a jit symbol) is complex: the test of the rules' complex branches."""
+    try:
+        return v.dtype.kind in _CKINDS
+    except AttributeError:      # Python numbers, array-api-strict dtypes (no .kind)
+        return type(v) is complex or "complex" in str(getattr(v, "dtype", ""))
+
+
 def _c(xp, v):
     """conj(v) for a complex array or number ``v``; ``v`` itself otherwise (for the few rules that conjugate)."""
-    try:
-        if v.dtype.kind not in _CKINDS:
-            return v
-    except AttributeError:      # Python numbers, array-api-strict dtypes (no .kind)
-        if type(v) is complex:
-            return v.conjugate()
-        if "complex" not in str(getattr(v, "dtype", "")):
-            return v
-    return xp.conj(v)
+    if not _complex(v):
+        return v
+    return v.conjugate() if type(v) is complex else xp.conj(v)
+
+
+def _over(name, fwd, d, den, reads="x", **kw):
+    """:func:`unary` for an f' = 1 / den: real tensors take ct * d as unary's rules (unchanged), complex ones
+    ct / den, as torch writes these rules (derivatives.yaml: sqrt ``grad / (2 * result.conj())``, log
+    ``grad.div(self.conj())``), so that at a pole ct / (0+0j) gives torch's infinities (re/0, im/0) rather than
+    ct * (inf + nan j) = NaN + NaN j. The branch tests the cotangent's dtype: real ones never reach the division."""
+    return define(name, fwd, vjp={"x": lambda xp, ct, out, x: ct / den(xp, x, out) if _complex(ct) else
+                                  ct * d(xp, x, out)},
+                  jvp={"x": lambda xp, t, out, x: t / den(xp, x, out) if _complex(t) else t * d(xp, x, out)},
+                  reads={"x": tuple(reads.split())}, same_shape=True, **kw)
 
 
 def _acosh_d(xp, x):
@@ -65,12 +78,15 @@ acosh = unary("acosh", lambda xp, x: xp.acosh(x), lambda xp, x, out: _acosh_d(xp
 atanh = unary("atanh", lambda xp, x: xp.atanh(x), lambda xp, x, out: 1 / (1 - x * x), namespace="gt")
 exp = unary("exp", lambda xp, x: xp.exp(x), lambda xp, x, out: out, reads="out", namespace="gt")
 expm1 = unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, x, out: out + 1, reads="out", namespace="gt")
-log = unary("log", lambda xp, x: xp.log(x), lambda xp, x, out: 1 / x, namespace="gt")
-log1p = unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, x, out: 1 / (1 + x), namespace="gt")
-log2 = unary("log2", lambda xp, x: xp.log2(x), lambda xp, x, out: 1 / (x * math.log(2.0)), namespace="gt")
-log10 = unary("log10", lambda xp, x: xp.log10(x), lambda xp, x, out: 1 / (x * math.log(10.0)), namespace="gt")
-sqrt = unary("sqrt", lambda xp, x: xp.sqrt(x), lambda xp, x, out: 0.5 / out, reads="out",   # sqrt'(0) = +inf
-             namespace="gt")
+log = _over("log", lambda xp, x: xp.log(x), lambda xp, x, out: 1 / x, lambda xp, x, out: x, namespace="gt")
+log1p = _over("log1p", lambda xp, x: xp.log1p(x), lambda xp, x, out: 1 / (1 + x), lambda xp, x, out: 1 + x,
+              namespace="gt")
+log2 = _over("log2", lambda xp, x: xp.log2(x), lambda xp, x, out: 1 / (x * math.log(2.0)),
+             lambda xp, x, out: x * math.log(2.0), namespace="gt")
+log10 = _over("log10", lambda xp, x: xp.log10(x), lambda xp, x, out: 1 / (x * math.log(10.0)),
+              lambda xp, x, out: x * math.log(10.0), namespace="gt")
+sqrt = _over("sqrt", lambda xp, x: xp.sqrt(x), lambda xp, x, out: 0.5 / out, lambda xp, x, out: 2 * out,
+             reads="out", namespace="gt")     # sqrt'(0) = +inf (real); complex: ct / (0+0j) = (re/0, im/0)
 square = unary("square", lambda xp, x: xp.square(x), lambda xp, x, out: 2 * x, namespace="gt")
 reciprocal = unary("reciprocal", lambda xp, x: xp.reciprocal(x), lambda xp, x, out: -(out * out), reads="out",
                    namespace="gt")
@@ -124,9 +140,12 @@ multiply = define("multiply", lambda xp, x, y: x * y, inputs=("x", "y"),
                   vjp={"x": lambda xp, ct, out, x, y: ct * y, "y": lambda xp, ct, out, x, y: ct * x},
                   jvp={"x": lambda xp, t, out, x, y: t * y, "y": lambda xp, t, out, x, y: x * t},
                   reads={"x": ("y",), "y": ("x",)}, broadcasting=True, namespace="gt")
+# complex: d/dy as torch writes it (-ct (x / y) / y, JVP -(t out) / y), so that y = 0 gives torch's non-finite values
 divide = define("divide", lambda xp, x, y: x / y, inputs=("x", "y"),
-                vjp={"x": lambda xp, ct, out, x, y: ct / y, "y": lambda xp, ct, out, x, y: -ct * x / (y * y)},
-                jvp={"x": lambda xp, t, out, x, y: t / y, "y": lambda xp, t, out, x, y: -t * x / (y * y)},
+                vjp={"x": lambda xp, ct, out, x, y: ct / y, "y": lambda xp, ct, out, x, y:
+                     -ct * ((x / y) / y) if _complex(ct) else -ct * x / (y * y)},
+                jvp={"x": lambda xp, t, out, x, y: t / y, "y": lambda xp, t, out, x, y:
+                     -(t * out) / y if _complex(out) else -t * x / (y * y)},
                 reads={"x": ("y",), "y": ("x", "y")}, broadcasting=True, namespace="gt")
 pow_ = binary("pow", lambda xp, x, y: xp.pow(x, y),
               lambda xp, x, y, out: _pow_dx(xp, x, y), lambda xp, x, y, out: _log_or_zero(xp, x) * out,

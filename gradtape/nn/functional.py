@@ -98,6 +98,8 @@ def cross_entropy(logits, target, /):
     if t.shape != x.shape:
         raise ValueError(f"gradtape.nn.cross_entropy: target probabilities of shape {t.shape} do not match logits "
                          f"of shape {x.shape}")
+    if x.size == 0:     # no rows or no classes: NaN with zero derivatives, as torch's -(x * t).sum().fill_(nan)
+        return -(array_sum(t * x) * 0.0 + float("nan"))      # (the mean's JVP would be 0/0: NaN)
     return -mean(array_sum(t * log_softmax(x, axis=-1), axis=-1))
 
 

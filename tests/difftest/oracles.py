@@ -311,12 +311,17 @@ def _t_ce(L, a, p):
     return L.F.cross_entropy(x.reshape(-1, x.shape[-1]), lab.reshape(-1))
 
 
+def _t_ce_probs(L, x, t):
+    """torch's own cross_entropy (classes last, rows flattened): NaN with zero derivatives on an empty batch."""
+    rows = math.prod(x.shape[:-1])
+    return L.F.cross_entropy(x.reshape(rows, x.shape[-1]), t.reshape(rows, x.shape[-1]))
+
+
 add(Op("nn.cross_entropy", "nn", 1, (None,), gt=lambda L, a, p: L.ns.nn.cross_entropy(a[0], conv(L, p["labels"])),
        torch=_t_ce, src=lambda n, p: f"gt.nn.cross_entropy({n[0]}, {p['labels']!r})"))
 add(Op("nn.cross_entropy_probs", "nn", 2, (None, None),
        gt=lambda L, a, p: L.ns.nn.cross_entropy(a[0], L.ns.nn.softmax(a[1], axis=-1)),
-       torch=lambda L, a, p: -L.torch.mean(L.torch.sum(L.torch.softmax(a[1], dim=-1) * L.torch.log_softmax(a[0], dim=-1),
-                                                        dim=-1)),
+       torch=lambda L, a, p: _t_ce_probs(L, a[0], L.torch.softmax(a[1], dim=-1)),
        src=lambda n, p: f"gt.nn.cross_entropy({n[0]}, gt.nn.softmax({n[1]}, axis=-1))",
        note="probability targets (differentiable too)"))
 
@@ -470,7 +475,7 @@ def namespace_functions():
         "default_device", "get_default_device", "set_default_device", "enable_grad", "no_grad", "pause", "record",
         "is_grad_enabled", "is_recording", "is_training", "predict_mode", "train_mode", "subgradient", "grad",
         "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "memory_stats",
-        "vmap", "linearize", "jacfwd", "jacrev",
+        "vmap", "linearize", "jacfwd", "jacrev", "jit", "set_num_threads",
         "synchronize", "to_numpy"}
     names = []
     for n in dir(gt):
