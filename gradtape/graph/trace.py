@@ -134,12 +134,18 @@ class _Tracer:
         i = self._known(t)
         if i is None or i in self.consts:
             return
-        self.guards.append(Guard(i, kind, value, _user_location()))
+        gs = self.guards
+        if gs and gs[-1].node == i and gs[-1].kind == "tolist" and kind == "mask":
+            gs.pop()            # (the mask was read with .tolist() to record it: one guard, named a mask)
+        gs.append(Guard(i, kind, value, _user_location()))
 
     def norm(self, v):
         """A backend-neutral form of an argument or parameter value."""
-        if type(v) is Tensor:           # the common case, without the walker
+        t = type(v)
+        if t is Tensor:           # the common cases, without the walker
             return Ref(self.lookup(v))
+        if t is float or t is int or t is bool or v is None:
+            return v
         return _tree.map(self._norm_leaf, v, is_leaf=_kept_whole)
 
     def _norm_leaf(self, v):
@@ -177,9 +183,9 @@ class _Tracer:
                 ins = (ins[0], DTypeName(ins[1])) + ins[2:]
             if type(attrs.get("dtype")) is str and attrs["dtype"] in DTYPES:
                 attrs["dtype"] = DTypeName(attrs["dtype"])
-        deps = []
-        _walk_refs(ins, deps)
-        _walk_refs(attrs, deps)
+        deps = _deps(ins)
+        if attrs:
+            deps += _deps(attrs.values())
         if all(d in self.consts for d in deps):
             return          # constant folding: nothing here depends on an input (looked up later as a constant)
         if isinstance(op, Primitive):
@@ -193,13 +199,13 @@ class _Tracer:
         elif isinstance(first, Tensor):
             node.device = first.backend.device
         if outs is None and isinstance(out, Tensor) and isinstance(out.data, (tuple, list)):
-            node.result_types = [(tuple(d.shape), _dtype_str(d.dtype)) for d in out.data]
+            node.result_types = [(tuple(d.shape), _dtype_of(d)) for d in out.data]
         elif outs is None:
             if not isinstance(out, Tensor):
                 return      # a Python value (not an array): nothing to record
-            node.shape, node.dtype = tuple(out.data.shape), _dtype_str(out.data.dtype)
+            node.shape, node.dtype = tuple(out.data.shape), _dtype_of(out.data)
         else:
-            node.result_types = [(tuple(o.data.shape), _dtype_str(o.data.dtype)) if isinstance(o, Tensor)
+            node.result_types = [(tuple(o.data.shape), _dtype_of(o.data)) if isinstance(o, Tensor)
                                  else ((), "?") for o in outs]
         i = self._add(node)
         if outs is None:
@@ -226,6 +232,35 @@ class _Tracer:
             return v
         raise TypeError(f"gradtape.trace: the function returned a {type(v).__name__}; a traced function must "
                         f"return tensors (or tuples, lists or dicts of them)")
+
+
+_ATOMS = frozenset({int, float, bool, str, complex, type(None), DTypeName, DeviceName})
+_DTYPE_NAMES = {}
+
+
+def _deps(vals):
+    """The node indices referenced in ``vals`` (an iterable of normalised values), in order."""
+    out = []
+    for v in vals:
+        t = type(v)
+        if t is Ref:
+            out.append(v.i)
+        elif t not in _ATOMS:
+            _walk_refs(v, out)
+    return out
+
+
+def _dtype_of(raw):
+    """The dtype name of a raw array (cached per dtype object: names are asked for every traced op)."""
+    d = raw.dtype
+    k = (type(d), d)        # (the type first: dtypes of two libraries are never compared)
+    try:
+        return _DTYPE_NAMES[k]
+    except KeyError:
+        name = _DTYPE_NAMES[k] = _dtype_str(d)
+        return name
+    except TypeError:
+        return _dtype_str(d)
 
 
 # non-differentiable functions whose output shape depends on the input's values
