@@ -96,3 +96,14 @@ def test_forward_mode_and_jacobian_through_jit():
     s = lambda x: gt.sum(f(x) ** 2)  # noqa: E731
     _close(gt.hessian(gt.jit(s))(x), gt.hessian(s)(x), 1e-9)
     _close(gt.hvp(gt.jit(s), x, v), gt.hvp(s, x, v), 1e-9)
+
+
+def test_differential_programs_through_jit():
+    """30 fixed random programs of the differential fuzzer through gt.jit (forward, cached call, grad(jit),
+    jit(grad), reverse over reverse) against PyTorch/JAX; longer runs: python -m tests.difftest.jit --n N."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    from tests.difftest import jit as DJ
+    counts, bad = DJ.run(range(100, 130), "general", "strict")
+    assert not bad, f"{len(bad)} programs differ through gt.jit\n\n{bad[0].report()}"
+    assert counts["ok"] >= 24, counts

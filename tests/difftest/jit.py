@@ -1,0 +1,146 @@
+"""The differential fuzzer's programs through ``gt.jit``: random programs against the same oracles (PyTorch
+float64, or JAX), by the routes a jitted function offers.
+
+``check(prog, backend)`` compares, in this order:
+
+jit           ``gt.jit(program)`` outputs (first call: trace and compile; second call: the cached executable)
+grad(jit)     ``gt.grad`` of the loss L = sum_i sum(w_i * out_i) over the jitted program (its jitted vjp rule)
+jit(grad)     ``gt.jit(gt.grad(L))``: one compiled graph of the forward and the reverse pass
+double        reverse over reverse through the jitted function: grad of sum(grad(L) * v) (every 3rd seed)
+
+Command line (long runs)::
+
+    python -m tests.difftest.jit --n 200 --kind general --backend cpu --seed 1
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from . import programs as P
+from . import runner as R
+
+
+def _gt():
+    import gradtape as gt
+    return gt
+
+
+def _jitted(prog, backend):
+    GL = R.lib("gt", backend)
+    gt = _gt()
+    return gt.jit(lambda *a: tuple(P.run(prog, GL, list(a))))
+
+
+def _loss_of(f, ref, backend):
+    gt = _gt()
+    W = [gt.asarray(w, device=backend) for w in ref.W]
+
+    def loss(*a):
+        outs = f(*a)
+        terms = [gt.sum(o * w) for o, w, t in zip(outs, W, ref.tracked) if t]
+        L = terms[0]
+        for t in terms[1:]:
+            L = L + t
+        return L
+    return loss
+
+
+def check(prog, backend="strict"):
+    """A :class:`tests.difftest.runner.Result` of prog through gt.jit on ``backend``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = R.jax_ref(prog) if prog.oracle == "jax" else R.torch_ref(prog, hessian=False)
+    except R.Invalid as e:
+        return R.Result("invalid", "oracle", str(e), prog, backend)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _checks(prog, backend, ref, *R.tol(prog))
+    except R.Mismatch as m:
+        return R.Result("mismatch", m.check, m.detail, prog, backend)
+    return R.Result("ok", prog=prog, backend=backend)
+
+
+def _checks(prog, backend, ref, rt, at):
+    gt = _gt()
+    xs = [gt.asarray(a, device=backend) for a in prog.arrays()]
+    jf = _jitted(prog, backend)
+    for call in ("first call", "cached call"):
+        outs = R._guard(f"jit ({call})", lambda: jf(*xs))
+        if len(outs) != len(ref.outs):
+            raise R.Mismatch("jit", f"{len(outs)} outputs, oracle {len(ref.outs)}")
+        for i, (o, w) in enumerate(zip(outs, ref.outs)):
+            R.compare(f"jit ({call}): output {prog.outputs[i]}", o, w, rt, at)
+    if jf.cache_info().traces != 1:
+        raise R.Mismatch("jit", f"traced {jf.cache_info().traces} times for one signature")
+    if not ref.has_grad:
+        return
+    eager = P.run(prog, R.lib("gt", backend), [x.requires_grad_() for x in
+                                                [gt.asarray(a, device=backend) for a in prog.arrays()]])
+    ref.tracked = [t and o.requires_grad for o, t in zip(eager, ref.tracked)]
+    if not any(ref.tracked):
+        return
+    n = len(xs)
+    nums = tuple(range(n))
+    grads = ref.grads[:n]
+    for route, fn in (("grad(jit)", lambda: gt.grad(_loss_of(jf, ref, backend), argnums=nums)(*xs)),
+                      ("jit(grad)", lambda: gt.jit(gt.grad(_loss_of(_eager(prog, backend), ref, backend),
+                                                           argnums=nums))(*xs))):
+        for nm, g, w in zip(list(prog.inputs), R._guard(route, fn), grads):
+            R.compare(f"{route}: gradient w.r.t. {nm}", g, w, rt, at)
+    if prog.seed % 3 == 0:
+        V = [gt.asarray(v, device=backend) for v in ref.V]
+
+        def dbl():
+            def s(*a):
+                gs = gt.grad(_loss_of(jf, ref, backend), argnums=nums)(*a)
+                terms = [gt.sum(g * v) for g, v in zip(gs, V)]
+                out = terms[0]
+                for t in terms[1:]:
+                    out = out + t
+                return out
+            return gt.grad(s, argnums=nums)(*xs)
+        for nm, g, w in zip(list(prog.inputs), R._guard("double", dbl), ref.hvp):
+            R.compare(f"double (reverse over reverse through jit): {nm}", g, w, rt * 10, at * 10)
+
+
+def _eager(prog, backend):
+    GL = R.lib("gt", backend)
+    return lambda *a: tuple(P.run(prog, GL, list(a)))
+
+
+def run(seeds, kind="general", backend="strict"):
+    """(counts, mismatching results) over the programs of ``seeds``."""
+    counts, bad = {"ok": 0, "invalid": 0, "mismatch": 0}, []
+    for s in seeds:
+        r = check(P.generate(s, kind), backend)
+        counts[r.status] += 1
+        if r.status == "mismatch":
+            bad.append(r)
+    return counts, bad
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tests.difftest.jit", description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--kind", choices=P.KINDS, default="general")
+    ap.add_argument("--backend", choices=("cpu", "strict"), default="strict")
+    ap.add_argument("--seed", type=int, default=0, help="first seed; programs use seed, seed+1, ...")
+    ap.add_argument("--max-report", type=int, default=10)
+    a = ap.parse_args(argv)
+    t0 = time.time()
+    counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend)
+    for r in bad[:a.max_report]:
+        print(r.report() + "\n" + "=" * 100, flush=True)
+    print(f"{a.n} {a.kind} programs through gt.jit on {a.backend}: {counts} in {time.time() - t0:.0f}s")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
