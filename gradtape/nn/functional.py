@@ -79,7 +79,8 @@ def cross_entropy(logits, target, /):
     """Mean softmax cross-entropy over the batch (last axis = classes).
 
     ``target`` holds integer class indices (shape ``logits.shape[:-1]``) or
-    class probabilities (the shape of ``logits``, differentiable too).
+    class probabilities (the shape of ``logits``, differentiable too). Over an empty batch it is NaN, as
+    torch's (with probabilities, also torch's zero derivatives there; with labels, NaN ones, as ``nll_loss``).
 
     >>> import gradtape as gt
     >>> gt.nn.cross_entropy(gt.asarray([[0.0, 0.0]]), gt.asarray([1]))
