@@ -5,6 +5,11 @@ arguments, applies one of them (``matrix_power``, ``matrix_rank`` and ``outer`` 
 returns the array API's named tuples. :data:`namespace` is the whole ``gt.linalg`` namespace, which rules
 see as ``xp.linalg`` when their derivatives are recorded.
 
+Every function takes complex64/complex128 inputs too, differentiable in PyTorch's convention (README "Complex
+numbers"): for a real loss L, ``gt.grad`` gives dL/dRe A + i dL/dIm A, torch's ``.grad``. Hermitian functions
+(``cholesky``, ``eigh``, ``eigvalsh``) read herm(A) = (A + Aᴴ)/2; the phases of eigenvectors and singular vectors
+are arbitrary, so only functions invariant under them have derivatives (as torch documents).
+
 >>> import gradtape as gt
 >>> gt.linalg.det is gt._api.linalg.det
 True
@@ -22,13 +27,14 @@ from .._core.dtypes import backend_dtype
 from .._ops.linalg import (inv_p, det_p, slogdet_p, solve_p, cholesky_p, eigh_p, eigvalsh_p, svd_p, svdvals_p,
                            qr_p, pinv_p, matrix_norm_p, trace_p, diagonal_p, cross_p)
 from .._state import state
-from .creation import as_tensor, eye, zeros_like
+from .creation import as_tensor, eye, tracked, zeros_like
+from .elementwise import abs as absolute
 from .manipulation import expand_dims, matrix_transpose, squeeze
-from .products import matmul, tensordot, vecdot, vector_norm
+from .products import matmul, tensordot, vecdot, vector_norm as _vector_norm
 from .public import public
 
 __all__ = ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "pinv",
-           "matrix_norm", "matrix_power", "matrix_rank", "cross", "trace", "outer", "diagonal",
+           "matrix_norm", "matrix_power", "matrix_rank", "cross", "trace", "outer", "diagonal", "vector_norm",
            "EighResult", "SVDResult", "QRResult", "SlogdetResult", "namespace"]
 
 
@@ -36,9 +42,10 @@ def _need_matrix(name, x, square=False):
     if x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
         what = "a stack of square matrices (..., n, n)" if square else "a stack of matrices (..., m, n)"
         raise ValueError(f"gradtape.linalg.{name}: expected {what}, got shape {tuple(x.shape)}")
-    if (x._requires_grad or x.tangents is not None) and "complex" in str(x.dtype):
-        raise TypeError(f"gradtape.linalg.{name}: complex tensors are not differentiable in this version "
-                        f"(got dtype {x.dtype}); detach the input or differentiate real and imaginary parts")
+
+
+def _is_complex(x):
+    return getattr(getattr(x, "dtype", None), "kind", None) == "complex floating"
 
 
 # ---- result types (the array API's field names) ----------------------------------------------------
@@ -100,8 +107,9 @@ def det(x, /):
 def slogdet(x, /):
     """``(sign, logabsdet)`` of the determinant of a (stack of) square matrices.
 
-    ``logabsdet`` is differentiable (d log|det A| = tr(A⁻¹ dA)); ``sign`` is
-    piecewise constant and gets no gradient.
+    ``logabsdet`` is differentiable (d log|det A| = Re tr(A⁻¹ dA)); the ``sign``
+    of a real A is piecewise constant and gets no gradient, that of a complex A
+    (det/|det|, on the unit circle) is differentiable: d sign = sign · i Im tr(A⁻¹ dA).
 
     >>> import gradtape as gt
     >>> s = gt.linalg.slogdet(gt.asarray([[-2.0, 0.0], [0.0, 1.0]]))
@@ -132,12 +140,12 @@ def solve(x1, x2, /):
 
 @public
 def cholesky(x, /, *, upper=False):
-    """The Cholesky factor L (lower, ``A = L Lᵀ``; or U = Lᵀ with ``upper=True``) of symmetric positive-definite matrices.
+    """The Cholesky factor L (lower, ``A = L Lᴴ``; or U = Lᴴ with ``upper=True``) of Hermitian (real: symmetric) positive-definite matrices.
 
-    The input is taken to be symmetric (the backend reads one triangle): the
-    gradient returned is the symmetric one, that of L(sym(A)) with sym(A) =
-    (A + Aᵀ)/2, as in PyTorch and JAX, and forward mode uses the symmetric part
-    of the tangent.
+    The input is taken to be Hermitian (the backend reads one triangle): the
+    gradient returned is the Hermitian one, that of L(herm(A)) with herm(A) =
+    (A + Aᴴ)/2 (sym(A) = (A + Aᵀ)/2 for real A, as in PyTorch and JAX), and
+    forward mode uses the Hermitian part of the tangent.
 
     >>> import gradtape as gt
     >>> gt.linalg.cholesky(gt.asarray([[4.0, 2.0], [2.0, 2.0]]))
@@ -151,12 +159,14 @@ def cholesky(x, /, *, upper=False):
 
 @public
 def eigh(x, /):
-    """``(eigenvalues, eigenvectors)`` of symmetric matrices, eigenvalues ascending.
+    """``(eigenvalues, eigenvectors)`` of Hermitian (real: symmetric) matrices, eigenvalues ascending (real).
 
-    The input is taken to be symmetric: gradients are symmetric (those of
-    eigh(sym(A))), and forward mode uses the symmetric part of the tangent.
-    Each eigenvector's sign is arbitrary, so only sign-invariant functions of
-    the eigenvectors (V diag(f(w)) Vᵀ, V ∘ V...) have well-defined derivatives.
+    The input is taken to be Hermitian: gradients are Hermitian (those of
+    eigh(herm(A)), herm(A) = (A + Aᴴ)/2), and forward mode uses the Hermitian
+    part of the tangent. Each eigenvector's sign (complex: phase) is arbitrary,
+    so only invariant functions of the eigenvectors (V diag(f(w)) Vᴴ, V ∘ conj(V)...)
+    have well-defined derivatives; a phase-dependent loss gets the gradient of
+    one gauge (forward mode takes diag(Vᴴ dV) = 0), where torch raises.
 
     Repeated eigenvalues: gradients through the eigenvalues alone are always
     defined (a cotangent of the eigenvectors that is None or zero adds
@@ -179,7 +189,7 @@ def eigh(x, /):
 
 @public
 def eigvalsh(x, /):
-    """The eigenvalues of symmetric matrices, ascending; d w_i = v_iᵀ dA v_i.
+    """The eigenvalues of Hermitian (real: symmetric) matrices, ascending; d w_i = Re(v_iᴴ dA v_i).
 
     Symmetric input convention as :func:`eigh`. Defined at repeated
     eigenvalues to first order (any orthonormal eigenbasis gives the same
@@ -199,9 +209,11 @@ def eigvalsh(x, /):
 def svd(x, /, *, full_matrices=True):
     """``(U, S, Vh)`` with ``x = U @ diag(S) @ Vh``, S descending (array API default ``full_matrices=True``).
 
-    Singular vectors are defined up to a joint sign (u_i, v_i) -> (-u_i, -v_i),
-    so only functions invariant under it (U diag(f(S)) Vh, U ∘ U...) have
-    well-defined derivatives. Gradients through S alone are always defined.
+    Singular vectors are defined up to a joint sign (u_i, v_i) -> (-u_i, -v_i)
+    (complex: a joint phase e^{iθ}), so only functions invariant under it
+    (U diag(f(S)) Vh, U ∘ conj(U)...) have well-defined derivatives; forward mode
+    splits the phase evenly between u_i and v_i. Gradients through S alone are
+    always defined.
     The rules for U and Vh have 1/(s_j² - s_i²) for i ≠ j (inf/NaN at exactly
     repeated singular values, as in PyTorch and JAX) and, for non-square
     matrices, 1/s_i (inf at a zero singular value). With ``full_matrices=True``
@@ -224,7 +236,7 @@ def svd(x, /, *, full_matrices=True):
 
 @public
 def svdvals(x, /):
-    """The singular values of a (stack of) matrices, descending; d s_i = u_iᵀ dA v_i.
+    """The singular values of a (stack of) matrices, descending; d s_i = Re(u_iᴴ dA v_i).
 
     Defined to first order at repeated singular values; second-order
     derivatives go through :func:`svd`'s vectors and need distinct, nonzero ones.
@@ -244,8 +256,8 @@ def qr(x, /, *, mode="reduced"):
 
     Differentiable where the first min(m, n) columns of x are linearly
     independent (R's leading block invertible), for any m, n. Q and R are
-    unique given the backend's sign convention, so no gauge-invariant wrapper
-    is needed. With ``mode="complete"`` and m > n, Q's last m - n columns are
+    unique given the backend's sign convention (LAPACK's: R's diagonal real,
+    also for complex x), so no gauge-invariant wrapper is needed. With ``mode="complete"`` and m > n, Q's last m - n columns are
     an arbitrary basis of the complement: their cotangent is ignored and
     their tangent is zero.
 
@@ -288,10 +300,11 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     """Matrix norms over the last two axes: ord "fro", "nuc", 2, -2, 1, -1, inf, -inf.
 
     Derivatives: fro A/‖A‖ (0 at A = 0, like ``vector_norm``); nuc U Vh
-    (a subgradient when A is rank-deficient); 2 / -2 u vᵀ of the largest /
-    smallest singular value (needs it simple); ±1 / ±inf sign(A) on the
-    column / row with the largest or smallest absolute sum, ties sharing the
-    gradient evenly (sign(0) = 0).
+    (a subgradient when A is rank-deficient); 2 / -2 u vᴴ of the largest /
+    smallest singular value (needs it simple); ±1 / ±inf sign(A) (complex:
+    A/|A|) on the column / row with the largest or smallest absolute sum, ties
+    sharing the gradient evenly (sign(0) = 0). Complex A: these are the
+    gradients in PyTorch's convention; the result is real.
 
     >>> import gradtape as gt
     >>> gt.linalg.matrix_norm(gt.asarray([[3.0, 0.0], [0.0, -4.0]]))
@@ -359,6 +372,26 @@ def matrix_rank(x, /, *, rtol=None):
     if state.tracer is not None:
         state.tracer("linalg.matrix_rank", (x,), {"rtol": rtol}, out)
     return out
+
+
+@public
+def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002  (array API name)
+    """The vector ``ord``-norm over ``axis`` (all axes when None); the gradient of every p-norm with p >= 1 (and
+    inf) at 0 is 0 (not NaN), as torch.
+
+    A complex input is differentiated as the norm of ``abs(x)`` (the same value, a real result), which gives
+    PyTorch's gradient (x/‖x‖ for ord 2) and the JVP Re(conj(x) · t)/‖x‖.
+
+    >>> import gradtape as gt
+    >>> gt.linalg.vector_norm(gt.asarray([3.0, 4.0]))
+    Tensor(5.)
+    >>> gt.grad(gt.linalg.vector_norm)(gt.asarray([3.0 + 4.0j]))
+    Tensor([0.6+0.8j])
+    """
+    x = as_tensor(x)
+    if _is_complex(x) and tracked(x):
+        x = absolute(x)
+    return _vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
 
 
 @public

@@ -9,6 +9,17 @@ is gradtape's tensor-level namespace and ``xp.linalg`` the functions of
 rules. Argument checks, result types and composite functions
 (``matrix_power``, ``matrix_rank``, ``outer``) are in :mod:`gradtape._api.linalg`.
 
+Complex inputs. The holomorphic maps (``inv``, ``det``, ``solve``, ``trace``, ``diagonal``, ``cross``) keep their
+rules as they are: in gradtape's internal convention (JAX's, :mod:`gradtape._ops.elementwise`) the VJP of a
+holomorphic map is the plain transpose of its JVP. The others (``slogdet``'s sign and modulus, ``cholesky``,
+``eigh``, ``eigvalsh``, ``svd``, ``svdvals``, ``qr``, ``pinv``, ``matrix_norm``) are written with conjugate
+transposes (:func:`_mH`, the transpose on real tensors): their JVPs are the derivative itself, their VJPs the
+adjoint under ⟨G, dA⟩ = Re tr(Gᴴ dA) (PyTorch's convention), turned into the internal one by :func:`_adjoint`
+(``conj(rule(conj(ct)))``; on real inputs the rule itself, unchanged). Hermitian inputs are taken through
+herm(A) = (A + Aᴴ)/2, and the eigenvectors' and singular vectors' phases are a gauge: the JVPs choose
+Vᴴ dV with a zero diagonal (eigh) and the phase split evenly between U and V (svd), so only gauge-invariant
+functions of them have well-defined derivatives (as in PyTorch).
+
 Undefined derivatives (documented on each function): ``eigh``'s eigenvectors
 at repeated eigenvalues and ``svd``'s singular vectors at repeated singular
 values give inf/NaN (the rule's 1/(λj - λi) is not masked off the diagonal);
@@ -20,9 +31,12 @@ everything through the eigenvalues or singular values alone stays finite.
 """
 from __future__ import annotations
 
+import functools
+
 from .._core.dispatch import SELECT, apply1
 from .._core.primitive import Multi, define, define_linear
 from .._core.tensor import Tensor
+from .elementwise import _c, _complex
 
 __all__ = ["inv_p", "det_p", "slogdet_p", "solve_p", "cholesky_p", "eigh_p", "eigvalsh_p", "svd_p", "svdvals_p",
            "qr_p", "pinv_p", "matrix_norm_p", "trace_p", "diagonal_p", "cross_p"]
@@ -34,9 +48,35 @@ def _mT(xp, a):
     return xp.matrix_transpose(a)
 
 
+def _mH(xp, a):
+    """The conjugate transpose aᴴ (the transpose of a real a)."""
+    return _c(xp, xp.matrix_transpose(a))
+
+
 def _sym(xp, a):
-    """The symmetric part (a + aᵀ)/2."""
-    return 0.5 * (a + xp.matrix_transpose(a))
+    """The Hermitian part (a + aᴴ)/2 (the symmetric part of a real a)."""
+    return 0.5 * (a + _mH(xp, a))
+
+
+def _ipart(xp, d):
+    """i Im(d) of a complex d, as (d - conj(d))/2 (no Python complex scalar times a real array)."""
+    return 0.5 * (d - xp.conj(d))
+
+
+def _conj_all(xp, ct):
+    return tuple(None if g is None else _c(xp, g) for g in ct) if isinstance(ct, tuple) else _c(xp, ct)
+
+
+def _adjoint(rule):
+    """A VJP written as the adjoint (PyTorch's convention) as gradtape's rule (JAX's): conj(rule(conj(ct)))
+    on complex inputs, the rule itself on real ones."""
+    @functools.wraps(rule)
+    def vjp(xp, ct, out, x, *rest, **params):
+        if not _complex(x if x is not None else out[-1] if isinstance(out, tuple) else out):   # x: None unless read
+            return rule(xp, ct, out, x, *rest, **params)
+        g = rule(xp, _conj_all(xp, ct), out, x, *rest, **params)
+        return None if g is None else xp.conj(g)
+    return vjp
 
 
 def _mat(xp, c):
@@ -103,12 +143,25 @@ det_p = define("det", lambda xp, x: xp.linalg.det(x),
                vjp={"x": lambda xp, ct, out, x: _mat(xp, ct * out) * _mT(xp, xp.linalg.inv(x))},
                jvp={"x": lambda xp, t, out, x: out * xp.linalg.trace(xp.linalg.solve(x, t))},
                reads={"x": ("x", "out")})
-# (sign, log|det A|): the sign is piecewise constant (no derivative), d log|det A| = tr(A⁻¹ dA)
-slogdet_p = define("slogdet", lambda xp, x: tuple(xp.linalg.slogdet(x)),
-                   vjp={"x": lambda xp, ct, out, x: None if ct[1] is None else
-                        _mat(xp, ct[1]) * _mT(xp, xp.linalg.inv(x))},
-                   jvp={"x": lambda xp, t, out, x: Multi((None, xp.linalg.trace(xp.linalg.solve(x, t))))},
-                   reads={"x": ("x",)}, multi_output=True)
+# (sign, log|det A|), τ = tr(A⁻¹ dA): real A: the sign is piecewise constant (no derivative), d log|det A| = τ;
+# complex A: d log|det A| = Re τ, d sign = sign · i Im τ (the VJP's coefficient of A⁻ᵀ: ct_l + i Im(ct_s sign))
+def _slogdet_vjp(xp, ct, out, x):
+    gs, gl = ct
+    if gs is not None and _complex(x):
+        c = _ipart(xp, gs * out[0])
+        gl = c if gl is None else gl + c
+    return None if gl is None else _mat(xp, gl) * _mT(xp, xp.linalg.inv(x))
+
+
+def _slogdet_jvp(xp, t, out, x):
+    tau = xp.linalg.trace(xp.linalg.solve(x, t))
+    if not _complex(tau):
+        return Multi((None, tau))
+    return Multi((_parts(out)[0] * _ipart(xp, tau), xp.real(tau)))
+
+
+slogdet_p = define("slogdet", lambda xp, x: tuple(xp.linalg.slogdet(x)), vjp={"x": _slogdet_vjp},
+                   jvp={"x": _slogdet_jvp}, reads={"x": ("x", "out")}, multi_output=True)
 # X = A⁻¹ B (B a stack of matrices: vectors are made (..., n, 1) first); dX = A⁻¹ (dB - dA X)
 solve_p = define("solve", lambda xp, a, b: xp.linalg.solve(a, b), inputs=("a", "b"),
                  vjp={"a": lambda xp, ct, out, a, b: -(xp.linalg.solve(_mT(xp, a), ct) @ _mT(xp, out)),
@@ -118,46 +171,54 @@ solve_p = define("solve", lambda xp, a, b: xp.linalg.solve(a, b), inputs=("a", "
                  reads={"a": ("a", "out"), "b": ("a",)}, broadcasting=True)
 
 
-# ---- Cholesky: A = L Lᵀ; dL = L Φ(L⁻¹ dA L⁻ᵀ), Φ = lower triangle with the diagonal halved ----------
+# ---- Cholesky: A = L Lᴴ; dL = L Φ(L⁻¹ herm(dA) L⁻ᴴ), Φ = lower triangle with the diagonal halved ---------
 
 def _phi(xp, x):
     return xp.tril(x) - 0.5 * x * _eye(xp, x, x.shape[-1])
 
 
+@_adjoint
 def _cholesky_vjp(xp, ct, out, x, upper):
-    L = _mT(xp, out) if upper else out
-    g = _mT(xp, ct) if upper else ct
-    y = xp.linalg.solve(_mT(xp, L), _phi(xp, _mT(xp, L) @ g))           # L⁻ᵀ Φ(Lᵀ L̄)
-    return _sym(xp, _mT(xp, xp.linalg.solve(_mT(xp, L), _mT(xp, y))))   # sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹)
+    L = _mH(xp, out) if upper else out
+    g = _mH(xp, ct) if upper else ct
+    y = xp.linalg.solve(_mH(xp, L), _phi(xp, _mH(xp, L) @ g))           # L⁻ᴴ Φ(Lᴴ L̄)
+    return _sym(xp, _mH(xp, xp.linalg.solve(_mH(xp, L), _mH(xp, y))))   # herm(L⁻ᴴ Φ(Lᴴ L̄) L⁻¹)
 
 
 def _cholesky_jvp(xp, t, out, x, upper):
-    L = _mT(xp, out) if upper else out
-    y = xp.linalg.solve(L, _sym(xp, t))                                # L⁻¹ sym(dA)
-    dL = L @ _phi(xp, _mT(xp, xp.linalg.solve(L, _mT(xp, y))))          # L Φ(L⁻¹ sym(dA) L⁻ᵀ)
-    return _mT(xp, dL) if upper else dL
+    L = _mH(xp, out) if upper else out
+    y = xp.linalg.solve(L, _sym(xp, t))                                # L⁻¹ herm(dA)
+    dL = L @ _phi(xp, _mH(xp, xp.linalg.solve(L, _mH(xp, y))))          # L Φ(L⁻¹ herm(dA) L⁻ᴴ)
+    return _mH(xp, dL) if upper else dL
 
 
 cholesky_p = define("cholesky", lambda xp, x, upper: xp.linalg.cholesky(x, upper=upper),
                     vjp={"x": _cholesky_vjp}, jvp={"x": _cholesky_jvp}, reads={"x": ("out",)})
 
 
-# ---- symmetric eigendecomposition: A = V diag(w) Vᵀ ----------------------------------------------
-# JVP: X = Vᵀ sym(dA) V; dw = diag(X), dV = V (F ∘ X) with F_ij = 1/(w_j - w_i); the VJP is its adjoint.
+# ---- Hermitian (symmetric) eigendecomposition: A = V diag(w) Vᴴ ----------------------------------
+# JVP: X = Vᴴ herm(dA) V; dw = Re diag(X), dV = V (F ∘ X) with F_ij = 1/(w_j - w_i) (so diag(Vᴴ dV) = 0: the
+# phases' gauge); the VJP is its adjoint.
 
+def _re(xp, v):
+    """Re v of a complex v (a Hermitian form's diagonal, real up to rounding); v itself when real."""
+    return xp.real(v) if _complex(v) else v
+
+
+@_adjoint
 def _eigh_vjp(xp, ct, out, x):
     w, V = out
     gw, gV = ct
     inner = None if gw is None else _diag(xp, gw)
     if gV is not None:
-        inner = _add(inner, _gap(xp, w) * (_mT(xp, V) @ gV))
-    return _sym(xp, V @ inner @ _mT(xp, V))
+        inner = _add(inner, _gap(xp, w) * (_mH(xp, V) @ gV))
+    return _sym(xp, V @ inner @ _mH(xp, V))
 
 
 def _eigh_jvp(xp, t, out, x):
     w, V = _parts(out)
-    X = _mT(xp, V) @ _sym(xp, t) @ V
-    return Multi((xp.linalg.diagonal(X), V @ (_gap(xp, w) * X)))
+    X = _mH(xp, V) @ _sym(xp, t) @ V
+    return Multi((_re(xp, xp.linalg.diagonal(X)), V @ (_gap(xp, w) * X)))
 
 
 eigh_p = define("eigh", lambda xp, x: tuple(xp.linalg.eigh(x)), vjp={"x": _eigh_vjp}, jvp={"x": _eigh_jvp},
@@ -165,14 +226,15 @@ eigh_p = define("eigh", lambda xp, x: tuple(xp.linalg.eigh(x)), vjp={"x": _eigh_
 
 
 # eigenvalues only: the eigenvectors are recomputed in the rules (they need no gap, so ties are fine)
+@_adjoint
 def _eigvalsh_vjp(xp, ct, out, x):
     V = xp.linalg.eigh(x)[1]
-    return V * xp.expand_dims(ct, axis=-2) @ _mT(xp, V)                   # V diag(w̄) Vᵀ
+    return V * xp.expand_dims(ct, axis=-2) @ _mH(xp, V)                   # V diag(w̄) Vᴴ
 
 
 def _eigvalsh_jvp(xp, t, out, x):
     V = xp.linalg.eigh(x)[1]
-    return xp.sum(V * (_sym(xp, t) @ V), axis=-2)                       # diag(Vᵀ sym(dA) V)
+    return _re(xp, xp.sum(_c(xp, V) * (_sym(xp, t) @ V), axis=-2))      # Re diag(Vᴴ herm(dA) V)
 
 
 eigvalsh_p = define("eigvalsh", lambda xp, x: xp.linalg.eigvalsh(x), vjp={"x": _eigvalsh_vjp},
@@ -180,9 +242,10 @@ eigvalsh_p = define("eigvalsh", lambda xp, x: xp.linalg.eigvalsh(x), vjp={"x": _
 
 
 # ---- singular value decomposition: A = U diag(s) Vh, k = min(m, n) --------------------------------
-# JVP: P = Uᵀ dA V; ds = diag(P); dU = U (F ∘ (P S + S Pᵀ)) + (I - U Uᵀ) dA V S⁻¹,
-# dV = V (F ∘ (S P + Pᵀ S)) + (I - V Vᵀ) dAᵀ U S⁻¹ with F_ij = 1/(s_j² - s_i²). With full_matrices the
-# columns of U (rows of Vh) beyond k are an arbitrary basis: their cotangent is ignored, their tangent 0.
+# JVP: P = Uᴴ dA V; ds = Re diag(P); dU = U (F ∘ (P S + S Pᴴ) + D) + (I - U Uᴴ) dA V S⁻¹,
+# dV = V (F ∘ (S P + Pᴴ S) - D) + (I - V Vᴴ) dAᴴ U S⁻¹ with F_ij = 1/(s_j² - s_i²) and, for complex A,
+# D = i Im diag(P) / (2S) (the phase gauge split evenly between u_i and v_i; 0 for real A). With full_matrices
+# the columns of U (rows of Vh) beyond k are an arbitrary basis: their cotangent is ignored, their tangent 0.
 
 def _svd_k(out, ct, full, shape):
     k = min(shape)
@@ -194,23 +257,32 @@ def _svd_k(out, ct, full, shape):
     return U, s, Vh, ct
 
 
+@_adjoint
 def _svd_vjp(xp, ct, out, x, full_matrices, shape):
     U, s, Vh, (gU, gs, gVh) = _svd_k(out, ct, full_matrices, shape)
     m, n = shape
     k = min(m, n)
     inner = None if gs is None else _diag(xp, gs)
     F = None if gU is None and gVh is None else _gap2(xp, s)
-    extra = None
+    extra = phase = None
     if gU is not None:
-        J = F * (_mT(xp, U) @ gU)
-        inner = _add(inner, (J + _mT(xp, J)) * xp.expand_dims(s, axis=-2))           # (F ∘ (UᵀŪ - ŪᵀU)) S
+        UgU = _mH(xp, U) @ gU
+        J = F * UgU
+        inner = _add(inner, (J + _mH(xp, J)) * xp.expand_dims(s, axis=-2))           # (F ∘ (UᴴŪ - ŪᴴU)) S
+        if _complex(UgU):
+            phase = _ipart(xp, xp.linalg.diagonal(UgU))
         if m > k:
-            extra = ((gU - U @ (_mT(xp, U) @ gU)) / xp.expand_dims(s, axis=-2)) @ Vh  # (I - UUᵀ) Ū S⁻¹ Vᵀ
+            extra = ((gU - U @ UgU) / xp.expand_dims(s, axis=-2)) @ Vh               # (I - UUᴴ) Ū S⁻¹ Vᴴ
     if gVh is not None:
-        K = F * (Vh @ _mT(xp, gVh))
-        inner = _add(inner, xp.expand_dims(s, axis=-1) * (K + _mT(xp, K)))           # S (F ∘ (VᵀV̄ - V̄ᵀV))
+        VgV = Vh @ _mH(xp, gVh)
+        K = F * VgV
+        inner = _add(inner, xp.expand_dims(s, axis=-1) * (K + _mH(xp, K)))           # S (F ∘ (VᴴV̄ - V̄ᴴV))
+        if _complex(VgV):
+            phase = _add(phase, -_ipart(xp, xp.linalg.diagonal(VgV)))
         if n > k:
-            extra = _add(extra, U @ ((gVh - (gVh @ _mT(xp, Vh)) @ Vh) / xp.expand_dims(s, axis=-1)))
+            extra = _add(extra, U @ ((gVh - (gVh @ _mH(xp, Vh)) @ Vh) / xp.expand_dims(s, axis=-1)))
+    if phase is not None:                                                            # the adjoint of D
+        inner = _add(inner, _diag(xp, phase / (2 * s)))
     g = None if inner is None else U @ inner @ Vh
     return _add(g, extra)
 
@@ -219,22 +291,26 @@ def _svd_jvp(xp, t, out, x, full_matrices, shape):
     U, s, Vh, _ = _svd_k(_parts(out), None, full_matrices, shape)
     m, n = shape
     k = min(m, n)
-    V = _mT(xp, Vh)
-    P = _mT(xp, U) @ t @ V
+    V = _mH(xp, Vh)
+    P = _mH(xp, U) @ t @ V
     F = _gap2(xp, s)
     srow, scol = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)
-    dU = U @ (F * (P * srow + scol * _mT(xp, P)))
-    dV = V @ (F * (scol * P + _mT(xp, P) * srow))
+    dU = U @ (F * (P * srow + scol * _mH(xp, P)))
+    dV = V @ (F * (scol * P + _mH(xp, P) * srow))
+    dP = xp.linalg.diagonal(P)
+    if _complex(P):
+        D = _diag(xp, _ipart(xp, dP) / (2 * s))
+        dU, dV, dP = dU + U @ D, dV - V @ D, xp.real(dP)
     if m > k:
         tV = t @ V
-        dU = dU + (tV - U @ (_mT(xp, U) @ tV)) / srow
+        dU = dU + (tV - U @ (_mH(xp, U) @ tV)) / srow
     if n > k:
-        tU = _mT(xp, t) @ U
+        tU = _mH(xp, t) @ U
         dV = dV + (tU - V @ (Vh @ tU)) / srow
-    dVh = _mT(xp, dV)
+    dVh = _mH(xp, dV)
     if full_matrices:
         dU, dVh = _zpad(xp, dU, m - k, -1), _zpad(xp, dVh, n - k, -2)
-    return Multi((dU, xp.linalg.diagonal(P), dVh))
+    return Multi((dU, dP, dVh))
 
 
 svd_p = define("svd", lambda xp, x, full_matrices, shape: tuple(xp.linalg.svd(x, full_matrices=full_matrices)),
@@ -246,7 +322,8 @@ def _usv(xp, x):
     return U, Vh
 
 
-# singular values only: ds = diag(Uᵀ dA V), Ā = U diag(s̄) Vh (the vectors recomputed in the rules)
+# singular values only: ds = Re diag(Uᴴ dA V), Ā = U diag(s̄) Vh (the vectors recomputed in the rules)
+@_adjoint
 def _svdvals_vjp(xp, ct, out, x):
     U, Vh = _usv(xp, x)
     return U * xp.expand_dims(ct, axis=-2) @ Vh
@@ -254,7 +331,7 @@ def _svdvals_vjp(xp, ct, out, x):
 
 def _svdvals_jvp(xp, t, out, x):
     U, Vh = _usv(xp, x)
-    return xp.sum(U * (t @ _mT(xp, Vh)), axis=-2)
+    return _re(xp, xp.sum(_c(xp, U) * (t @ _mH(xp, Vh)), axis=-2))
 
 
 svdvals_p = define("svdvals", lambda xp, x: xp.linalg.svdvals(x), vjp={"x": _svdvals_vjp},
@@ -262,8 +339,8 @@ svdvals_p = define("svdvals", lambda xp, x: xp.linalg.svdvals(x), vjp={"x": _svd
 
 
 # ---- QR: A = Q R, k = min(m, n), A = [X Y] with X the first k columns, R = [R1 R2] -------------------
-# JVP: C = Qᵀ dX R1⁻¹, Ω = tril(C, -1) - tril(C, -1)ᵀ; dQ = Q (Ω - C) + dX R1⁻¹, dR1 = (C - Ω) R1,
-# dR2 = Qᵀ dY - Ω R2. With mode="complete" and m > n, Q's last m - n columns are an arbitrary basis:
+# JVP: C = Qᴴ dX R1⁻¹, Ω = tril(C, -1) - tril(C, -1)ᴴ (+ i Im diag(C) for complex A: R's diagonal is real);
+# dQ = Q (Ω - C) + dX R1⁻¹, dR1 = (C - Ω) R1, dR2 = Qᴴ dY - Ω R2. With mode="complete" and m > n, Q's last m - n columns are an arbitrary basis:
 # their cotangent is ignored and their tangent is 0 (R's last rows are identically 0).
 
 def _qr_k(out, ct, mode, shape):
@@ -276,17 +353,20 @@ def _qr_k(out, ct, mode, shape):
     return Q, R, ct
 
 
+@_adjoint
 def _qr_vjp(xp, ct, out, x, mode, shape):
     Q, R, (gQ, gR) = _qr_k(out, ct, mode, shape)
     m, n = shape
     k = min(m, n)
     R1 = R[..., :, :k]
-    M1 = None if gQ is None else -(_mT(xp, Q) @ gQ)
+    M1 = None if gQ is None else -(_mH(xp, Q) @ gQ)
     if gR is not None:
-        M1 = _add(M1, gR[..., :, :k] @ _mT(xp, R1))
-    M = M1 if gR is None or n == k else M1 + gR[..., :, k:] @ _mT(xp, R[..., :, k:])
-    G = M1 - xp.tril(M - _mT(xp, M), k=-1)
-    gX = _mT(xp, xp.linalg.solve(R1, _mT(xp, _add(gQ, Q @ G))))          # (Q̄ + Q G) R1⁻ᵀ
+        M1 = _add(M1, gR[..., :, :k] @ _mH(xp, R1))
+    M = M1 if gR is None or n == k else M1 + gR[..., :, k:] @ _mH(xp, R[..., :, k:])
+    G = M1 - xp.tril(M - _mH(xp, M), k=-1)
+    if _complex(M):                                                      # the adjoint of i Im diag(C)
+        G = G - _diag(xp, _ipart(xp, xp.linalg.diagonal(M)))
+    gX = _mH(xp, xp.linalg.solve(R1, _mH(xp, _add(gQ, Q @ G))))          # (Q̄ + Q G) R1⁻ᴴ
     if n == k:
         return gX
     if gR is None:
@@ -300,13 +380,15 @@ def _qr_jvp(xp, t, out, x, mode, shape):
     k = min(m, n)
     R1 = R[..., :, :k]
     dXR = _rdiv(xp, t[..., :, :k], R1)                                   # dX R1⁻¹
-    C = _mT(xp, Q) @ dXR
+    C = _mH(xp, Q) @ dXR
     low = xp.tril(C, k=-1)
-    W = low - _mT(xp, low)
+    W = low - _mH(xp, low)
+    if _complex(C):
+        W = W + _diag(xp, _ipart(xp, xp.linalg.diagonal(C)))
     dQ = Q @ (W - C) + dXR
     dR = (C - W) @ R1
     if n > k:
-        dR = xp.concat([dR, _mT(xp, Q) @ t[..., :, k:] - W @ R[..., :, k:]], axis=-1)
+        dR = xp.concat([dR, _mH(xp, Q) @ t[..., :, k:] - W @ R[..., :, k:]], axis=-1)
     if mode == "complete" and m > n:
         dQ, dR = _zpad(xp, dQ, m - n, -1), _zpad(xp, dR, m - n, -2)
     return Multi((dQ, dR))
@@ -317,19 +399,20 @@ qr_p = define("qr", lambda xp, x, mode, shape: tuple(xp.linalg.qr(x, mode=mode))
 
 
 # ---- pseudo-inverse P = A⁺ (derivative at constant rank, Golub & Pereyra):
-# dP = -P dA P + P Pᵀ dAᵀ (I - A P) + (I - P A) dAᵀ Pᵀ P
+# dP = -P dA P + P Pᴴ dAᴴ (I - A P) + (I - P A) dAᴴ Pᴴ P
 
+@_adjoint
 def _pinv_vjp(xp, ct, out, x, rtol):
-    P, Pt, Gt = out, _mT(xp, out), _mT(xp, ct)
-    a = Gt @ (P @ Pt)                                                    # Ḡᵀ P Pᵀ
-    b = (Pt @ P) @ Gt                                                    # Pᵀ P Ḡᵀ
+    P, Pt, Gt = out, _mH(xp, out), _mH(xp, ct)
+    a = Gt @ (P @ Pt)                                                    # Ḡᴴ P Pᴴ
+    b = (Pt @ P) @ Gt                                                    # Pᴴ P Ḡᴴ
     return -(Pt @ ct @ Pt) + (a - x @ (P @ a)) + (b - (b @ P) @ x)
 
 
 def _pinv_jvp(xp, t, out, x, rtol):
-    P, Pt, tt = out, _mT(xp, out), _mT(xp, t)
-    a = P @ (Pt @ tt)                                                    # P Pᵀ dAᵀ
-    b = tt @ (Pt @ P)                                                    # dAᵀ Pᵀ P
+    P, Pt, tt = out, _mH(xp, out), _mH(xp, t)
+    a = P @ (Pt @ tt)                                                    # P Pᴴ dAᴴ
+    b = tt @ (Pt @ P)                                                    # dAᴴ Pᴴ P
     return -(P @ t @ P) + (a - (a @ x) @ P) + (b - P @ (x @ b))
 
 
@@ -347,6 +430,20 @@ def _extreme_mask(xp, sums, axis, largest):
 
 
 def _matrix_norm_d(xp, x, out, ord, keepdims):
+    """D with d‖A‖ = Re Σ D ∘ dA: the derivative of a real A; conj(the PyTorch-convention gradient) of a complex one."""
+    d = _matrix_norm_g(xp, x, out, ord, keepdims)
+    return xp.conj(d) if _complex(d) else d
+
+
+def _sgn(xp, x):
+    """x / |x| (0 at 0) of a complex x: sign(x) as a differentiable function; sign(x) of a real one."""
+    if not _complex(x):
+        return xp.sign(x)
+    a = xp.abs(x)
+    return x / xp.where(a == 0, xp.ones_like(a), a)
+
+
+def _matrix_norm_g(xp, x, out, ord, keepdims):
     if ord == "fro":                                                     # A/‖A‖, 0 at A = 0
         o = out if keepdims else _mat(xp, out)
         return x / (o + xp.astype(o == 0, o.dtype))
@@ -359,7 +456,7 @@ def _matrix_norm_d(xp, x, out, ord, keepdims):
     # ±1: max/min absolute column sum; ±inf: max/min absolute row sum; sign(A) on the chosen ones
     ax = -2 if ord in (1, -1) else -1
     mask = _extreme_mask(xp, xp.sum(xp.abs(x), axis=ax, keepdims=True), -1 if ax == -2 else -2, ord > 0)
-    return xp.sign(x) * mask
+    return _sgn(xp, x) * mask
 
 
 def _matrix_norm_vjp(xp, ct, out, x, keepdims, ord):
@@ -367,7 +464,7 @@ def _matrix_norm_vjp(xp, ct, out, x, keepdims, ord):
 
 
 def _matrix_norm_jvp(xp, t, out, x, keepdims, ord):
-    return xp.sum(t * _matrix_norm_d(xp, x, out, ord, keepdims), axis=(-2, -1), keepdims=keepdims)
+    return _re(xp, xp.sum(t * _matrix_norm_d(xp, x, out, ord, keepdims), axis=(-2, -1), keepdims=keepdims))
 
 
 matrix_norm_p = define("matrix_norm", lambda xp, x, keepdims, ord: xp.linalg.matrix_norm(x, keepdims=keepdims, ord=ord),
