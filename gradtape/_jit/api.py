@@ -305,8 +305,7 @@ class Jitted:
                 fixed.append(None)
             else:
                 fixed.append(v)
-        if not static and not kw and len(leaves) == n and all(type(v) is Tensor or _is_array(v) for v in leaves) \
-                and spec == _tree.tree_structure(tuple(leaves)):
+        if not static and not kw and all(_is_array(a) for a in args):
             key = tuple(lk)            # (the fast path's key: a tuple of plain array arguments)
         else:
             key = ("sig", spec, tuple(lk), tuple((k, type(v), v) for k, v in sorted(static.items())))
