@@ -59,8 +59,10 @@ _F, _B = _Kind("f"), _Kind("b")
 
 # ---- function templates: name -> (python text, C text); {0}, {1}... the arguments ---------------------------------
 _MATH1 = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp",
-          "expm1", "log", "log1p", "log2", "log10", "sqrt", "floor", "ceil", "trunc")
+          "expm1", "log", "log1p", "log2", "log10", "sqrt")
 _FUNCS = {n: (f"math.{n}({{0}})", f"{n}({{0}})") for n in _MATH1}
+# (numba's math.floor returns an int, as Python's: NumPy's keeps the float, nan and inf)
+_FUNCS.update({n: (f"np.{n}({{0}})", f"{n}({{0}})") for n in ("floor", "ceil", "trunc")})
 _FUNCS.update({
     "atan2": ("math.atan2({0}, {1})", "atan2({0}, {1})"),
     "hypot": ("math.hypot({0}, {1})", "hypot({0}, {1})"),
@@ -113,15 +115,7 @@ def _logaddexp(x, y):
 
 @njit(cache=True, error_model="numpy")
 def _remainder(x, y):
-    m = math.fmod(x, y)
-    if y == 0 or m != m:
-        return m
-    if m != 0:
-        if (y < 0) != (m < 0):
-            m += y
-    else:
-        m = math.copysign(F(0.0), y)
-    return m
+    return x % y            # numba: Python's float modulo (the sign of y), as NumPy's remainder
 '''
 C_PRELUDE = '''
 template <typename T> __device__ T gt_sign(T x) { return x > 0 ? (T)1 : (x < 0 ? (T)-1 : x); }
