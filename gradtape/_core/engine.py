@@ -124,19 +124,21 @@ def _check(order):
 
 def run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0, partial=False):
     """Back-propagate ``heads``; see :func:`_run`. While ``gt.trace`` records this thread
-    (``state.tracer``), the pass runs its rules on tensors (create_graph) so that it is traced too."""
+    (``state.tracer``), the pass runs its rules on tensors (create_graph) so that it is traced too, but records
+    second-order autograd nodes only where the caller asked for create_graph (a node would hold the forward
+    values it read: tracing a gradient would keep three times eager's memory)."""
     tr = state.tracer
     if tr is None:
         return _run(roots, heads, retain_graph, create_graph, sources, batch, partial)
     heads = [h if h is None or isinstance(h, Tensor) else wrap(h, r.backend) for r, h in zip(roots, heads)]
     tr.rev += 1
     try:
-        return _run(roots, heads, retain_graph, True, sources, batch, partial)
+        return _run(roots, heads, retain_graph, True, sources, batch, partial, record=create_graph)
     finally:
         tr.rev -= 1
 
 
-def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0, partial=False):
+def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, batch=0, partial=False, record=None):
     """Back-propagate ``heads`` (cotangents, one per root tensor).
 
     With ``sources`` (tensors), return their gradients (None where
@@ -148,7 +150,8 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
     (many cotangents pushed in one pass, for Jacobians), and so do the
     results. ``partial``: the walk stops at source nodes (partial
     derivatives: each source's own cotangent, not what reaches the sources
-    above it through it; gt.checkpoint's recomputation needs that)."""
+    above it through it; gt.checkpoint's recomputation needs that). ``record``: whether the rules' own ops are
+    recorded for autograd (default: ``create_graph``; False under a tracer that only needs them traced)."""
     T = hooks.RULES
     want = {}
     useful = None
@@ -175,7 +178,7 @@ def _run(roots, heads, retain_graph=False, create_graph=False, sources=None, bat
             leaf[key] = r
     debug = DEBUG
     quiet = roots[0].backend.quiet() if roots else contextlib.nullcontext()   # inf/NaN of rules are documented
-    with scoped(enabled=create_graph), quiet:
+    with scoped(enabled=create_graph if record is None else record), quiet:
         for n in order:
             ct = grads.pop(n, None)
             if want and n in want:   # a source: the total cotangent arriving here; the walk goes on above
