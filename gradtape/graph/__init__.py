@@ -63,7 +63,11 @@ def trace(f, *args, **kwargs):
     (Python numbers, strings...) are fixed at trace time, as is every
     data-dependent Python decision (``if``/``while`` on tensor values, shapes)
     and the positions a boolean mask selects (``x[x > 0]``): the graph holds
-    the path the example took. Calling the graph with inputs of other shapes
+    the path the example took. Each such decision on a traced value is a
+    guard (``g.guards``: the node read, the value, the ``file:line``), checked
+    on replay: an input that would take another path is a RuntimeError naming
+    the decision and the line (``gt.jit`` traces the new path instead), never
+    the traced path's value. Calling the graph with inputs of other shapes
     or dtypes than the example's is an error (trace again). Tensors ``f``
     reads from outside (closures), makes with creation functions (``gt.zeros``,
     random numbers) or computes outside gradtape's operations (through NumPy
