@@ -318,7 +318,7 @@ def test_grad_of_grad_matches_torch(name):
 
 @pytest.mark.parametrize("name", ["inv", "det", "solve", "cholesky", "eigh"])
 def test_forward_over_reverse_matches_torch(name):
-    """gt.jvp of gt.grad (a Hessian-vector product, forward over reverse) against torch.func."""
+    """gt.jvp of gt.grad and gt.hvp (Hessian-vector products, forward over reverse) against torch.func."""
     _, fn, tfn, makers = BY[name]
     xs = _inputs(name, makers, ())
     ws = _weights(tfn(*map(torch.tensor, xs)))
@@ -330,6 +330,8 @@ def test_forward_over_reverse_matches_torch(name):
     _, want = torch.func.jvp(tgrad, tuple(map(torch.tensor, xs)), tuple(map(torch.tensor, vs)))
     for g, w in zip(got, want):
         _close(g, w.resolve_conj().numpy(), 1e-7, 1e-9)
+    if len(xs) == 1:                   # gt.hvp is that product
+        _close(gt.hvp(_gloss(fn, ws), gt.asarray(xs[0]), gt.asarray(vs[0])), want[0].resolve_conj().numpy(), 1e-7, 1e-9)
 
 
 # ---- complex64, strict, vmap, errors -----------------------------------------------------------------------------
