@@ -413,6 +413,25 @@ def test_hermitian_inputs_read_their_hermitian_part():
         np.testing.assert_allclose(float(d1), float(d2), rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["cholesky", "cholesky_upper", "eigh", "eigvalsh"])
+def test_hermitian_gradients_against_torchs_own(name):
+    """Against torch's function of A itself (no herm): eigh's and eigvalsh's gradients are torch's; cholesky's is the
+    Hermitian part of torch's (torch's differs by an anti-Hermitian part: no derivative along Hermitian directions)."""
+    _, fn, tfn, makers = BY[name]
+    tfn_raw = {"cholesky": lambda a: (tl.cholesky(a),), "cholesky_upper": lambda a: (tl.cholesky(a, upper=True),),
+               "eigvalsh": lambda a: (tl.eigvalsh(a),),
+               "eigh": lambda a: (lambda w, V: (w, _tabs2(V), (V * torch.sin(w)[..., None, :]) @ V.mH))(*tl.eigh(a))}
+    xs = _inputs(name, makers, (2,))
+    (tg,), ws, _ = _torch_grads(tfn_raw[name], xs)
+    (g,) = gt.grad(_gloss(fn, ws), argnums=(0,))(gt.asarray(xs[0]))
+    herm = (tg + np.conj(np.swapaxes(tg, -1, -2))) / 2
+    _close(g, herm)
+    if name.startswith("cholesky"):
+        assert not np.allclose(tg, herm)
+    else:
+        _close(g, tg)
+
+
 @pytest.mark.parametrize("which", ["svd", "eigh"])
 def test_gauge_invariant_losses_do_not_see_the_phase(which, monkeypatch):
     """The singular vectors / eigenvectors rotated by arbitrary phases (another valid decomposition): the gradient

@@ -145,7 +145,9 @@ def cholesky(x, /, *, upper=False):
     The input is taken to be Hermitian (the backend reads one triangle): the
     gradient returned is the Hermitian one, that of L(herm(A)) with herm(A) =
     (A + Aᴴ)/2 (sym(A) = (A + Aᵀ)/2 for real A, as in PyTorch and JAX), and
-    forward mode uses the Hermitian part of the tangent.
+    forward mode uses the Hermitian part of the tangent. (For complex A,
+    torch's own gradient is not Hermitian: it is this one plus an
+    anti-Hermitian part, the same derivative along every Hermitian direction.)
 
     >>> import gradtape as gt
     >>> gt.linalg.cholesky(gt.asarray([[4.0, 2.0], [2.0, 2.0]]))
