@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import warnings
 
+from . import cuda_lower as _cuda
 from . import numba_lower as _numba
 from . import vecmath as _vecmath
 from .._core.primitive import define
@@ -66,6 +67,8 @@ def compile_graph(graph, backend, *, fuse=True):
     >>> exe.kind
     'replay'
     """
+    if fuse and backend.name == "cupy" and _cuda.ENABLED:
+        return _lower_cuda(graph, backend)
     if not fuse or backend.name != "numpy":
         return _replay(graph, backend)
     if not _numba.numba_available():
@@ -89,6 +92,16 @@ def compile_graph(graph, backend, *, fuse=True):
     src = "\n\n".join([f"# ---- fused{j}: {k.path}\n{k.source}" for j, k in enumerate(kernels)]
                       + ["# ---- steps\n" + plan.source])
     return Executable(plan.fn, "numba", src, kernels, g2)
+
+
+def _lower_cuda(graph, backend):
+    kernels = [_cuda.CudaKernel(r, graph, f"gt_fused{j}", backend) for j, r in enumerate(find_regions(graph))]
+    if not kernels:
+        return _replay(graph, backend)
+    g2 = rewrite(graph, kernels)
+    plan = _Plan(g2, backend)
+    src = "\n\n".join([f"// ---- fused{j}\n{k.source}" for j, k in enumerate(kernels)] + ["# ---- steps\n" + plan.source])
+    return Executable(plan.fn, "cuda", src, kernels, g2)
 
 
 def _fused_prim(j, kernel):

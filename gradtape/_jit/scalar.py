@@ -70,7 +70,6 @@ _FUNCS.update({
     "pow": ("({0} ** {1})", "pow({0}, {1})"),
     "abs": ("abs({0})", "fabs({0})"),
     "square": ("({0} * {0})", "({0} * {0})"),
-    "reciprocal": ("(F(1.0) / {0})", "((T)1 / {0})"),
     "sign": ("_sign({0})", "gt_sign({0})"),
     "maximum": ("_maximum({0}, {1})", "gt_maximum({0}, {1})"),
     "minimum": ("_minimum({0}, {1})", "gt_minimum({0}, {1})"),
@@ -298,6 +297,9 @@ class ScalarNS:
     # arithmetic and math functions
     def pow(self, x, y):
         return self._fn(_FUNCS, "pow", (x, y))
+
+    def reciprocal(self, x):
+        return self.sym(1.0) / self.sym(x)
 
     def where(self, c, x, y):
         c, x, y = self.sym(c), self.sym(x), self.sym(y)

@@ -1,0 +1,293 @@
+"""gt.jit benchmarks (issue 13): fused kernels against hand-written NumPy, gradtape eager and replay, and peers.
+
+Run from the repository root::
+
+    python -m benchmarks.jit                 # full run, 1 and 2 threads
+    python -m benchmarks.jit --quick         # fewer repeats, chain 1e6 as 2e5
+    python -m benchmarks.jit --json jit.json
+    python -m benchmarks.jit --smoke         # the test suite's path: tiny sizes, no peers, no compile timing
+
+Side by side in one run, at 1 and 2 threads (NumPy's BLAS, torch, numba: ``gt.set_num_threads``), each case
+times: hand-written NumPy forward+backward (the limit), gradtape eager, replay (``gt.trace`` of the gradient),
+``gt.jit``, torch eager, ``jax.jit(grad)`` and a hand-fused numba kernel (forward and backward in one pass per
+element). Cases: the 200-op chain of benchmarks/foundation.py (sin, tanh, *1.01, +c, 50 times) on 16 and on
+1e6 float64 elements, fwd+bwd; the MLP 784-1024-1024-10 step (b=256, float32, SGD). Compile time of the chain's
+fwd+bwd graph: cold (empty cache directory) and from the disk cache, each in a new process.
+
+Every implementation is first checked against the hand-written NumPy result (benchmarks.foundation's
+``check_close``); a peer that fails is marked in its cell and left out; gradtape failing exits 1. Times are
+medians over interleaved repeats (benchmarks.foundation's harness), ratios to hand-written NumPy the medians of
+the per-repeat ratios.
+
+Size: one script (the README's command): cases, implementations, compile timing and report, read top to bottom.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import gradtape as gt
+from benchmarks import foundation as F
+
+CYCLES, MUL = F.CYCLES, F.MUL
+
+
+# ---- the chain ---------------------------------------------------------------------------------------------
+
+def chain_fn(c):
+    def f(x):
+        for _ in range(CYCLES):
+            x = gt.tanh(gt.sin(x)) * MUL + c
+        return gt.sum(x)
+    return f
+
+
+def make_chain_replay(x0, c):
+    g = gt.trace(gt.value_and_grad(chain_fn(gt.asarray(c))), gt.asarray(x0))
+    x = gt.asarray(x0)
+    return lambda: g(x)
+
+
+def make_chain_jit(x0, c):
+    vg = gt.jit(gt.value_and_grad(chain_fn(gt.asarray(c))))
+    x = gt.asarray(x0)
+    vg(x)
+    return lambda: vg(x)
+
+
+def _numba_chain():
+    import numba
+
+    def body(x0, c, out, g):
+        n = x0.shape[0]
+        loss = 0.0
+        for i in numba.prange(n):
+            xs = np.empty(CYCLES)
+            ys = np.empty(CYCLES)
+            x = x0[i]
+            for k in range(CYCLES):
+                xs[k] = x
+                y = np.tanh(np.sin(x))
+                ys[k] = y
+                x = y * MUL + c[i]
+            loss += x
+            d = 1.0
+            for k in range(CYCLES - 1, -1, -1):
+                d = d * MUL * (1.0 - ys[k] * ys[k]) * np.cos(xs[k])
+            g[i] = d
+        out[0] = loss
+    return numba.njit(parallel=True, cache=False)(body)
+
+
+def make_chain_numba(x0, c):
+    k = _numba_chain()
+    out, g = np.empty(1), np.empty_like(x0)
+    k(x0, c, out, g)
+
+    def run():
+        k(x0, c, out, g)
+        return out[0], g
+    return run
+
+
+def bench_chain(n, repeats, budget, peers, hand_numba=True):
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(-2.0, 2.0, n)
+    c = rng.uniform(-0.5, 0.5, n)
+    fns = {"numpy": lambda: F.chain_numpy(x0, c), "gradtape eager": F.make_chain_gradtape(x0, c),
+           "gradtape replay": make_chain_replay(x0, c), "gt.jit": make_chain_jit(x0, c)}
+    failed = F._add_peers(fns, peers, "chain", x0, c)
+    if hand_numba:
+        try:
+            fns["hand-fused numba"] = make_chain_numba(x0, c)
+        except Exception as e:          # noqa: BLE001 - reported, not fatal
+            failed["hand-fused numba"] = f"FAILED setup: {type(e).__name__}: {e}"
+
+    def compare(name, res, ref):
+        return (F.check_close("loss", F._to_np(res[0]), np.asarray(ref[0]), F.N_OPS + n)
+                or F.check_close("gradient", F._to_np(res[1]), ref[1], F.CHAIN_K))
+    failed.update(_check(f"chain n={n}", fns, compare))
+    times, _ = F.interleaved(fns, repeats, budget)
+    return times, failed
+
+
+def _check(case, fns, compare):
+    """F.check_impls, with every gradtape route (names starting 'gradtape' or 'gt.') fatal on a mismatch."""
+    ref = fns["numpy"]()
+    renamed = {("gradtape " + k if k.startswith("gt.") else k): v for k, v in fns.items()}
+    failed = F.check_impls(case, renamed, ref, compare)
+    for k in failed:
+        fns.pop(k, None)
+    return failed
+
+
+# ---- the MLP step ------------------------------------------------------------------------------------------
+
+def make_mlp_replay_or_jit(params0, x_np, y_np, jit):
+    x, y = gt.asarray(x_np), gt.asarray(y_np)
+
+    def step(W1, b1, W2, b2, W3, b3):
+        ps = (W1, b1, W2, b2, W3, b3)
+        loss, grads = gt.value_and_grad(F.mlp_loss, argnums=(0, 1, 2, 3, 4, 5))(*ps, x, y)
+        return loss, grads, tuple(p - F.LR * g for p, g in zip(ps, grads))
+    params = [gt.asarray(p.copy()) for p in params0]
+    run = gt.jit(step) if jit else gt.trace(step, *params)
+    state = {"ps": params}
+
+    def go():
+        loss, grads, state["ps"] = run(*state["ps"])
+        return loss, list(grads)
+    return go
+
+
+def bench_mlp(repeats, budget, peers):
+    params, x, y = F.mlp_data()
+    fns = {"numpy": F.make_mlp_numpy(params, x, y), "gradtape eager": F.make_mlp_gradtape(params, x, y),
+           "gradtape replay": make_mlp_replay_or_jit(params, x, y, False),
+           "gt.jit": make_mlp_replay_or_jit(params, x, y, True)}
+    failed = F._add_peers(fns, peers, "mlp", params, x, y)
+    fresh = {"numpy": F.make_mlp_numpy(params, x, y)}       # the check compares first steps from the same start
+    for k in fns:
+        if k != "numpy":
+            fresh[k] = {"gradtape eager": F.make_mlp_gradtape, "torch": F.make_mlp_torch, "jax": F.make_mlp_jax,
+                        "gradtape replay": lambda p, a, b: make_mlp_replay_or_jit(p, a, b, False),
+                        "gt.jit": lambda p, a, b: make_mlp_replay_or_jit(p, a, b, True)}[k](params, x, y)
+    bad = _check("mlp", fresh, F.mlp_compare)
+    for k in bad:
+        fns.pop(k, None)
+    failed.update(bad)
+    times, _ = F.interleaved(fns, repeats, budget)
+    return times, failed
+
+
+# ---- compile time ------------------------------------------------------------------------------------------
+
+_COMPILE = """
+import sys, time
+import numpy as np
+import gradtape as gt
+from benchmarks.jit import chain_fn
+x = gt.asarray(np.random.default_rng(0).uniform(-2, 2, 16))
+c = gt.asarray(np.random.default_rng(1).uniform(-0.5, 0.5, 16))
+f = gt.jit(gt.value_and_grad(chain_fn(c)))
+t0 = time.perf_counter(); f(x); t1 = time.perf_counter(); f(x); t2 = time.perf_counter()
+print((t1 - t0) - (t2 - t1))
+"""
+
+
+def compile_times():
+    """(cold, from the disk cache) seconds of the first call of the jitted chain gradient, less one warm call,
+    each in a new process (an empty cache directory, then the same one)."""
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, GRADTAPE_CACHE_DIR=d)
+        for _ in range(2):
+            r = subprocess.run([sys.executable, "-c", _COMPILE], env=env, capture_output=True, text=True,
+                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=600)
+            if r.returncode:
+                return {"error": r.stderr[-500:]}
+            out.append(float(r.stdout.strip().splitlines()[-1]))
+    return {"cold_s": out[0], "disk_cache_s": out[1]}
+
+
+# ---- run and report ----------------------------------------------------------------------------------------
+
+def _set_threads(n):
+    gt.set_num_threads(n)
+    if F.torch is not None:
+        F.torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(n)
+    except ImportError:
+        return None
+
+
+def _row(times, failed):
+    ref = times["numpy"]
+    row = {}
+    for k, v in times.items():
+        row[k] = {**F._summary(v, 1.0), "ratio": F._paired(v, ref)}
+    row.update({k: {"failed": m} for k, m in failed.items()})
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.jit", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats; chain 1e6 run as 2e5")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one thread count, no peers (tests)")
+    ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--threads", default="1,2", help="thread counts, comma-separated (default 1,2)")
+    ap.add_argument("--skip", default="", help="peers to leave out (torch,jax)")
+    args = ap.parse_args(argv)
+    peers = () if args.smoke else tuple(p for p in F.PEERS if p not in args.skip.split(",")
+                                        and (p != "torch" or F.torch is not None))
+    repeats, budget = (1, 0.005) if args.smoke else ((3, 0.05) if args.quick else (7, 0.2))
+    large = 2_000 if args.smoke else (200_000 if args.quick else F.N_LARGE)
+    counts = [1] if args.smoke else [int(t) for t in args.threads.split(",")]
+    cases = {}
+    for n_threads in counts:
+        lim = _set_threads(n_threads)
+        try:
+            for label, run in ((f"chain 16 f64 fwd+bwd, {n_threads} thr", lambda: bench_chain(16, repeats, budget,
+                                                                                               peers, not args.smoke)),
+                               (f"chain {large:.0e} f64 fwd+bwd, {n_threads} thr".replace("e+0", "e"),
+                                lambda: bench_chain(large, repeats, budget, peers, not args.smoke)),
+                               (f"MLP step b=256 f32, {n_threads} thr", None if args.smoke else
+                                lambda: bench_mlp(repeats, budget, peers))):
+                if run is None:
+                    continue
+                print(f"running {label} ...", file=sys.stderr, flush=True)
+                cases[label] = _row(*run())
+        finally:
+            if lim is not None:
+                lim.unregister() if hasattr(lim, "unregister") else None
+            gt.set_num_threads(None)
+    comp = None if args.smoke else compile_times()
+    text = report(cases, comp)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"cases": cases, "compile": comp, "machine": F.machine_info()}, f, indent=1, default=str)
+    return 0
+
+
+COLS = ("numpy", "gradtape eager", "gradtape replay", "gt.jit", "torch", "jax", "hand-fused numba")
+LABELS = {"numpy": "hand-written NumPy", "torch": "torch eager", "jax": "jax.jit(grad)"}
+
+
+def report(cases, comp):
+    head = "| case | " + " | ".join(LABELS.get(c, c) for c in COLS) + " |"
+    lines = [head, "|" + "---|" * (len(COLS) + 1)]
+    for label, row in cases.items():
+        cells = []
+        for c in COLS:
+            v = row.get(c)
+            if v is None:
+                cells.append("—")
+            elif "failed" in v:
+                cells.append(v["failed"][:60])
+            else:
+                cells.append(f"{v['median'] * 1e6:.4g} µs ({v['ratio']:.2f}×)" if v["median"] < 1e-2 else
+                             f"{v['median'] * 1e3:.4g} ms ({v['ratio']:.2f}×)")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if comp:
+        lines.append("")
+        lines.append("compile of the chain's fwd+bwd graph (new process): " + (
+            f"cold {comp['cold_s']:.2f} s, from the disk cache {comp['disk_cache_s']:.2f} s"
+            if "cold_s" in comp else f"FAILED: {comp['error']}"))
+    info = F.machine_info()
+    lines.append(f"machine: {info['processor']}, {info['cpu_count']} CPUs, numpy {info['numpy']}, "
+                 f"torch {info['torch']}; times are medians, (×) the ratio to hand-written NumPy")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

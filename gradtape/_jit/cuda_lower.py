@@ -1,0 +1,114 @@
+"""CUDA lowering: each fused region becomes a ``cupy.ElementwiseKernel`` (a region ending in a full sum: a
+``cupy.ReductionKernel``) from C templates, derived like the numba ones (:class:`~gradtape._jit.scalar.ScalarNS`
+in its "c" language); a static-shape executable can be captured into a CUDA graph (stream capture) and
+relaunched with one call.
+
+The region's statements become a ``__device__`` function in the kernel's preamble (with the helpers of
+:data:`~gradtape._jit.scalar.C_PRELUDE`), so the same text serves the elementwise kernel's operation and the
+reduction's map expression. CuPy broadcasts the kernel's inputs itself. Source generation needs no CuPy and no
+GPU (the CPU suite checks it for every elementwise primitive); building and running the kernels imports CuPy
+through the backend (``backend.raw``). It is used by :func:`gradtape._jit.lower.compile_graph` on CuPy arrays when :data:`ENABLED`
+(``GRADTAPE_JIT_CUDA=1``): it has not run on a GPU yet (tests/test_jit_cuda_source.py's ``cuda`` test does
+where one is present), so by default CuPy runs the replay plan.
+"""
+from __future__ import annotations
+
+import os
+
+from .fusion import scalar_attrs
+from .scalar import C_PRELUDE, ScalarNS, node_form
+from ..graph.ir import Ref
+
+__all__ = ["KernelSource", "region_source", "CudaKernel", "ENABLED", "capture"]
+
+ENABLED = os.environ.get("GRADTAPE_JIT_CUDA", "") == "1"
+_CTYPE = {"float64": "double", "float32": "float", "bool": "bool"}
+
+
+class KernelSource:
+    """The text of one region's CuPy kernel: ``kind`` ("elementwise" or "reduction"), ``in_params``,
+    ``out_params``, ``operation`` (or the reduction's ``map_expr``), ``preamble``, ``name``."""
+
+    __slots__ = ("kind", "in_params", "out_params", "operation", "preamble", "name")
+
+    def __init__(self, kind, in_params, out_params, operation, preamble, name):
+        self.kind, self.in_params, self.out_params = kind, in_params, out_params
+        self.operation, self.preamble, self.name = operation, preamble, name
+
+    def text(self):
+        """All of it, for reading (``exe.source()``)."""
+        return (f"// {self.kind} kernel {self.name}\n// in: {self.in_params}\n// out: {self.out_params}\n"
+                f"{self.preamble}\n// operation: {self.operation}\n")
+
+
+def region_source(region, graph, reduce_sum=False, name="gt_fused"):
+    """The :class:`KernelSource` of ``region``; ``reduce_sum``: its one output summed to a scalar (a
+    ReductionKernel with the region as its map expression)."""
+    ns = ScalarNS("c", region.ftype)
+    nodes = graph.nodes
+    syms, params = {}, []
+    for k, d in enumerate(region.inputs):
+        dt = nodes[d].dtype
+        syms[d] = ns.arg(f"x{k}", "b" if dt == "bool" else "f")
+        params.append((_CTYPE[dt], f"x{k}", dt))
+    for i in region.nodes:
+        n = nodes[i]
+        args = [syms[a.i] if type(a) is Ref else a for a in n.inputs]
+        out = ns.sym(node_form(ns, n, args, scalar_attrs(n) or {}))
+        want = "b" if n.dtype == "bool" else "f"
+        if out.kind != want:
+            out = ns.astype(out, "bool" if want == "b" else region.ftype)
+        syms[i] = out
+    ft = _CTYPE[region.ftype]
+    decl = ", ".join(f"{c} {v}" for c, v, _ in params)
+    body = "\n".join(f"    const {_CTYPE['bool'] if kind == 'b' else ft} {v} = {t};" for v, kind, t in ns.lines)
+    outs = region.outputs
+    in_params = ", ".join(f"{dt} {v}" for _, v, dt in params)
+    call = ", ".join(v for _, v, _ in params)
+    if reduce_sum:
+        fn = (f"__device__ {ft} {name}_map({decl}) {{\n{body}\n    return {syms[outs[0]].text};\n}}\n")
+        return KernelSource("reduction", in_params, f"{region.ftype} y", f"{name}_map({call})", C_PRELUDE + fn, name)
+    out_decl = ", ".join(f"{_CTYPE[nodes[i].dtype]}& o{k}" for k, i in enumerate(outs))
+    sets = "\n".join(f"    o{k} = {syms[i].text};" for k, i in enumerate(outs))
+    fn = f"__device__ void {name}_body({decl}{', ' if decl else ''}{out_decl}) {{\n{body}\n{sets}\n}}\n"
+    out_params = ", ".join(f"{nodes[i].dtype} o{k}" for k, i in enumerate(outs))
+    op = f"{name}_body({call}{', ' if call else ''}{', '.join(f'o{k}' for k in range(len(outs)))});"
+    return KernelSource("elementwise", in_params, out_params, op, C_PRELUDE + fn, name)
+
+
+class CudaKernel:
+    """One region's CuPy kernel (built on first use): ``kernel(xp, *raws)`` like the numba Kernel."""
+
+    def __init__(self, region, graph, name, backend):
+        self.region, self.src, self.backend = region, region_source(region, graph, name=name), backend
+        self.source, self._k = self.src.text(), None
+
+    def __call__(self, xp, *raws):
+        if self._k is None:
+            cupy = self.backend.raw             # the CuPy module, through the backend (gradtape imports no cupy)
+            s = self.src
+            self._k = cupy.ElementwiseKernel(s.in_params, s.out_params, s.operation, s.name, preamble=s.preamble)
+        out = self._k(*raws)
+        return out if isinstance(out, tuple) and len(self.region.outputs) > 1 else (
+            out if len(self.region.outputs) == 1 else tuple(out))
+
+
+def capture(fn, example_raws, backend):
+    """A CUDA graph of ``fn`` on static buffers: returns ``run(*raws)`` copying the inputs into the captured
+    buffers, launching the graph and returning its (static) outputs. (Untested without a GPU.)"""
+    cupy = backend.raw
+    static_in = [cupy.array(r, copy=True) for r in example_raws]
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        fn(*static_in)                      # warm-up: kernels compiled, pool primed
+        stream.begin_capture()
+        static_out = fn(*static_in)
+        graph = stream.end_capture()
+
+    def run(*raws):
+        for buf, r in zip(static_in, raws):
+            buf[...] = r
+        graph.launch(stream)
+        stream.synchronize()
+        return static_out
+    return run
