@@ -63,12 +63,10 @@ def trace(f, *args, **kwargs):
     (Python numbers, strings...) are fixed at trace time, as is every
     data-dependent Python decision (``if``/``while`` on tensor values, shapes)
     and the positions a boolean mask selects (``x[x > 0]``): the graph holds
-    the path the example took. Each such decision on a traced value is a
-    guard (``g.guards``: the node read, the value, the ``file:line``), checked
-    on replay: an input that would take another path is a RuntimeError naming
-    the decision and the line (``gt.jit`` traces the new path instead), never
-    the traced path's value. Calling the graph with inputs of other shapes
-    or dtypes than the example's is an error (trace again). Tensors ``f``
+    the path the example took, each decision a guard (``g.guards``) checked on
+    replay: an input taking another path is a RuntimeError naming the decision
+    and its line, never the traced path's value. Other input shapes or dtypes
+    than the example's are an error (trace again). Tensors ``f``
     reads from outside (closures), makes with creation functions (``gt.zeros``,
     random numbers) or computes outside gradtape's operations (through NumPy
     on ``.data``) become constants, copied when traced. Gradients taken inside
