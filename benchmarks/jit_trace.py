@@ -137,7 +137,7 @@ def main(argv=None):
           f"peak memory {tr['memory_ratio']:.2f}x (target <= 1: {'PASS' if ok_m else 'FAIL'})")
     print()
     s = ov["seconds_per_call"]
-    print(f"### one call of the chain's gradient, 16 elements (per op of the 400-op forward + backward)")
+    print("### one call of the chain's gradient, 16 elements (per op of the 400-op forward + backward)")
     print()
     print("| | per call | per op | / eager |")
     print("|---|---|---|---|")

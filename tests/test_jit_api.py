@@ -243,11 +243,23 @@ def test_tensor_backward_through_jit():
 
 def test_vmap_of_jit_and_jit_of_vmap():
     xs = _a([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
-    f = lambda x: gt.sum(gt.sin(x) * x)  # noqa: E731
-    want = gt.stack([f(xs[i]) for i in range(3)])
-    _eq(gt.vmap(gt.jit(f))(xs), want)
-    _eq(gt.jit(gt.vmap(f))(xs), want)
-    _eq(gt.vmap(gt.grad(gt.jit(f)))(xs), gt.vmap(gt.grad(f))(xs))
+    f = counted(lambda x, w: gt.sum(gt.sin(x) * x * w))
+    w = _a([1.0, -2.0])
+    want = gt.stack([f(xs[i], w) for i in range(3)])
+    jf = gt.jit(f)
+    for _ in range(3):          # one compiled function of the batched values, whichever vmap call
+        _eq(gt.vmap(jf, in_axes=(0, None))(xs, w), want)
+    (vm,) = jf._derived.values()
+    assert vm.cache_info().traces == 1 and vm.cache_info().hits == 2 and jf.cache_info().traces == 0
+    _eq(gt.jit(gt.vmap(f, in_axes=(0, None)))(xs, w), want)
+    g = lambda x: gt.sum(gt.sin(x) * x)  # noqa: E731
+    _eq(gt.vmap(gt.grad(gt.jit(g)))(xs), gt.vmap(gt.grad(g))(xs))          # differentiated: op by op
+    _eq(gt.vmap(gt.jit(gt.grad(g)))(xs), gt.vmap(gt.grad(g))(xs))          # per-example gradients, compiled
+    x3 = _a(np.arange(12.0).reshape(2, 3, 2) / 10)
+    _eq(gt.vmap(gt.vmap(gt.jit(g)))(x3), gt.vmap(gt.vmap(g))(x3))
+    h = lambda w: gt.sum(gt.vmap(gt.jit(lambda w, x: gt.sum(w * x) ** 2), in_axes=(None, 0))(w, xs))  # noqa: E731
+    h0 = lambda w: gt.sum(gt.vmap(lambda w, x: gt.sum(w * x) ** 2, in_axes=(None, 0))(w, xs))  # noqa: E731
+    _eq(gt.hessian(h)(w), gt.hessian(h0)(w))
 
 
 def test_jit_inside_trace_and_jit_is_inlined():

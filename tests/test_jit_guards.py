@@ -72,7 +72,8 @@ def use_tensor_index(x):
     return x[gt.argmax(x)] * x           # a 0-d integer tensor as an index
 
 
-PROGRAMS = [(use_mask, [1.0, -1.0, 2.0], [-1.0, 1.0, 2.0]), (use_tensor_index, [3.0, 1.0], [1.0, 3.0]), (branch, [1.0, 2.0], [-1.0, -2.0]), (loop, [3.0, 0.5], [9.0, 0.5]),
+PROGRAMS = [(use_mask, [1.0, -1.0, 2.0], [-1.0, 1.0, 2.0]), (use_tensor_index, [3.0, 1.0], [1.0, 3.0]),
+            (branch, [1.0, 2.0], [-1.0, -2.0]), (loop, [3.0, 0.5], [9.0, 0.5]),
             (use_float, [1.0, 2.0], [1.0, 3.0]), (use_item, [1.0, -2.0, 3.0], [1.0, 2.0, 3.0]),
             (use_int, [1.0, -2.0], [1.0, 2.0]), (use_index, [3.0, 1.0, 2.0], [1.0, 3.0, 2.0]),
             (use_tolist, [1.0, -1.0], [1.0, 1.0]), (use_nonzero, [1.0, 0.0, 2.0], [1.0, 1.0, 2.0])]

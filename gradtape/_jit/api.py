@@ -1,6 +1,6 @@
 """``gt.jit``: trace a function once per input signature, optimise and lower the graph, then run it.
 
-Size: ~500 lines: the jitted function (signature keys, its bounded cache, plain calls, donation), and
+Size: ~650 lines: the jitted function (signature keys, its bounded cache, plain calls, donation, vmap), and
 its derivatives (a call with tracked inputs is one node whose VJP and JVP rules are jitted functions of
 the traced function's vjp/jvp, so derivatives are compiled too and differentiable in turn).
 
@@ -15,8 +15,10 @@ A call of a :class:`Jitted` function goes one of these ways:
   node (as ``custom_vjp`` does) whose VJP runs the jitted ``vjp`` of the function.
 - forward mode (an input carries a tangent of an active ``gt.jvp``): the jitted ``jvp`` of the function
   gives the outputs and their tangents.
-- under ``gt.vmap`` (a batched argument) or inside another trace (``gt.trace``, an outer ``gt.jit``): the
-  function runs as Python (under vmap: batched op by op; in a trace: inlined into the outer graph).
+- under ``gt.vmap`` (a batched argument): one jitted function of the batched values (every array leaf
+  as its batched value; ``vmap`` of the function traced once and compiled); where the batched arguments
+  are also differentiated, the function runs batched op by op.
+- inside another trace (``gt.trace``, an outer ``gt.jit``): inlined into the outer graph.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ import threading
 
 from .. import _tree
 from .. import backends as _backends
-from .._api import asarray, reshape, zeros_like
+from .._api import asarray, broadcast_to, reshape, zeros_like
+from .._autodiff import batched as _batched_mod
 from .._autodiff import custom as _custom
 from .._autodiff.transforms import jvp as _jvp, vjp as _vjp
 from .._autodiff.vmap import vmap as _vmap
@@ -63,9 +66,9 @@ def jit(fun=None, *, static_argnums=(), donate_argnums=(), maxsize=MAXSIZE):
 
     A jitted function is differentiable (``gt.grad``, ``vjp``, ``jvp``, ``jacobian``, ``hessian``: its
     derivatives are jitted too) and may be jitted inside ``gt.grad`` (``gt.jit(gt.grad(f))``). Under
-    ``gt.vmap`` it runs as Python, batched op by op (correct, not compiled). ``donate_argnums``: the
-    arrays of these arguments are handed over to the call; using them afterwards is a RuntimeError
-    naming them (as JAX's donation; a donated argument that requires grad is not donated).
+    ``gt.vmap`` the batched function is compiled (differentiated there: batched op by op).
+    ``donate_argnums``: the arrays of these arguments are handed over to the call; using them afterwards
+    is a RuntimeError naming them (as JAX's donation; a donated argument that requires grad is not donated).
     Without numba the executable is the replay plan (correct, not fused).
 
     >>> import gradtape as gt
@@ -259,8 +262,12 @@ class Jitted:
 
     def _call(self, args, kwargs):
         key, sig, arrays = self._signature(args, kwargs)
-        if state.tracer is not None or any(hasattr(a, "__gradtape_apply__") for a in arrays):
-            return sig.call(self.fun, arrays)     # inside a trace (inlined) or under gt.vmap (batched op by op)
+        if state.tracer is not None:
+            return sig.call(self.fun, arrays)     # inside a trace: inlined
+        if state.batch and any(hasattr(a, "__gradtape_apply__") for a in arrays):
+            if state.levels or any(isinstance(a, Tensor) and (a._requires_grad or a.tangents) for a in arrays):
+                return sig.call(self.fun, arrays)     # differentiated under vmap: batched op by op
+            return self._vmapped(sig, arrays)
         levels = state.levels
         if levels and any(isinstance(a, Tensor) and a.tangents and any(lv in levels for lv in a.tangents)
                           for a in arrays):
@@ -375,6 +382,20 @@ class Jitted:
                                         f"gradtape.jit {self.__name__}")
                         v.data = v.backend = gone       # (every op reads one of them first)
 
+    def _vmapped(self, sig, arrays):
+        """Under gt.vmap: the jitted function of the batched values (every array leaf peeled to its batched
+        value, the function run on tracers re-made around them, its outputs peeled), then re-wrapped."""
+        levels = state.batch
+        skey = ("vmap", len(levels), sig.spec, sig.fixed, tuple(sorted(sig.static.items())))
+        fn = self._derived.get(skey)
+        if fn is None:
+            fn = self._derived[skey] = Jitted(_vmap_fn(self.fun, sig, self.__name__), maxsize=self.maxsize)
+        fn.fun.levels = levels          # (read when it traces: the levels of this call)
+        vals = [_batched_mod._peel(a, levels) for a in arrays]
+        with scoped(batch=()):
+            out = fn(*vals)
+        return _batched_mod._wrap_tree(out, levels)
+
     # -- derivatives
     def _outputs(self, key, sig, arrays):
         """(output leaves as untracked tensors, output tree rebuild, entry) from the compiled forward."""
@@ -454,7 +475,7 @@ class Jitted:
         with scoped(levels=tuple(lv for lv in levels if lv < level)):
             if lead:        # a batched tangent (jacfwd): the outputs, then the tangents mapped over the batch
                 outs, build = self._outputs_at(key, sig, leaves)
-                tans = [zeros_like(leaves[k]) if t is None else t for k, t in zip(fl, tans)]
+                tans = [_zeros(leaves[k], lead) if t is None else t for k, t in zip(fl, tans)]
                 fwd = self._derived_fn("jvp", key, sig, leaves)
                 touts = _batched_jvp(fwd, leaves, tans, lead, len(outs))
             else:
@@ -498,6 +519,12 @@ class Jitted:
         return build
 
 
+def _zeros(a, lead):
+    """A zero tangent of ``a`` with the batch axes ``lead`` in front."""
+    z = zeros_like(a)
+    return broadcast_to(z, tuple(lead) + tuple(a.shape)) if lead else z
+
+
 def _float(a):
     return is_float(a.dtype) if isinstance(a, Tensor) else False
 
@@ -511,6 +538,20 @@ class _Flat:
 
     def __call__(self, *arrays):
         return self.run(list(arrays))
+
+
+class _vmap_fn:
+    """``fun`` at ``sig`` as a function of batched values: ``(*batched arrays) -> batched outputs``."""
+
+    def __init__(self, fun, sig, name):
+        self.fun, self.sig, self.levels = fun, sig, ()
+        self.__name__ = f"vmap_{name}"
+
+    def __call__(self, *vals):
+        lv = self.levels
+        with scoped(batch=lv):
+            out = self.sig.call(self.fun, [_batched_mod._wrap(v, lv) for v in vals])
+            return _batched_mod._peel_tree(out, lv)
 
 
 def _tensor_leaves(out):

@@ -22,9 +22,8 @@ from __future__ import annotations
 import math
 
 from .. import _tree
-from .._core.dtypes import backend_dtype
 from ..graph import Graph, Guard, IRNode, Ref
-from ..graph.ir import DTypeName, _map_refs, _np_value, _walk_refs
+from ..graph.ir import DTypeName, _map_refs
 from ..graph.plan import _Plan
 
 __all__ = ["optimize", "dce", "cse", "fold_constants", "simplify", "FOLD_MAX_ELEMENTS"]
@@ -314,5 +313,3 @@ def _combine(nodes, n):
             n.inputs = (p.inputs[0],) + tuple(n.inputs[1:])
             n.attrs = {"axes": tuple(q[k] for k in r)}
 
-
-_ = backend_dtype, _np_value, _walk_refs      # (kept importable for the lowering's passes)

@@ -43,8 +43,8 @@ from ..graph import io as _graph_io
 from ..graph import symbolic as _symbolic
 from ..graph.dot import _STYLES, _short, dot_source, dot_to_svg, render_dot  # noqa: F401
 from ..graph.io import FORMAT, FORMAT_VERSION  # noqa: F401
-from ..graph.ir import (GUARD_KINDS, DeviceName, DTypeName, Guard, IRNode, Ref, _dtype_str, _fmt_shape, _fmt_type,  # noqa: F401
-                        _map_refs, _prim_by_name, _walk_refs)
+from ..graph.ir import (GUARD_KINDS, DeviceName, DTypeName, Guard, IRNode, Ref, _dtype_str,  # noqa: F401
+                        _fmt_shape, _fmt_type, _map_refs, _prim_by_name, _walk_refs)
 from ..graph.plan import _Plan
 from ..graph.trace import _record_tree, _bind_tree
 

@@ -19,8 +19,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
-
 from . import programs as P
 from . import runner as R
 
