@@ -110,11 +110,14 @@ def test_guard_message_names_the_kind_value_and_line():
 
 
 def test_a_graph_without_guards_runs_the_plain_loop():
+    from gradtape import backends
     g = gt.trace(lambda x: gt.sin(x) * 2.0, _a([1.0]))
     assert g.guards == [] and "guard" not in g.plan_source(DEV)
     assert g(_a([2.0])).shape == (1,)
+    assert g._plans[backends.get(DEV)].fn.__qualname__ == "_runner.<locals>.replay"
     h = gt.trace(branch, _a([1.0]))
     assert "guard(v" in h.plan_source(DEV) and "guard %" in str(h)
+    assert h._plans[backends.get(DEV)].fn.__qualname__ == "_guarded_runner.<locals>.replay"
 
 
 def test_constants_record_no_guard():
