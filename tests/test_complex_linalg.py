@@ -381,6 +381,23 @@ def test_vmap_of_grad_equals_per_example(name):
     np.testing.assert_allclose(gt.to_numpy(got), want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("which", ["real_a", "real_b"])
+def test_solve_of_a_real_and_a_complex_operand(which):
+    """Real with complex promotes (the standard); the real operand's gradient is real: the real part of torch's
+    gradient of the promoted operand."""
+    rng = np.random.default_rng(13)
+    a, b = _general(rng, (2,)), _general(rng, (2,))
+    a, b = (a.real, b) if which == "real_a" else (a, b.real)
+    w = _cz(rng, (2, 3, 3))
+    ta, tb = (torch.tensor(x, requires_grad=True) for x in (a, b))
+    (tl.solve(ta.to(torch.complex128), tb.to(torch.complex128)) * torch.tensor(w).conj()).real.sum().backward()
+    ga, gb = gt.grad(lambda x, y: gt.sum(gt.real(gl.solve(x, y) * gt.asarray(np.conj(w)))), argnums=(0, 1))(
+        gt.asarray(a), gt.asarray(b))
+    for g, t, x in ((ga, ta, a), (gb, tb, b)):
+        assert str(g.dtype) == str(x.dtype)
+        _close(g, t.grad.numpy())
+
+
 def test_matrix_rank_of_complex_is_not_differentiable():
     rng = np.random.default_rng(8)
     a = _cz(rng, (3, 2)) @ _cz(rng, (2, 3))
