@@ -1,4 +1,4 @@
-"""gt.linalg on complex64/complex128 matrices, differentiable in PyTorch's convention, checked against torch (complex128).
+"""gt.linalg on complex64/complex128 matrices, differentiable in PyTorch's convention, checked against torch.
 
 For a real loss L of a complex A, ``gt.grad`` gives what torch's ``.grad`` holds (dL/dRe A + i dL/dIm A). Every
 gt.linalg function is checked on random well-conditioned matrices (Hermitian positive definite for cholesky and

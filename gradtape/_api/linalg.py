@@ -140,7 +140,9 @@ def solve(x1, x2, /):
 
 @public
 def cholesky(x, /, *, upper=False):
-    """The Cholesky factor L (lower, ``A = L Lᴴ``; or U = Lᴴ with ``upper=True``) of Hermitian (real: symmetric) positive-definite matrices.
+    """The Cholesky factor L (lower, ``A = L Lᴴ``; U = Lᴴ if ``upper``) of Hermitian positive-definite matrices.
+
+    (Real matrices: symmetric, ``A = L Lᵀ``.)
 
     The input is taken to be Hermitian (the backend reads one triangle): the
     gradient returned is the Hermitian one, that of L(herm(A)) with herm(A) =
@@ -259,9 +261,10 @@ def qr(x, /, *, mode="reduced"):
     Differentiable where the first min(m, n) columns of x are linearly
     independent (R's leading block invertible), for any m, n. Q and R are
     unique given the backend's sign convention (LAPACK's: R's diagonal real,
-    also for complex x), so no gauge-invariant wrapper is needed. With ``mode="complete"`` and m > n, Q's last m - n columns are
-    an arbitrary basis of the complement: their cotangent is ignored and
-    their tangent is zero.
+    also for complex x), so no gauge-invariant wrapper is needed. With
+    ``mode="complete"`` and m > n, Q's last m - n columns are an arbitrary
+    basis of the complement: their cotangent is ignored and their tangent is
+    zero.
 
     >>> import gradtape as gt
     >>> Q, R = gt.linalg.qr(gt.asarray([[3.0, 1.0], [4.0, 2.0]]))

@@ -340,8 +340,9 @@ svdvals_p = define("svdvals", lambda xp, x: xp.linalg.svdvals(x), vjp={"x": _svd
 
 # ---- QR: A = Q R, k = min(m, n), A = [X Y] with X the first k columns, R = [R1 R2] -------------------
 # JVP: C = Qᴴ dX R1⁻¹, Ω = tril(C, -1) - tril(C, -1)ᴴ (+ i Im diag(C) for complex A: R's diagonal is real);
-# dQ = Q (Ω - C) + dX R1⁻¹, dR1 = (C - Ω) R1, dR2 = Qᴴ dY - Ω R2. With mode="complete" and m > n, Q's last m - n columns are an arbitrary basis:
-# their cotangent is ignored and their tangent is 0 (R's last rows are identically 0).
+# dQ = Q (Ω - C) + dX R1⁻¹, dR1 = (C - Ω) R1, dR2 = Qᴴ dY - Ω R2. With mode="complete" and m > n, Q's last
+# m - n columns are an arbitrary basis: their cotangent is ignored and their tangent is 0 (R's last rows are
+# identically 0).
 
 def _qr_k(out, ct, mode, shape):
     Q, R = out
@@ -430,7 +431,7 @@ def _extreme_mask(xp, sums, axis, largest):
 
 
 def _matrix_norm_d(xp, x, out, ord, keepdims):
-    """D with d‖A‖ = Re Σ D ∘ dA: the derivative of a real A; conj(the PyTorch-convention gradient) of a complex one."""
+    """D with d‖A‖ = Re Σ D ∘ dA: the derivative (real A); conj of PyTorch's gradient (complex A)."""
     d = _matrix_norm_g(xp, x, out, ord, keepdims)
     return xp.conj(d) if _complex(d) else d
 
