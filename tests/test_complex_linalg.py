@@ -398,6 +398,17 @@ def test_solve_of_a_real_and_a_complex_operand(which):
         _close(g, t.grad.numpy())
 
 
+@pytest.mark.parametrize("name", ["inv", "slogdet", "cholesky", "eigh", "svd", "qr", "pinv", "matrix_norm_2"])
+def test_vmap_of_jvp_equals_per_example(name):
+    _, fn, tfn, makers = BY[name]
+    xs, ts = _inputs(name, makers, (3,)), _tangents(_inputs(name, makers, (3,)))
+    jv = lambda *a: gt.jvp(fn, a[:len(xs)], a[len(xs):])[1]       # noqa: E731
+    got = gt.vmap(jv)(*map(gt.asarray, xs + ts))
+    for k, g in enumerate(got):
+        want = np.stack([gt.to_numpy(jv(*[gt.asarray(x[i]) for x in xs + ts])[k]) for i in range(3)])
+        np.testing.assert_allclose(gt.to_numpy(g), want, rtol=1e-10, atol=1e-12)
+
+
 def test_matrix_rank_of_complex_is_not_differentiable():
     rng = np.random.default_rng(8)
     a = _cz(rng, (3, 2)) @ _cz(rng, (2, 3))
