@@ -272,7 +272,7 @@ def _svd_vjp(xp, ct, out, x, full_matrices, shape):
         if _complex(UgU):
             phase = _ipart(xp, xp.linalg.diagonal(UgU))
         if m > k:
-            extra = ((gU - U @ UgU) / xp.expand_dims(s, axis=-2)) @ Vh               # (I - UUᴴ) Ū S⁻¹ Vᴴ
+            extra = ((gU - U @ (_mH(xp, U) @ gU)) / xp.expand_dims(s, axis=-2)) @ Vh  # (I - UUᴴ) Ū S⁻¹ Vᴴ
     if gVh is not None:
         VgV = Vh @ _mH(xp, gVh)
         K = F * VgV
