@@ -147,8 +147,8 @@ det_p = define("det", lambda xp, x: xp.linalg.det(x),
 # complex A: d log|det A| = Re τ, d sign = sign · i Im τ (the VJP's coefficient of A⁻ᵀ: ct_l + i Im(ct_s sign))
 def _slogdet_vjp(xp, ct, out, x):
     gs, gl = ct
-    if gs is not None and _complex(x):
-        c = _ipart(xp, gs * out[0])
+    if gs is not None and _complex(x):             # (the sign recomputed: real inputs keep only x alive)
+        c = _ipart(xp, gs * xp.linalg.slogdet(x)[0])
         gl = c if gl is None else gl + c
     return None if gl is None else _mat(xp, gl) * _mT(xp, xp.linalg.inv(x))
 
@@ -161,7 +161,7 @@ def _slogdet_jvp(xp, t, out, x):
 
 
 slogdet_p = define("slogdet", lambda xp, x: tuple(xp.linalg.slogdet(x)), vjp={"x": _slogdet_vjp},
-                   jvp={"x": _slogdet_jvp}, reads={"x": ("x", "out")}, multi_output=True)
+                   jvp={"x": _slogdet_jvp}, reads={"x": ("x",)}, multi_output=True)
 # X = A⁻¹ B (B a stack of matrices: vectors are made (..., n, 1) first); dX = A⁻¹ (dB - dA X)
 solve_p = define("solve", lambda xp, a, b: xp.linalg.solve(a, b), inputs=("a", "b"),
                  vjp={"a": lambda xp, ct, out, a, b: -(xp.linalg.solve(_mT(xp, a), ct) @ _mT(xp, out)),
