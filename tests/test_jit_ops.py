@@ -1,7 +1,7 @@
 """Every op of the op table (tests/test_ops.py's OPS) through ``gt.jit``: values, gradients and second order
 equal to eager.
 
-One case per row (its first shape with elements). The rows run on array-api-strict, where ``gt.jit``
+One case per row (its first shape with elements), also for tests/test_linalg.py's table. The rows run on array-api-strict, where ``gt.jit``
 lowers to the replay plan: what is checked here is tracing, the passes, the cache and the derivative
 rules of a jitted call (reverse mode through its jitted vjp, second order through the jitted vjp's own
 rule). A few elementwise rows run on NumPy as well, where regions become numba kernels (the kernels
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import gradtape as gt
+from test_linalg import OPS as LINALG_OPS, _args as _linalg_args
 from test_ops import OPS, _data
 
 
@@ -36,8 +37,8 @@ def _weights(out, seed=1):
     return gt.asarray(rng.uniform(0.5, 1.5, size=out.shape), device=out.device)
 
 
-def _check(op, device, order=2):
-    args = _args(op, device)
+def _check(op, device, order=2, args=None):
+    args = _args(op, device) if args is None else args
     jf = gt.jit(op.fn)
     want = op.fn(*args)
     _close(jf(*args), want)
@@ -72,6 +73,11 @@ def _check(op, device, order=2):
 @pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
 def test_op_through_jit(op):
     _check(op, "strict")
+
+
+@pytest.mark.parametrize("op", LINALG_OPS, ids=[op.name for op in LINALG_OPS])
+def test_linalg_op_through_jit(op):
+    _check(op, "strict", args=_linalg_args(op.args[0], "strict", 1234))
 
 
 NUMBA_ROWS = ["sin", "multiply", "where"]
