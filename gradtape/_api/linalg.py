@@ -393,8 +393,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002  (arra
     >>> gt.grad(gt.linalg.vector_norm)(gt.asarray([3.0 + 4.0j]))
     Tensor([0.6+0.8j])
     """
-    x = as_tensor(x)
-    if _is_complex(x) and tracked(x):
+    if _is_complex(x) and tracked(x):      # (a tensor: raw arrays are not tracked)
         x = absolute(x)
     return _vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
 
