@@ -62,37 +62,43 @@ def make_chain_jit(x0, c):
     return lambda: vg(x)
 
 
-def _numba_chain():
+def _numba_chain(parallel):
     import numba
 
-    def body(x0, c, out, g):
+    def body(x0, c, out, g, nchunk):
         n = x0.shape[0]
+        size = (n + nchunk - 1) // nchunk
         loss = 0.0
-        for i in numba.prange(n):
+        for k in numba.prange(nchunk):
             xs = np.empty(CYCLES)
             ys = np.empty(CYCLES)
-            x = x0[i]
-            for k in range(CYCLES):
-                xs[k] = x
-                y = np.tanh(np.sin(x))
-                ys[k] = y
-                x = y * MUL + c[i]
-            loss += x
-            d = 1.0
-            for k in range(CYCLES - 1, -1, -1):
-                d = d * MUL * (1.0 - ys[k] * ys[k]) * np.cos(xs[k])
-            g[i] = d
+            for i in range(k * size, min(n, (k + 1) * size)):
+                x = x0[i]
+                for j in range(CYCLES):
+                    xs[j] = x
+                    y = np.tanh(np.sin(x))
+                    ys[j] = y
+                    x = y * MUL + c[i]
+                loss += x
+                d = 1.0
+                for j in range(CYCLES - 1, -1, -1):
+                    d = d * MUL * (1.0 - ys[j] * ys[j]) * np.cos(xs[j])
+                g[i] = d
         out[0] = loss
-    return numba.njit(parallel=True, cache=False)(body)
+    return numba.njit(parallel=parallel, cache=False)(body)
 
 
 def make_chain_numba(x0, c):
-    k = _numba_chain()
+    """Forward and backward in one pass per element (scalar libm); prange over chunks from 65536 elements."""
+    import numba
+    par = x0.size >= 65536 and numba.get_num_threads() > 1
+    k = _numba_chain(par)
     out, g = np.empty(1), np.empty_like(x0)
-    k(x0, c, out, g)
+    chunks = 4 * numba.get_num_threads() if par else 1
+    k(x0, c, out, g, chunks)
 
     def run():
-        k(x0, c, out, g)
+        k(x0, c, out, g, chunks)
         return out[0], g
     return run
 
@@ -201,6 +207,11 @@ def compile_times():
 
 def _set_threads(n):
     gt.set_num_threads(n)
+    try:
+        import numba
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
     if F.torch is not None:
         F.torch.set_num_threads(n)
     try:

@@ -105,6 +105,7 @@ class Kernel:
         self.out_dtypes = [getattr(backend.raw, "bool" if k == "b" else region.ftype) for k in out_kinds]
         self.uses_vm = uses_vm
         self._serial = self._parallel = self._vm = None
+        self.cols = None
 
     def load(self):
         """Write (or check) the cache file and compile the kernel functions from the generated text."""
@@ -133,7 +134,7 @@ class Kernel:
         if self.uses_vm:
             _first_call(self._vm[0], 0, *args, *outs, 1, 1)        # compiles now
         else:
-            _first_call(self._serial, 0, *args, *outs)
+            _first_call(self._serial, 0, *args, *outs, *((self.cols,) if self.cols else ()))
         return self
 
     def __call__(self, xp, *raws):
@@ -159,7 +160,11 @@ class Kernel:
                 return self._shaped(xp, outs)
         # no vecmath, or sin/cos of an argument beyond vecmath.TRIG_LIMIT: the region with libm
         fn = self._parallel if par else self._serial
-        fn(n, *args, *outs) if fn.signatures else _first_call(fn, n, *args, *outs)
+        if self.cols:
+            outs_ = outs + [self.cols]
+        else:
+            outs_ = outs
+        fn(n, *args, *outs_) if fn.signatures else _first_call(fn, n, *args, *outs_)
         return self._shaped(xp, outs)
 
     def _shaped(self, xp, outs):
@@ -232,10 +237,21 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
     pre = "".join("    " + s + "\n" for s in hoist)
     stmts = [f"{name} = {text}" for name, _, text in ns.lines]
     stores = [f"o{k}[i] = {v}" for k, v in enumerate(outs)]
-    inner = "\n".join("        " + s for s in loads + stmts + stores)
     src = [_HEADER.format(ftype=region.ftype), PY_PRELUDE]
+    cols = _grid(reads, math.prod(region.shape))
+    if cols is None:
+        inner = "\n".join("        " + s for s in loads + stmts + stores)
+        loop, sig1 = "", sig
+    else:               # rows x cols: a bias row is read at c, a column at r (no division per element)
+        loads = [_grid_load(k, rd, cols) for k, rd in enumerate(reads) if rd.mode != "one"]
+        inner = "\n".join("            " + s for s in ["i = r * ncols + c"] + loads + stmts + stores)
+        sig1 = sig + ", ncols"
     for name, deco, rng in (("kernel", _DECO, "range"), ("kernel_parallel", _DECO_PAR, "prange")):
-        src.append(f"\n\n{deco}\ndef {name}({sig}):\n{pre}    for i in {rng}(n):\n{inner}\n    return 0\n")
+        if cols is None:
+            loop = f"    for i in {rng}(n):\n"
+        else:
+            loop = f"    for r in {rng}(n // ncols):\n        for c in range(ncols):\n"
+        src.append(f"\n\n{deco}\ndef {name}({sig1}):\n{pre}{loop}{inner}\n    return 0\n")
     segs = _segments(ns.lines, vm_ops)
     calls = sum(sg[0] == "vm" for sg in segs)
     uses_vm = 0 < calls <= VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN
@@ -243,7 +259,26 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
         src.append(_strip_source(segs, outs, kinds, reads, hoist, sig, region.ftype))
     out_kinds = ["b" if nodes[i].dtype == "bool" else "f" for i in region.outputs]
     in_kinds = ["b" if nodes[d].dtype == "bool" else "f" for d in region.inputs]
-    return Kernel(region, graph, backend, "".join(src), reads, out_kinds, uses_vm, in_kinds)
+    k = Kernel(region, graph, backend, "".join(src), reads, out_kinds, uses_vm, in_kinds)
+    k.cols = cols
+    return k
+
+
+def _grid(reads, size):
+    """The column count of a rows x cols loop when a block input is a row (a bias) or a column, else None."""
+    for rd in reads:
+        if rd.mode == "block":
+            m = rd.mid if rd.inner == 1 else rd.inner
+            return m if 1 < m < size and size % m == 0 else None
+    return None
+
+
+def _grid_load(k, rd, cols):
+    if rd.mode == "block" and rd.inner == 1 and rd.mid == cols:
+        return f"x{k} = a{k}[c]"
+    if rd.mode == "block" and rd.inner == cols:
+        return f"x{k} = a{k}[r % mid{k}]"
+    return _load(k, [rd] * (k + 1))
 
 
 _DECO = '@njit(cache=True, error_model="numpy")'
