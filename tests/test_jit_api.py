@@ -280,6 +280,19 @@ def test_integer_inputs_and_outputs_under_grad():
     _eq(jf(x, i)[1], gt.argmax(x))
 
 
+def test_closures_are_constants_and_a_parameter_read_from_outside_warns():
+    w = _a([1.0, 2.0])
+    jf = gt.jit(lambda x: x * w)
+    _eq(jf(_a([1.0, 1.0])), _a([1.0, 2.0]))
+    w[0] = 5.0                                   # a closure is a constant of the compiled graph (as in JAX)
+    _eq(jf(_a([1.0, 1.0])), _a([1.0, 2.0]))
+    p = _a([1.0, 2.0]).requires_grad_()
+    with pytest.warns(RuntimeWarning, match="reads 1 tensor.*require grad from outside its arguments"):
+        gt.jit(lambda x: gt.sum(x * p))(_a([1.0, 1.0]))
+    jg = gt.jit(lambda x, p: gt.sum(x * p))       # as an argument: differentiated
+    _eq(gt.grad(jg, argnums=1)(_a([3.0, 4.0]), p), _a([3.0, 4.0]))
+
+
 # ---- errors -----------------------------------------------------------------------------------------------------
 
 def test_errors_have_their_documented_types():

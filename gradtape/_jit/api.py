@@ -26,6 +26,7 @@ import collections
 import functools
 import math
 import threading
+import warnings
 
 from .. import _tree
 from .. import backends as _backends
@@ -183,6 +184,7 @@ class Jitted:
         self._derived = {}                  # (kind, key) -> the jitted vjp / jvp of fun at that signature
         self._simple = not self.static_argnums and not self.donate_argnums
         self.hits = self.misses = self.traces = self.compiles = 0
+        self._warned = False
         self.__name__ = getattr(fun, "__name__", type(fun).__name__)
 
     def __repr__(self):
@@ -342,6 +344,12 @@ class Jitted:
             graph = _trace(_Flat(run, self.__name__, len(examples)), *examples)
         with self._lock:
             self.traces += 1
+        if getattr(graph, "_grad_consts", 0) and not self._warned:
+            self._warned = True
+            warnings.warn(f"gradtape.jit {self.__name__}: the function reads {graph._grad_consts} tensor(s) that "
+                          f"require grad from outside its arguments (closures, module attributes): they are "
+                          f"constants of the compiled graph, with their values as traced, and no gradient "
+                          f"reaches them through it; pass them as arguments", RuntimeWarning, stacklevel=4)
         graph = _passes.optimize(graph)
         exe = _lower.compile_graph(graph, backend)
         if graph.guards and getattr(exe, "graph", graph) is not graph and not exe.graph.guards:

@@ -92,10 +92,11 @@ def trace(f, *args, **kwargs):
     if isinstance(f, _symbolic.Symbol):
         run, inputs = _symbolic._trace_inputs(f, args, kwargs)
         return trace(run, **inputs)
-    guards = []
-    nodes, tree, layout, kw_layout, name, home, restore = _record_tree(f, args, kwargs, guards=guards)
+    guards, info = [], {}
+    nodes, tree, layout, kw_layout, name, home, restore = _record_tree(f, args, kwargs, guards=guards, info=info)
     g = Graph._build(nodes, tree, layout, kw_layout, name=name, home=home, guards=guards)
-    g._restore = restore                # rebuilds an output pytree of namedtuples, modules... (None: plain)
+    # restore: rebuilds an output pytree of namedtuples, modules... (None: plain); _grad_consts: gt.jit warns
+    g._restore, g._grad_consts = restore, info["grad_consts"]
     for n in g.nodes:
         if n.device == home:        # on the device traced on: follows the replay device
             n.device = None
@@ -371,10 +372,8 @@ class Graph:
         return json.dumps(self._to_dict(), allow_nan=False, separators=(",", ":"))
 
     def _to_dict(self):
-        d = _graph_io._to_dict(self)
-        if self.guards:         # data only: (node, kind, value, where)
-            d["guards"] = _guards.to_json(self.guards)
-        return d
+        d = _graph_io._to_dict(self)       # guards: data only, (node, kind, value, where)
+        return dict(d, guards=_guards.to_json(self.guards)) if self.guards else d
 
     def save(self, path):
         """Write the graph to ``path`` as versioned JSON (no pickle; constants exact, as base64 bytes).

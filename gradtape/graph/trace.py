@@ -60,6 +60,7 @@ class _Tracer:
         self.by_data = {}       # id(raw array) -> (node index, weak reference or the array itself)
         self.consts = set()     # indices of constant nodes
         self.guards = []        # Guard records, in the order the decisions were taken
+        self.grad_consts = 0    # constants made from tensors that require grad (closures over parameters)
         self.rev = 0            # > 0 while a reverse pass runs
         self.prev = prev        # the tracer of an enclosing trace on this thread (it records the same ops)
 
@@ -110,6 +111,8 @@ class _Tracer:
         i = self._known(t)
         if i is None:          # made outside the traced ops (creation functions, closures): a constant
             i = self.add_const(t.data, t.backend)
+            if t._requires_grad:
+                self.grad_consts += 1       # (a parameter read from outside: no gradient reaches it)
         self.by_tensor[id(t)] = (i, _ref(t))
         return i
 
@@ -331,10 +334,11 @@ def _record(f, args, kwargs):
     return _record_tree(f, args, kwargs, trees=False)[:6]
 
 
-def _record_tree(f, args, kwargs, trees=True, guards=None):
+def _record_tree(f, args, kwargs, trees=True, guards=None, info=None):
     """:func:`_record` with pytree arguments and outputs, and ``restore``: None, or the function rebuilding the
     traced output's pytree (its namedtuples, modules...) from the replayed output tree. ``guards``: a list
-    the trace's guards (:class:`~gradtape.graph.ir.Guard`) are appended to."""
+    the trace's guards (:class:`~gradtape.graph.ir.Guard`) are appended to; ``info``: a dict that gets
+    ``grad_consts`` (how many constants were read from tensors that require grad)."""
     tracer = _Tracer(state.tracer)
     if guards is not None:
         tracer.guards = guards
@@ -352,6 +356,8 @@ def _record_tree(f, args, kwargs, trees=True, guards=None):
         out = f(*call_args, **call_kw)
         tree, restore = _norm_out_tree(tracer, out) if trees else (tracer.norm_out(out), None)
     name = getattr(f, "__name__", None) or type(f).__name__
+    if info is not None:
+        info["grad_consts"] = tracer.grad_consts
     return tracer.nodes, tree, layout, kw_layout, name, (homes[0] if homes else None), restore
 
 
