@@ -321,3 +321,11 @@ def test_on_numpy_with_numba():
     _eq(jf(x), f(x), 1e-10)
     _eq(gt.grad(jf)(x), gt.grad(f)(x), 1e-10)
     _eq(gt.jit(gt.grad(f))(x), gt.grad(f)(x), 1e-10)
+
+
+def test_tracing_a_gradient_keeps_no_more_memory_than_eager():
+    """Issue 13: tracing frees as it goes (tracemalloc bytes, not time: benchmarks/jit_trace.py times it)."""
+    from benchmarks.jit_trace import trace_vs_eager
+    r = trace_vs_eager(5_000, 1)
+    assert r["peak_bytes"]["eager"] > 3 * 2**20           # the chain's saved values: ~100 arrays of 40 kB
+    assert r["memory_ratio"] <= 1.1, r                    # (it was 2.9x: every intermediate kept alive)
