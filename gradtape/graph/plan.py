@@ -144,17 +144,17 @@ class _Plan:
         env0 = [None] * size
         used = [(k, reg[i]) for k, i in enumerate(graph._in) if i in last]
         lines = ["def replay(" + ", ".join(f"v{i}" for i in graph._in) + "):"]
+        by_node = {}
+        for gd in graph.guards:
+            by_node.setdefault(gd.node, []).append(gd)
+        for i in graph._in:             # (an input's guards are checked first)
+            for gd in by_node.get(i, ()):
+                lines.append(f"    guard(v{i}, {gd.kind}, {gd.value!r:.60})  # {gd.where}")
         unused = [i for i in graph._in if i not in last]
         if unused:
             lines.append("    del " + ", ".join(f"v{i}" for i in unused))
         steps = []
         cross = False
-        by_node = {}
-        for gd in graph.guards:
-            by_node.setdefault(gd.node, []).append(gd)
-        for k, i in enumerate(graph._in):
-            for gd in by_node.get(i, ()):
-                lines.append(f"    guard(v{i}, {gd.kind}, {gd.value!r:.60})  # {gd.where}")
         for i, n in enumerate(nodes):
             if n.kind == "input":
                 continue
