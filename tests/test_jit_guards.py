@@ -183,3 +183,26 @@ def test_guards_with_the_numba_lowering():
     for v in ([3.0, 0.5], [9.0, 0.5], [3.0, 0.5]):
         _eq(jf(_a(v, "cpu")), loop(_a(v, "cpu")))
     assert jf.cache_info().traces == 2
+
+
+@pytest.mark.parametrize("f,ex,other", PROGRAMS, ids=IDS)
+def test_random_inputs_never_get_another_paths_value(f, ex, other):
+    """Replay of one traced graph on random inputs: the eager value, or a RuntimeError, never anything else;
+    the jitted function always gives the eager value."""
+    rng = np.random.default_rng(abs(hash(f.__name__)) % 2**32)
+    g = gt.trace(f, _a(ex))
+    jf = gt.jit(f)
+    refused = 0
+    for _ in range(12):
+        v = np.round(rng.uniform(-3.0, 3.0, size=len(ex)) * 2) / 2        # ties and zeros happen
+        want = f(_a(v))
+        _eq(jf(_a(v)), want)
+        try:
+            got = g(_a(v))
+        except RuntimeError as e:
+            assert "traced path took" in str(e)
+            refused += 1
+            continue
+        _eq(got, want)
+    assert refused > 0, "the random inputs never took another path: nothing was tested"
+    assert jf.cache_info().traces >= 2
