@@ -105,7 +105,7 @@ class Kernel:
         self.out_dtypes = [getattr(backend.raw, "bool" if k == "b" else region.ftype) for k in out_kinds]
         self.uses_vm = uses_vm
         self._serial = self._parallel = self._vm = None
-        self.cols = None
+        self.cols, self._fast, self._empty = None, False, None
 
     def load(self):
         """Write (or check) the cache file and compile the kernel functions from the generated text."""
@@ -135,10 +135,18 @@ class Kernel:
             _first_call(self._vm[0], 0, *args, *outs, 1, 1)        # compiles now
         else:
             _first_call(self._serial, 0, *args, *outs, *((self.cols,) if self.cols else ()))
+        self._fast = not self.uses_vm and not self.cols and all(rd.mode == "full" for rd in self.reads)
+        self._empty = self.backend.raw.empty
         return self
 
     def __call__(self, xp, *raws):
         n = self.size
+        if self._fast and n < PARALLEL_MIN:         # the common small case: NumPy methods, no wrappers
+            empty = self._empty
+            outs = [empty((n,), dtype=d) for d in self.out_dtypes]
+            self._serial(n, *[r.reshape(-1) for r in raws], *outs)
+            shape = self.region.shape
+            return outs[0].reshape(shape) if len(outs) == 1 else tuple(o.reshape(shape) for o in outs)
         args = []
         for raw, rd in zip(raws, self.reads):
             if rd.mode == "expand":
