@@ -293,6 +293,23 @@ def test_closures_are_constants_and_a_parameter_read_from_outside_warns():
     _eq(gt.grad(jg, argnums=1)(_a([3.0, 4.0]), p), _a([3.0, 4.0]))
 
 
+@pytest.mark.parametrize("device", ["cpu", "strict"])
+def test_complex_gradients_in_pytorchs_convention(device):
+    a = _a([1 + 1j, 0.5 - 2j], device=device)
+    f = lambda a: gt.sum(gt.real(gt.sin(a) * gt.conj(a)))  # noqa: E731
+    jf = gt.jit(f)
+    _eq(gt.grad(jf)(a), gt.grad(f)(a))
+    _eq(gt.jit(gt.grad(f))(a), gt.grad(f)(a))
+    h = lambda g: (lambda a: gt.sum(gt.real(gt.grad(g)(a) * a)))  # noqa: E731
+    _eq(gt.grad(h(jf))(a), gt.grad(h(f))(a), 1e-10)
+    x = _a([0.3, -1.2], device=device)
+    k = lambda x: gt.sin(x) * (1 + 2j)  # noqa: E731 (a complex output of a real input)
+    out, back = gt.vjp(gt.jit(k), x)
+    _, back0 = gt.vjp(k, x)
+    ct = _a([1 - 1j, 2 + 0.5j], device=device)
+    _eq(back(ct)[0], back0(ct)[0])
+
+
 # ---- errors -----------------------------------------------------------------------------------------------------
 
 def test_errors_have_their_documented_types():

@@ -30,13 +30,13 @@ import warnings
 
 from .. import _tree
 from .. import backends as _backends
-from .._api import asarray, broadcast_to, reshape, zeros_like
+from .._api import asarray, broadcast_to, conj, reshape, zeros_like
 from .._autodiff import batched as _batched_mod
 from .._autodiff import custom as _custom
 from .._autodiff.transforms import jvp as _jvp, vjp as _vjp
 from .._autodiff.vmap import vmap as _vmap
 from .._core.dispatch import wrap
-from .._core.dtypes import is_float
+from .._core.dtypes import dtype_name, is_float
 from .._core.tensor import Tensor
 from .._state import default_device, scoped, state
 from ..graph import trace as _trace
@@ -475,13 +475,15 @@ class Jitted:
             cts = tuple(ct) if isinstance(ct, (tuple, list)) else (ct,)
             c0 = cts[0]
             lead = tuple(c0.shape[:c0.ndim - len(shapes[0])])
-            cts = [cts[k] for k in fo]
+            # rules take and give cotangents in the internal (JAX) convention, gt.vjp in PyTorch's: for complex
+            # values the two are conjugates, so the cotangents are conjugated in and out
+            cts = [_conj(cts[k]) for k in fo]
             if lead:
                 got = _batched(bwd, leaves, cts, [shapes[k] for k in fo], lead)
             else:
                 got = bwd(*leaves, *cts)
             it = iter(got)
-            return tuple(next(it) if k in fl else None for k in range(len(leaves)))
+            return tuple(_conj(next(it)) if k in fl else None for k in range(len(leaves)))
         res = _custom._node(self, leaves, outs[0] if len(outs) == 1 else tuple(outs), rule)
         return build([res] if len(outs) == 1 else list(res))
 
@@ -544,6 +546,10 @@ def _zeros(a, lead):
     """A zero tangent of ``a`` with the batch axes ``lead`` in front."""
     z = zeros_like(a)
     return broadcast_to(z, tuple(lead) + tuple(a.shape)) if lead else z
+
+
+def _conj(t):
+    return conj(t) if isinstance(t, Tensor) and dtype_name(t.dtype).startswith("complex") else t
 
 
 def _float(a):
