@@ -266,3 +266,40 @@ def test_real_input_vjp_with_complex_cotangent(device):
     np.testing.assert_allclose(_np(gx), _np(tx.grad), rtol=1e-14)
     np.testing.assert_allclose(_np(gz), _np(tz.grad), rtol=1e-14)
     assert str(gx.dtype) == "float64"
+
+
+# ---- 4. fresh-seed rounds: a float32 round trip where two paths cancel (jacobian, strict, seed 615639169) ----------
+def _cast_program(dev):
+    x2 = gt.asarray(np.array([[[0.697]]]), device=dev)
+
+    def f(x1):
+        v0 = gt.astype(gt.astype(x1, gt.float32), gt.float64)
+        return gt.mean(gt.remainder(gt.atan2(v0, x1), x2), axis=None)
+    return f
+
+
+def _cast_torch(x1):
+    v0 = x1.to(torch.float32).to(torch.float64)
+    return torch.mean(torch.remainder(torch.atan2(v0, x1), torch.tensor([[[0.697]]], dtype=torch.float64)))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_float32_round_trip_jacobian_modes_match_torch(device):
+    """Not a gradtape error: reverse mode rounds the cotangent to float32 at the cast, forward mode's basis tangents
+    pass it exactly, so where the two paths into atan2 cancel the modes differ by float32 rounding (~1e-8). Each
+    mode equals torch's own (jacfwd, jacrev) tightly; the fuzzer's astype tolerance covers the gap between them."""
+    x1 = np.array([[[-1.977, 0.669, -0.141]], [[1.844, -1.553, 0.884]]])
+    f = _cast_program(device)
+    fwd = _np(gt.jacobian(f, mode="forward")(gt.asarray(x1, device=device)))
+    rev = _np(gt.jacobian(f, mode="reverse")(gt.asarray(x1, device=device)))
+    np.testing.assert_allclose(fwd, _np(torch.func.jacfwd(_cast_torch)(torch.tensor(x1))), rtol=1e-6, atol=1e-15)
+    np.testing.assert_allclose(rev, _np(torch.func.jacrev(_cast_torch)(torch.tensor(x1))), rtol=1e-6, atol=1e-15)
+    assert np.abs(fwd - rev).max() > 1e-9          # the modes do differ here (the gap the tolerance is for)
+    assert np.abs(fwd - rev).max() < 2.5e-7
+
+
+def test_float32_round_trip_program_passes_the_runner():
+    pytest.importorskip("jax")
+    from tests.difftest import programs as P, runner as R
+    r = R.check(P.generate(615639169, "jacobian"), "strict")
+    assert r.status == "ok", r.report()
