@@ -359,10 +359,11 @@ class Jitted:
             self.traces += 1
         if getattr(graph, "_grad_consts", 0) and not self._warned:
             self._warned = True
-            warnings.warn(f"gradtape.jit {self.__name__}: the function reads {graph._grad_consts} tensor(s) that "
-                          f"require grad from outside its arguments (closures, module attributes): they are "
-                          f"constants of the compiled graph, with their values as traced, and no gradient "
-                          f"reaches them through it; pass them as arguments", RuntimeWarning, stacklevel=4)
+            warnings.warn(f"gradtape.jit {self.__name__}: the function reads tensors that require grad from "
+                          f"outside its arguments (closures, module attributes; {graph._grad_consts} constant(s) "
+                          f"of the graph): they are constants of the compiled graph, with their values as "
+                          f"traced, and no gradient reaches them through it; pass them as arguments",
+                          RuntimeWarning, stacklevel=4)
         graph = _passes.optimize(graph)
         exe = _lower.compile_graph(graph, backend)
         if graph.guards and getattr(exe, "graph", graph) is not graph and not exe.graph.guards:
