@@ -310,6 +310,17 @@ def test_complex_gradients_in_pytorchs_convention(device):
     _eq(back(ct)[0], back0(ct)[0])
 
 
+def test_a_module_argument_is_a_pytree_of_inputs():
+    net = gt.nn.Sequential(gt.nn.Linear(3, 4, dtype=gt.float64), gt.nn.Linear(4, 2, dtype=gt.float64))
+    x = gt.ones((5, 3), dtype=gt.float64)
+    f = lambda net, x: gt.sum(gt.tanh(net(x)) ** 2)  # noqa: E731
+    loss = gt.jit(f)
+    _eq(loss(net, x).detach(), f(net, x).detach())
+    for a, b in zip(gt.tree.leaves(gt.grad(loss)(net, x)), gt.tree.leaves(gt.grad(f)(net, x))):
+        _eq(a, b)
+    assert loss.cache_info().traces == 1
+
+
 # ---- errors -----------------------------------------------------------------------------------------------------
 
 def test_errors_have_their_documented_types():
