@@ -373,13 +373,14 @@ def test_bad_arguments_are_value_errors(call):
         call()
 
 
-def test_complex_inputs_are_not_differentiable():
-    x = gt.asarray(np.eye(2) * (1 + 1j))
-    assert L.inv(x).dtype == gt.complex128           # forward only is fine
-    with pytest.raises(TypeError, match="complex"):
-        x.requires_grad_()           # refused before any op can record a complex gradient
-    with pytest.raises(TypeError, match="complex"):
-        gt.grad(lambda a: gt.real(L.det(a)))(x)
+def test_complex_inputs_are_differentiable_in_pytorchs_convention():
+    a = np.array([[2 + 1j, 0.3 - 0.2j], [0.1 + 0.5j, 1.5 - 0.7j]])
+    want = np.conj(np.linalg.det(a) * np.linalg.inv(a).T)        # d Re(det A) / d A, PyTorch's .grad
+    assert L.inv(gt.asarray(a)).dtype == gt.complex128
+    assert np.allclose(gt.to_numpy(gt.grad(lambda m: gt.real(L.det(m)))(gt.asarray(a))), want)
+    x = gt.asarray(a).requires_grad_()       # a complex leaf: its .grad in the same convention
+    gt.real(L.det(x)).backward()
+    assert np.allclose(gt.to_numpy(x.grad), want)
 
 
 @pytest.mark.parametrize("name,f,shape,gen", [

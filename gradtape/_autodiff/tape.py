@@ -87,8 +87,14 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
         retain_graph = create_graph
     got = _engine.run(roots, head_gradients(roots, _listed(head_grads), create_graph, "autograd.grad"),
                       retain_graph=retain_graph, create_graph=create_graph, sources=sources)
-    got = gradients_or_zeros(got, sources)
+    got = user_convention(gradients_or_zeros(got, sources))
     return got[0] if single else got
+
+
+def user_convention(gs):
+    """Gradients as the user sees them: complex ones conjugated (the rules run in JAX's convention, a user gets
+    PyTorch's; README "Complex numbers"), real ones and Nones as they are."""
+    return [conj(g) if isinstance(g, Tensor) and g.dtype.kind == "complex floating" else g for g in gs]
 
 
 def gradients_or_zeros(got, sources):
@@ -191,8 +197,10 @@ class GradientTape:
         create = state.enabled and state.recording > 0   # inside an outer tape/record: record this pass too
         back = self._rewatch(targets)
         try:
-            got = _engine.run(targets, head_gradients(targets, given, create, "GradientTape.gradient"),
-                              retain_graph=self.persistent or create, create_graph=create, sources=srcs)
+            got = user_convention(_engine.run(targets, head_gradients(targets, given, create,
+                                                                      "GradientTape.gradient"),
+                                              retain_graph=self.persistent or create, create_graph=create,
+                                              sources=srcs))
         finally:
             self._unwatch(back)
         return got[0] if single else got

@@ -20,7 +20,7 @@ import math
 import threading
 
 from .. import _tree
-from .._api import asarray, conj, eye, permute_dims, reshape
+from .._api import asarray, eye, permute_dims, reshape
 from .._core import engine as _engine
 from .._core.dispatch import apply1, wrap
 from .._core.dtypes import dtype_name, is_float
@@ -28,7 +28,7 @@ from .._core.tensor import Tensor
 from .._ops.shape import reshape_p
 from .._state import scoped, state
 from . import batched as _batched
-from .tape import gradients_or_zeros, head_gradients, reverse_jacobians
+from .tape import gradients_or_zeros, head_gradients, reverse_jacobians, user_convention
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacobian", "jacfwd", "jacrev", "hessian", "hvp"]
 
@@ -244,14 +244,9 @@ def _grads(out, srcs, create):
     if not out._requires_grad:   # output does not depend on the arguments
         return gradients_or_zeros([None] * len(srcs), srcs)
     head = wrap(out.backend.xp.ones_like(out.data), out.backend) if create else out.backend.xp.ones_like(out.data)
-    return _torch_convention(
+    return user_convention(
         gradients_or_zeros(_engine.run([out], [head], retain_graph=create, create_graph=create, sources=srcs), srcs))
 
-
-def _torch_convention(gs):
-    """The gradients of complex arguments conjugated: the rules run in JAX's convention (gradtape/_ops/elementwise.py),
-    the user gets PyTorch's (README "Complex numbers"); real ones as they are (one dtype test per argument)."""
-    return [conj(g) if isinstance(g, Tensor) and g.dtype.kind == "complex floating" else g for g in gs]
 
 
 def value_and_grad(f, argnums=0, has_aux=False):
@@ -337,7 +332,7 @@ def vjp(f, *primals, has_aux=False):
         create = nested or any(isinstance(c, Tensor) and (c._requires_grad or c.tangents is not None) for c in cts)
         got = _engine.run(roots, head_gradients(roots, heads, create, "vjp"), retain_graph=True,
                           create_graph=create, sources=srcs)
-        return tuple(_unflat(specs, _torch_convention(gradients_or_zeros(got, srcs))))
+        return tuple(_unflat(specs, user_convention(gradients_or_zeros(got, srcs))))
 
     shown = out if nested else _tree.unflatten(ospec, [wrap(o.data, o.backend) for o in outs])
     if has_aux and not nested:

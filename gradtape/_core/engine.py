@@ -260,6 +260,8 @@ def _write(leaf, grads, create_graph, debug):
             g = wrap(g, t.backend)
         if debug:
             _debug_check_leaf(g, t, 0)
+        if t.dtype.kind == "complex floating":     # the rules' (JAX's) convention -> PyTorch's, as gt.grad's
+            g = T.conj(g) if create_graph else wrap(t.backend.xp.conj(g.data), t.backend)
         old = t._grad
         if req == "add" and old is not None:
             if old.backend is not t.backend:

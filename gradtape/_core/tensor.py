@@ -52,14 +52,11 @@ def new_tensor(data, backend, base=None):
 
 
 def check_float(x, what):
-    """TypeError unless ``x`` (a Tensor) is real floating point: only those are differentiated."""
+    """TypeError unless ``x`` (a Tensor) is floating point (real or complex): only those are differentiated. A
+    complex leaf's ``.grad`` is in PyTorch's convention (README "Complex numbers")."""
     if not is_float(x.dtype):
         raise TypeError(f"gradtape.{what}: gradients need a floating-point tensor, got dtype {x.dtype} "
                         f"(shape {x.shape}); convert with .astype(gt.float64) first")
-    if x.dtype.name.startswith("complex"):
-        raise TypeError(f"gradtape.{what}: differentiating a complex tensor (dtype {x.dtype}, shape "
-                        f"{x.shape}) is not supported yet; differentiate its real and imaginary parts "
-                        f"as separate real tensors")
 
 
 def _rebuild(values, device, dtype, requires_grad):

@@ -134,17 +134,22 @@ vecdot_ = define(
 
 # ---- vector norms: ||x||_2 and ||x||_p, derivative taken as 0 where the norm is 0 (not NaN) ----------------------
 def _norm2_d(xp, x, out, axis, keepdims):
-    """d||x||_2/dx = x / ||x||."""
+    """d||x||_2/dx = x / ||x|| (conj(x) / ||x|| for complex x, the rules' convention of a real function)."""
     norm = out if keepdims else _keep(xp, out, x.shape, axis)
-    return x / xp.where(norm == 0, 1.0, norm)
+    return _c(xp, x) / xp.where(norm == 0, 1.0, norm)
 
 
 def _normp_d(xp, x, out, axis, keepdims, p):
-    """d||x||_p/dx = sign(x) (|x| / ||x||)**(p-1) for p > 1 (as torch)."""
+    """d||x||_p/dx = sign(x) (|x| / ||x||)**(p-1) for p > 1 (as torch; conj(sign(x)) for complex x)."""
     norm = out if keepdims else _keep(xp, out, x.shape, axis)
     nonzero = norm != 0
-    d = xp.sign(x) * (xp.abs(x) / xp.where(nonzero, norm, xp.ones_like(norm))) ** (p - 1)
+    d = _c(xp, xp.sign(x)) * (xp.abs(x) / xp.where(nonzero, norm, xp.ones_like(norm))) ** (p - 1)
     return xp.where(nonzero, d, xp.zeros_like(d))
+
+
+def _real_of(xp, v, x):
+    """The real part of a norm's JVP of a complex ``x`` (the norm is real); ``v`` itself for real ``x``."""
+    return v if _c(xp, x) is x else xp.real(v)
 
 
 norm2 = define(
@@ -152,7 +157,7 @@ norm2 = define(
     vjp={"x": lambda xp, ct, out, x, axis, keepdims:
          _unreduce(xp, ct, x.shape, axis, keepdims) * _norm2_d(xp, x, out, axis, keepdims)},
     jvp={"x": lambda xp, t, out, x, axis, keepdims:
-         xp.sum(t * _norm2_d(xp, x, out, axis, keepdims), axis=axis, keepdims=keepdims)},
+         _real_of(xp, xp.sum(t * _norm2_d(xp, x, out, axis, keepdims), axis=axis, keepdims=keepdims), x)},
     reads={"x": ("x", "out")})
 
 normp = define(
@@ -160,5 +165,5 @@ normp = define(
     vjp={"x": lambda xp, ct, out, x, axis, keepdims, p:
          _unreduce(xp, ct, x.shape, axis, keepdims) * _normp_d(xp, x, out, axis, keepdims, p)},
     jvp={"x": lambda xp, t, out, x, axis, keepdims, p:
-         xp.sum(t * _normp_d(xp, x, out, axis, keepdims, p), axis=axis, keepdims=keepdims)},
+         _real_of(xp, xp.sum(t * _normp_d(xp, x, out, axis, keepdims, p), axis=axis, keepdims=keepdims), x)},
     reads={"x": ("x", "out")})
