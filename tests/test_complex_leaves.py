@@ -85,3 +85,16 @@ def test_norm_rules_of_complex_inputs_match_torch(ord_):
     want = torch.func.jvp(lambda a: torch.linalg.vector_norm(a, ord=ord_), (torch.tensor(z),), (torch.tensor(t),))[1]
     assert jv.dtype == gt.float64
     np.testing.assert_allclose(gt.to_numpy(jv), want.numpy(), rtol=1e-12)
+
+
+def test_matrix_power_zero_is_attached_with_a_zero_derivative():
+    """Fuzz finding (runner --kind linalg, seeds 165422788, 165423003): matrix_power(x, 0) was a constant cut
+    off the graph; torch's is the identity attached to x with a zero derivative, values whatever x holds."""
+    x0 = gt.asarray(np.ones((1, 1, 1))).requires_grad_()
+    v1 = gt.linalg.matrix_power(x0 + gt.asarray(5.0 * np.eye(3)), 0)
+    (ct,) = gt.autograd.grad(gt.sum(gt.positive(v1)), [v1])          # v1 as an intermediate source
+    np.testing.assert_array_equal(gt.to_numpy(ct), np.ones((1, 3, 3)))
+    g = gt.grad(lambda x: gt.sum(gt.linalg.matrix_power(x, 0)))(gt.asarray(np.eye(2)))
+    np.testing.assert_array_equal(gt.to_numpy(g), np.zeros((2, 2)))
+    np.testing.assert_array_equal(gt.to_numpy(gt.linalg.matrix_power(gt.asarray([[np.inf, 1.0], [np.nan, 2.0]]), 0)),
+                                  np.eye(2))

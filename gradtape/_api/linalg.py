@@ -23,13 +23,13 @@ from collections import namedtuple
 
 from .._axes import AxisError, axis_index
 from .._core.dispatch import apply, apply1, apply_multi, wrap
-from .._core.dtypes import backend_dtype
+from .._core.dtypes import DTYPES, backend_dtype
 from .._ops.linalg import (inv_p, det_p, slogdet_p, solve_p, cholesky_p, eigh_p, eigvalsh_p, svd_p, svdvals_p,
                            qr_p, pinv_p, matrix_norm_p, trace_p, diagonal_p, cross_p)
 from .._state import state
 from .creation import as_tensor, eye, tracked, zeros_like
 from .elementwise import abs as absolute
-from .manipulation import expand_dims, matrix_transpose, squeeze
+from .manipulation import expand_dims, matrix_transpose, squeeze, where
 from .products import matmul, tensordot, vecdot, vector_norm as _vector_norm
 from .public import public
 
@@ -342,8 +342,8 @@ def matrix_power(x, n, /):
     x = as_tensor(x)
     _need_matrix("matrix_power", x, square=True)
     n = operator.index(n)
-    if n == 0:
-        return zeros_like(x) + eye(x.shape[-1], dtype=x.dtype, device=x.device)
+    if n == 0:      # the identity, attached to x with a zero derivative (as torch's), whatever x holds (inf, NaN)
+        return where(zeros_like(x, dtype=DTYPES["bool"]), x, eye(x.shape[-1], dtype=x.dtype, device=x.device))
     a = inv(x) if n < 0 else x
     n = abs(n)
     if n == 1:
