@@ -18,6 +18,7 @@ import operator
 
 from .._axes import axis_index
 from .._core.dispatch import apply, apply1, device_error, wrap
+from .._core.dtypes import DTYPES
 from .._core.tensor import Tensor
 from .._ops.indexing import along_add_p, along_p, getitem_p, index_add_p, setitem_p, take_add_p, take_p
 from .._state import state
@@ -73,9 +74,7 @@ def _norm_key(x, key, op):
             ell = len(items)
         elif type(k) is int:
             used += 1
-        elif isinstance(k, list):
-            raise IndexError(f"gradtape.{op}: index with an integer array (gt.asarray(...)), not a list")
-        elif isinstance(k, bool) or _isarr(k):
+        elif isinstance(k, bool) or _isarr(k) or isinstance(k, list):   # a list is an array index (NumPy, torch)
             if isinstance(k, Tensor):
                 if type(k) is not Tensor:
                     return None         # a gt.vmap tracer: a batched index (see _batched_key)
@@ -83,7 +82,11 @@ def _norm_key(x, key, op):
                     raise device_error(op, [x, k])
                 kt, k = k, k.data
             else:
-                kt, k = None, asarray(k, device=x.device).data
+                try:
+                    kt, k = None, asarray(k, device=x.device, dtype=DTYPES["int64"] if type(k) is list and not k else None).data
+                except (TypeError, ValueError) as e:
+                    raise IndexError(f"gradtape.{op}: a list index must hold integers or booleans (an array "
+                                     f"index), got {k!r:.60}: {e}") from None
             if xp.isdtype(k.dtype, "bool"):
                 if kt is not None and state.tracer is not None:     # the positions fix the result's shape
                     state.tracer.guard(kt, "mask", kt.tolist())
