@@ -131,6 +131,32 @@ def scatter_adds(lib):
     return {"index_add": index_add, "take_add": take_add, "along_add": along_add}
 
 
+# the reductions and scans that accumulate: of a float16 array, in float32, returned in float16 (PyTorch's choice)
+ACCUMULATING = ("sum", "prod", "mean", "var", "std", "cumulative_sum", "cumulative_prod")
+
+
+def float16_accumulation(xp, lib):
+    """The functions of ``ACCUMULATING`` for a library with float16 (NumPy, CuPy): a float16 input is reduced in
+    float32 and the result rounded to float16 once, as PyTorch does (NumPy's own ``sum`` of float16 along a
+    strided axis adds in float16 and stalls: 4,096 times 0.1 gives 256). Matrix products (``matmul``,
+    ``vecdot``, ``tensordot``) are left to the library: NumPy and cuBLAS accumulate float16 products in
+    float32 already. Other dtypes pay one identity test of the dtype."""
+    f16 = lib.dtype(lib.float16)
+    f32 = lib.float32
+
+    def accumulating(f):
+        def g(x, /, *args, **kw):
+            if x.dtype is not f16 or kw.get("dtype") not in (None, f16, lib.float16):
+                return f(x, *args, **kw)
+            if "dtype" in kw:
+                kw["dtype"] = None
+            return f(x.astype(f32), *args, **kw).astype(f16)
+        g.__name__ = g.__qualname__ = f.__name__
+        g.__doc__ = f.__doc__
+        return g
+    return {name: accumulating(getattr(xp, name)) for name in ACCUMULATING}
+
+
 def generic_take_add(xp, z, idx, v, axis):
     """z + (v scattered to positions idx along axis, repeats accumulating), standard functions only.
 

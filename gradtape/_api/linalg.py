@@ -18,7 +18,7 @@ from collections import namedtuple
 
 from .._axes import AxisError, axis_index
 from .._core.dispatch import apply, apply1, apply_multi, wrap
-from .._core.dtypes import backend_dtype
+from .._core.dtypes import DTYPES, backend_dtype
 from .._ops.linalg import (inv_p, det_p, slogdet_p, solve_p, cholesky_p, eigh_p, eigvalsh_p, svd_p, svdvals_p,
                            qr_p, pinv_p, matrix_norm_p, trace_p, diagonal_p, cross_p)
 from .._state import state
@@ -32,13 +32,29 @@ __all__ = ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "sv
            "EighResult", "SVDResult", "QRResult", "SlogdetResult", "namespace"]
 
 
+# the functions that need LAPACK (cuSOLVER), which has no float16: they refuse it, as NumPy, PyTorch and JAX do
+LAPACK = frozenset(("inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "pinv",
+                    "matrix_rank"))
+
+
 def _need_matrix(name, x, square=False):
     if x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
         what = "a stack of square matrices (..., n, n)" if square else "a stack of matrices (..., m, n)"
         raise ValueError(f"gradtape.linalg.{name}: expected {what}, got shape {tuple(x.shape)}")
+    if x.dtype is FLOAT16 and name in LAPACK:
+        raise float16_error(name, x)
     if (x._requires_grad or x.tangents is not None) and "complex" in str(x.dtype):
         raise TypeError(f"gradtape.linalg.{name}: complex tensors are not differentiable in this version "
                         f"(got dtype {x.dtype}); detach the input or differentiate real and imaginary parts")
+
+
+FLOAT16 = DTYPES["float16"]
+
+
+def float16_error(name, x, args=""):
+    return TypeError(f"gradtape.linalg.{name}: float16 is not supported (shape {tuple(x.shape)}{args}): LAPACK and "
+                     f"cuSOLVER have no float16 routines (NumPy, PyTorch and JAX refuse it too); compute in float32 "
+                     f"and round back: gt.astype(gt.linalg.{name}(gt.astype(x, gt.float32){args}), gt.float16)")
 
 
 # ---- result types (the array API's field names) ----------------------------------------------------
@@ -306,6 +322,8 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
                          f" got {ord!r}")
     if not isinstance(ord, str):
         ord = int(ord) if math.isfinite(ord) else ord
+    if x.dtype is FLOAT16 and ord in ("nuc", 2, -2):     # singular values
+        raise float16_error("matrix_norm", x, f", ord={ord!r}")
     return apply1(matrix_norm_p, x, {"keepdims": bool(keepdims), "ord": ord})
 
 
