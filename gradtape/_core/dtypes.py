@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 __all__ = ["DType", "DTYPES", "KINDS", "STANDARD", "dtype_name", "dtype_of", "backend_dtype", "unsupported",
-           "is_float"]
+           "is_float", "in_float32"]
 
 
 class DType:
@@ -98,3 +98,21 @@ def unsupported(op, name, what=None, backend=None):
 
 def is_float(dtype):
     return dtype_name(dtype) in ("float32", "float64", "float16", "complex64", "complex128")
+
+
+def in_float32(f):
+    """``f(xp, x, ...)`` computed in float32 when ``x`` is float16 and rounded to float16 once, as PyTorch computes its
+    half-precision softmax and special functions ("opmath"); other dtypes run ``f`` as it is (one attribute test).
+    ``x`` is a raw array or, in a recorded higher-order rule, a Tensor (then the casts are recorded too).
+
+    >>> import numpy as np
+    >>> f = in_float32(lambda xp, x: x * 2)
+    >>> f(np, np.ones(2, np.float16)).dtype, f(np, np.ones(2)).dtype
+    (dtype('float16'), dtype('float64'))
+    """
+    def g(xp, x, *args, **kw):
+        if getattr(x.dtype, "name", None) != "float16":
+            return f(xp, x, *args, **kw)
+        return xp.astype(f(xp, xp.astype(x, xp.float32), *args, **kw), x.dtype)
+    g.__name__, g.__doc__ = getattr(f, "__name__", "f"), f.__doc__
+    return g
