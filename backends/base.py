@@ -6,6 +6,7 @@ means same library *and* same device.
 from __future__ import annotations
 
 import contextlib
+import functools
 import types
 
 # names of the optional fused kernels a backend may provide (rules look them up with getattr(xp, name, None))
@@ -151,9 +152,7 @@ def float16_accumulation(xp, lib):
             if "dtype" in kw:
                 kw["dtype"] = None
             return f(x.astype(f32), *args, **kw).astype(f16)
-        g.__name__ = g.__qualname__ = f.__name__
-        g.__doc__ = f.__doc__
-        return g
+        return functools.wraps(f)(g)
     return {name: accumulating(getattr(xp, name)) for name in ACCUMULATING}
 
 

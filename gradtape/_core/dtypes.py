@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import functools
+
 __all__ = ["DType", "DTYPES", "KINDS", "STANDARD", "dtype_name", "dtype_of", "backend_dtype", "unsupported",
            "is_float", "in_float32"]
 
@@ -114,5 +116,4 @@ def in_float32(f):
         if getattr(x.dtype, "name", None) != "float16":
             return f(xp, x, *args, **kw)
         return xp.astype(f(xp, xp.astype(x, xp.float32), *args, **kw), x.dtype)
-    g.__name__, g.__doc__ = getattr(f, "__name__", "f"), f.__doc__
-    return g
+    return functools.wraps(f)(g)       # f's signature (graph.schema reads a forward's parameters from it)

@@ -124,9 +124,10 @@ multiply = define("multiply", lambda xp, x, y: x * y, inputs=("x", "y"),
                   vjp={"x": lambda xp, ct, out, x, y: ct * y, "y": lambda xp, ct, out, x, y: ct * x},
                   jvp={"x": lambda xp, t, out, x, y: t * y, "y": lambda xp, t, out, x, y: x * t},
                   reads={"x": ("y",), "y": ("x",)}, broadcasting=True, namespace="gt")
+# d/dy = -(x / y) / y, not -x / y²: y² overflows float16 for |y| > 256 (PyTorch's formula too)
 divide = define("divide", lambda xp, x, y: x / y, inputs=("x", "y"),
-                vjp={"x": lambda xp, ct, out, x, y: ct / y, "y": lambda xp, ct, out, x, y: -ct * x / (y * y)},
-                jvp={"x": lambda xp, t, out, x, y: t / y, "y": lambda xp, t, out, x, y: -t * x / (y * y)},
+                vjp={"x": lambda xp, ct, out, x, y: ct / y, "y": lambda xp, ct, out, x, y: -ct * (x / y) / y},
+                jvp={"x": lambda xp, t, out, x, y: t / y, "y": lambda xp, t, out, x, y: -t * (x / y) / y},
                 reads={"x": ("y",), "y": ("x", "y")}, broadcasting=True, namespace="gt")
 pow_ = binary("pow", lambda xp, x, y: xp.pow(x, y),
               lambda xp, x, y, out: _pow_dx(xp, x, y), lambda xp, x, y, out: _log_or_zero(xp, x) * out,
