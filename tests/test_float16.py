@@ -306,9 +306,25 @@ def test_vector_norm_of_large_float16_values(ord):
     assert np.isfinite(float(f(x))) and f(x).dtype == F16
 
 
+def test_solve_promotes_a_float16_operand_first():
+    """gt.linalg.solve(float64 A, float16 b) is float64 (the standard's promotion); NumPy's LAPACK refused the float16
+    operand ("array type float16 is unsupported in linalg", fuzz kind linalg, seeds 29, 56, 75, 113, 137, 148)."""
+    a = gt.asarray([[4.0, 1.0], [0.0, 2.0]])
+    b = f16([1.0, 2.0]).requires_grad_()
+    for x1, x2 in ((a, b), (gt.astype(a, F16), gt.astype(b, gt.float64))):
+        out = gt.linalg.solve(x1, x2)
+        assert out.dtype == gt.float64
+        np.testing.assert_allclose(gt.to_numpy(out), [0.0, 1.0], atol=1e-12)
+    gt.sum(gt.linalg.solve(a, b)).backward()
+    assert b.grad.dtype == F16
+    with pytest.raises(TypeError, match="float16 is not supported"):
+        gt.linalg.solve(gt.astype(a, F16), b)                 # both float16: LAPACK has no float16
+
+
 # ---- the differential fuzzer in float16, bounded (python -m tests.difftest.float16 --n N for more) -------------
 
 FUZZ_SEEDS = range(0, 40)
+LINALG_SEEDS = (29, 56, 75, 113, 137, 148)        # kind "linalg": solve with a float16 right-hand side
 
 
 def test_float16_fuzz_fixed_seeds_match_torch_float64():
@@ -316,6 +332,7 @@ def test_float16_fuzz_fixed_seeds_match_torch_float64():
     from tests.difftest import float16 as F
     from tests.difftest import programs as P
     results = [F.check(P.generate(s, "general")) for s in FUZZ_SEEDS]
+    results += [F.check(P.generate(s, "linalg")) for s in LINALG_SEEDS]
     bad = [r for r in results if r.status == "mismatch"]
     assert not bad, "; ".join(f"seed {r.seed} [{r.check}]: {r.detail[:300]}" for r in bad[:3])
     assert sum(r.status == "ok" for r in results) >= 0.8 * len(results)     # the seeds really compare
@@ -338,3 +355,23 @@ def test_float16_fuzz_catches_a_rule_wrong_in_float16():
     finally:
         sin.vjp, sin.jvp = rules
     assert found.count("mismatch") >= 3, found
+
+
+def test_transforms_graphs_and_interop_keep_float16(tmp_path):
+    """gt.trace (and a JSON round trip), gt.vmap, gt.jacobian, gt.hessian, GradientTape and DLPack keep float16."""
+    torch = pytest.importorskip("torch")
+    x, c = f16([0.5, 1.5]), f16([2.0, 3.0])
+    f = lambda x: gt.sum(gt.sin(x) * c + 1.5)          # noqa: E731
+    want = gt.grad(f)(x)
+    g = gt.trace(gt.grad(f), x)
+    g.save(str(tmp_path / "g.json"))
+    for out in (g(x), gt.Graph.load(str(tmp_path / "g.json"))(x)):
+        assert out.dtype == F16 and gt.to_numpy(out).tolist() == gt.to_numpy(want).tolist()
+    assert gt.vmap(lambda r: gt.sum(r * r))(gt.ones((3, 2), dtype=F16)).dtype == F16
+    assert gt.jacobian(lambda x: x * x)(x).dtype == F16 and gt.hessian(lambda x: gt.sum(x ** 3))(x).dtype == F16
+    with gt.GradientTape() as tape:
+        tape.watch(x)
+        y = gt.sum(x * x)
+    assert tape.gradient(y, x).dtype == F16
+    assert torch.from_dlpack(x).dtype == torch.float16
+    assert gt.can_cast(F16, gt.float32) and not gt.can_cast(gt.float32, F16)

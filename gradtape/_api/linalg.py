@@ -22,7 +22,8 @@ from .._core.dtypes import DTYPES, backend_dtype
 from .._ops.linalg import (inv_p, det_p, slogdet_p, solve_p, cholesky_p, eigh_p, eigvalsh_p, svd_p, svdvals_p,
                            qr_p, pinv_p, matrix_norm_p, trace_p, diagonal_p, cross_p)
 from .._state import state
-from .creation import as_tensor, eye, zeros_like
+from .creation import as_tensor, astype, eye, zeros_like
+from .dtypes import result_type
 from .manipulation import expand_dims, matrix_transpose, squeeze
 from .products import matmul, tensordot, vecdot, vector_norm
 from .public import public
@@ -140,6 +141,9 @@ def solve(x1, x2, /):
     Tensor([0.5 , 0.25])
     """
     a, b = as_tensor(x1), as_tensor(x2)
+    if FLOAT16 in (a.dtype, b.dtype) and a.dtype != b.dtype:     # LAPACK takes no float16 operand: promote first
+        dt = result_type(a, b)
+        a, b = (t if t.dtype == dt else astype(t, dt) for t in (a, b))
     _need_matrix("solve", a, square=True)
     if b.ndim == 1:
         return squeeze(apply(solve_p, (a, expand_dims(b, axis=-1))), axis=-1)
