@@ -375,3 +375,14 @@ def test_transforms_graphs_and_interop_keep_float16(tmp_path):
     assert tape.gradient(y, x).dtype == F16
     assert torch.from_dlpack(x).dtype == torch.float16
     assert gt.can_cast(F16, gt.float32) and not gt.can_cast(gt.float32, F16)
+
+
+@pytest.mark.parametrize("init", ["uniform_", "normal_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+                                  "kaiming_normal_"])
+def test_initialisers_fill_float16_tensors(init):
+    """gt.nn.init draws float16 in float32 and rounds (NumPy's generators refuse float16), seeded alike."""
+    t = getattr(gt.nn.init, init)(gt.zeros((64, 32), dtype=F16), generator=3)
+    ref = getattr(gt.nn.init, init)(gt.zeros((64, 32), dtype=gt.float32), generator=3)
+    assert t.dtype == F16
+    np.testing.assert_array_equal(gt.to_numpy(t), gt.to_numpy(ref).astype(np.float16))
+    assert float(gt.std(gt.astype(t, gt.float32))) > 0.01

@@ -81,12 +81,16 @@ def _float_dtype(dtype, backend):
     return name
 
 
-def _drawn(draw, name, backend):
-    """``draw(name)`` as a tensor; float16 is drawn in float32 and rounded (the generators have no float16)."""
+def drawn(draw, name, backend):
+    """``draw(name)``, a backend array; float16 is drawn in float32 and rounded (the generators have no float16)."""
     if name != "float16":
-        return wrap(draw(name), backend)
+        return draw(name)
     raw = backend_dtype(backend, name, "nn.Generator")         # (a TypeError on array-api-strict)
-    return wrap(backend.xp.astype(draw("float32"), raw), backend)
+    return backend.xp.astype(draw("float32"), raw)
+
+
+def _drawn(draw, name, backend):
+    return wrap(drawn(draw, name, backend), backend)
 
 
 _default = [Generator()]
