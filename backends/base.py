@@ -6,6 +6,7 @@ means same library *and* same device.
 from __future__ import annotations
 
 import contextlib
+import functools
 import types
 
 # names of the optional fused kernels a backend may provide (rules look them up with getattr(xp, name, None))
@@ -129,6 +130,30 @@ def scatter_adds(lib):
                     for d in range(z.ndim))
         return index_add(z, key, v)
     return {"index_add": index_add, "take_add": take_add, "along_add": along_add}
+
+
+# the reductions and scans that accumulate: of a float16 array, in float32, returned in float16 (PyTorch's choice)
+ACCUMULATING = ("sum", "prod", "mean", "var", "std", "cumulative_sum", "cumulative_prod")
+
+
+def float16_accumulation(xp, lib):
+    """The functions of ``ACCUMULATING`` for a library with float16 (NumPy, CuPy): a float16 input is reduced in
+    float32 and the result rounded to float16 once, as PyTorch does (NumPy's own ``sum`` of float16 along a
+    strided axis adds in float16 and stalls: 4,096 times 0.1 gives 256). Matrix products (``matmul``,
+    ``vecdot``, ``tensordot``) are left to the library: NumPy and cuBLAS accumulate float16 products in
+    float32 already. Other dtypes pay one identity test of the dtype."""
+    f16 = lib.dtype(lib.float16)
+    f32 = lib.float32
+
+    def accumulating(f):
+        def g(x, /, *args, **kw):
+            if x.dtype is not f16 or kw.get("dtype") not in (None, f16, lib.float16):
+                return f(x, *args, **kw)
+            if "dtype" in kw:
+                kw["dtype"] = None
+            return f(x.astype(f32), *args, **kw).astype(f16)
+        return functools.wraps(f)(g)
+    return {name: accumulating(getattr(xp, name)) for name in ACCUMULATING}
 
 
 def generic_take_add(xp, z, idx, v, axis):

@@ -37,7 +37,7 @@ except ImportError:
 except Exception as e:     # a broken CUDA install can raise other errors at import: report it as "not available"
     raise ImportError(f"cupy failed to import: {type(e).__name__}: {e}") from e
 
-from .base import Backend, scatter_adds
+from .base import Backend, float16_accumulation, scatter_adds
 
 _rt = cp.cuda.runtime
 FUSED = ("relu", "tanh", "sigmoid", "softplus", "cross_entropy")
@@ -154,7 +154,7 @@ class CupyBackend(Backend):
     guarded = False
 
     def __init__(self, index):
-        super().__init__(ccp, scatter_adds(cp))
+        super().__init__(ccp, {**scatter_adds(cp), **float16_accumulation(ccp, cp)})
         self.index = index
         self.device = f"cuda:{index}"
         self.version = cp.__version__

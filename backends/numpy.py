@@ -2,7 +2,7 @@
 import numpy as np
 import array_api_compat.numpy as cnp
 
-from .base import Backend, scatter_adds
+from .base import Backend, float16_accumulation, scatter_adds
 
 
 class NumpyBackend(Backend):
@@ -10,7 +10,7 @@ class NumpyBackend(Backend):
     device = "cpu"
 
     def __init__(self):
-        super().__init__(cnp, {**scatter_adds(np), "relu_vjp": _relu_vjp})
+        super().__init__(cnp, {**scatter_adds(np), **float16_accumulation(cnp, np), "relu_vjp": _relu_vjp})
         self.version = np.__version__
 
     def asarray(self, obj, dtype=None, copy=None):

@@ -49,7 +49,7 @@ _NAMES = [
     'bitwise_xor', 'bool', 'broadcast_arrays', 'broadcast_shapes', 'broadcast_to', 'can_cast', 'ceil', 'clip',
     'complex128', 'complex64', 'concat', 'conj', 'count_nonzero', 'cumulative_prod', 'cumulative_sum',
     'default_device', 'diff', 'e', 'empty', 'empty_like', 'equal', 'expand_dims', 'eye', 'finfo', 'flip',
-    'float32', 'float64', 'floor', 'floor_divide', 'from_dlpack', 'full', 'full_like', 'get_default_device',
+    'float16', 'float32', 'float64', 'floor', 'floor_divide', 'from_dlpack', 'full', 'full_like', 'get_default_device',
     'greater', 'greater_equal', 'iinfo', 'imag', 'inf', 'int16', 'int32', 'int64', 'int8', 'isdtype', 'isfinite',
     'isin', 'isinf', 'isnan', 'less', 'less_equal', 'linspace', 'logical_and', 'logical_not', 'logical_or',
     'logical_xor', 'matmul', 'matrix_transpose', 'max', 'mean', 'memory_stats', 'meshgrid', 'min', 'moveaxis',

@@ -73,8 +73,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
             (hasattr(obj, "__next__") and not hasattr(obj, "__array__")):
         raise TypeError(f"gradtape.asarray: cannot make a tensor from a Python {type(obj).__name__} ({obj!r:.60}); "
                         f"pass numbers, nested lists/tuples of numbers, or an array")
+    raw = backend_dtype(backend, dtype, "asarray")
     try:
-        data = backend.asarray(obj, dtype=backend_dtype(backend, dtype, "asarray"), copy=copy)
+        data = backend.asarray(obj, dtype=raw, copy=copy)
     except TypeError as e:
         raise TypeError(f"gradtape.asarray: cannot make a tensor from a Python {type(obj).__name__} ({e})") from None
     return checked(data, backend, obj)

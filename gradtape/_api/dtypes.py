@@ -16,7 +16,7 @@ from .._core.dtypes import DType, DTYPES, KINDS, dtype_name, dtype_of, backend_d
 from .._core.tensor import Tensor
 
 __all__ = ["DType", "DTYPES", "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-           "float32", "float64", "complex64", "complex128", "isdtype", "result_type", "can_cast", "finfo", "iinfo"]
+           "float16", "float32", "float64", "complex64", "complex128", "isdtype", "result_type", "can_cast", "finfo", "iinfo"]
 
 bool = DTYPES["bool"]  # noqa: A001  (array API name)
 int8 = DTYPES["int8"]
@@ -27,6 +27,7 @@ uint8 = DTYPES["uint8"]
 uint16 = DTYPES["uint16"]
 uint32 = DTYPES["uint32"]
 uint64 = DTYPES["uint64"]
+float16 = DTYPES["float16"]     # an extension dtype: NumPy and CuPy have it, array-api-strict does not
 float32 = DTYPES["float32"]
 float64 = DTYPES["float64"]
 complex64 = DTYPES["complex64"]

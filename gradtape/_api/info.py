@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from .. import backends
-from .._core.dtypes import DTYPES
+from .._core.dtypes import DTYPES, STANDARD
 from .device import get_default_device
 from .dtypes import isdtype
 
@@ -67,7 +67,9 @@ class NamespaceInfo:
                 "integral": DTYPES["int64"], "indexing": DTYPES["int64"]}
 
     def dtypes(self, *, device=None, kind=None):
-        return {n: d for n, d in DTYPES.items() if kind is None or isdtype(d, kind)}
+        """The standard's dtypes (as NumPy's and array_api_compat's info list them): float16, an extension dtype
+        of the NumPy and CuPy backends, is ``gt.float16`` but not listed here."""
+        return {n: d for n, d in STANDARD.items() if kind is None or isdtype(d, kind)}
 
 
 def __array_namespace_info__():

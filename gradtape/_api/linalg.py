@@ -27,7 +27,8 @@ from .._core.dtypes import DTYPES, backend_dtype
 from .._ops.linalg import (inv_p, det_p, slogdet_p, solve_p, cholesky_p, eigh_p, eigvalsh_p, svd_p, svdvals_p,
                            qr_p, pinv_p, matrix_norm_p, trace_p, diagonal_p, cross_p)
 from .._state import state
-from .creation import as_tensor, eye, tracked, zeros_like
+from .creation import as_tensor, astype, eye, tracked, zeros_like
+from .dtypes import result_type
 from .elementwise import abs as absolute
 from .manipulation import expand_dims, matrix_transpose, squeeze, where
 from .products import matmul, tensordot, vecdot, vector_norm as _vector_norm
@@ -38,14 +39,30 @@ __all__ = ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "sv
            "EighResult", "SVDResult", "QRResult", "SlogdetResult", "namespace"]
 
 
+# the functions that need LAPACK (cuSOLVER), which has no float16: they refuse it, as NumPy, PyTorch and JAX do
+LAPACK = frozenset(("inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "pinv",
+                    "matrix_rank"))
+
+
 def _need_matrix(name, x, square=False):
     if x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
         what = "a stack of square matrices (..., n, n)" if square else "a stack of matrices (..., m, n)"
         raise ValueError(f"gradtape.linalg.{name}: expected {what}, got shape {tuple(x.shape)}")
+    if x.dtype is FLOAT16 and name in LAPACK:
+        raise float16_error(name, x)
 
 
 def _is_complex(x):
     return getattr(getattr(x, "dtype", None), "kind", None) == "complex floating"
+
+
+FLOAT16 = DTYPES["float16"]
+
+
+def float16_error(name, x, args=""):
+    return TypeError(f"gradtape.linalg.{name}: float16 is not supported (shape {tuple(x.shape)}{args}): LAPACK and "
+                     f"cuSOLVER have no float16 routines (NumPy, PyTorch and JAX refuse it too); compute in float32 "
+                     f"and round back: gt.astype(gt.linalg.{name}(gt.astype(x, gt.float32){args}), gt.float16)")
 
 
 # ---- result types (the array API's field names) ----------------------------------------------------
@@ -132,6 +149,9 @@ def solve(x1, x2, /):
     Tensor([0.5 , 0.25])
     """
     a, b = as_tensor(x1), as_tensor(x2)
+    if FLOAT16 in (a.dtype, b.dtype) and a.dtype != b.dtype:     # LAPACK takes no float16 operand: promote first
+        dt = result_type(a, b)
+        a, b = (t if t.dtype == dt else astype(t, dt) for t in (a, b))
     _need_matrix("solve", a, square=True)
     if b.ndim == 1:
         return squeeze(apply(solve_p, (a, expand_dims(b, axis=-1))), axis=-1)
@@ -324,6 +344,8 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
                          f" got {ord!r}")
     if not isinstance(ord, str):
         ord = int(ord) if math.isfinite(ord) else ord
+    if x.dtype is FLOAT16 and ord in ("nuc", 2, -2):     # singular values
+        raise float16_error("matrix_norm", x, f", ord={ord!r}")
     return apply1(matrix_norm_p, x, {"keepdims": bool(keepdims), "ord": ord})
 
 

@@ -33,7 +33,7 @@ def reduced_axes(x, axis, op="sum"):
 
 @public
 def sum(x, /, *, axis=None, dtype=None, keepdims=False):  # noqa: A001  (array API name)
-    """Array API ``sum``; differentiable.
+    """Array API ``sum``; differentiable. A float16 ``x`` is summed in float32 and rounded once (README: float16).
 
     >>> import gradtape as gt
     >>> gt.sum(gt.asarray([1.0, 2.0]))

@@ -6,7 +6,10 @@
 """
 from __future__ import annotations
 
-__all__ = ["DType", "DTYPES", "KINDS", "dtype_name", "dtype_of", "backend_dtype", "unsupported", "is_float"]
+import functools
+
+__all__ = ["DType", "DTYPES", "KINDS", "STANDARD", "dtype_name", "dtype_of", "backend_dtype", "unsupported",
+           "is_float", "in_float32"]
 
 
 class DType:
@@ -51,9 +54,13 @@ def dtype_name(d):
 
 KINDS = {"bool": "bool", "int8": "signed integer", "int16": "signed integer", "int32": "signed integer",
          "int64": "signed integer", "uint8": "unsigned integer", "uint16": "unsigned integer",
-         "uint32": "unsigned integer", "uint64": "unsigned integer", "float32": "real floating",
-         "float64": "real floating", "complex64": "complex floating", "complex128": "complex floating"}
+         "uint32": "unsigned integer", "uint64": "unsigned integer", "float16": "real floating",
+         "float32": "real floating", "float64": "real floating", "complex64": "complex floating",
+         "complex128": "complex floating"}
 DTYPES = {n: DType(n, k) for n, k in KINDS.items()}
+# the standard's dtypes: what __array_namespace_info__().dtypes() lists (as NumPy's and array_api_compat's do);
+# float16 is an extension dtype, there where the backend has it (NumPy, CuPy; not array-api-strict)
+STANDARD = {n: d for n, d in DTYPES.items() if n != "float16"}
 _raw_to_dtype = {}
 
 
@@ -75,18 +82,38 @@ def backend_dtype(backend, dtype, op=None):
     name = dtype_name(dtype)
     if name not in DTYPES:
         raise unsupported(op, name)
-    return getattr(backend.raw, name)
+    raw = getattr(backend.raw, name, None)
+    if raw is None:             # float16 on array-api-strict
+        raise unsupported(op, name, backend=backend)
+    return raw
 
 
-def unsupported(op, name, what=None):
-    """The TypeError for a dtype gradtape has no name for."""
+def unsupported(op, name, what=None, backend=None):
+    """The TypeError for a dtype gradtape has no name for, or one the backend lacks (float16 on strict)."""
     where = f"gradtape.{op}" if op else "gradtape"
+    if backend is not None:
+        return TypeError(f"{where}: dtype {name} is not available on backend {backend.name} (device "
+                         f"{backend.device!r}); use float32, or a backend that has {name} (NumPy 'cpu', CuPy 'cuda')")
     src = f"cannot make a tensor from {what} (dtype {name})" if what else f"dtype {name!r} is not supported"
-    if name == "float16":
-        return TypeError(f"{where}: {src}: float16 is not supported yet; convert to float32 first "
-                         f"(e.g. gt.asarray(a, dtype=gt.float32))")
     return TypeError(f"{where}: {src}; gradtape supports {', '.join(DTYPES)}")
 
 
 def is_float(dtype):
     return dtype_name(dtype) in ("float32", "float64", "float16", "complex64", "complex128")
+
+
+def in_float32(f):
+    """``f(xp, x, ...)`` computed in float32 when ``x`` is float16 and rounded to float16 once, as PyTorch computes its
+    half-precision softmax and special functions ("opmath"); other dtypes run ``f`` as it is (one attribute test).
+    ``x`` is a raw array or, in a recorded higher-order rule, a Tensor (then the casts are recorded too).
+
+    >>> import numpy as np
+    >>> f = in_float32(lambda xp, x: x * 2)
+    >>> f(np, np.ones(2, np.float16)).dtype, f(np, np.ones(2)).dtype
+    (dtype('float16'), dtype('float64'))
+    """
+    def g(xp, x, *args, **kw):
+        if getattr(x.dtype, "name", None) != "float16":
+            return f(xp, x, *args, **kw)
+        return xp.astype(f(xp, xp.astype(x, xp.float32), *args, **kw), x.dtype)
+    return functools.wraps(f)(g)       # f's signature (graph.schema reads a forward's parameters from it)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from .._core.dtypes import in_float32
 from .._core.primitive import define
 from .elementwise import _c
 from .reduction import _keep, _unreduce
@@ -152,8 +153,10 @@ def _real_of(xp, v, x):
     return v if _c(xp, x) is x else xp.real(v)
 
 
+# float16 norms are computed in float32 (in_float32): |x|**p of values the norm can hold overflows float16
 norm2 = define(
-    "vector_norm2", lambda xp, x, axis, keepdims: xp.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=2),
+    "vector_norm2", in_float32(lambda xp, x, axis, keepdims: xp.linalg.vector_norm(x, axis=axis, keepdims=keepdims,
+                                                                                    ord=2)),
     vjp={"x": lambda xp, ct, out, x, axis, keepdims:
          _unreduce(xp, ct, x.shape, axis, keepdims) * _norm2_d(xp, x, out, axis, keepdims)},
     jvp={"x": lambda xp, t, out, x, axis, keepdims:
@@ -161,7 +164,8 @@ norm2 = define(
     reads={"x": ("x", "out")})
 
 normp = define(
-    "vector_normp", lambda xp, x, axis, keepdims, p: xp.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=p),
+    "vector_normp", in_float32(lambda xp, x, axis, keepdims, p: xp.linalg.vector_norm(x, axis=axis, keepdims=keepdims,
+                                                                                       ord=p)),
     vjp={"x": lambda xp, ct, out, x, axis, keepdims, p:
          _unreduce(xp, ct, x.shape, axis, keepdims) * _normp_d(xp, x, out, axis, keepdims, p)},
     jvp={"x": lambda xp, t, out, x, axis, keepdims, p:

@@ -15,7 +15,7 @@ import math
 
 from .._core.dtypes import dtype_name, is_float
 from .._core.tensor import Tensor
-from .random import resolve_generator
+from .random import drawn, resolve_generator
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_",
            "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
@@ -83,8 +83,9 @@ def uniform_(t, low=0.0, high=1.0, *, generator=None):
     >>> bool(gt.all(gt.abs(w) <= 1.0))
     True
     """
-    g, _ = resolve_generator(generator).stream(t.device)
-    return write_leaf(t, g.uniform(t.shape, _float_dtype(t, "uniform_"), low, high), "uniform_")
+    g, backend = resolve_generator(generator).stream(t.device)
+    return write_leaf(t, drawn(lambda d: g.uniform(t.shape, d, low, high), _float_dtype(t, "uniform_"), backend),
+                      "uniform_")
 
 
 def normal_(t, mean=0.0, std=1.0, *, generator=None):
@@ -94,8 +95,9 @@ def normal_(t, mean=0.0, std=1.0, *, generator=None):
     >>> gt.nn.init.normal_(gt.zeros((2, 2)), generator=0).shape
     (2, 2)
     """
-    g, _ = resolve_generator(generator).stream(t.device)
-    return write_leaf(t, g.normal(t.shape, _float_dtype(t, "normal_"), mean, std), "normal_")
+    g, backend = resolve_generator(generator).stream(t.device)
+    return write_leaf(t, drawn(lambda d: g.normal(t.shape, d, mean, std), _float_dtype(t, "normal_"), backend),
+                      "normal_")
 
 
 def constant_(t, value):

@@ -11,7 +11,7 @@ from .. import backends
 from .._api import get_default_device
 from .._autodiff.checkpoint import random_stream
 from .._core.dispatch import wrap
-from .._core.dtypes import dtype_name
+from .._core.dtypes import backend_dtype, dtype_name
 
 __all__ = ["Generator", "manual_seed", "default_generator", "resolve_generator"]
 
@@ -43,17 +43,17 @@ class Generator:
     def normal(self, shape, *, mean=0.0, std=1.0, dtype=None, device=None):
         """Samples of N(mean, std²) (dtype: the default floating dtype unless given)."""
         g, backend = self.stream(device)
-        return wrap(g.normal(_shape(shape), _float_dtype(dtype, backend), mean, std), backend)
+        return _drawn(lambda d: g.normal(_shape(shape), d, mean, std), _float_dtype(dtype, backend), backend)
 
     def uniform(self, shape, *, low=0.0, high=1.0, dtype=None, device=None):
         """Samples of U[low, high)."""
         g, backend = self.stream(device)
-        return wrap(g.uniform(_shape(shape), _float_dtype(dtype, backend), low, high), backend)
+        return _drawn(lambda d: g.uniform(_shape(shape), d, low, high), _float_dtype(dtype, backend), backend)
 
     def bernoulli(self, p, shape, *, dtype=None, device=None):
         """1 with probability ``p``, else 0."""
         g, backend = self.stream(device)
-        return wrap(g.bernoulli(p, _shape(shape), _float_dtype(dtype, backend)), backend)
+        return _drawn(lambda d: g.bernoulli(p, _shape(shape), d), _float_dtype(dtype, backend), backend)
 
     def integers(self, low, high, shape, *, device=None):
         """int64 samples of {low, ..., high - 1}."""
@@ -76,9 +76,21 @@ def _float_dtype(dtype, backend):
         info = getattr(backend.raw, "__array_namespace_info__", None)
         return dtype_name(info().default_dtypes()["real floating"]) if info is not None else "float64"
     name = dtype_name(dtype)
-    if name not in ("float32", "float64"):
-        raise TypeError(f"gradtape.nn.Generator: random floats need dtype float32 or float64, got {dtype}")
+    if name not in ("float16", "float32", "float64"):
+        raise TypeError(f"gradtape.nn.Generator: random floats need dtype float16, float32 or float64, got {dtype}")
     return name
+
+
+def drawn(draw, name, backend):
+    """``draw(name)``, a backend array; float16 is drawn in float32 and rounded (the generators have no float16)."""
+    if name != "float16":
+        return draw(name)
+    raw = backend_dtype(backend, name, "nn.Generator")         # (a TypeError on array-api-strict)
+    return backend.xp.astype(draw("float32"), raw)
+
+
+def _drawn(draw, name, backend):
+    return wrap(drawn(draw, name, backend), backend)
 
 
 _default = [Generator()]
