@@ -17,7 +17,6 @@ import math
 
 from .._core.dispatch import apply1
 from .._core.primitive import binary, define, define_linear, unary
-from .._state import state
 
 # ---- complex numbers -------------------------------------------------------------------------------------------------
 # Rules are written in JAX's convention: the VJP of a holomorphic f is ct * f'(z) (the rules of real tensors as they
