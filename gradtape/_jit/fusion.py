@@ -110,15 +110,17 @@ def is_elementwise(graph, i):
     return tuple(n.shape), ftype
 
 
-class _Sets:
-    """Union-find over region ids."""
+class _Units:
+    """Union-find over node indices: each set is a unit of the condensed graph (a lone node or a region).
 
-    def __init__(self):
-        self.parent = []
+    For each unit's representative: ``mem`` its members and ``anc`` every node it depends on in the condensed
+    graph (through any unit), both as bit sets (Python ints); ``pred`` the outside nodes its members read.
+    The condensed graph is acyclic iff no unit's ``anc`` meets its own ``mem``: every join and merge below
+    keeps that, and updates the ``anc`` of the units depending on the grown unit."""
 
-    def new(self):
-        self.parent.append(len(self.parent))
-        return len(self.parent) - 1
+    def __init__(self, n):
+        self.parent = list(range(n))
+        self.mem, self.anc, self.pred = {}, {}, {}
 
     def find(self, r):
         p = self.parent
@@ -127,64 +129,82 @@ class _Sets:
             r = p[r]
         return r
 
+    def upstream(self, nodes):
+        """Bits of the units holding ``nodes`` and of everything they depend on."""
+        out = 0
+        for u in {self.find(d) for d in nodes}:
+            out |= self.mem[u] | self.anc[u]
+        return out
+
+    def add(self, i, deps):
+        self.mem[i], self.anc[i], self.pred[i] = 1 << i, self.upstream(deps), set(deps)
+
+    def merge(self, reps, newest=None):
+        """Merge the units ``reps`` (representatives; the first stays one) if that keeps the condensed graph
+        acyclic; returns the representative or None. ``newest``: the latest node in graph order, when it is
+        one of ``reps`` (nothing depends on it yet)."""
+        mem = 0
+        for u in reps:
+            mem |= self.mem[u]
+        pred = {d for u in reps for d in self.pred[u] if not (mem >> d) & 1}
+        anc = self.upstream(pred)
+        if anc & mem:
+            return None
+        rep = reps[0]
+        old = self.anc[rep]
+        for u in reps[1:]:
+            self.parent[u] = rep
+            del self.mem[u], self.anc[u], self.pred[u]
+        self.mem[rep], self.anc[rep], self.pred[rep] = mem, anc, pred
+        if list(reps[1:]) != [newest] or anc & ~old:
+            grown = anc | mem
+            for u, a in self.anc.items():
+                if u != rep and a & mem:
+                    self.anc[u] = a | grown
+        return rep
+
 
 def find_regions(graph, exclude=None, min_size=2):
     """The fusible regions of ``graph`` (of at least ``min_size`` nodes), in graph order of their first node.
-    ``exclude(node)``: nodes to keep as backend calls (an op NumPy runs faster unfused)."""
+    ``exclude(node)``: nodes to keep as backend calls (an op NumPy runs faster unfused).
+
+    No two regions depend on each other, directly or through other nodes: the graph with one node per region
+    stays acyclic (each join is checked on that condensed graph, not only on paths leaving one region)."""
     nodes = graph.nodes
-    sets = _Sets()
-    region = {}                     # node -> region id (members only)
-    reach = [frozenset()] * len(nodes)   # region ids a node depends on
-    bad = [frozenset()] * len(nodes)     # region ids it depends on through a path leaving that region
-    key_of, bad_of, latest = {}, {}, {}
+    units = _Units(len(nodes))
+    region = {}                     # node -> True for region members (the unit is units.find(node))
+    key_of, latest = {}, {}
     for i, n in enumerate(nodes):
         deps = n.deps()
-        r_in, b_in = set(), set()
-        for d in deps:
-            r_in |= reach[d]
-            b_in |= bad[d]
-            own = sets.find(region[d]) if d in region else None
-            b_in.update(x for x in reach[d] if own is None or sets.find(x) != own)
+        units.add(i, deps)
         ew = is_elementwise(graph, i) if exclude is None or not exclude(n) else None
-        if ew is not None:
-            bfind = {sets.find(b) for b in b_in}
-            cands = []
-            for d in deps:
-                if d in region and nodes[d].shape == n.shape:
-                    r = sets.find(region[d])
-                    if key_of[r] == ew and r not in bfind and r not in cands:
-                        cands.append(r)
-            if not cands and ew in latest:
-                r = sets.find(latest[ew])
-                if r not in bfind:
+        if ew is None:
+            continue
+        cands = []
+        for d in deps:
+            if d in region and nodes[d].shape == n.shape:
+                r = units.find(d)
+                if key_of[r] == ew and r not in cands:
                     cands.append(r)
-            target = None
-            for r in cands:
-                if target is None:
-                    target = r
-                    continue
-                bt = {sets.find(b) for b in bad_of[target]}
-                br = {sets.find(b) for b in bad_of[r]}
-                if r in bt or target in br:
-                    continue
-                sets.parent[r] = target
-                bad_of[target] = bad_of[target] | bad_of[r]
-            if target is None:
-                target = sets.new()
-                key_of[target], bad_of[target] = ew, frozenset()
-            region[i] = target
-            latest[ew] = target
-            bad_of[target] = bad_of[target] | frozenset(b_in)
-            r_in.add(target)
-        reach[i] = frozenset(r_in)
-        bad[i] = frozenset(b_in)
-    return _collect(graph, region, sets, key_of, min_size)
+        if not cands and ew in latest:
+            cands.append(units.find(latest[ew]))
+        target = None
+        for r in cands:
+            got = units.merge([r, i], i) if target is None else units.merge([target, r])
+            if got is not None:
+                target = got
+        if target is None:
+            target = i
+        region[i] = True
+        key_of[target] = ew
+        latest[ew] = target
+    return _collect(graph, {i: units.find(i) for i in region}, key_of, min_size)
 
 
-def _collect(graph, region, sets, key_of, min_size):
+def _collect(graph, region, key_of, min_size):
     members = {}
     for i in sorted(region):
-        members.setdefault(sets.find(region[i]), []).append(i)
+        members.setdefault(region[i], []).append(i)
     outs = set(graph._out_refs())
     readers = {}
     for j, n in enumerate(graph.nodes):
@@ -201,7 +221,7 @@ def _collect(graph, region, sets, key_of, min_size):
                 if d not in mset and d not in ins:
                     ins.append(d)
         used = [i for i in ms if i in outs or readers.get(i, set()) - mset]
-        shape, ftype = key_of[sets.find(r)]
+        shape, ftype = key_of[r]
         out.append(Region(ms, ins, used, shape, ftype))
     out.sort(key=lambda reg: reg.nodes[0])
     return out

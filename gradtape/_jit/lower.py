@@ -22,7 +22,7 @@ from . import numba_lower as _numba
 from . import vecmath as _vecmath
 from .._core.primitive import define
 from ..graph import Graph
-from ..graph.ir import IRNode, Ref, _map_refs
+from ..graph.ir import Guard, IRNode, Ref, _map_refs
 from ..graph.plan import _Plan
 from .fusion import find_regions
 from .scalar import NotScalar
@@ -76,7 +76,7 @@ def compile_graph(graph, backend, *, fuse=True):
             _warned.append(True)
             warnings.warn(NO_NUMBA, RuntimeWarning, stacklevel=2)
         return _replay(graph, backend)
-    regions = find_regions(graph, exclude=_vecmath.unfused_policy(graph))
+    regions = find_regions(graph, exclude=_exclude(graph))
     kernels = []
     for r in regions:
         try:
@@ -94,8 +94,21 @@ def compile_graph(graph, backend, *, fuse=True):
     return Executable(plan.fn, "numba", src, kernels, g2)
 
 
+def _exclude(graph):
+    """Nodes kept out of the kernels: what NumPy runs faster unfused, and the guarded nodes (their values are
+    checked by the plan right after they are computed)."""
+    policy, guarded = _vecmath.unfused_policy(graph), _guarded(graph)
+    return policy if guarded is None else (lambda n: guarded(n) or policy(n))
+
+
+def _guarded(graph):
+    guarded = {id(graph.nodes[gd.node]) for gd in graph.guards}
+    return (lambda n: id(n) in guarded) if guarded else None
+
+
 def _lower_cuda(graph, backend):
-    kernels = [_cuda.CudaKernel(r, graph, f"gt_fused{j}", backend) for j, r in enumerate(find_regions(graph))]
+    regions = find_regions(graph, exclude=_guarded(graph))
+    kernels = [_cuda.CudaKernel(r, graph, f"gt_fused{j}", backend) for j, r in enumerate(regions)]
     if not kernels:
         return _replay(graph, backend)
     g2 = rewrite(graph, kernels)
@@ -113,7 +126,7 @@ def _fused_prim(j, kernel):
 
 def rewrite(graph, kernels):
     """``graph`` with each kernel's region replaced by one node (and an ``item`` node per output when it has
-    several), in a topological order of the condensed graph."""
+    several), in a topological order of the condensed graph; the guards kept (on nodes outside the regions)."""
     nodes = graph.nodes
     owner = {}
     for j, k in enumerate(kernels):
@@ -149,8 +162,14 @@ def rewrite(graph, kernels):
     remap = lambda r: Ref(new[r.i])  # noqa: E731
     g2 = Graph(out, [new[i] for i in graph._in], _map_refs(graph._out_tree, remap), name=graph.name,
                layout=_map_refs(graph._layout, remap), kw_layout=_map_refs(graph._kw_layout, remap),
-               home=graph._home)
+               home=graph._home, guards=[_moved(gd, new, owner) for gd in graph.guards])
     return g2
+
+
+def _moved(gd, new, owner):
+    if gd.node in owner:
+        raise RuntimeError(f"gradtape.jit: guarded node %{gd.node} was fused (a lowering bug)")
+    return Guard(new[gd.node], gd.kind, gd.value, gd.where)
 
 
 def _emit_node(n, i, new, out):
