@@ -140,10 +140,10 @@ multiply = define("multiply", lambda xp, x, y: x * y, inputs=("x", "y"),
                   jvp={"x": lambda xp, t, out, x, y: t * y, "y": lambda xp, t, out, x, y: x * t},
                   reads={"x": ("y",), "y": ("x",)}, broadcasting=True, namespace="gt")
 # d/dy = -(x / y) / y as torch writes it, not -x / y²: y² overflows float16 for |y| > 256, and on complex y = 0 this
-# form gives torch's non-finite values
+# form gives torch's non-finite values; x / y is recomputed, not read from out (a consumer may write into out)
 divide = define("divide", lambda xp, x, y: x / y, inputs=("x", "y"),
                 vjp={"x": lambda xp, ct, out, x, y: ct / y, "y": lambda xp, ct, out, x, y: -ct * ((x / y) / y)},
-                jvp={"x": lambda xp, t, out, x, y: t / y, "y": lambda xp, t, out, x, y: -(t * out) / y},
+                jvp={"x": lambda xp, t, out, x, y: t / y, "y": lambda xp, t, out, x, y: -(t * (x / y)) / y},
                 reads={"x": ("y",), "y": ("x", "y")}, broadcasting=True, namespace="gt")
 pow_ = binary("pow", lambda xp, x, y: xp.pow(x, y),
               lambda xp, x, y, out: _pow_dx(xp, x, y), lambda xp, x, y, out: _log_or_zero(xp, x) * out,
