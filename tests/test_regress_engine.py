@@ -397,18 +397,24 @@ def test_autograd_grad_float64_head_on_float32(device):
     assert g.dtype == gt.float32
 
 
-# ---- 7. complex tensors cannot be differentiated yet ---------------------------------------------
+# ---- 7. complex leaves: requires_grad_, attach_grad and tape.watch take them (PyTorch's .grad) --------------
 
-def test_complex_requires_grad_is_type_error(device):
-    z = gt.asarray(np.array([1 + 2j, 3 - 1j]), device=device)
-    with pytest.raises(TypeError, match="complex.*not supported yet"):
-        z.requires_grad_()
-    with pytest.raises(TypeError, match="complex.*not supported yet"):
-        z.attach_grad()
-    with pytest.raises(TypeError, match="complex"):
-        with gt.GradientTape() as tape:
-            tape.watch(z)
-    assert not z.requires_grad and z.grad is None
+def test_complex_leaves_are_differentiable(device):
+    z0 = np.array([1 + 2j, 3 - 1j])
+    z = gt.asarray(z0, device=device).requires_grad_()
+    gt.sum(gt.abs(z) ** 2).backward()
+    assert np.allclose(gt.to_numpy(z.grad), 2 * z0)             # torch: d|z|^2 gives 2z
+    w = gt.asarray(z0, device=device)
+    w.attach_grad()
+    with gt.record():
+        y = gt.sum(gt.real(w * w))
+    y.backward()
+    assert np.allclose(gt.to_numpy(w.grad), 2 * np.conj(z0))   # Re(z^2): 2 conj(z), torch's
+    with gt.GradientTape() as tape:
+        v = gt.asarray(z0, device=device)
+        tape.watch(v)
+        y = gt.sum(gt.abs(v) ** 2)
+    assert np.allclose(gt.to_numpy(tape.gradient(y, v)), 2 * z0)
 
 
 # ---- 8. argument checks of autograd.grad / backward / tape.gradient ------------------------------
