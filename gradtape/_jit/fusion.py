@@ -18,10 +18,13 @@ the latest open region of its shape and dtype, wherever that makes no cycle.
 """
 from __future__ import annotations
 
+import math
+
+from .._core.primitive import PRIMS
 from ..graph.ir import DTypeName, Ref
 from .scalar import NotScalar, ScalarNS, node_form
 
-__all__ = ["Region", "find_regions", "scalar_attrs", "is_elementwise"]
+__all__ = ["Region", "find_regions", "scalar_attrs", "is_elementwise", "attach_sums"]
 
 _FLOATS = ("float32", "float64")
 _PLAIN = (bool, int, float, type(None))
@@ -29,12 +32,23 @@ _PLAIN = (bool, int, float, type(None))
 
 class Region:
     """Nodes fused into one kernel: ``nodes`` (graph order), external ``inputs`` (node indices, in order of
-    first use), ``outputs`` (member nodes read outside), ``shape`` and ``ftype`` (the float dtype)."""
+    first use), ``outputs`` (member nodes read outside), ``shape`` and ``ftype`` (the float dtype).
+    ``sums``: {output position: sum node} for outputs that the kernel reduces itself (:func:`attach_sums`):
+    that output is the sum node's value (shape ``()``), the member itself stays in registers."""
 
-    __slots__ = ("nodes", "inputs", "outputs", "shape", "ftype")
+    __slots__ = ("nodes", "inputs", "outputs", "shape", "ftype", "sums")
 
     def __init__(self, nodes, inputs, outputs, shape, ftype):
         self.nodes, self.inputs, self.outputs, self.shape, self.ftype = nodes, inputs, outputs, shape, ftype
+        self.sums = {}
+
+    def out_shape(self, k):
+        """The shape of output ``k``: ``()`` for a reduced one, else the region's."""
+        return () if k in self.sums else self.shape
+
+    def results(self):
+        """The nodes whose values the kernel returns, one per output: the sum node of a reduced output."""
+        return [self.sums.get(k, o) for k, o in enumerate(self.outputs)]
 
     def __repr__(self):
         return f"<Region {self.ftype}{list(self.shape)} nodes={self.nodes} in={self.inputs} out={self.outputs}>"
@@ -225,3 +239,39 @@ def _collect(graph, region, key_of, min_size):
         out.append(Region(ms, ins, used, shape, ftype))
     out.sort(key=lambda reg: reg.nodes[0])
     return out
+
+
+def attach_sums(graph, regions, max_size, exclude=None):
+    """Let each region of fewer than ``max_size`` elements reduce the outputs that only a full ``sum`` reads
+    (every axis, no keepdims, the region's float dtype): ``region.sums[k] = sum node``, so the kernel returns
+    the sum (accumulated in float64, in element order) instead of the array. Small sizes only: a large sum
+    stays NumPy's pairwise one (its rounding), and a small one saves a backend call per sum.
+
+    >>> import gradtape as gt
+    >>> g = gt.trace(lambda x: gt.sum(gt.sin(x) * 2.0), gt.ones(3))
+    >>> rs = attach_sums(g, find_regions(g), 4096); rs[0].outputs, rs[0].sums
+    ([2], {0: 3})
+    """
+    readers = {}
+    for j, n in enumerate(graph.nodes):
+        for d in n.deps():
+            readers.setdefault(d, []).append(j)
+    outs = set(graph._out_refs())
+    sum_prim = PRIMS["sum"]
+    for r in regions:
+        if not r.shape or math.prod(r.shape) >= max_size:
+            continue
+        for k, o in enumerate(r.outputs):
+            users = readers.get(o, [])
+            if o in outs or len(users) != 1:
+                continue
+            s = graph.nodes[users[0]]
+            if s.prim is not sum_prim or (exclude is not None and exclude(s)) or s.dtype != r.ftype or graph.nodes[o].dtype != r.ftype or s.shape != ():
+                continue
+            a = s.attrs
+            ax = a.get("axis")
+            nd = len(r.shape)
+            if (len(s.inputs) == 1 and a.get("keepdims") is False and a.get("dtype") is None and type(ax) is tuple
+                    and sorted(int(v) % nd for v in ax) == list(range(nd))):
+                r.sums[k] = users[0]
+    return regions

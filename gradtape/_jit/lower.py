@@ -24,7 +24,7 @@ from .._core.primitive import define
 from ..graph import Graph
 from ..graph.ir import Guard, IRNode, Ref, _map_refs
 from ..graph.plan import _Plan
-from .fusion import find_regions
+from .fusion import attach_sums, find_regions
 from .scalar import NotScalar
 
 __all__ = ["Executable", "compile_graph"]
@@ -77,6 +77,7 @@ def compile_graph(graph, backend, *, fuse=True):
             warnings.warn(NO_NUMBA, RuntimeWarning, stacklevel=2)
         return _replay(graph, backend)
     regions = find_regions(graph, exclude=_exclude(graph))
+    attach_sums(graph, regions, _numba.VM_MIN, _guarded(graph))
     kernels = []
     for r in regions:
         try:
@@ -132,6 +133,8 @@ def rewrite(graph, kernels):
     for j, k in enumerate(kernels):
         for i in k.region.nodes:
             owner[i] = j
+        for i in k.region.sums.values():
+            owner[i] = j
     units = {}            # unit -> set of units it waits for
     for i, n in enumerate(nodes):
         u = ("r", owner[i]) if i in owner else ("n", i)
@@ -184,14 +187,15 @@ def _emit_node(n, i, new, out):
 def _emit_region(j, kernel, nodes, new, out):
     r = kernel.region
     ins = tuple(Ref(new[d]) for d in r.inputs)
-    types = [(r.shape, nodes[i].dtype) for i in r.outputs]
+    res = r.results()
+    types = [(r.out_shape(k), nodes[i].dtype) for k, i in enumerate(res)]
     prim = _fused_prim(j, kernel)
-    if len(r.outputs) == 1:
-        new[r.outputs[0]] = len(out)
-        out.append(IRNode("prim", prim.name, ins, shape=r.shape, dtype=types[0][1], prim=prim))
+    if len(res) == 1:
+        new[res[0]] = len(out)
+        out.append(IRNode("prim", prim.name, ins, shape=types[0][0], dtype=types[0][1], prim=prim))
         return
     at = len(out)
     out.append(IRNode("prim", prim.name, ins, result_types=types, prim=prim))
-    for k, i in enumerate(r.outputs):
+    for k, i in enumerate(res):
         new[i] = len(out)
-        out.append(IRNode("item", "item", (Ref(at),), {"k": k}, shape=r.shape, dtype=types[k][1]))
+        out.append(IRNode("item", "item", (Ref(at),), {"k": k}, shape=types[k][0], dtype=types[k][1]))

@@ -103,6 +103,7 @@ class Kernel:
         self.path = None
         self.backend = backend
         self.out_dtypes = [getattr(backend.raw, "bool" if k == "b" else region.ftype) for k in out_kinds]
+        self.out_sizes = [1 if k in region.sums else self.size for k in range(len(out_kinds))]
         self.uses_vm = uses_vm
         self._serial = self._parallel = self._vm = None
         self.cols, self._fast, self._empty = None, False, None
@@ -130,7 +131,7 @@ class Kernel:
         args = []
         for a, rd in zip(ones, self.reads):
             args += [a, 1, 1] if rd.mode == "block" else [a]
-        outs = [xp.zeros((1,), dtype=d) for d in self.out_dtypes]
+        outs = [xp.zeros((1,), dtype=d) for d in self.out_dtypes]     # (n=0: a sum's o[0] = 0 is in bounds)
         if self.uses_vm:
             _first_call(self._vm[0], 0, *args, *outs, 1, 1)        # compiles now
         else:
@@ -143,10 +144,9 @@ class Kernel:
         n = self.size
         if self._fast and n < PARALLEL_MIN:         # the common small case: NumPy methods, no wrappers
             empty = self._empty
-            outs = [empty((n,), dtype=d) for d in self.out_dtypes]
+            outs = [empty(m, dtype=d) for m, d in zip(self.out_sizes, self.out_dtypes)]
             self._serial(n, *[r.reshape(-1) for r in raws], *outs)
-            shape = self.region.shape
-            return outs[0].reshape(shape) if len(outs) == 1 else tuple(o.reshape(shape) for o in outs)
+            return self._shaped(None, outs)
         args = []
         for raw, rd in zip(raws, self.reads):
             if rd.mode == "expand":
@@ -155,7 +155,7 @@ class Kernel:
             args.append(flat)
             if rd.mode == "block":
                 args += [rd.inner, rd.mid]
-        outs = [xp.empty((n,), dtype=d) for d in self.out_dtypes]
+        outs = [xp.empty((m,), dtype=d) for m, d in zip(self.out_sizes, self.out_dtypes)]
         par = n >= PARALLEL_MIN and _threads.get_num_threads() > 1
         if par:
             _threads.prepare()
@@ -176,10 +176,11 @@ class Kernel:
         return self._shaped(xp, outs)
 
     def _shaped(self, xp, outs):
-        shape = self.region.shape
+        """The outputs in their shapes: a reduced one as NumPy's sum gives it (a scalar of the dtype)."""
+        r = self.region
         if len(outs) == 1:
-            return xp.reshape(outs[0], shape)
-        return tuple(xp.reshape(o, shape) for o in outs)
+            return outs[0][0] if r.sums else outs[0].reshape(r.shape)
+        return tuple(o[0] if k in r.sums else o.reshape(r.shape) for k, o in enumerate(outs))
 
 
 def _first_call(fn, *args):
@@ -244,7 +245,9 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
     sig = ", ".join(["n"] + params + [f"o{k}" for k in range(len(region.outputs))])
     pre = "".join("    " + s + "\n" for s in hoist)
     stmts = [f"{name} = {text}" for name, _, text in ns.lines]
-    stores = [f"o{k}[i] = {v}" for k, v in enumerate(outs)]
+    stores = [f"s{k} += {v}" if k in region.sums else f"o{k}[i] = {v}" for k, v in enumerate(outs)]
+    pre += "".join(f"    s{k} = 0.0\n" for k in region.sums)           # (float64 accumulators, element order)
+    post = "".join(f"    o{k}[0] = s{k}\n" for k in region.sums)
     src = [_HEADER.format(ftype=region.ftype), PY_PRELUDE]
     cols = _grid(reads, math.prod(region.shape))
     if cols is None:
@@ -259,10 +262,10 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
             loop = f"    for i in {rng}(n):\n"
         else:
             loop = f"    for r in {rng}(n // ncols):\n        for c in range(ncols):\n"
-        src.append(f"\n\n{deco}\ndef {name}({sig1}):\n{pre}{loop}{inner}\n    return 0\n")
+        src.append(f"\n\n{deco}\ndef {name}({sig1}):\n{pre}{loop}{inner}\n{post}    return 0\n")
     segs = _segments(ns.lines, vm_ops)
     calls = sum(sg[0] == "vm" for sg in segs)
-    uses_vm = 0 < calls <= VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN
+    uses_vm = 0 < calls <= VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN and not region.sums
     if uses_vm:
         src.append(_strip_source(segs, outs, kinds, reads, hoist, sig, region.ftype))
     out_kinds = ["b" if nodes[i].dtype == "bool" else "f" for i in region.outputs]
