@@ -412,11 +412,13 @@ def make_mlp_gradtape_functional(params0, x_np, y_np, leaves=False):
     return step
 
 
-def make_mlp_torch(params0, x_np, y_np):
-    params = [torch.tensor(p, requires_grad=True) for p in params0]
+def make_mlp_torch(params0, x_np, y_np, device=None):
+    """PyTorch eager step (forward, backward, SGD in place) on ``device`` (None: the CPU; benchmarks/gpu_bench.py
+    passes its CUDA device)."""
+    params = [torch.tensor(p, device=device, requires_grad=True) for p in params0]
     W1, b1, W2, b2, W3, b3 = params
-    x = torch.from_numpy(x_np)
-    y = torch.from_numpy(y_np)
+    x = torch.from_numpy(x_np).to(device)
+    y = torch.from_numpy(y_np).to(device)
     F = torch.nn.functional
 
     def step():

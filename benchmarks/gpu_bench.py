@@ -44,7 +44,7 @@ import numpy as np
 
 import gradtape as gt
 
-from benchmarks.foundation import chain_numpy, make_mlp_numpy
+from benchmarks.foundation import chain_numpy, make_mlp_numpy, make_mlp_torch
 
 CYCLES = 50                  # 4 ops per cycle -> 200 ops
 N_OPS = 4 * CYCLES
@@ -327,37 +327,13 @@ def make_mlp_gradtape(env, params0, x_np, y_np):
     return step
 
 
-def make_mlp_torch(env, params0, x_np, y_np):
-    torch = env.torch
-    dev = env.torch_device
-    params = [torch.tensor(p, device=dev, requires_grad=True) for p in params0]
-    W1, b1, W2, b2, W3, b3 = params
-    x = torch.from_numpy(x_np).to(dev)
-    y = torch.from_numpy(y_np).to(dev)
-    F = torch.nn.functional
-
-    def step():
-        h = F.relu(x @ W1 + b1)
-        h = F.relu(h @ W2 + b2)
-        logits = h @ W3 + b3
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
-        grads = [p.grad for p in params]
-        with torch.no_grad():
-            for p in params:
-                p -= LR * p.grad
-                p.grad = None
-        return loss, grads
-    return step
-
-
 def mlp_impls(env, batch, sizes):
     params0, x, y = mlp_data(batch, sizes)
     fns = {"cupy": make_mlp_hand(env, params0, x, y), "gradtape": make_mlp_gradtape(env, params0, x, y)}
     g2 = make_mlp_gradtape(env, params0, x, y)      # its own parameters: every step updates them
     fns["gradtape_generic"] = generic(g2, env.bk)
     if env.torch_device is not None:
-        fns["torch"] = make_mlp_torch(env, params0, x, y)
+        fns["torch"] = make_mlp_torch(params0, x, y, device=env.torch_device)
     return fns
 
 

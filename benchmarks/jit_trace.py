@@ -26,7 +26,7 @@ import tracemalloc
 import numpy as np
 
 import gradtape as gt
-from benchmarks.foundation import machine_info
+from benchmarks.foundation import interleaved, machine_info
 from benchmarks.graph_replay import chain
 
 TIME_TARGET = 1.2
@@ -89,24 +89,8 @@ def call_overhead(n, budget):
     for k, fn in fns.items():
         if not np.allclose(gt.to_numpy(fn()), ref, rtol=1e-12, atol=1e-12):
             raise SystemExit(f"jit_trace: {k} disagrees with eager")
-    out = {}
-    for k, fn in fns.items():
-        number = 1
-        while True:
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            dt = time.perf_counter() - t0
-            if dt > budget / 5:
-                break
-            number *= 2
-        reps = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            reps.append((time.perf_counter() - t0) / number)
-        out[k] = statistics.median(reps)
+    times, _ = interleaved(fns, 5, budget)
+    out = {k: statistics.median(v) for k, v in times.items()}
     return {"n": n, "seconds_per_call": out, "jit_kind": jf.lower(x).kind}
 
 

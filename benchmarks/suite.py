@@ -34,7 +34,6 @@ import argparse
 import importlib
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -139,25 +138,6 @@ def chain_mygrad(x0_np, c_np):
     return run
 
 
-def chain_jax(x0_np, c_np):
-    jax = _peer(JAX)
-    jnp = jax.numpy
-    c = jnp.asarray(c_np)
-
-    def f(x):
-        for _ in range(F.CYCLES):
-            x = jnp.tanh(jnp.sin(x)) * F.MUL + c
-        return jnp.sum(x)
-    vg = jax.jit(jax.value_and_grad(f))
-    x0 = jnp.asarray(x0_np)
-
-    def run():
-        v, g = vg(x0)
-        g.block_until_ready()
-        return v, g
-    return run
-
-
 def chain_impls(n):
     x0, c = chain_data(n)
     return {HAND: lambda: (lambda: F.chain_numpy(x0, c)),
@@ -166,7 +146,7 @@ def chain_impls(n):
             TORCH: lambda: F.make_chain_torch(x0, c),
             AUTOGRAD: lambda: chain_autograd(x0, c),
             MYGRAD: lambda: chain_mygrad(x0, c),
-            JAX: lambda: chain_jax(x0, c)}
+            JAX: lambda: F.make_chain_jax(x0, c)}
 
 
 def chain_check(ref, got):
