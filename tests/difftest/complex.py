@@ -130,6 +130,38 @@ class Result:
     detail: str = ""
 
 
+def _close(a, b, rtol, atol):
+    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def compare(seed, inputs, gfn, tfn, torch, rtol=1e-8, atol=1e-10, vtol=(1e-9, 1e-11), dtypes=False):
+    """A Result: gradtape's value, gradient w.r.t. every input and JVP against torch's (.grad, torch.func.jvp).
+    ``gfn``/``tfn`` map the inputs (gradtape / torch tensors) to (value, real loss); ``vtol`` the value's
+    (rtol, atol); ``dtypes``: a gradient must also have its input's dtype. Used by complex_linalg.py too."""
+    txs = [torch.tensor(a, requires_grad=True) for a in inputs]
+    tv, tl = tfn(*txs)
+    if tl.requires_grad:     # (a loss of imag(real) alone is constant: no gradient, zeros below)
+        tl.backward()
+    gxs = [gt.asarray(a) for a in inputs]
+    v, _ = gfn(*gxs)
+    problems = []
+    if not _close(gt.to_numpy(v), tv.detach().resolve_conj().numpy(), *vtol):
+        problems.append("value")
+    grads = gt.grad(lambda *xs: gfn(*xs)[1], argnums=tuple(range(len(inputs))))(*gxs)
+    for k, (g, t) in enumerate(zip(grads, txs)):
+        want = np.zeros_like(inputs[k]) if t.grad is None else t.grad.resolve_conj().numpy()
+        if (dtypes and g.dtype != gxs[k].dtype) or not _close(gt.to_numpy(g), want, rtol, atol):
+            problems.append(f"grad of input {k}")
+    rng = np.random.default_rng(seed + 1)
+    ts = [rng.normal(size=a.shape) + (1j * rng.normal(size=a.shape) if np.iscomplexobj(a) else 0) for a in inputs]
+    _, tan = gt.jvp(lambda *xs: gfn(*xs)[0], tuple(gxs), tuple(gt.asarray(t) for t in ts))
+    _, ttan = torch.func.jvp(lambda *xs: tfn(*xs)[0], tuple(torch.tensor(a) for a in inputs),
+                             tuple(torch.tensor(t) for t in ts))
+    if not _close(gt.to_numpy(tan), ttan.resolve_conj().numpy(), rtol, atol):
+        problems.append("jvp")
+    return Result(seed, "mismatch" if problems else "ok", ", ".join(problems))
+
+
 def check(prog, torch):
     """Compare the value, the gradient w.r.t. every input and the JVP with torch's."""
     def gfn(*xs):
@@ -139,41 +171,25 @@ def check(prog, torch):
     def tfn(*xs):
         prog.w_t = torch.tensor(prog.w)
         return _run(prog, xs, lambda n: _torch_op(torch, n), torch.abs, torch.conj, torch.real, torch.sum)
-
-    txs = [torch.tensor(a, requires_grad=True) for a in prog.inputs]
-    tv, tl = tfn(*txs)
-    if tl.requires_grad:     # (a loss of imag(real) alone is constant: no gradient, zeros below)
-        tl.backward()
-    gxs = [gt.asarray(a) for a in prog.inputs]
-    v, loss = gfn(*gxs)
-    problems = []
-    if not np.allclose(gt.to_numpy(v), tv.detach().resolve_conj().numpy(), rtol=1e-9, atol=1e-11, equal_nan=True):
-        problems.append("value")
-    grads = gt.grad(lambda *xs: gfn(*xs)[1], argnums=(0, 1, 2))(*gxs)
-    for k, (g, t) in enumerate(zip(grads, txs)):
-        want = np.zeros_like(prog.inputs[k]) if t.grad is None else t.grad.resolve_conj().numpy()
-        if not np.allclose(gt.to_numpy(g), want, rtol=1e-8, atol=1e-10, equal_nan=True):
-            problems.append(f"grad of input {k}")
-    rng = np.random.default_rng(prog.seed + 1)
-    ts = [rng.normal(size=a.shape) + (1j * rng.normal(size=a.shape) if np.iscomplexobj(a) else 0) for a in prog.inputs]
-    _, tan = gt.jvp(lambda *xs: gfn(*xs)[0], tuple(gxs), tuple(gt.asarray(t) for t in ts))
-    _, ttan = torch.func.jvp(lambda *xs: tfn(*xs)[0], tuple(torch.tensor(a) for a in prog.inputs),
-                             tuple(torch.tensor(t) for t in ts))
-    if not np.allclose(gt.to_numpy(tan), ttan.resolve_conj().numpy(), rtol=1e-8, atol=1e-10, equal_nan=True):
-        problems.append("jvp")
-    return Result(prog.seed, "mismatch" if problems else "ok", ", ".join(problems))
+    return compare(prog.seed, prog.inputs, gfn, tfn, torch)
 
 
-def main(argv=None):
+def fuzz(argv, description, generate, check, shrink=None):
+    """The command line of a fuzzer of this kind: ``--n`` programs from ``--seed`` (``--length`` steps where
+    ``generate`` takes one); a mismatch prints its program (shrunk first when ``shrink`` is given)."""
     import torch
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--length", type=int, default=None)
     args = ap.parse_args(argv)
     bad = 0
     for s in range(args.seed, args.seed + args.n):
-        prog = generate(s)
+        prog = generate(s) if args.length is None else generate(s, args.length)
         r = check(prog, torch)
+        if r.status != "ok" and shrink is not None:
+            prog = shrink(prog, torch)
+            r = check(prog, torch)
         if r.status != "ok" or args.n == 1:
             print(prog.source())
             print(r)
@@ -181,6 +197,8 @@ def main(argv=None):
     print(f"{args.n} programs, {bad} mismatches")
     return 1 if bad else 0
 
+def main(argv=None):
+    return fuzz(argv, __doc__.splitlines()[0], generate, check)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -20,7 +20,6 @@ depend on. Replay a seed with ``python -m tests.difftest.complex_linalg --n 1 --
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import warnings
@@ -28,6 +27,8 @@ import warnings
 import numpy as np
 
 import gradtape as gt
+
+from . import complex as C
 
 SHIFT_EIG = np.diag([0.0, 7.0, 14.0])
 SHIFT_SV = np.diag([4.0, 11.0, 18.0])
@@ -269,43 +270,11 @@ def _run(prog, L, xs):
     return last, L.sum(L.real(last * L.conj(L.c(prog.w))))
 
 
-@dataclasses.dataclass
-class Result:
-    seed: int
-    status: str
-    detail: str = ""
-
-
-def _close(a, b, rtol, atol):
-    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
-
-
 def check(prog, torch, rtol=1e-7, atol=1e-9):
-    """Compare the value, the gradient w.r.t. every input and the JVP with torch's."""
+    """Compare the value, the gradient w.r.t. every input (and its dtype) and the JVP with torch's."""
     G, T = GT(), Torch(torch)
-    txs = [torch.tensor(a, requires_grad=True) for a in prog.inputs]
-    tv, tl = _run(prog, T, txs)
-    tl.backward()
-    gxs = [gt.asarray(a) for a in prog.inputs]
-    problems = []
-    v, _ = _run(prog, G, gxs)
-    if not _close(gt.to_numpy(v), tv.detach().resolve_conj().numpy(), rtol, atol):
-        problems.append("value")
-    grads = gt.grad(lambda *xs: _run(prog, G, xs)[1], argnums=(0, 1, 2))(*gxs)
-    for k, (g, t) in enumerate(zip(grads, txs)):
-        want = np.zeros_like(prog.inputs[k]) if t.grad is None else t.grad.resolve_conj().numpy()
-        if g.dtype != gxs[k].dtype or not _close(gt.to_numpy(g), want, rtol, atol):
-            problems.append(f"grad of input {k}")
-    rng = np.random.default_rng(prog.seed + 1)
-    ts = [rng.normal(size=a.shape) + (1j * rng.normal(size=a.shape) if np.iscomplexobj(a) else 0)
-          for a in prog.inputs]
-    _, tan = gt.jvp(lambda *xs: _run(prog, G, xs)[0], tuple(gxs), tuple(gt.asarray(t) for t in ts))
-    _, ttan = torch.func.jvp(lambda *xs: _run(prog, T, xs)[0], tuple(torch.tensor(a) for a in prog.inputs),
-                             tuple(torch.tensor(t) for t in ts))
-    if not _close(gt.to_numpy(tan), ttan.resolve_conj().numpy(), rtol, atol):
-        problems.append("jvp")
-    return Result(prog.seed, "mismatch" if problems else "ok", ", ".join(problems))
-
+    return C.compare(prog.seed, prog.inputs, lambda *xs: _run(prog, G, xs), lambda *xs: _run(prog, T, xs), torch,
+                     rtol, atol, vtol=(rtol, atol), dtypes=True)
 
 def _needed(steps):
     """The steps the last value depends on (pool indices 0-2 are the inputs)."""
@@ -338,31 +307,11 @@ def _check_quiet(prog, torch):
         try:
             return check(prog, torch)
         except Exception as e:          # an exception on either side is a finding too
-            return Result(prog.seed, "error", f"{type(e).__name__}: {e}")
+            return C.Result(prog.seed, "error", f"{type(e).__name__}: {e}")
 
 
 def main(argv=None):
-    import torch
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--length", type=int, default=4)
-    args = ap.parse_args(argv)
-    bad = 0
-    for s in range(args.seed, args.seed + args.n):
-        prog = generate(s, args.length)
-        r = _check_quiet(prog, torch)
-        if r.status != "ok":
-            small = shrink(prog, torch)
-            print(small.source())
-            print(_check_quiet(small, torch))
-        elif args.n == 1:
-            print(prog.source())
-            print(r)
-        bad += r.status != "ok"
-    print(f"{args.n} programs, {bad} mismatches")
-    return 1 if bad else 0
-
+    return C.fuzz(argv, __doc__.splitlines()[0], generate, _check_quiet, shrink)
 
 if __name__ == "__main__":
     raise SystemExit(main())
