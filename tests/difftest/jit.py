@@ -35,18 +35,9 @@ def _jitted(prog, backend):
 
 
 def _loss_of(f, ref, backend):
+    """The fuzzer's loss (runner's: sum of each tracked output times its fixed weights) of f's outputs."""
     gt = _gt()
-    W = [gt.asarray(w, device=backend) for w in ref.W]
-
-    def loss(*a):
-        outs = f(*a)
-        terms = [gt.sum(o * w) for o, w, t in zip(outs, W, ref.tracked) if t]
-        L = terms[0]
-        for t in terms[1:]:
-            L = L + t
-        return L
-    return loss
-
+    return lambda *a: R._loss(gt, f(*a), ref.W, ref.tracked, backend)
 
 def check(prog, backend="strict"):
     """A :class:`tests.difftest.runner.Result` of prog through gt.jit on ``backend``."""
