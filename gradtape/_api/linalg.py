@@ -27,11 +27,10 @@ from .._core.dtypes import DTYPES, backend_dtype
 from .._ops.linalg import (inv_p, det_p, slogdet_p, solve_p, cholesky_p, eigh_p, eigvalsh_p, svd_p, svdvals_p,
                            qr_p, pinv_p, matrix_norm_p, trace_p, diagonal_p, cross_p)
 from .._state import state
-from .creation import as_tensor, astype, eye, tracked, zeros_like
+from .creation import as_tensor, astype, eye, zeros_like
 from .dtypes import result_type
-from .elementwise import abs as absolute
 from .manipulation import expand_dims, matrix_transpose, squeeze, where
-from .products import matmul, tensordot, vecdot, vector_norm as _vector_norm
+from .products import matmul, tensordot, vecdot, vector_norm
 from .public import public
 
 __all__ = ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "pinv",
@@ -399,25 +398,6 @@ def matrix_rank(x, /, *, rtol=None):
     if state.tracer is not None:
         state.tracer("linalg.matrix_rank", (x,), {"rtol": rtol}, out)
     return out
-
-
-@public
-def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002  (array API name)
-    """The vector ``ord``-norm over ``axis`` (all axes when None); the gradient of every p-norm with p >= 1 (and
-    inf) at 0 is 0 (not NaN), as torch.
-
-    A complex input is differentiated as the norm of ``abs(x)`` (the same value, a real result), which gives
-    PyTorch's gradient (x/‖x‖ for ord 2) and the JVP Re(conj(x) · t)/‖x‖.
-
-    >>> import gradtape as gt
-    >>> gt.linalg.vector_norm(gt.asarray([3.0, 4.0]))
-    Tensor(5.)
-    >>> gt.grad(gt.linalg.vector_norm)(gt.asarray([3.0 + 4.0j]))
-    Tensor([0.6+0.8j])
-    """
-    if _is_complex(x) and tracked(x):      # (a tensor: raw arrays are not tracked)
-        x = absolute(x)
-    return _vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
 
 
 @public

@@ -11,12 +11,11 @@ import math
 
 from .._axes import AxisError, axis_index, axis_tuple
 from .._core.dispatch import apply, apply1, device_error, wrap
-from .._core.tensor import Tensor
 from .._ops import matmul as ops
 from .elementwise import abs as absolute
 from .creation import as_tensor, astype, tracked
 from .info import broadcast_shapes
-from .manipulation import permute_dims, reshape
+from .manipulation import permute_dims, reshape, where
 from .public import public
 from .reductions import max as maximum, min as minimum, reduced_axes, sum as total
 
@@ -103,11 +102,15 @@ def tensordot(x1, x2, /, *, axes=2):
 
 @public
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002  (array API name)
-    """``linalg.vector_norm``; the gradient of every p-norm with p >= 1 (and inf) at 0 is 0 (not NaN), as torch.
+    """``linalg.vector_norm``: the vector ``ord``-norm over ``axis`` (all axes when None), a real result for
+    complex ``x`` too; the gradient of every p-norm with p >= 1 (and inf) at 0 is 0 (not NaN), as torch, and of
+    a complex input PyTorch's (x/‖x‖ for ord 2), the JVP Re(conj(x) · t)/‖x‖.
 
     >>> import gradtape as gt
     >>> gt.linalg.vector_norm(gt.asarray([3.0, 4.0]))
     Tensor(5.)
+    >>> gt.grad(gt.linalg.vector_norm)(gt.asarray([3.0 + 4.0j]))
+    Tensor([0.6+0.8j])
     """
     x = as_tensor(x)
     axes = reduced_axes(x, axis, "linalg.vector_norm")
@@ -123,7 +126,11 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002  (arra
     if ord == -math.inf:
         return minimum(a, axis=axes, keepdims=keepdims)
     if ord == 0:
-        return total(astype(x != 0, x.dtype), axis=axes, keepdims=keepdims)
+        return total(astype(x != 0, a.dtype), axis=axes, keepdims=keepdims)
     if ord == 1:
         return total(a, axis=axes, keepdims=keepdims)
+    if ord < 1:     # (0 < p < 1, p < 0) |x|^p has an infinite slope or value at 0: gradients 0 there (torch), not NaN
+        zero = a == 0
+        a = where(zero, 0.0 if ord > 0 else math.inf, where(zero, 1.0, a) ** ord)
+        return total(a, axis=axes, keepdims=keepdims) ** (1.0 / ord)
     return total(a ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
