@@ -183,6 +183,7 @@ class Jitted:
         self._size = 0
         self._lock = threading.RLock()
         self._derived = {}                  # (kind, key) -> the jitted vjp / jvp of fun at that signature
+        self._last = None                   # (key, entries) of the last fast-path hit; None after any change
         self._simple = not self.static_argnums and not self.donate_argnums
         self.hits = self.misses = self.traces = self.compiles = 0
         self._warned = False
@@ -213,6 +214,7 @@ class Jitted:
         0
         """
         with self._lock:
+            self._last = None
             self._cache.clear()
             self._derived.clear()
             self._size = 0
@@ -234,17 +236,34 @@ class Jitted:
 
     # -- calls
     def __call__(self, *args, **kwargs):
+        # the fast path: plain tensor arguments (no grad, no tangents, not traced) of a cached signature; the
+        # key is the one _signature gives such a call (shapes, dtypes, backends), built inline
         if self._simple and not kwargs and state.tracer is None:
-            key, raws = [], []
-            for a in args:
-                if type(a) is not Tensor or a.tangents is not None or (a._requires_grad and state.enabled):
-                    break
-                d = a.data
-                key.append((d.shape, d.dtype, a.backend))
-                raws.append(d)
+            if len(args) == 1:
+                a = args[0]
+                if type(a) is Tensor and a.tangents is None and not (a._requires_grad and state.enabled):
+                    d = a.data
+                    key = ((d.shape, d.dtype, a.backend),)
+                    raws = (d,)
+                else:
+                    key = None
             else:
-                key = tuple(key)
-                entries = self._cache.get(key)
+                key, raws = [], []
+                for a in args:
+                    if type(a) is not Tensor or a.tangents is not None or (a._requires_grad and state.enabled):
+                        key = None
+                        break
+                    d = a.data
+                    key.append((d.shape, d.dtype, a.backend))
+                    raws.append(d)
+                else:
+                    key = tuple(key)
+            if key is not None:
+                last = self._last               # (the previous hit's key, already last in the LRU order)
+                if last is not None and last[0] == key:
+                    entries = last[1]
+                else:
+                    entries = self._cache.get(key)
                 if entries is not None:
                     e = entries[0]
                     try:
@@ -252,10 +271,12 @@ class Jitted:
                     except GuardError:          # another path: the other entries, or a new trace
                         return self._run(key, entries[1:], raws, args, kwargs)
                     self.hits += 1              # (the hit path takes no lock: counts are approximate under threads)
-                    try:
-                        self._cache.move_to_end(key)
-                    except KeyError:            # evicted meanwhile by another thread
-                        pass
+                    if last is None or last[1] is not entries:
+                        try:
+                            self._cache.move_to_end(key)
+                            self._last = (key, entries)
+                        except KeyError:        # evicted meanwhile by another thread
+                            pass
                     return e.post(res)
         return self._call(args, kwargs)
 
@@ -270,6 +291,7 @@ class Jitted:
                 self.hits += 1
                 if key in self._cache:
                     self._cache.move_to_end(key)
+                    self._last = None
             return e.post(res)
         if sig is None:
             key, sig, arrays = self._signature(args, kwargs)
@@ -370,6 +392,7 @@ class Jitted:
             exe = _lower.compile_graph(graph, backend, fuse=False)     # (a lowering that dropped the guards)
         entry = _Entry(graph, exe, backend)
         with self._lock:
+            self._last = None
             self.compiles += 1
             self._cache.setdefault(key, []).insert(0, entry)
             self._cache.move_to_end(key)

@@ -22,7 +22,7 @@ from . import numba_lower as _numba
 from . import vecmath as _vecmath
 from .._core.primitive import define
 from ..graph import Graph
-from ..graph.ir import Guard, IRNode, Ref, _map_refs
+from ..graph.ir import Guard, IRNode, Ref, _is_host_array, _map_refs, _np_value
 from ..graph.plan import _Plan
 from .fusion import attach_sums, find_regions
 from .scalar import NotScalar
@@ -92,7 +92,50 @@ def compile_graph(graph, backend, *, fuse=True):
     plan = _Plan(g2, backend)
     src = "\n\n".join([f"# ---- fused{j}: {k.path}\n{k.source}" for j, k in enumerate(kernels)]
                       + ["# ---- steps\n" + plan.source])
-    return Executable(plan.fn, "numba", src, kernels, g2)
+    fn = _direct(g2, kernels, backend) or plan.fn
+    return Executable(fn, "numba", src, kernels, g2)
+
+
+def _direct(g2, kernels, backend):
+    """The kernel itself as the executable, where the graph is one kernel and its outputs (a whole small
+    elementwise function, its gradient with it): no plan, no steps. None otherwise."""
+    nodes = g2.nodes
+    fused = [i for i, n in enumerate(nodes) if n.kind not in ("input", "const", "item")]
+    if len(kernels) != 1 or g2.guards or len(fused) != 1:
+        return None
+    f = fused[0]
+    items = {}
+    for i, n in enumerate(nodes):
+        if n.kind == "item":
+            if n.inputs[0].i != f:
+                return None
+            items[i] = int(n.attrs["k"])
+    if not items:
+        items = {f: 0}
+    elif f in g2._out_refs():
+        return None
+    srcs = []
+    pos = {i: k for k, i in enumerate(g2._in)}
+    for a in nodes[f].inputs:
+        d = nodes[a.i]
+        if d.kind == "input":
+            srcs.append(pos[a.i])
+        elif d.kind == "const" and d.backend is backend and not _is_host_array(d.value):
+            srcs.append(d.value)
+        elif d.kind == "const":
+            srcs.append(backend.asarray(_np_value(d)))
+        else:
+            return None
+    order = []
+    for r in g2._out_refs():
+        if r not in items:
+            return None
+        order.append(items[r])
+    run = kernels[0].direct(srcs)
+    if run is None or order == list(range(len(kernels[0].region.outputs))):
+        return run
+    order = tuple(order)
+    return lambda *raws: (lambda res: tuple([res[k] for k in order]))(run(*raws))
 
 
 def _exclude(graph):

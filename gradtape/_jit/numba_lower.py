@@ -22,6 +22,7 @@ Size: ~380 lines; the kernel generator (both forms) and its file cache belong to
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib
 import math
@@ -133,18 +134,19 @@ class Kernel:
             args += [a, 1, 1] if rd.mode == "block" else [a]
         outs = [xp.zeros((1,), dtype=d) for d in self.out_dtypes]     # (n=0: a sum's o[0] = 0 is in bounds)
         if self.uses_vm:
-            _first_call(self._vm[0], 0, *args, *outs, 1, 1)        # compiles now
+            _warm(self._vm[0], 0, *args, *outs, 1, 1)              # compiles (or loads) now
         else:
-            _first_call(self._serial, 0, *args, *outs, *((self.cols,) if self.cols else ()))
+            _warm(self._serial, 0, *args, *outs, *((self.cols,) if self.cols else ()))
         self._fast = not self.uses_vm and not self.cols and all(rd.mode == "full" for rd in self.reads)
-        self._empty = self.backend.raw.empty
+        # the array type's constructor is NumPy's empty (array_api_compat's wrapper costs ~1.5 us a call)
+        self._empty, self._dts = type(outs[0]), tuple(o.dtype for o in outs)
         return self
 
     def __call__(self, xp, *raws):
         n = self.size
         if self._fast and n < PARALLEL_MIN:         # the common small case: NumPy methods, no wrappers
             empty = self._empty
-            outs = [empty(m, dtype=d) for m, d in zip(self.out_sizes, self.out_dtypes)]
+            outs = [empty(m, d) for m, d in zip(self.out_sizes, self._dts)]
             self._serial(n, *[r.reshape(-1) for r in raws], *outs)
             return self._shaped(None, outs)
         args = []
@@ -175,12 +177,80 @@ class Kernel:
         fn(n, *args, *outs_) if fn.signatures else _first_call(fn, n, *args, *outs_)
         return self._shaped(xp, outs)
 
+    def direct(self, srcs):
+        """``run(*raws) -> tuple of outputs`` reading kernel input k from ``raws[srcs[k]]`` (an int) or the
+        array ``srcs[k]`` (a constant): the kernel called with no plan around it. None unless the plain form
+        applies (every input read in full, no strip or grid form, fewer than PARALLEL_MIN elements)."""
+        if not self._fast or self.size >= PARALLEL_MIN:
+            return None
+        n, kernel, empty, shape = self.size, self._serial, self._empty, self.region.shape
+        spec = tuple(zip(self.out_sizes, self._dts))
+        args0 = [None if type(v) is int else v.reshape(-1) for v in srcs]
+        pos = tuple((j, v) for j, v in enumerate(srcs) if type(v) is int)
+        red = tuple(k in self.region.sums for k in range(len(spec)))
+        flat = len(shape) == 1
+        if flat and len(pos) == 1 and pos[0][0] == 0 and not any(red[1:]):
+            rest, j = tuple(args0[1:]), pos[0][1]      # the common case: one argument first, constants after
+
+            def run(*raws):
+                outs = [empty(m, d) for m, d in spec]
+                kernel(n, raws[j], *rest, *outs)
+                return (outs[0][0] if red[0] else outs[0], *outs[1:])
+            return run
+
+        def run(*raws):
+            args = args0.copy()
+            for j, k in pos:
+                args[j] = raws[k].reshape(-1)
+            outs = [empty(m, d) for m, d in spec]
+            kernel(n, *args, *outs)
+            return tuple([o[0] if r else o.reshape(shape) for o, r in zip(outs, red)])
+        return run
+
     def _shaped(self, xp, outs):
         """The outputs in their shapes: a reduced one as NumPy's sum gives it (a scalar of the dtype)."""
         r = self.region
         if len(outs) == 1:
             return outs[0][0] if r.sums else outs[0].reshape(r.shape)
         return tuple(o[0] if k in r.sums else o.reshape(r.shape) for k, o in enumerate(outs))
+
+
+LOADS = collections.deque(maxlen=64)     # how the latest kernels came: "cache" (numba's disk cache), "compiled"
+
+
+def _warm(fn, *args):
+    """Call the kernel ``fn`` once on ``args`` (n = 0: nothing runs), loading its entry from numba's disk
+    cache first where there is one (:func:`_load_cached`), else compiling it (and caching it)."""
+    got = _load_cached(fn, args)
+    _first_call(fn, *args)
+    LOADS.append("cache" if got or fn.stats.cache_hits else "compiled")
+
+
+def _load_cached(fn, args):
+    """Load the dispatcher ``fn``'s entry for ``args`` from numba's disk cache as ``Dispatcher.compile`` does,
+    without its first step: ``target_context.refresh()``, which installs every lowering registry of numba
+    (~0.4 s on a process's first load; a loaded entry is machine code and needs only the runtime, NRT).
+    Any failure (another numba's internals, no entry) returns False: the dispatcher then compiles or loads
+    as usual, and a later compile in the process refreshes the context itself."""
+    try:
+        compiler_lock = importlib.import_module("numba.core.compiler_lock")
+        runtime = importlib.import_module("numba.core.runtime")
+        sig = tuple(fn.typeof_pyval(a) for a in args)
+        with compiler_lock.global_compiler_lock:
+            if sig in fn.overloads:
+                return True
+            ctx = fn.targetctx
+            runtime.rtsys.initialize(ctx)
+            cres = fn._cache._load_overload(sig, ctx)
+            if cres is None:
+                return False
+            fn._cache_hits[sig] += 1
+            if not cres.objectmode:
+                ctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+            fn.add_overload(cres)
+        return True
+    except Exception:               # noqa: BLE001 - numba's own path follows
+        return False
 
 
 def _first_call(fn, *args):

@@ -97,6 +97,9 @@ class _Opaque:
         return f"<{type(self.value).__name__}>"
 
 
+_NO_REFS = frozenset((int, float, bool, complex, str, type(None), DTypeName, DeviceName))
+
+
 def _walk_refs(v, out):
     """Append the node indices referenced anywhere in attribute value ``v`` to ``out``."""
     out += [r.i for r in _tree.leaves(v, subclasses=False) if type(r) is Ref]
@@ -156,8 +159,18 @@ class IRNode:
         [0, 0]
         """
         out = []
-        _walk_refs(self.inputs, out)
-        _walk_refs(self.attrs, out)
+        for v in self.inputs:           # (the common values inline: Refs, numbers, tuples of numbers)
+            t = type(v)
+            if t is Ref:
+                out.append(v.i)
+            elif t not in _NO_REFS and not (t is tuple and all(type(e) in _NO_REFS for e in v)):
+                _walk_refs(v, out)
+        for v in self.attrs.values():
+            t = type(v)
+            if t is Ref:
+                out.append(v.i)
+            elif t not in _NO_REFS and not (t is tuple and all(type(e) in _NO_REFS for e in v)):
+                _walk_refs(v, out)
         return out
 
     def __repr__(self):

@@ -17,6 +17,7 @@ import operator
 from .. import _tree
 from .. import backends as _backends
 from .._core.dispatch import wrap
+from .._core.tensor import new_tensor
 from .._core.dtypes import backend_dtype
 from ..graph.guards import GuardError, _checker  # noqa: F401  (GuardError: raised by the checks)
 from ..graph.ir import _is_host_array, DeviceName, DTypeName, Ref, _np_value, _Opaque
@@ -406,11 +407,13 @@ def _unflattener(tree, backend, cross):
             return wrap(r, _backends.backend_of(r) or backend)
     else:
         def w(r):
-            return wrap(r, backend)
+            return new_tensor(r, backend)
     if type(tree) is Ref:
-        return lambda res: w(res[0])
+        return (lambda res: w(res[0])) if cross else (lambda res: new_tensor(res[0], backend))
     if type(tree) is tuple and all(type(e) is Ref for e in tree):
-        return lambda res: tuple(w(r) for r in res)
+        if cross:
+            return lambda res: tuple([w(r) for r in res])
+        return lambda res: tuple([new_tensor(r, backend) for r in res])
 
     leaves, spec = _tree.flatten(tree, subclasses=False)
 
