@@ -38,11 +38,11 @@ from .._autodiff.vmap import vmap as _vmap
 from .._core.dispatch import wrap
 from .._core.dtypes import dtype_name, is_float
 from .._core.tensor import Tensor
-from .._state import default_device, scoped, state
+from .._state import scoped, state
 from ..graph import trace as _trace
 from ..graph.guards import GuardError
 from ..graph.ir import Ref
-from ..graph.plan import _unflattener
+from ..graph.plan import _unflattener, gather_raws
 from . import lower as _lower
 from . import passes as _passes
 
@@ -357,19 +357,7 @@ class Jitted:
 
     @staticmethod
     def _raws(arrays):
-        raws, backend = [], None
-        for a in arrays:
-            if isinstance(a, Tensor):
-                b, r = a.backend, a.data
-            else:
-                b, r = _backends.backend_of(a), a
-            if backend is None:
-                backend = b
-            elif b is not backend:
-                raise TypeError(f"gradtape.jit: the array arguments live on different backends or devices "
-                                f"({backend.device!r} and {b.device!r}); move them to one device first")
-            raws.append(r)
-        return raws, backend or _backends.get(default_device())
+        return gather_raws(arrays, "gradtape.jit: the array arguments")
 
     def _compile(self, key, sig, arrays, backend):
         """Trace, optimise and lower a new path for this signature (stored first under its key)."""

@@ -35,7 +35,6 @@ import json
 import os
 import shutil  # noqa: F401  (not used here: kept as gradtape.graph.shutil, through which tests patch shutil.which)
 from .. import backends as _backends
-from .._core.tensor import Tensor
 from .._state import default_device
 from ..graph import dot as _graph_dot
 from ..graph import guards as _guards
@@ -45,7 +44,7 @@ from ..graph.dot import _STYLES, _short, dot_source, dot_to_svg, render_dot  # n
 from ..graph.io import FORMAT, FORMAT_VERSION  # noqa: F401
 from ..graph.ir import (GUARD_KINDS, DeviceName, DTypeName, Guard, IRNode, Ref, _dtype_str,  # noqa: F401
                         _fmt_shape, _fmt_type, _map_refs, _prim_by_name, _walk_refs)
-from ..graph.plan import _Plan
+from ..graph.plan import _Plan, gather_raws
 from ..graph.trace import _record_tree, _bind_tree
 
 __all__ = ["Graph", "Guard", "IRNode", "Node", "Ref", "trace", "FORMAT_VERSION"]
@@ -262,25 +261,7 @@ class Graph:
         Tensor([1.        , 2.71828183])
         """
         vals = args if not kwargs and len(args) == self._arity else self._bind(args, kwargs)
-        backend = None
-        raws = []
-        for v in vals:
-            if type(v) is Tensor:
-                b, r = v.backend, v.data
-            else:
-                b = _backends.backend_of(v) if hasattr(v, "shape") else None
-                r = v
-                if b is None:
-                    b = backend or _backends.get(default_device())
-                    r = b.asarray(v)
-            if backend is None:
-                backend = b
-            elif b is not backend:
-                raise TypeError(f"gradtape.Graph {self.name}: inputs live on different backends or devices "
-                                f"({backend.device!r} and {b.device!r}); move them to one device first")
-            raws.append(r)
-        if backend is None:
-            backend = _backends.get(default_device())
+        raws, backend = gather_raws(vals, f"gradtape.Graph {self.name}: inputs")
         plan = self._plans.get(backend)
         if plan is None:
             plan = self._plans[backend] = _Plan(self, backend)

@@ -17,8 +17,9 @@ import operator
 from .. import _tree
 from .. import backends as _backends
 from .._core.dispatch import wrap
-from .._core.tensor import new_tensor
+from .._core.tensor import Tensor, new_tensor
 from .._core.dtypes import backend_dtype
+from .._state import default_device
 from ..graph.guards import GuardError, _checker  # noqa: F401  (GuardError: raised by the checks)
 from ..graph.ir import _is_host_array, DeviceName, DTypeName, Ref, _np_value, _Opaque
 
@@ -398,6 +399,37 @@ def _guarded_runner(graph, env0, used, prog, outs, checks):
                              f"{type(e).__name__}: {e}") from e
         return tuple([env[r] for r in outs])
     return replay
+
+
+def gather_raws(vals, what):
+    """(raw arrays of ``vals``, their one backend) for a replay or a jitted call: a tensor gives its data and
+    backend, an array of a backend itself and that backend, another value (a Python number, a list) becomes an
+    array on the backend found so far (else the default device's). ``what`` starts the TypeError raised
+    when the values live on different backends or devices.
+
+    >>> import gradtape as gt
+    >>> raws, b = gather_raws([gt.ones(2), 3.0], "f: inputs")
+    >>> b.device, [tuple(r.shape) for r in raws]
+    ('cpu', [(2,), ()])
+    """
+    backend = None
+    raws = []
+    for v in vals:
+        if isinstance(v, Tensor):
+            b, r = v.backend, v.data
+        else:
+            b = _backends.backend_of(v) if hasattr(v, "shape") else None
+            r = v
+            if b is None:
+                b = backend or _backends.get(default_device())
+                r = b.asarray(v)
+        if backend is None:
+            backend = b
+        elif b is not backend:
+            raise TypeError(f"{what} live on different backends or devices ({backend.device!r} and {b.device!r}); "
+                            f"move them to one device first")
+        raws.append(r)
+    return raws, backend or _backends.get(default_device())
 
 
 def _unflattener(tree, backend, cross):
