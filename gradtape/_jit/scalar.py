@@ -191,30 +191,7 @@ class Sym:
             a, b = b, a
         return self.ns.emit(f"({a.text} {op} {b.text})", kind)
 
-    def __add__(self, o):
-        return self._bin(o, "+")
-
-    def __radd__(self, o):
-        return self._bin(o, "+", swap=True)
-
-    def __sub__(self, o):
-        return self._bin(o, "-")
-
-    def __rsub__(self, o):
-        return self._bin(o, "-", swap=True)
-
-    def __mul__(self, o):
-        return self._bin(o, "*")
-
-    def __rmul__(self, o):
-        return self._bin(o, "*", swap=True)
-
-    def __truediv__(self, o):
-        return self._bin(o, "/")
-
-    def __rtruediv__(self, o):
-        return self._bin(o, "/", swap=True)
-
+    # (+ - * / and the comparisons: set from a table below the class)
     def __pow__(self, o):
         return self.ns.pow(self, o)
 
@@ -226,24 +203,6 @@ class Sym:
 
     def __pos__(self):
         return self
-
-    def __lt__(self, o):
-        return self._bin(o, "<", "b")
-
-    def __le__(self, o):
-        return self._bin(o, "<=", "b")
-
-    def __gt__(self, o):
-        return self._bin(o, ">", "b")
-
-    def __ge__(self, o):
-        return self._bin(o, ">=", "b")
-
-    def __eq__(self, o):
-        return self._bin(o, "==", "b")
-
-    def __ne__(self, o):
-        return self._bin(o, "!=", "b")
 
     def __and__(self, o):
         return self.ns.logical_and(self, o)
@@ -260,6 +219,20 @@ class Sym:
 
     def __getitem__(self, k):
         raise NotScalar("indexing has no scalar form")
+
+
+def _op(symbol, kind="f", swap=False):
+    def f(self, o):
+        return self._bin(o, symbol, kind, swap)
+    return f
+
+
+# Sym's operators: each appends one statement "(a <symbol> b)" (a comparison's is bool; __rX__ swaps a and b)
+for _name, _symbol in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/")):
+    setattr(Sym, f"__{_name}__", _op(_symbol))
+    setattr(Sym, f"__r{_name}__", _op(_symbol, swap=True))
+for _name, _symbol in (("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "=="), ("ne", "!=")):
+    setattr(Sym, f"__{_name}__", _op(_symbol, "b"))
 
 
 class ScalarNS:
