@@ -211,3 +211,14 @@ def test_sklearn_function_without_array_api_support_refuses_loudly(dispatch):
     X = gt.asarray(X2).requires_grad_()
     with pytest.raises(RuntimeError, match="drop its graph"):
         preprocessing.scale(X)
+
+
+def test_ndimage_vectorized_filter_refuses_a_string_cval_as_scipy_expects():
+    """SciPy's own test (TestVectorizedFilter::test_input_validation) accepts any backend's refusal of
+    ``cval='a duck'`` whose message says what is unsupported; gradtape refuses at asarray with a TypeError."""
+    from scipy import ndimage
+    x = gt.ones((10, 10))
+    with pytest.raises(TypeError, match=r"gradtape\.asarray: cannot make a tensor from a Python str .*Unsupported"):
+        ndimage.vectorized_filter(x, gt.mean, size=2, mode="constant", cval="a duck")
+    with pytest.raises(ValueError, match="`batch_memory` must be positive number"):
+        ndimage.vectorized_filter(x, gt.mean, size=2, batch_memory=0)

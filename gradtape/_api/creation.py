@@ -71,8 +71,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     backend = backend_for(device)
     if obj is None or isinstance(obj, (str, bytes, bytearray, dict, set, frozenset)) or \
             (hasattr(obj, "__next__") and not hasattr(obj, "__array__")):
-        raise TypeError(f"gradtape.asarray: cannot make a tensor from a Python {type(obj).__name__} ({obj!r:.60}); "
-                        f"pass numbers, nested lists/tuples of numbers, or an array")
+        raise TypeError(f"gradtape.asarray: cannot make a tensor from a Python {type(obj).__name__} ({obj!r:.60}). "
+                        f"Unsupported: str, bytes, dict, set, None and iterators; pass numbers, nested lists/tuples "
+                        f"of numbers, or an array")
     raw = backend_dtype(backend, dtype, "asarray")
     try:
         data = backend.asarray(obj, dtype=raw, copy=copy)
