@@ -408,7 +408,7 @@ def _strip_source(segs, outs, kinds, reads, hoist, sig, ftype):
     used_in[-1] = used_in[-1] | set(outs)
     buf = {}
     for s, u in enumerate(used_in):
-        for v in u:
+        for v in sorted(u):             # (sorted: the text, so its digest and numba's cache, is the same in every process)
             if defined_in.get(v, -1) != s and v not in buf and (v not in hoisted or segs[s][0] == "vm"):
                 if v in defined_in or segs[s][0] == "vm":
                     buf[v] = len(buf)
