@@ -135,7 +135,11 @@ def _direct(g2, kernels, backend):
     if run is None or order == list(range(len(kernels[0].region.outputs))):
         return run
     order = tuple(order)
-    return lambda *raws: (lambda res: tuple([res[k] for k in order]))(run(*raws))
+
+    def reordered(*raws):
+        res = run(*raws)
+        return tuple([res[k] for k in order])
+    return reordered
 
 
 def _exclude(graph):
