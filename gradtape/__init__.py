@@ -23,6 +23,7 @@ from . import backends
 from ._core.tensor import Tensor
 from ._api import *  # noqa: F401,F403  (the array API namespace; its __all__ lists the names)
 from ._api import __all__ as _api_names
+from ._api.info import capabilities, devices, default_dtypes, dtypes   # the info functions, at the top level too
 from ._autodiff.modes import (record, pause, no_grad, enable_grad, is_recording, is_grad_enabled, is_training,
                               train_mode, predict_mode, subgradient, stop_gradient)
 from ._autodiff.tape import GradientTape
@@ -41,7 +42,7 @@ __all__ = ["Tensor", "record", "pause", "no_grad", "enable_grad", "is_recording"
            "train_mode", "predict_mode", "subgradient", "stop_gradient", "GradientTape", "grad", "value_and_grad",
            "vjp", "jvp", "jacobian", "hessian", "hvp", "linearize", "jacfwd",
            "jacrev", "custom_vjp", "custom_jvp", "checkpoint", "vmap", "Graph", "trace", "jit",
-           "set_num_threads",
+           "set_num_threads", "capabilities", "devices", "default_dtypes", "dtypes",
            "linalg", "nn", "autograd", "nd", "testing", "optim", "special", "sym", "backends", "tree", "tree_util",
            "fft",
            *_api_names]

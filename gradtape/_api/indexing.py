@@ -142,7 +142,11 @@ def _norm_key(x, key, op):
                                       f"(array shape {shape})")
             k %= n
         elif type(k) is _Mask:
-            if k.shape != shape[d:d + k.ndim]:
+            axes = shape[d:d + k.ndim]
+            if k.shape != axes and len(axes) == k.ndim and all(m in (0, a) for m, a in zip(k.shape, axes)):
+                # an empty mask selects nothing whatever the axis size (NumPy, array-api-strict): all False
+                k = _Mask(xp.zeros(axes, dtype=xp.bool, device=k.a.device))
+            elif k.shape != axes:
                 raise IndexError(f"gradtape.{op}: boolean index of shape {k.shape} does not match the "
                                  f"indexed axes {shape[d:d + k.ndim]} of an array of shape {shape}")
             d += k.ndim - 1

@@ -49,13 +49,24 @@ class NamespaceInfo:
     """What ``__array_namespace_info__()`` returns: capabilities, devices and dtypes of ``gt``."""
 
     def capabilities(self):
+        """What the namespace supports beyond the minimum.
+
+        >>> import gradtape as gt
+        >>> gt.capabilities()["boolean indexing"]
+        True
+        """
         return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": 64}
 
     def default_device(self):
         return get_default_device()
 
     def devices(self):
-        """Where a user can put arrays: "cpu", "strict" (array_api_strict installed), "cuda:N" per GPU CuPy sees."""
+        """Where a user can put arrays: "cpu", "strict" (array_api_strict installed), "cuda:N" per GPU CuPy sees.
+
+        >>> import gradtape as gt
+        >>> "cpu" in gt.devices()
+        True
+        """
         kinds = backends.available()        # (imports each library that is installed; "cuda" only with a GPU)
         devices = [k for k in kinds if k != "cuda"]
         if "cuda" in kinds:
@@ -63,13 +74,30 @@ class NamespaceInfo:
         return devices
 
     def default_dtypes(self, *, device=None):
+        """The dtypes that creation functions choose.
+
+        >>> import gradtape as gt
+        >>> gt.default_dtypes()["real floating"]
+        float64
+        """
         return {"real floating": DTYPES["float64"], "complex floating": DTYPES["complex128"],
                 "integral": DTYPES["int64"], "indexing": DTYPES["int64"]}
 
     def dtypes(self, *, device=None, kind=None):
         """The standard's dtypes (as NumPy's and array_api_compat's info list them): float16, an extension dtype
-        of the NumPy and CuPy backends, is ``gt.float16`` but not listed here."""
+        of the NumPy and CuPy backends, is ``gt.float16`` but not listed here.
+
+        >>> import gradtape as gt
+        >>> list(gt.dtypes(kind="real floating"))
+        ['float32', 'float64']
+        """
         return {n: d for n, d in STANDARD.items() if kind is None or isdtype(d, kind)}
+
+
+# the info object's functions as module functions too (array-api-tests reads them at the top level; gt exports
+# them, not _api's namespace, where ``dtypes`` is a module): ``gt.default_device`` stays the device context manager
+_INFO = NamespaceInfo()
+capabilities, devices, default_dtypes, dtypes = _INFO.capabilities, _INFO.devices, _INFO.default_dtypes, _INFO.dtypes
 
 
 def __array_namespace_info__():
