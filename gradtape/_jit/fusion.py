@@ -178,9 +178,10 @@ class _Units:
         return rep
 
 
-def find_regions(graph, exclude=None, min_size=2):
-    """The fusible regions of ``graph`` (of at least ``min_size`` nodes), in graph order of their first node.
-    ``exclude(node)``: nodes to keep as backend calls (an op NumPy runs faster unfused).
+def find_regions(graph, exclude=None, min_size=2, alone=None):
+    """The fusible regions of ``graph`` (of at least ``min_size`` nodes, or one node ``i`` where
+    ``alone(graph, i)``), in graph order of their first node. ``exclude(node)``: nodes to keep as backend calls
+    (an op NumPy runs faster unfused).
 
     No two regions depend on each other, directly or through other nodes: the graph with one node per region
     stays acyclic (each join is checked on that condensed graph, not only on paths leaving one region)."""
@@ -212,10 +213,10 @@ def find_regions(graph, exclude=None, min_size=2):
         region[i] = True
         key_of[target] = ew
         latest[ew] = target
-    return _collect(graph, {i: units.find(i) for i in region}, key_of, min_size)
+    return _collect(graph, {i: units.find(i) for i in region}, key_of, min_size, alone)
 
 
-def _collect(graph, region, key_of, min_size):
+def _collect(graph, region, key_of, min_size, alone=None):
     members = {}
     for i in sorted(region):
         members.setdefault(region[i], []).append(i)
@@ -226,7 +227,7 @@ def _collect(graph, region, key_of, min_size):
             readers.setdefault(d, set()).add(j)
     out = []
     for r, ms in members.items():
-        if len(ms) < min_size:
+        if len(ms) < min_size and not (alone is not None and len(ms) == 1 and alone(graph, ms[0])):
             continue
         mset = set(ms)
         ins = []

@@ -76,7 +76,7 @@ def compile_graph(graph, backend, *, fuse=True):
             _warned.append(True)
             warnings.warn(NO_NUMBA, RuntimeWarning, stacklevel=2)
         return _replay(graph, backend)
-    regions = find_regions(graph, exclude=_exclude(graph))
+    regions = find_regions(graph, exclude=_exclude(graph), alone=_alone)
     attach_sums(graph, regions, _numba.VM_MIN, _guarded(graph))
     kernels = []
     for r in regions:
@@ -140,6 +140,12 @@ def _direct(g2, kernels, backend):
         res = run(*raws)
         return tuple([res[k] for k in order])
     return reordered
+
+
+def _alone(graph, i):
+    """One elementwise node worth a kernel by itself: a large outer-product-like broadcast (numba_lower)."""
+    n = graph.nodes[i]
+    return _numba.alone_worth_a_kernel([graph.nodes[d].shape for d in n.deps()], n.shape)
 
 
 def _exclude(graph):

@@ -40,6 +40,7 @@ from ..graph.ir import Ref
 __all__ = ["numba_available", "cache_dir", "Kernel", "region_kernel", "PARALLEL_MIN"]
 
 PARALLEL_MIN = 1 << 16           # elements from which a region runs prange (when threads > 1)
+ALONE_MIN = 1 << 16              # elements from which one broadcast op (an outer product) gets a kernel of its own
 STRIP = 256                      # elements per strip of a kernel with vecmath calls (its buffers stay in L1/L2)
 # the strip form of a region pays from VM_MIN elements (1e6: 1.4x the libm loop, measured with 4 vecmath calls) and
 # compiles slowly with many calls (numba: ~100 s for the 300 of the 200-op chain's gradient): up to VM_MAX_CALLS only
@@ -74,12 +75,12 @@ class _Input:
     """How the kernel reads one external input: ``mode`` "full" (at i), "one" (element 0, hoisted), "block"
     (at (i // inner) % mid) or "expand" (broadcast to the full size first, then at i)."""
 
-    __slots__ = ("mode", "inner", "mid")
+    __slots__ = ("mode", "inner", "mid", "rowcol")
 
     def __init__(self, src, dst):
         size = math.prod(dst)
         n = math.prod(src)
-        self.inner, self.mid = 1, n
+        self.inner, self.mid, self.rowcol = 1, n, None
         if n == size:
             self.mode = "full"
         elif n == 1:
@@ -92,6 +93,22 @@ class _Input:
                 self.mode, self.inner = "block", math.prod(dst[hi:])
             else:
                 self.mode = "expand"
+                self.rowcol = _rowcol(pad, dst, live)
+
+
+def _rowcol(pad, dst, live):
+    """(inner, mid, cols) of an input whose axes are two blocks, one of them the trailing axes (a per-example
+    row (B, 1, N) of an outer product (B, M, N)): in a rows x cols loop with ``cols`` columns it is read at
+    ``((r // inner) % mid) * cols + c``, no broadcast copy and no division per element. None otherwise."""
+    runs, start = [], live[0]
+    for a, b in zip(live, live[1:] + [None]):
+        if b != a + 1:
+            runs.append((start, a + 1))
+            start = b
+    if len(runs) != 2 or runs[1][1] != len(dst) or any(pad[k] != dst[k] for r in runs for k in range(*r)):
+        return None
+    (lo1, hi1), (lo2, _) = runs
+    return math.prod(dst[hi1:lo2]), math.prod(pad[lo1:hi1]), math.prod(dst[lo2:])
 
 
 class Kernel:
@@ -107,7 +124,7 @@ class Kernel:
         self.out_sizes = [1 if k in region.sums else self.size for k in range(len(out_kinds))]
         self.uses_vm = uses_vm
         self._serial = self._parallel = self._vm = None
-        self.cols, self._fast, self._empty = None, False, None
+        self.cols, self.forms, self._fast, self._empty = None, None, False, None
 
     def load(self):
         """Write (or check) the cache file and compile the kernel functions from the generated text."""
@@ -129,15 +146,21 @@ class Kernel:
         xp = self.backend.xp
         ones = [xp.zeros((1,), dtype=getattr(self.backend.raw, self.region.ftype if k == "f" else "bool"))
                 for k in self.in_kinds]
+        grid = self.forms is not None and not self.uses_vm     # (the strip form reads flat arrays)
         args = []
-        for a, rd in zip(ones, self.reads):
-            args += [a, 1, 1] if rd.mode == "block" else [a]
-        outs = [xp.zeros((1,), dtype=d) for d in self.out_dtypes]     # (n=0: a sum's o[0] = 0 is in bounds)
+        for k, (a, rd) in enumerate(zip(ones, self.reads)):
+            if grid and self.forms[k] in ("2d", "rowcol"):
+                a = xp.reshape(a, (1, 1))
+            args += [a, 1, 1] if rd.mode in ("block", "rowcol") else [a]
+        outs = [xp.zeros((1, 1) if grid and k not in self.region.sums else (1,), dtype=d)
+                for k, d in enumerate(self.out_dtypes)]                # (n=0: a sum's o[0] = 0 is in bounds)
         if self.uses_vm:
             _warm(self._vm[0], 0, *args, *outs, 1, 1)              # compiles (or loads) now
         else:
             _warm(self._serial, 0, *args, *outs, *((self.cols,) if self.cols else ()))
         self._fast = not self.uses_vm and not self.cols and all(rd.mode == "full" for rd in self.reads)
+        self._arg_forms = [f for k, rd in enumerate(self.reads) for f in
+                           ([self.forms[k] if self.forms else None] + [None, None] * (rd.mode in ("block", "rowcol")))]
         # the array type's constructor is NumPy's empty (array_api_compat's wrapper costs ~1.5 us a call)
         self._empty, self._dts = type(outs[0]), tuple(o.dtype for o in outs)
         return self
@@ -149,13 +172,13 @@ class Kernel:
             outs = [empty(m, d) for m, d in zip(self.out_sizes, self._dts)]
             self._serial(n, *[r.reshape(-1) for r in raws], *outs)
             return self._shaped(None, outs)
-        args = []
+        args, cols = [], self.cols
         for raw, rd in zip(raws, self.reads):
             if rd.mode == "expand":
                 raw = xp.broadcast_to(raw, self.region.shape)
             flat = xp.reshape(raw, (-1,))
             args.append(flat)
-            if rd.mode == "block":
+            if rd.mode in ("block", "rowcol"):
                 args += [rd.inner, rd.mid]
         outs = [xp.empty((m,), dtype=d) for m, d in zip(self.out_sizes, self.out_dtypes)]
         par = n >= PARALLEL_MIN and _threads.get_num_threads() > 1
@@ -170,8 +193,11 @@ class Kernel:
                 return self._shaped(xp, outs)
         # no vecmath, or sin/cos of an argument beyond vecmath.TRIG_LIMIT: the region with libm
         fn = self._parallel if par else self._serial
-        if self.cols:
-            outs_ = outs + [self.cols]
+        if cols:            # (rows, cols) views of the "2d"/"rowcol" inputs and of the outputs (not a sum's)
+            args = [xp.reshape(a, (n // cols, cols) if f == "2d" else (a.shape[0] // cols, cols))
+                    if f in ("2d", "rowcol") else a for a, f in zip(args, self._arg_forms)]
+            outs_ = [o if k in self.region.sums else xp.reshape(o, (n // cols, cols)) for k, o in enumerate(outs)]
+            outs_.append(cols)
         else:
             outs_ = outs
         fn(n, *args, *outs_) if fn.signatures else _first_call(fn, n, *args, *outs_)
@@ -287,13 +313,14 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
     ns = ScalarNS("py", region.ftype)
     nodes = graph.nodes
     syms, reads, params, hoist = {}, [], [], []
+    reads = [_Input(nodes[d].shape or (), region.shape) for d in region.inputs]
+    cols = _grid(reads, math.prod(region.shape))
     for k, d in enumerate(region.inputs):
         src = nodes[d]
         kind = "b" if src.dtype == "bool" else "f"
-        rd = _Input(src.shape or (), region.shape)
-        reads.append(rd)
+        rd = reads[k]
         params.append(f"a{k}")
-        if rd.mode == "block":
+        if rd.mode in ("block", "rowcol"):
             params += [f"inner{k}", f"mid{k}"]
         if rd.mode == "one":
             hoist.append(f"x{k} = a{k}[0]")
@@ -319,34 +346,46 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
     pre += "".join(f"    s{k} = 0.0\n" for k in region.sums)           # (float64 accumulators, element order)
     post = "".join(f"    o{k}[0] = s{k}\n" for k in region.sums)
     src = [_HEADER.format(ftype=region.ftype), PY_PRELUDE]
-    cols = _grid(reads, math.prod(region.shape))
     if cols is None:
         inner = "\n".join("        " + s for s in loads + stmts + stores)
         loop, sig1 = "", sig
-    else:               # rows x cols: a bias row is read at c, a column at r (no division per element)
-        loads = [_grid_load(k, rd, cols) for k, rd in enumerate(reads) if rd.mode != "one"]
-        inner = "\n".join("            " + s for s in ["i = r * ncols + c"] + loads + stmts + stores)
+    else:               # rows x cols of 2-D views: a bias row read at c, a column at r, no division per element
+        forms = [_grid_form(rd, cols) for rd in reads]
+        row, loads = _grid_loads(forms, reads)
+        flat = ["i = r * ncols + c"] if "flat" in forms else []
+        stores = [f"s{k} += {v}" if k in region.sums else f"o{k}[r, c] = {v}" for k, v in enumerate(outs)]
+        inner = "\n".join("            " + s for s in flat + loads + stmts + stores)
         sig1 = sig + ", ncols"
     for name, deco, rng in (("kernel", _DECO, "range"), ("kernel_parallel", _DECO_PAR, "prange")):
         if cols is None:
             loop = f"    for i in {rng}(n):\n"
         else:
-            loop = f"    for r in {rng}(n // ncols):\n        for c in range(ncols):\n"
+            loop = f"    for r in {rng}(n // ncols):\n" + "".join(f"        {s}\n" for s in row) + \
+                "        for c in range(ncols):\n"
         src.append(f"\n\n{deco}\ndef {name}({sig1}):\n{pre}{loop}{inner}\n{post}    return 0\n")
     segs = _segments(ns.lines, vm_ops)
     calls = sum(sg[0] == "vm" for sg in segs)
-    uses_vm = 0 < calls <= VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN and not region.sums
+    uses_vm = 0 < calls <= VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN and not region.sums and \
+        not any(rd.mode == "rowcol" for rd in reads)          # (the strip form reads at i only)
     if uses_vm:
         src.append(_strip_source(segs, outs, kinds, reads, hoist, sig, region.ftype))
     out_kinds = ["b" if nodes[i].dtype == "bool" else "f" for i in region.outputs]
     in_kinds = ["b" if nodes[d].dtype == "bool" else "f" for d in region.inputs]
     k = Kernel(region, graph, backend, "".join(src), reads, out_kinds, uses_vm, in_kinds)
     k.cols = cols
+    k.forms = forms if cols is not None else None
     return k
 
 
 def _grid(reads, size):
-    """The column count of a rows x cols loop when a block input is a row (a bias) or a column, else None."""
+    """The column count of a rows x cols loop when an input is a per-row block (an outer product's, see
+    :func:`_rowcol`; those inputs become mode "rowcol"), a row (a bias) or a column; else None."""
+    cols = next((rd.rowcol[2] for rd in reads if rd.rowcol), None)
+    if cols is not None and 1 < cols < size:
+        for rd in reads:
+            if rd.rowcol and rd.rowcol[2] == cols:
+                rd.mode, rd.inner, rd.mid = "rowcol", rd.rowcol[0], rd.rowcol[1]
+        return cols
     for rd in reads:
         if rd.mode == "block":
             m = rd.mid if rd.inner == 1 else rd.inner
@@ -354,12 +393,49 @@ def _grid(reads, size):
     return None
 
 
-def _grid_load(k, rd, cols):
+def alone_worth_a_kernel(shapes, dst):
+    """Whether one elementwise op of inputs ``shapes`` is worth a kernel of its own: a large broadcast that NumPy
+    runs row by row (an outer product (B, M, 1) * (B, 1, N): 2-4x faster as a kernel), every input read in
+    place in the grid loop."""
+    if math.prod(dst) < ALONE_MIN:
+        return False
+    reads = [_Input(s or (), dst) for s in shapes]
+    cols = _grid(reads, math.prod(dst))
+    return cols is not None and any(rd.mode == "rowcol" for rd in reads) and \
+        "flat" not in [_grid_form(rd, cols) for rd in reads]
+
+
+def _grid_form(rd, cols):
+    """How the grid loop reads an input: "2d" (a (rows, cols) view at [r, c]), "row" (a bias row at [c]),
+    "col" (at [r % mid], once per row), "rowcol" (a (mid, cols) view at [(r // inner) % mid, c]), "one"
+    (hoisted) or "flat" (the flat index i: a broadcast copy or a division per element)."""
+    if rd.mode == "full":
+        return "2d"
+    if rd.mode in ("one", "rowcol"):
+        return rd.mode
     if rd.mode == "block" and rd.inner == 1 and rd.mid == cols:
-        return f"x{k} = a{k}[c]"
+        return "row"
     if rd.mode == "block" and rd.inner == cols:
-        return f"x{k} = a{k}[r % mid{k}]"
-    return _load(k, [rd] * (k + 1))
+        return "col"
+    return "flat"
+
+
+def _grid_loads(forms, reads):
+    """(statements once per row, statements per element) reading the inputs (``reads``) in their ``forms``."""
+    row, elem = [], []
+    for k, f in enumerate(forms):
+        if f == "2d":
+            elem.append(f"x{k} = a{k}[r, c]")
+        elif f == "row":
+            elem.append(f"x{k} = a{k}[c]")
+        elif f == "col":
+            row.append(f"x{k} = a{k}[r % mid{k}]")
+        elif f == "rowcol":
+            row.append(f"w{k} = (r // inner{k}) % mid{k}")
+            elem.append(f"x{k} = a{k}[w{k}, c]")
+        elif f == "flat":
+            elem.append(f"x{k} = a{k}[(i // inner{k}) % mid{k}]" if reads[k].mode == "block" else f"x{k} = a{k}[i]")
+    return row, elem
 
 
 _DECO = '@njit(cache=True, error_model="numpy")'
