@@ -32,8 +32,8 @@ X = _a([[0.5, -1.0, 2.0], [0.0, 3.0, -0.25]])
 
 
 IDENTITIES = [
-    ("x*1", lambda x: x * 1.0), ("1*x", lambda x: 1.0 * x), ("x+0", lambda x: x + 0.0), ("0+x", lambda x: 0 + x),
-    ("x-0", lambda x: x - 0.0), ("x/1", lambda x: x / 1.0), ("x**1", lambda x: x ** 1),
+    ("x*1", lambda x: x * 1.0), ("1*x", lambda x: 1.0 * x), ("x+(-0.0)", lambda x: x + (-0.0)),
+    ("(-0.0)+x", lambda x: -0.0 + x), ("x-0", lambda x: x - 0.0), ("x/1", lambda x: x / 1.0), ("x**1", lambda x: x ** 1),
     ("--x", lambda x: -(-x)), ("astype same", lambda x: gt.astype(x, gt.float64)),
     ("reshape same", lambda x: gt.reshape(x, (2, 3))),
     ("reshape reshape back", lambda x: gt.reshape(gt.reshape(x, (6,)), (2, 3))),
@@ -70,6 +70,18 @@ def test_simplify_keeps_what_is_not_an_identity(f):
     h = passes.dce(passes.simplify(g))
     assert len(h) >= 2
     _same(g, h, X)
+
+
+@pytest.mark.parametrize("f", [lambda x: x + 0.0, lambda x: 0.0 + x, lambda x: 0 + x, lambda x: x - (-0.0)],
+                         ids=["x+0.0", "0.0+x", "0+x", "x-(-0.0)"])
+def test_simplify_keeps_the_sign_of_zero(f):
+    """-0.0 + 0.0 is +0.0: for floats x + 0 and x - (-0.0) are not identities (XLA keeps them too)."""
+    z = _a([-0.0, 1.0])
+    h = passes.dce(passes.simplify(gt.trace(f, z)))
+    assert len(h) == 2
+    assert not np.signbit(gt.to_numpy(gt.jit(f)(z))[0]) and not np.signbit(gt.to_numpy(f(z))[0])
+    i = gt.asarray([-3, 4], device="cpu")              # integers: x + 0 is x
+    assert len(passes.dce(passes.simplify(gt.trace(lambda i: i + 0, i)))) == 1
 
 
 def test_simplify_keeps_a_change_of_dtype():

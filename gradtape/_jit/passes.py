@@ -223,6 +223,13 @@ def _is_scalar(v, x):
     return type(v) in (int, float) and not isinstance(v, bool) and v == x
 
 
+def _keeps_zero_sign(n, zero, sign):
+    """Whether ``x + zero`` (sign -1) or ``x - zero`` (sign +1) is exactly x: always for integers; for floats only
+    x + (-0.0) and x - (+0.0), since -0.0 + 0.0 is +0.0 (XLA keeps x + 0 for the same reason)."""
+    return not str(n.dtype).startswith(("float", "complex")) or \
+        (type(zero) is float and math.copysign(1.0, zero) == sign)
+
+
 def _same_type(a, b):
     return a.shape is not None and a.shape == b.shape and a.dtype == b.dtype and a.result_types is None \
         and b.result_types is None
@@ -230,7 +237,7 @@ def _same_type(a, b):
 
 def simplify(graph):
     """Algebraic identities where the result is exactly the input (same shape and dtype): ``x*1``,
-    ``1*x``, ``x+0``, ``0+x``, ``x-0``, ``x/1``, ``x**1``, ``-(-x)``, ``astype`` to the same dtype, a
+    ``1*x``, ``x+0`` and ``0+x`` (integers; floats only with -0.0), ``x-0`` (not -0.0 for floats), ``x/1``, ``x**1``, ``-(-x)``, ``astype`` to the same dtype, a
     reshape to the same shape; ``reshape(reshape(x))`` is one reshape, ``permute_dims(permute_dims(x))``
     one permutation (or ``x``).
 
@@ -272,13 +279,15 @@ def _identity(nodes, n):
             if refs[1] and _is_scalar(a, 1):
                 return b.i
         elif op == "add":
-            if refs[0] and _is_scalar(b, 0):
+            if refs[0] and _is_scalar(b, 0) and _keeps_zero_sign(n, b, -1.0):
                 return a.i
-            if refs[1] and _is_scalar(a, 0):
+            if refs[1] and _is_scalar(a, 0) and _keeps_zero_sign(n, a, -1.0):
                 return b.i
-        elif op in ("subtract", "divide", "pow"):
-            unit = 0 if op == "subtract" else 1
-            if refs[0] and _is_scalar(b, unit):
+        elif op == "subtract":
+            if refs[0] and _is_scalar(b, 0) and _keeps_zero_sign(n, b, 1.0):
+                return a.i
+        elif op in ("divide", "pow"):
+            if refs[0] and _is_scalar(b, 1):
                 return a.i
     if op == "negative" and len(ins) == 1 and refs[0]:
         p = nodes[ins[0].i]
