@@ -303,3 +303,33 @@ def test_float32_round_trip_program_passes_the_runner():
     from tests.difftest import programs as P, runner as R
     r = R.check(P.generate(615639169, "jacobian"), "strict")
     assert r.status == "ok", r.report()
+
+
+# ---- 4. a NaN (the mean of an empty batch) into minimum/maximum: JAX's convention, not torch's ---------------------
+# python -m tests.difftest.runner --n 800 --seed 6155855 (seed 6156259): v2 = cross_entropy over an empty batch is
+# NaN, v5 = minimum(x1, v2); torch gives x1 the whole cotangent (its minimum rule masks with > and <, both False at
+# NaN), gradtape and JAX give 0 (the NaN result varies with neither side). The generator now skips empty batches of
+# cross_entropy (as mean over an empty axis); the convention is the README's subgradient table, checked here.
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op", ["minimum", "maximum"])
+def test_minimum_maximum_at_nan_give_neither_side_a_gradient(device, op):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    w = np.array([-0.80769111, -0.33368953])
+    x1 = gt.asarray(np.array([[[1.0, 1.0]]]), device=device)
+    x2 = gt.asarray(np.zeros((1, 0, 1, 1, 2)), device=device)
+    empty = gt.asarray(np.zeros((0,), dtype=np.int64), device=device)
+
+    def f(x1, x2):
+        v1 = x1[None, empty, 2::-2, None, :]
+        v2 = gt.nn.cross_entropy(v1, gt.nn.softmax(x2, axis=-1))
+        return gt.sum(getattr(gt, op)(x1, v2) * gt.asarray(w, device=device))
+    value, (g1, g2) = gt.value_and_grad(f, argnums=(0, 1))(x1, x2)
+    assert np.isnan(float(value))
+    jg = jax.grad(lambda x, y: jnp.sum(getattr(jnp, op)(x, y) * w), argnums=(0, 1))(jnp.ones((1, 1, 2)), jnp.nan)
+    _same(gt.to_numpy(g1), np.asarray(jg[0]))
+    assert gt.to_numpy(g2).shape == (1, 0, 1, 1, 2)
+    t1 = torch.ones((1, 1, 2), dtype=torch.float64, requires_grad=True)       # torch's rule, for the record
+    (getattr(torch, op)(t1, torch.tensor(float("nan"), dtype=torch.float64)) * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(t1.grad.numpy()[0, 0], w)

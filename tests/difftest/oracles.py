@@ -479,6 +479,7 @@ def namespace_functions():
         "is_grad_enabled", "is_recording", "is_training", "predict_mode", "train_mode", "subgradient", "grad",
         "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "memory_stats",
         "vmap", "linearize", "jacfwd", "jacrev", "jit", "set_num_threads",
+        "capabilities", "devices", "default_dtypes", "dtypes",          # the inspection functions
         "synchronize", "to_numpy"}
     names = []
     for n in dir(gt):
