@@ -258,6 +258,7 @@ def test_vecmath_strip_form_large_region():
 
 def test_parallel_kernel_threads(monkeypatch):
     monkeypatch.setattr(numba_lower, "PARALLEL_MIN", 64)
+    monkeypatch.setattr(numba_lower, "PARALLEL_WORK", 64)
     x = gt.asarray(np.linspace(-1, 1, 100))
     g = gt.trace(gt.grad(lambda x: gt.sum(gt.sin(x) * x + 1.0)), x)
     exe = jl.compile_graph(g, CPU)

@@ -9,16 +9,19 @@ compared with it, and rewritten when it differs), so nothing read from disk is e
 
 The kernel loops over the flattened elements of the region's shape. Inputs of the full size are read at
 ``i``; inputs broadcast along one block of axes (a bias row ``(m,)``, a column ``(n, 1)``, a scalar) at
-``(i // inner) % mid`` (a size-1 input once, before the loop); other broadcasts are expanded first. A region
-runs ``prange`` (numba's thread pool, :mod:`gradtape._jit.threads`) from :data:`PARALLEL_MIN` elements on
-when more than one thread is set, the serial loop otherwise (the pool's start costs ~100 µs).
+``(i // inner) % mid`` (a size-1 input once, before the loop); other broadcasts are expanded first. Where an
+input is a row, a column or a per-row block (the (B, 1, N) side of an outer product (B, M, N)), the loop is
+rows x cols over 2-D views instead (the column loop vectorises, no division per element); such an outer product
+is a kernel even alone (:func:`alone_worth_a_kernel`). A region runs ``prange`` (numba's thread pool,
+:mod:`gradtape._jit.threads`) from :data:`PARALLEL_MIN` elements and :data:`PARALLEL_WORK` element-ops on when
+more than one thread is set, the serial loop otherwise (the pool's start costs ~100 µs).
 
 A large region with a few ``exp``/``expm1``/``tanh``/``sin``/``cos``/``log`` (:data:`VM_MIN`, :data:`VM_MAX_CALLS`)
 also gets a strip form using :mod:`gradtape._jit.vecmath`: the statements between two such calls run as one
 loop over a strip of :data:`STRIP` elements, each call as a vectorised loop over float64 strip buffers. It is
 used unless a sin/cos argument is beyond vecmath's range (then the region runs again with libm).
 
-Size: ~380 lines; the kernel generator (both forms) and its file cache belong together.
+Size: ~560 lines; the kernel generator (its flat, grid and strip forms) and its file cache belong together.
 """
 from __future__ import annotations
 
@@ -40,6 +43,10 @@ from ..graph.ir import Ref
 __all__ = ["numba_available", "cache_dir", "Kernel", "region_kernel", "PARALLEL_MIN"]
 
 PARALLEL_MIN = 1 << 16           # elements from which a region runs prange (when threads > 1)
+# ... and element-ops (elements x the region's ops): a cheap large region (an MLP's bias + relu between two GEMMs)
+# runs serial, since numba's threads waking next to OpenBLAS's cost more than they save (2 cores: the MLP step
+# at 2 threads 33-45 ms with them, 23-25 ms without; eager 25 ms); the chain's 200-op regions stay parallel
+PARALLEL_WORK = 1 << 23
 ALONE_MIN = 1 << 16              # elements from which one broadcast op (an outer product) gets a kernel of its own
 STRIP = 256                      # elements per strip of a kernel with vecmath calls (its buffers stay in L1/L2)
 # the strip form of a region pays from VM_MIN elements (1e6: 1.4x the libm loop, measured with 4 vecmath calls) and
@@ -181,7 +188,7 @@ class Kernel:
             if rd.mode in ("block", "rowcol"):
                 args += [rd.inner, rd.mid]
         outs = [xp.empty((m,), dtype=d) for m, d in zip(self.out_sizes, self.out_dtypes)]
-        par = n >= PARALLEL_MIN and _threads.get_num_threads() > 1
+        par = n >= PARALLEL_MIN and n * len(self.region.nodes) >= PARALLEL_WORK and _threads.get_num_threads() > 1
         if par:
             _threads.prepare()
         if self.uses_vm:
