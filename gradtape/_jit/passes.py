@@ -13,7 +13,7 @@ dropped after its last use, results written into the slots of dying values) and 
 
 >>> import gradtape as gt
 >>> from gradtape._jit import passes
->>> g = gt.trace(lambda x: (x * 1.0 + 0.0) * (x * 1.0 + 0.0), gt.ones(3))
+>>> g = gt.trace(lambda x: (x * 1.0 - 0.0) * (x * 1.0 - 0.0), gt.ones(3))
 >>> len(g), len(passes.optimize(g))
 (6, 2)
 """
