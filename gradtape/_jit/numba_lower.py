@@ -121,7 +121,7 @@ def _rowcol(pad, dst, live):
 class Kernel:
     """One region's generated kernel: ``source`` (the file's text), ``path``, ``run(xp, raws) -> outputs``."""
 
-    def __init__(self, region, graph, backend, source, reads, out_kinds, uses_vm, in_kinds):
+    def __init__(self, region, graph, backend, source, reads, out_kinds, uses_vm, in_kinds, cols=None, forms=None):
         self.region, self.source, self.reads, self.in_kinds = region, source, reads, in_kinds
         self.size = math.prod(region.shape)
         self.digest = hashlib.sha256(source.encode()).hexdigest()[:32]
@@ -131,7 +131,8 @@ class Kernel:
         self.out_sizes = [1 if k in region.sums else self.size for k in range(len(out_kinds))]
         self.uses_vm = uses_vm
         self._serial = self._parallel = self._vm = None
-        self.cols, self.forms, self._fast, self._empty = None, None, False, None
+        self.cols, self.forms = cols, forms     # the grid loop's column count and input forms (_grid_form), or None
+        self._fast, self._empty = False, None
 
     def load(self):
         """Write (or check) the cache file and compile the kernel functions from the generated text."""
@@ -166,8 +167,6 @@ class Kernel:
         else:
             _warm(self._serial, 0, *args, *outs, *((self.cols,) if self.cols else ()))
         self._fast = not self.uses_vm and not self.cols and all(rd.mode == "full" for rd in self.reads)
-        self._arg_forms = [f for k, rd in enumerate(self.reads) for f in
-                           ([self.forms[k] if self.forms else None] + [None, None] * (rd.mode in ("block", "rowcol")))]
         # the array type's constructor is NumPy's empty (array_api_compat's wrapper costs ~1.5 us a call)
         self._empty, self._dts = type(outs[0]), tuple(o.dtype for o in outs)
         return self
@@ -179,14 +178,18 @@ class Kernel:
             outs = [empty(m, d) for m, d in zip(self.out_sizes, self._dts)]
             self._serial(n, *[r.reshape(-1) for r in raws], *outs)
             return self._shaped(None, outs)
-        args, cols = [], self.cols
-        for raw, rd in zip(raws, self.reads):
+        args, grid, cols = [], [], self.cols      # flat arrays (the strip form's), 2-D views (the grid loop's)
+        for k, (raw, rd) in enumerate(zip(raws, self.reads)):
             if rd.mode == "expand":
                 raw = xp.broadcast_to(raw, self.region.shape)
             flat = xp.reshape(raw, (-1,))
             args.append(flat)
+            if cols:
+                f = self.forms[k]
+                grid.append(xp.reshape(flat, (flat.shape[0] // cols, cols)) if f in ("2d", "rowcol") else flat)
             if rd.mode in ("block", "rowcol"):
                 args += [rd.inner, rd.mid]
+                grid += [rd.inner, rd.mid]
         outs = [xp.empty((m,), dtype=d) for m, d in zip(self.out_sizes, self.out_dtypes)]
         par = n >= PARALLEL_MIN and n * len(self.region.nodes) >= PARALLEL_WORK and _threads.get_num_threads() > 1
         if par:
@@ -200,9 +203,8 @@ class Kernel:
                 return self._shaped(xp, outs)
         # no vecmath, or sin/cos of an argument beyond vecmath.TRIG_LIMIT: the region with libm
         fn = self._parallel if par else self._serial
-        if cols:            # (rows, cols) views of the "2d"/"rowcol" inputs and of the outputs (not a sum's)
-            args = [xp.reshape(a, (n // cols, cols) if f == "2d" else (a.shape[0] // cols, cols))
-                    if f in ("2d", "rowcol") else a for a, f in zip(args, self._arg_forms)]
+        if cols:            # the outputs as (rows, cols) views too (a sum's accumulator stays its (1,) array)
+            args = grid
             outs_ = [o if k in self.region.sums else xp.reshape(o, (n // cols, cols)) for k, o in enumerate(outs)]
             outs_.append(cols)
         else:
@@ -332,8 +334,7 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
         if rd.mode == "one":
             hoist.append(f"x{k} = a{k}[0]")
         syms[d] = ns.arg(f"x{k}", kind)
-    loads = [f"x{k} = a{k}[i]" if rd.mode in ("full", "expand") else f"x{k} = a{k}[(i // inner{k}) % mid{k}]"
-             for k, rd in enumerate(reads) if rd.mode != "one"]
+    loads = [_load(k, reads) for k, rd in enumerate(reads) if rd.mode != "one"]
     for i in region.nodes:
         n = nodes[i]
         args = [syms[a.i] if type(a) is Ref else a for a in n.inputs]
@@ -378,10 +379,8 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
         src.append(_strip_source(segs, outs, kinds, reads, hoist, sig, region.ftype))
     out_kinds = ["b" if nodes[i].dtype == "bool" else "f" for i in region.outputs]
     in_kinds = ["b" if nodes[d].dtype == "bool" else "f" for d in region.inputs]
-    k = Kernel(region, graph, backend, "".join(src), reads, out_kinds, uses_vm, in_kinds)
-    k.cols = cols
-    k.forms = forms if cols is not None else None
-    return k
+    return Kernel(region, graph, backend, "".join(src), reads, out_kinds, uses_vm, in_kinds, cols,
+                  forms if cols is not None else None)
 
 
 def _grid(reads, size):
@@ -441,7 +440,7 @@ def _grid_loads(forms, reads):
             row.append(f"w{k} = (r // inner{k}) % mid{k}")
             elem.append(f"x{k} = a{k}[w{k}, c]")
         elif f == "flat":
-            elem.append(f"x{k} = a{k}[(i // inner{k}) % mid{k}]" if reads[k].mode == "block" else f"x{k} = a{k}[i]")
+            elem.append(_load(k, reads))
     return row, elem
 
 
@@ -491,7 +490,7 @@ def _strip_source(segs, outs, kinds, reads, hoist, sig, ftype):
     used_in[-1] = used_in[-1] | set(outs)
     buf = {}
     for s, u in enumerate(used_in):
-        for v in sorted(u):             # (sorted: the text, so its digest and numba's cache, is the same in every process)
+        for v in sorted(u):     # (sorted: the text, so its digest and numba's cache, is the same in every process)
             if defined_in.get(v, -1) != s and v not in buf and (v not in hoisted or segs[s][0] == "vm"):
                 if v in defined_in or segs[s][0] == "vm":
                     buf[v] = len(buf)
