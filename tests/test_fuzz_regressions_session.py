@@ -333,3 +333,25 @@ def test_minimum_maximum_at_nan_give_neither_side_a_gradient(device, op):
     t1 = torch.ones((1, 1, 2), dtype=torch.float64, requires_grad=True)       # torch's rule, for the record
     (getattr(torch, op)(t1, torch.tensor(float("nan"), dtype=torch.float64)) * torch.tensor(w)).sum().backward()
     np.testing.assert_array_equal(t1.grad.numpy()[0, 0], w)
+
+
+# ---- 5. where of a 0-d float64 and a float32 array: the standard's promotion (float64), not torch.where's --------
+# GRADTAPE_FUZZ=5000 tests/test_differential.py, kind jacobian, seed 1198477285: v2 = where(x1 > 0, sum(v0), x2) with
+# sum(v0) a 0-d float64 and x2 float32 (1,): gradtape (NumPy 2, array_api_strict, JAX) give float64, torch.where
+# float32 (a 0-d tensor takes no part in its promotion). The fuzzer's torch oracle of where is now
+# array_api_compat's (the standard's promotion), as for its other binary ops.
+@pytest.mark.parametrize("device", DEVICES)
+def test_where_promotes_a_0d_float64_as_the_standard(device):
+    import array_api_strict as xs
+    from tests.difftest.oracles import SPECS, TorchLib
+    v = gt.asarray(np.float64(0.5), device=device)
+    x = gt.asarray(np.ones(1, np.float32), device=device)
+    out = gt.where(x > 0, v, x)
+    assert out.dtype == gt.float64
+    assert xs.where(xs.asarray([True]), xs.asarray(0.5), xs.ones(1, dtype=xs.float32)).dtype == xs.float64
+    L = TorchLib()
+    t = SPECS["where"].torch(L, [torch.ones(1, dtype=torch.float32), torch.tensor(0.5, dtype=torch.float64),
+                                 torch.ones(1, dtype=torch.float32)], {})
+    assert t.dtype == torch.float64
+    g = gt.grad(lambda v, x: gt.sum(gt.where(x > 0, v, x)), argnums=(0, 1))(v, x)
+    assert g[0].dtype == gt.float64 and g[1].dtype == gt.float32 and float(g[0]) == 1.0

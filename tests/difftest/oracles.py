@@ -213,7 +213,9 @@ add(Op("unstack", "shape", 1, (None,), gt=lambda L, a, p: L.ns.unstack(a[0], axi
        torch=lambda L, a, p: L.torch.unbind(a[0], dim=p["axis"])[p["pick"]],
        src=lambda n, p: f"gt.unstack({n[0]}, axis={p['axis']!r})[{p['pick']}]"))
 add(Op("where", "shape", 3, (None, None, None),
-       gt=lambda L, a, p: L.ns.where(a[0] > 0, a[1], a[2]), torch=lambda L, a, p: L.torch.where(a[0] > 0, a[1], a[2]),
+       gt=lambda L, a, p: L.ns.where(a[0] > 0, a[1], a[2]),
+       torch=lambda L, a, p: L.ns.where(a[0] > 0, a[1], a[2]),   # array_api_compat's: the standard's promotion
+                                                                 # (torch.where keeps a 0-d float64 out of it)
        src=lambda n, p: f"gt.where({n[0]} > 0, {n[1]}, {n[2]})", note="condition from a comparison (not differentiable)"))
 add(Op("where_scalar", "shape", 2, (None, None),
        gt=lambda L, a, p: L.ns.where(a[0] > 0, a[1], p["c"]),
