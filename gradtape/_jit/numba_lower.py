@@ -34,6 +34,7 @@ import re
 import sys
 import types
 
+from . import strip_vm as _strip_vm
 from . import threads as _threads
 from . import vecmath as _vecmath
 from .fusion import scalar_attrs
@@ -375,6 +376,11 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
     calls = sum(sg[0] == "vm" for sg in segs)
     uses_vm = 0 < calls <= VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN and not region.sums and \
         not any(rd.mode == "rowcol" for rd in reads)          # (the strip form reads at i only)
+    if calls > VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN:   # too many to compile: the interpreter
+        tk = _strip_vm.kernel(region, graph, backend, ns, [syms[d] for d in region.inputs], reads,
+                              [syms[i] for i in region.outputs])
+        if tk is not None:
+            return tk
     if uses_vm:
         src.append(_strip_source(segs, outs, kinds, reads, hoist, sig, region.ftype))
     out_kinds = ["b" if nodes[i].dtype == "bool" else "f" for i in region.outputs]

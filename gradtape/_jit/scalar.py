@@ -164,10 +164,10 @@ def literal(v, lang, ftype):
 class Sym:
     """A scalar value in a kernel being generated: the name of a statement's result (or a literal)."""
 
-    __slots__ = ("ns", "text", "kind")
+    __slots__ = ("ns", "text", "kind", "value")
 
-    def __init__(self, ns, text, kind):
-        self.ns, self.text, self.kind = ns, text, kind
+    def __init__(self, ns, text, kind, value=None):
+        self.ns, self.text, self.kind, self.value = ns, text, kind, value    # value: a literal's number
 
     def __repr__(self):
         return self.text
@@ -189,7 +189,7 @@ class Sym:
         a, b = self, self.ns.sym(other)
         if swap:
             a, b = b, a
-        return self.ns.emit(f"({a.text} {op} {b.text})", kind)
+        return self.ns.emit(f"({a.text} {op} {b.text})", kind, _OPNAME[op], (a, b))
 
     # (+ - * / and the comparisons: set from a table below the class)
     def __pow__(self, o):
@@ -199,7 +199,7 @@ class Sym:
         return self.ns.pow(o, self)
 
     def __neg__(self):
-        return self.ns.emit(f"(-{self.text})", "f")
+        return self.ns.emit(f"(-{self.text})", "f", "neg", (self,))
 
     def __pos__(self):
         return self
@@ -227,6 +227,9 @@ def _op(symbol, kind="f", swap=False):
     return f
 
 
+# the structured form's name of each operator symbol (ScalarNS.forms)
+_OPNAME = {"+": "add", "-": "sub", "*": "mul", "/": "div", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq",
+           "!=": "ne"}
 # Sym's operators: each appends one statement "(a <symbol> b)" (a comparison's is bool; __rX__ swaps a and b)
 for _name, _symbol in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/")):
     setattr(Sym, f"__{_name}__", _op(_symbol))
@@ -237,13 +240,15 @@ for _name, _symbol in (("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("e
 
 class ScalarNS:
     """The symbolic scalar namespace passed as ``xp`` to a primitive's rules; ``lines`` collects
-    ``(name, kind, expression)`` statements in order ("f": the kernel's float type ``ftype``, "b": bool)."""
+    ``(name, kind, expression)`` statements in order ("f": the kernel's float type ``ftype``, "b": bool), and
+    ``forms`` the same statements structured: ``(op, operand symbols)``, ``op`` a template's name ("add", "sin",
+    "where", "ne0": a value != 0, "tof": a cast to the float type...) for :mod:`gradtape._jit.strip_vm`."""
 
     def __init__(self, lang, ftype, prefix="t"):
         if lang not in ("py", "c") or ftype not in ("float32", "float64"):
             raise ValueError(f"gradtape.jit: no scalar language {lang!r} for {ftype!r}")
         self.lang, self.ftype, self.prefix = lang, ftype, prefix
-        self.lines = []
+        self.lines, self.forms = [], []
 
     def __getattr__(self, name):        # anything without a template (linalg, relu_vjp kernels...): none here
         raise AttributeError(f"gradtape.jit: no scalar form of xp.{name}")
@@ -255,17 +260,19 @@ class ScalarNS:
     def sym(self, v):
         if type(v) is Sym:
             return v
-        return Sym(self, literal(v, self.lang, self.ftype), "b" if type(v) is bool else "f")
+        text = literal(v, self.lang, self.ftype)
+        return Sym(self, text, "b" if type(v) is bool else "f", float(v))
 
-    def emit(self, text, kind):
+    def emit(self, text, kind, op=None, args=()):
         name = f"{self.prefix}{len(self.lines)}"
         self.lines.append((name, kind, text))
+        self.forms.append((op, tuple(args)))
         return Sym(self, name, kind)
 
     def _fn(self, table, name, args, kind="f"):
         py, c = table[name]
         syms = [self.sym(a) for a in args]
-        return self.emit((py if self.lang == "py" else c).format(*[s.text for s in syms]), kind)
+        return self.emit((py if self.lang == "py" else c).format(*[s.text for s in syms]), kind, name, syms)
 
     # arithmetic and math functions
     def pow(self, x, y):
@@ -277,10 +284,10 @@ class ScalarNS:
     def where(self, c, x, y):
         c, x, y = self.sym(c), self.sym(x), self.sym(y)
         if c.kind != "b":
-            c = self.emit(f"({c.text} != 0)", "b")
+            c = self.emit(f"({c.text} != 0)", "b", "ne0", (c,))
         kind = "b" if x.kind == y.kind == "b" else "f"
         text = f"({x.text} if {c.text} else {y.text})" if self.lang == "py" else f"({c.text} ? {x.text} : {y.text})"
-        return self.emit(text, kind)
+        return self.emit(text, kind, "where", (c, x, y))
 
     def clip(self, x, lo=None, hi=None):
         out = self.sym(x)
@@ -296,9 +303,9 @@ class ScalarNS:
         if kind == x.kind:
             return x
         if kind == "b":
-            return self.emit(f"({x.text} != 0)", "b")
+            return self.emit(f"({x.text} != 0)", "b", "ne0", (x,))
         t = "F" if self.lang == "py" else ("float" if self.ftype == "float32" else "double")
-        return self.emit(f"{t}({x.text})" if self.lang == "py" else f"(({t}){x.text})", "f")
+        return self.emit(f"{t}({x.text})" if self.lang == "py" else f"(({t}){x.text})", "f", "tof", (x,))
 
     def zeros_like(self, x, **kw):
         return self.sym(0.0)
@@ -317,15 +324,17 @@ class ScalarNS:
 
     def logical_and(self, x, y):
         x, y = self.sym(x), self.sym(y)
-        return self.emit(f"({x.text} and {y.text})" if self.lang == "py" else f"({x.text} && {y.text})", "b")
+        return self.emit(f"({x.text} and {y.text})" if self.lang == "py" else f"({x.text} && {y.text})", "b", "and",
+                         (x, y))
 
     def logical_or(self, x, y):
         x, y = self.sym(x), self.sym(y)
-        return self.emit(f"({x.text} or {y.text})" if self.lang == "py" else f"({x.text} || {y.text})", "b")
+        return self.emit(f"({x.text} or {y.text})" if self.lang == "py" else f"({x.text} || {y.text})", "b", "or",
+                         (x, y))
 
     def logical_not(self, x):
         x = self.sym(x)
-        return self.emit(f"(not {x.text})" if self.lang == "py" else f"(!{x.text})", "b")
+        return self.emit(f"(not {x.text})" if self.lang == "py" else f"(!{x.text})", "b", "not", (x,))
 
 
 def _math(name):
