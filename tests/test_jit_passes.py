@@ -160,3 +160,23 @@ def test_passes_do_not_change_the_input_graph():
     before = str(g)
     passes.optimize(g)
     assert str(g) == before
+
+
+@pytest.mark.parametrize("backend", ["numpy", "strict"])
+def test_cse_keeps_signed_zero_and_nan_constants_apart(backend):
+    """x * 0.0 and x * -0.0 are different computations (-0.0 for x > 0), as are x + nan and x + 0.0: common
+    subexpressions keyed the constants by ==, which merged the first pair (found by the strip interpreter's
+    constant tests)."""
+    x = gt.asarray(np.linspace(0.1, 1.0, 5), device="cpu" if backend == "numpy" else "strict")
+    f = lambda v: (gt.sin(v) * 0.0, gt.sin(v) * -0.0, gt.exp(v) + float("nan"), gt.exp(v) + float("nan"))  # noqa: E731
+    g = gt.trace(f, x)
+    h = passes.cse(g)
+    outs = [gt.to_numpy(o) for o in h(x)]
+    want = [gt.to_numpy(o) for o in f(x)]
+    for a, b in zip(outs, want):
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+        np.testing.assert_array_equal(a, b)
+    jf = gt.jit(f)
+    for a, b in zip(jf(x), want):
+        np.testing.assert_array_equal(np.signbit(gt.to_numpy(a)), np.signbit(b))
+    assert len(passes.dce(h)) == len(g) - 3   # sin, exp and the nan addition merge; the products do not

@@ -49,9 +49,9 @@ _EXPR.update({
 _EXPR.update({k: py for k, (py, _) in _FUNCS.items()})
 _EXPR.update({k: f"(1.0 if {py} else 0.0)" for k, (py, _) in _BOOL1.items()})
 _VM = ("sin", "cos", "tanh", "exp", "expm1", "log")        # vecmath's array loops (sin/cos: far arguments redone)
-# opcodes: load, store, then the ops (the frequent first: the dispatch is a chain of comparisons)
+# opcodes: loads and stores (float64 and bool arrays), then the ops (the frequent first: the dispatch is a chain of comparisons)
 _FIRST = ("mul", "add", "sub", "tanh", "sin", "cos", "exp", "div", "neg", "where")
-OPS = ("load", "store") + _FIRST + tuple(sorted(set(_EXPR) - set(_FIRST)))
+OPS = ("load", "store", "loadb", "storeb") + _FIRST + tuple(sorted(set(_EXPR) - set(_FIRST)))
 _CODE = {name: k for k, name in enumerate(OPS)}
 _ARITY = {k: max(i for i in range(3) if "{%d}" % i in e) + 1 for k, e in _EXPR.items()}
 
@@ -62,6 +62,10 @@ def _branch(name):
         return ["src = ins[x]", "for j in range(m):", "    bd[j] = src[base + j]"]
     if name == "store":
         return ["dst = outs[x]", "for j in range(m):", "    dst[base + j] = ba[j]"]
+    if name == "loadb":
+        return ["srcb = bins[x]", "for j in range(m):", "    bd[j] = 1.0 if srcb[base + j] else 0.0"]
+    if name == "storeb":
+        return ["dstb = bouts[x]", "for j in range(m):", "    dstb[base + j] = ba[j] != 0.0"]
     if name in _VM:
         lines = [f"if _vm_{name}_a(ba, bd, m):" if name in ("sin", "cos") else f"_vm_{name}_a(ba, bd, m)"]
         if name in ("sin", "cos"):      # arguments beyond vecmath's range: the strip with libm
@@ -88,11 +92,11 @@ def interpreter_source():
             "import math\nimport numpy as np\nfrom numba import njit, float64 as F\n" + PY_PRELUDE + '''
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def run(lo, hi, ins, outs, prog, npre, consts, nslots, strip):
+def run(lo, hi, ins, bins, outs, bouts, prog, npre, consts, nslots, strip):
     buf = np.zeros((nslots, strip), np.float64)
-    for k in range(npre):           # constants and single-element inputs: filled once
-        d, x = prog[k, 1], prog[k, 5]
-        v = consts[x] if prog[k, 0] == 0 else ins[x][0]
+    for k in range(npre):           # constants and single-element inputs (float, bool): filled once
+        d, x, op = prog[k, 1], prog[k, 5], prog[k, 0]
+        v = consts[x] if op == 0 else (ins[x][0] if op == 1 else (1.0 if bins[x][0] else 0.0))
         for j in range(strip):
             buf[d, j] = v
     for base in range(lo, hi, strip):
@@ -111,8 +115,8 @@ _interp = []
 
 
 def interpreter():
-    """(``run(lo, hi, ins, outs, prog, npre, consts, nslots, strip)`` compiled, numba's typed List, the
-    lists' item type, the source's cache file): numba's disk cache, in :func:`~gradtape._jit.numba_lower.cache_dir`."""
+    """(``run(lo, hi, ins, bins, outs, bouts, prog, npre, consts, nslots, strip)`` compiled, numba's typed
+    List, the lists' item types (float64, bool), the source's cache file): numba's disk cache, in :func:`~gradtape._jit.numba_lower.cache_dir`."""
     if _interp:
         return _interp[0]
     numba = importlib.import_module("numba")
@@ -131,12 +135,13 @@ def interpreter():
     run = mod.__dict__["run"]
     typed = importlib.import_module("numba.typed")
     lt = numba.types.float64[::1]
-    ins, outs = typed.List.empty_list(lt), typed.List.empty_list(lt)
+    bt = numba.types.boolean[::1]
+    lists = [typed.List.empty_list(t) for t in (lt, bt, lt, bt)]
     prog = _np_ints([[1, 0, 0, 0, 0, 0]])
-    args = (0, 0, ins, outs, prog, 0, _np_floats([0.0]), 1, STRIP)
+    args = (0, 0, *lists, prog, 0, _np_floats([0.0]), 1, STRIP)
     _load_cached(run, args)
     _first_call(run, *args)
-    _interp.append((run, typed.List, lt, path))
+    _interp.append((run, typed.List, (lt, bt), path))
     return _interp[0]
 
 
@@ -154,12 +159,12 @@ def _np_floats(v):
 
 class Program:
     """A region as interpreter rows: ``rows`` [(op, d, a, b, c, x)] (the first ``npre`` fill slots once: a
-    constant ``consts[x]`` or input x's single element), ``nslots``, ``ninputs``, ``noutputs``; ``listing()``
+    constant ``consts[x]`` or input x's single element), ``nslots``, ``in_kinds``, ``out_kinds`` ("f"/"b"); ``listing()``
     the rows as text."""
 
-    def __init__(self, rows, npre, consts, nslots, ninputs, noutputs):
+    def __init__(self, rows, npre, consts, nslots, in_kinds, out_kinds):
         self.rows, self.npre, self.consts, self.nslots = rows, npre, consts, nslots
-        self.ninputs, self.noutputs = ninputs, noutputs
+        self.in_kinds, self.out_kinds = in_kinds, out_kinds
         self.vm_calls = sum(OPS[r[0]] in _VM for r in rows)
 
     def listing(self):
@@ -167,20 +172,22 @@ class Program:
         out = []
         for k, (op, d, a, b, c, x) in enumerate(self.rows):
             if k < self.npre:
-                out.append(f"s{d} = " + (f"const {self.consts[x]!r}" if op == 0 else f"in{x}[0]"))
-            elif OPS[op] == "load":
-                out.append(f"s{d} = in{x}[i]")
-            elif OPS[op] == "store":
-                out.append(f"out{x}[i] = s{a}")
+                out.append(f"s{d} = " + (f"const {self.consts[x]!r}" if op == 0 else
+                                         (f"in{x}[0]" if op == 1 else f"bool_in{x}[0]")))
+            elif OPS[op] in ("load", "loadb"):
+                out.append(f"s{d} = {'' if OPS[op] == 'load' else 'bool_'}in{x}[i]")
+            elif OPS[op] in ("store", "storeb"):
+                out.append(f"{'' if OPS[op] == 'store' else 'bool_'}out{x}[i] = s{a}")
             else:
                 out.append(f"s{d} = {OPS[op]}(" + ", ".join(f"s{v}" for v in (a, b, c)[:_ARITY[OPS[op]]]) + ")")
         return "\n".join(out)
 
 
-def program(ns, in_names, in_modes, out_syms):
+def program(ns, in_names, in_modes, in_kinds, out_syms, out_kinds):
     """The :class:`Program` of a region's statements (``ns``: its :class:`~gradtape._jit.scalar.ScalarNS`, the
-    inputs' symbol names and read modes "full"/"one", the outputs' symbols); NotScalar where a statement or an
-    input has no form here."""
+    inputs' symbol names, read modes "full"/"one" and kinds "f"/"b", the outputs' symbols and kinds);
+    NotScalar where a statement or an input has no form here. An input's or output's ``x`` is its position
+    among those of its kind."""
     if len(ns.forms) != len(ns.lines):
         raise NotScalar("statements without a structured form")
     uses = {}
@@ -194,7 +201,7 @@ def program(ns, in_names, in_modes, out_syms):
     for s in out_syms:
         if s.value is None:
             uses[s.text] = end
-    free, nslots, slot = [], 0, {}
+    free, nslots, slot, fixed = [], 0, {}, set()      # fixed: slots filled once (never freed)
     pre, body, consts, cidx = [], [], [], {}
 
     def new():
@@ -211,6 +218,7 @@ def program(ns, in_names, in_modes, out_syms):
                 consts.append(s.value)
                 d = new()
                 slot[("c", s.text)] = d
+                fixed.add(d)
                 pre.append((0, d, 0, 0, 0, cidx[s.text]))
             return slot[("c", s.text)]
         return slot[s.text]
@@ -218,24 +226,28 @@ def program(ns, in_names, in_modes, out_syms):
     for s in [s for _, args in ns.forms for s in args] + list(out_syms):
         if s.value is not None:             # every constant's slot first: filled once, never reused
             operand(s)
-    for k, (name, mode) in enumerate(zip(in_names, in_modes)):
+    pos = _positions(in_kinds)
+    for k, (name, mode, kind) in enumerate(zip(in_names, in_modes, in_kinds)):
         if name not in uses:
             continue
         d = new()
         slot[name] = d
         if mode == "one":
-            pre.append((1, d, 0, 0, 0, k))
+            pre.append((1 if kind == "f" else 2, d, 0, 0, 0, pos[k]))
+            fixed.add(d)
         elif mode == "full":
-            body.append((_CODE["load"], d, 0, 0, 0, k))
+            body.append((_CODE["load" if kind == "f" else "loadb"], d, 0, 0, 0, pos[k]))
         else:
             raise NotScalar(f"an input read as {mode}")
     stores = {}
     for j, s in enumerate(out_syms):
         stores.setdefault(s.text if s.value is None else ("lit", j), []).append(j)
 
+    opos = _positions(out_kinds)
+
     def store(key, d):
         for j in stores.get(key, ()):
-            body.append((_CODE["store"], 0, d, 0, 0, j))
+            body.append((_CODE["store" if out_kinds[j] == "f" else "storeb"], 0, d, 0, 0, opos[j]))
 
     for name in in_names:
         if name in slot:
@@ -250,23 +262,38 @@ def program(ns, in_names, in_modes, out_syms):
         body.append((_CODE[op], d, srcs[0], srcs[1], srcs[2], 0))
         store(vname, d)
         for s in args:
-            if s.value is None and uses.get(s.text) == k and s.text in slot:
+            if s.value is None and uses.get(s.text) == k and s.text in slot and slot[s.text] not in fixed:
                 free.append(slot.pop(s.text))
         if vname not in uses:
             free.append(slot.pop(vname))
     rows = pre + body
-    return Program(rows, len(pre), consts, max(nslots, 1), len(in_names), len(out_syms))
+    return Program(rows, len(pre), consts, max(nslots, 1), list(in_kinds), list(out_kinds))
+
+
+def _positions(kinds):
+    """Each entry's position among the entries of its kind."""
+    seen = {"f": 0, "b": 0}
+    out = []
+    for k in kinds:
+        out.append(seen[k])
+        seen[k] += 1
+    return out
 
 
 def kernel(region, graph, backend, ns, in_syms, reads, out_syms):
-    """The :class:`TapeKernel` of a region (float64, inputs read in full or single, float outputs), or None."""
+    """The :class:`TapeKernel` of a region (float64; float64 or bool arrays in and out, each input read in full
+    or a single element), or None."""
     nodes = graph.nodes
-    if region.ftype != "float64" or region.sums or any(nodes[d].dtype != "float64" for d in region.inputs) or \
-            any(nodes[i].dtype != "float64" for i in region.outputs) or \
+    ok = ("float64", "bool")
+    if region.ftype != "float64" or region.sums or any(nodes[d].dtype not in ok for d in region.inputs) or \
+            any(nodes[i].dtype not in ok for i in region.outputs) or \
             any(rd.mode not in ("full", "one") for rd in reads):
         return None
+    kind = {"float64": "f", "bool": "b"}
     try:
-        prog = program(ns, [s.text for s in in_syms], [rd.mode for rd in reads], out_syms)
+        prog = program(ns, [s.text for s in in_syms], [rd.mode for rd in reads],
+                       [kind[nodes[d].dtype] for d in region.inputs], out_syms,
+                       [kind[nodes[i].dtype] for i in region.outputs])
     except NotScalar:
         return None
     return TapeKernel(region, backend, prog, reads)
@@ -301,7 +328,7 @@ class TapeKernel:
     def load(self):
         if self._run is None:
             self._run, self._list, self._lt, self.path = interpreter()
-            self._dt = self.backend.raw.float64
+            self._dt = {"f": self.backend.raw.float64, "b": self.backend.raw.bool}
             self._prog = _np_ints(self.prog.rows)
             self._consts = _np_floats(self.prog.consts or [0.0])
         return self
@@ -311,15 +338,15 @@ class TapeKernel:
 
     def __call__(self, xp, *raws):
         n = self.size
-        ins, outs = self._list.empty_list(self._lt), self._list.empty_list(self._lt)
-        for raw in raws:
+        p, (ft, bt), empty = self.prog, self._lt, self._list.empty_list
+        ins, bins, outs, bouts = empty(ft), empty(bt), empty(ft), empty(bt)
+        for raw, kind in zip(raws, p.in_kinds):
             flat = raw.reshape(-1)
-            ins.append(flat if flat.flags.c_contiguous else flat.copy())
-        res = [xp.empty((n,), dtype=self._dt) for _ in range(self.prog.noutputs)]
-        for o in res:
-            outs.append(o)
-        p = self.prog
-        args = (ins, outs, self._prog, p.npre, self._consts, p.nslots, STRIP)
+            (ins if kind == "f" else bins).append(flat if flat.flags.c_contiguous else flat.copy())
+        res = [xp.empty((n,), dtype=self._dt[kind]) for kind in p.out_kinds]
+        for o, kind in zip(res, p.out_kinds):
+            (outs if kind == "f" else bouts).append(o)
+        args = (ins, bins, outs, bouts, self._prog, p.npre, self._consts, p.nslots, STRIP)
         nt = _threads.get_num_threads()
         strips = -(-n // STRIP)
         if nt > 1 and strips > 1 and n * len(p.rows) >= PAR_WORK:

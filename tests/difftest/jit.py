@@ -11,10 +11,12 @@ double        reverse over reverse through the jitted function: grad of sum(grad
 Command line (long runs)::
 
     python -m tests.difftest.jit --n 200 --kind general --backend cpu --seed 1
+    python -m tests.difftest.jit --n 200 --backend cpu --strip-vm     (every float64 region by the interpreter)
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import warnings
@@ -104,6 +106,19 @@ def _eager(prog, backend):
     return lambda *a: tuple(P.run(prog, GL, list(a)))
 
 
+@contextlib.contextmanager
+def strip_vm_forced():
+    """Every float64 region of a NumPy ``gt.jit`` lowering run by the strip interpreter
+    (gradtape/_jit/strip_vm.py), not only the large ones with many vecmath calls."""
+    from gradtape._jit import numba_lower as NL
+    old = NL.VM_MIN, NL.VM_MAX_CALLS
+    NL.VM_MIN, NL.VM_MAX_CALLS = 0, -1
+    try:
+        yield
+    finally:
+        NL.VM_MIN, NL.VM_MAX_CALLS = old
+
+
 def run(seeds, kind="general", backend="strict"):
     """(counts, mismatching results) over the programs of ``seeds``."""
     counts, bad = {"ok": 0, "invalid": 0, "mismatch": 0}, []
@@ -122,9 +137,12 @@ def main(argv=None):
     ap.add_argument("--backend", choices=("cpu", "strict"), default="strict")
     ap.add_argument("--seed", type=int, default=0, help="first seed; programs use seed, seed+1, ...")
     ap.add_argument("--max-report", type=int, default=10)
+    ap.add_argument("--strip-vm", action="store_true", help="every float64 region through the strip interpreter "
+                    "(--backend cpu)")
     a = ap.parse_args(argv)
     t0 = time.time()
-    counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend)
+    with strip_vm_forced() if a.strip_vm else contextlib.nullcontext():
+        counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend)
     for r in bad[:a.max_report]:
         print(r.report() + "\n" + "=" * 100, flush=True)
     print(f"{a.n} {a.kind} programs through gt.jit on {a.backend}: {counts} in {time.time() - t0:.0f}s")

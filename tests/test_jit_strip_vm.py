@@ -1,0 +1,258 @@
+"""gt.jit's strip interpreter (gradtape/_jit/strip_vm.py): large float64 regions with many vecmath calls run
+as a program of one compiled numba function.
+
+The interpreter normally takes only regions of >= VM_MIN elements with > VM_MAX_CALLS vecmath calls; the
+``forced`` fixture sends every float64 region to it, so the op table's elementwise rows (values, the fused
+forward + backward of ``jit(grad)``, second order) run through every opcode, compared with eager. Then the
+edges: sin/cos arguments beyond vecmath's range (redone with libm), signed zero and nan constants, a
+single-element input, an output that is an input or a constant, strided inputs, threads against one thread,
+and the 200-op chain itself at its real size class. The differential fuzzer runs through it too
+(``python -m tests.difftest.jit --backend cpu --strip-vm``; 40 programs here).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import gradtape as gt
+from test_ops import OPS, B, U, _data
+
+pytest.importorskip("numba")
+
+from gradtape._jit import numba_lower, strip_vm, threads  # noqa: E402
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    monkeypatch.setattr(numba_lower, "VM_MIN", 0)
+    monkeypatch.setattr(numba_lower, "VM_MAX_CALLS", -1)
+
+
+def _tape(jf, *args):
+    """The strip-interpreter kernels of jf's executable for args."""
+    return [k for k in jf.lower(*args)._entry.exe.kernels if isinstance(k, strip_vm.TapeKernel)]
+
+
+def _close(a, b, tol=1e-11):
+    a, b = gt.to_numpy(a), gt.to_numpy(b)
+    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, a.dtype, b.shape, b.dtype)
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+_ELEMENTWISE = [op for op in OPS if op.shapes in ([(s,) for s in U], B)]
+
+
+def _programs(jf, *args):
+    return [t.prog for t in _tape(jf, *args)]
+
+
+@pytest.mark.parametrize("op", _ELEMENTWISE, ids=lambda op: op.name)
+def test_op_table_rows_through_the_interpreter(forced, op):
+    rng = np.random.default_rng(abs(hash(op.name)) % 2**32)
+    shapes = [(64,)] * len(op.shapes[0])
+    if len(shapes) == 2:
+        shapes[1] = ()                      # a single-element input (filled once)
+    args = [gt.asarray(a) for a in _data(op, shapes, rng)]
+    nums = tuple(k for k, a in enumerate(args) if gt.isdtype(a.dtype, "real floating"))
+    jf = gt.jit(op.fn)
+    _close(jf(*args), op.fn(*args))
+    w = gt.asarray(rng.uniform(0.5, 1.5, size=(64,)))
+
+    def loss(*a):                           # (the sin: a region even where op's derivative is a constant)
+        return gt.sum(gt.sin(op.fn(*a)) * w)
+    g_jit = gt.jit(gt.grad(loss, argnums=nums))
+    for a, b in zip(g_jit(*args), gt.grad(loss, argnums=nums)(*args)):
+        _close(a, b)
+    assert _tape(g_jit, *args)                  # (the forward alone may be one op: no region)
+    if op.order >= 2:
+        v = [gt.asarray(rng.uniform(-1, 1, size=args[k].shape)) for k in nums]
+
+        def dot(*a):
+            return sum(gt.sum(g * u) for g, u in zip(gt.grad(loss, argnums=nums)(*a), v))
+        for a, b in zip(gt.jit(gt.grad(dot, argnums=nums))(*args), gt.grad(dot, argnums=nums)(*args)):
+            _close(a, b, 1e-9)
+
+
+def _logic(x, y):
+    m = (x > y) & ~gt.isnan(x) | (x == 0.5)
+    z = gt.where(m, gt.sin(x) * y, -gt.cos(y))
+    z = gt.where(gt.isfinite(z) & (z != 0.25), z, 0.0) + gt.astype(x <= y, gt.float64)
+    z = gt.where((x >= 0.1) | gt.isinf(y) | (x < -1.5), z, gt.floor(z) + gt.ceil(x) - gt.trunc(y) + gt.sign(x))
+    return gt.copysign(z, y) + gt.logaddexp(x, y) + gt.remainder(x, y + 3.0) + gt.expm1(x) + gt.log(y + 3.0)
+
+
+def test_bool_ops_and_where_through_the_interpreter(forced):
+    rng = np.random.default_rng(3)
+    x, y = gt.asarray(rng.uniform(-2, 2, 500)), gt.asarray(rng.uniform(-2, 2, 500))
+    jf = gt.jit(_logic)
+    _close(jf(x, y), _logic(x, y))
+    assert _tape(jf, x, y)
+
+
+def test_every_opcode_runs_in_some_program(forced):
+    """The op table's elementwise rows (forward, and forward + backward) and the logic function above use every
+    interpreter opcode: each is checked against eager by the tests above."""
+    used = set()
+    rng = np.random.default_rng(5)
+    for op in _ELEMENTWISE:
+        args = [gt.asarray(a) for a in _data(op, [(8,)] * len(op.shapes[0]), rng)]
+        loss = lambda *a, f=op.fn: gt.sum(gt.sin(f(*a)))  # noqa: E731
+        for jf in (gt.jit(op.fn), gt.jit(gt.grad(loss, argnums=tuple(range(len(args)))))):
+            jf(*args)
+            used.update(strip_vm.OPS[r[0]] for p in _programs(jf, *args) for r in p.rows[p.npre:])
+    x = gt.asarray(rng.uniform(-2, 2, 8))
+    jf = gt.jit(_logic)
+    jf(x, x * 0.5)
+    used.update(strip_vm.OPS[r[0]] for p in _programs(jf, x, x * 0.5) for r in p.rows[p.npre:])
+    p, _ = _direct_program()
+    used.update(strip_vm.OPS[r[0]] for r in p.rows[p.npre:])
+    assert not set(strip_vm.OPS) - used, sorted(set(strip_vm.OPS) - used)
+
+
+def _direct_program():
+    """A program of the statements no fused region emits today (astype, logical_or/and/not are graph functions
+    that stay backend calls): made from a ScalarNS directly; (program, reference function)."""
+    from gradtape._jit.scalar import ScalarNS
+    ns = ScalarNS("py", "float64")
+    x, y, m = ns.arg("x0"), ns.arg("x1"), ns.arg("x2", "b")
+    a = ns.astype(x, "bool")                                    # ne0
+    b = ns.logical_or(a, ns.less(x, y))                         # or
+    c = ns.logical_not(ns.logical_and(b, m))                    # and, not
+    out = ns.where(c, ns.astype(b, "float64") * y, x - 1.0)     # tof
+    prog = strip_vm.program(ns, ["x0", "x1", "x2"], ["full", "one", "full"], ["f", "f", "b"], [out, c], ["f", "b"])
+
+    def ref(xv, yv, mv):
+        bv = (xv != 0) | (xv < yv)
+        cv = ~(bv & mv)
+        return np.where(cv, bv.astype(np.float64) * yv, xv - 1.0), cv
+    return prog, ref
+
+
+def test_logic_opcodes_run_directly():
+    from numba.typed import List
+    prog, ref = _direct_program()
+    run, _, (ft, bt), _ = strip_vm.interpreter()
+    rng = np.random.default_rng(6)
+    n = 1000
+    xv = np.where(rng.uniform(size=n) < 0.2, 0.0, rng.uniform(-2, 2, n))
+    yv, mv = np.array([0.3]), rng.uniform(size=n) < 0.5
+    out, cout = np.empty(n), np.empty(n, dtype=bool)
+    lists = [List.empty_list(t) for t in (ft, bt, ft, bt)]
+    for lst, arrs in zip(lists, ([xv, yv], [mv], [out], [cout])):
+        for v in arrs:
+            lst.append(v)
+    rows = np.asarray(prog.rows, dtype=np.int64)
+    run(0, n, *lists, rows, prog.npre, np.asarray(prog.consts or [0.0]), prog.nslots, strip_vm.STRIP)
+    want, cwant = ref(xv, yv[0], mv)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(cout, cwant)
+
+
+def test_trig_far_arguments_are_redone_with_libm(forced):
+    x = np.concatenate([np.linspace(-3, 3, 300), [1e7, -3e9, 2.0 ** 60, 1e300, np.inf, -np.inf, np.nan]])
+    f = lambda v: gt.sin(v) + gt.cos(v) * 2.0  # noqa: E731
+    jf = gt.jit(f)
+    got = gt.to_numpy(jf(gt.asarray(x)))
+    assert _tape(jf, gt.asarray(x))
+    np.testing.assert_allclose(got[300:], np.sin(x[300:]) + np.cos(x[300:]) * 2.0, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(got[:300], np.sin(x[:300]) + np.cos(x[:300]) * 2.0, rtol=1e-14, atol=1e-15)
+
+
+def test_signed_zero_and_nan_constants_stay_apart(forced):
+    f = lambda v: (gt.sin(v) * 0.0, gt.sin(v) * -0.0, v * math.nan + 1.0, gt.exp(v) * 0.0 - 0.0)  # noqa: E731
+    x = gt.asarray(np.linspace(0.1, 1, 50))
+    jf = gt.jit(f)
+    outs = jf(x)
+    assert _tape(jf, x)
+    for a, b in zip(outs, f(x)):
+        a, b = gt.to_numpy(a), gt.to_numpy(b)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+        np.testing.assert_array_equal(a, b)
+
+
+def test_outputs_that_are_inputs_or_constants(forced):
+    def f(x, c):
+        return x, gt.sin(x) + c, gt.zeros_like(x) + 2.5 * 0.0 + 3.0
+    x, c = gt.asarray(np.linspace(-1, 1, 40)), gt.asarray(0.25)
+    jf = gt.jit(f)
+    for a, b in zip(jf(x, c), f(x, c)):
+        _close(a, b)
+
+
+def test_strided_inputs(forced):
+    base = np.random.default_rng(4).uniform(-1, 1, (40, 6))
+    x = gt.asarray(base)[:, 1]
+    y = gt.asarray(base)[::2, ::3].reshape((-1,))
+    f = lambda a, b: gt.tanh(a * 2.0) * gt.exp(b) - gt.sin(b)  # noqa: E731
+    _close(gt.jit(f)(x, y), f(x, y))
+
+
+def _chain(c, n_cycles=50):
+    def f(x):
+        for _ in range(n_cycles):
+            x = gt.tanh(gt.sin(x)) * 1.01 + c
+        return gt.sum(x)
+    return f
+
+
+def test_the_chain_gradient_takes_the_interpreter_unforced():
+    """The 200-op chain's gradient at 8,192 elements (> VM_MIN, 150 vecmath calls): one interpreter program
+    computing forward and backward, equal to eager to ~1e-13."""
+    rng = np.random.default_rng(0)
+    n = 8192
+    c = gt.asarray(rng.uniform(-0.5, 0.5, n))
+    x = gt.asarray(rng.uniform(-2, 2, n))
+    vg = gt.jit(gt.value_and_grad(_chain(c)))
+    v, g = vg(x)
+    v0, g0 = gt.value_and_grad(_chain(c))(x)
+    (t,) = _tape(vg, x)
+    assert t.prog.vm_calls >= 150, t.prog.vm_calls
+    assert "sin(" in vg.lower(x).source() and "strip interpreter program" in vg.lower(x).source()
+    _close(v, v0, 1e-12)
+    _close(g, g0, 1e-11)
+
+
+def test_threads_split_strips_exactly(monkeypatch):
+    monkeypatch.setattr(strip_vm, "PAR_WORK", 1)
+    rng = np.random.default_rng(1)
+    n = 10_000                                          # strips of 256: an uneven split
+    c = gt.asarray(rng.uniform(-0.5, 0.5, n))
+    x = gt.asarray(rng.uniform(-2, 2, n))
+    old = threads.get_num_threads()
+    try:
+        gt.set_num_threads(1)
+        one = gt.jit(gt.grad(_chain(c, 10)))(x)
+        gt.set_num_threads(2)
+        vg = gt.jit(gt.grad(_chain(c, 10)))
+        two = vg(x)
+    finally:
+        gt.set_num_threads(old)
+    assert _tape(vg, x)
+    np.testing.assert_array_equal(gt.to_numpy(one), gt.to_numpy(two))
+
+
+def test_program_slots_are_reused_and_constants_never(forced):
+    """A program of a long chain needs few slots (freed after last use), and no row writes a constant's slot."""
+    x = gt.asarray(np.linspace(-1, 1, 30))
+    jf = gt.jit(gt.grad(_chain(gt.asarray(0.3), 20)))
+    jf(x)
+    (t,) = _tape(jf, x)
+    p = t.prog
+    const = {r[1] for r in p.rows[:p.npre]}
+    assert not const & {r[1] for r in p.rows[p.npre:] if strip_vm.OPS[r[0]] != "store"}
+    assert p.nslots < 60, p.nslots                      # 20 cycles keep 40 values for the backward pass
+    assert "out0[i] = s" in t.source
+
+
+def test_differential_programs_through_the_interpreter():
+    """40 fixed programs of the differential fuzzer through gt.jit on NumPy with every float64 region run by
+    the interpreter, against PyTorch/JAX. Longer: python -m tests.difftest.jit --backend cpu --strip-vm --n N."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    from tests.difftest import jit as DJ
+    with DJ.strip_vm_forced():
+        counts, bad = DJ.run(range(200, 240), "general", "cpu")
+    assert not bad, f"{len(bad)} programs differ through the interpreter\n\n{bad[0].report()}"
+    assert counts["ok"] >= 30, counts
