@@ -15,6 +15,9 @@ element). Cases: the 200-op chain of benchmarks/foundation.py (sin, tanh, *1.01,
 fwd+bwd graph: cold (empty cache directory) and from the disk cache, each in a new process, numba's import
 excluded (timed on its own).
 
+Each thread count runs in a child process pinned to that many cores (jax.jit otherwise uses every core
+whatever it is told), all implementations side by side within it.
+
 Every implementation is first checked against the hand-written NumPy result (benchmarks.foundation's
 ``check_close``); a peer that fails is marked in its cell and left out; gradtape failing exits 1. Times are
 medians over interleaved repeats (benchmarks.foundation's harness), ratios to hand-written NumPy the medians of
@@ -30,7 +33,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -252,7 +254,13 @@ def main(argv=None):
     ap.add_argument("--json", metavar="PATH")
     ap.add_argument("--threads", default="1,2", help="thread counts, comma-separated (default 1,2)")
     ap.add_argument("--skip", default="", help="peers to leave out (torch,jax)")
+    ap.add_argument("--cases-json", metavar="PATH", help=argparse.SUPPRESS)   # a pinned child's cases (internal)
     args = ap.parse_args(argv)
+    if not args.smoke and args.cases_json is None and hasattr(os, "sched_setaffinity"):
+        return _pinned_run(args)
+    if args.cases_json is not None:
+        n = int(args.threads)
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
     peers = () if args.smoke else tuple(p for p in F.PEERS if p not in args.skip.split(",")
                                         and (p != "torch" or F.torch is not None))
     repeats, budget = (1, 0.005) if args.smoke else ((3, 0.05) if args.quick else (7, 0.2))
@@ -276,6 +284,14 @@ def main(argv=None):
             if lim is not None:
                 lim.unregister() if hasattr(lim, "unregister") else None
             gt.set_num_threads(None)
+    if args.cases_json is not None:
+        with open(args.cases_json, "w") as f:
+            json.dump(cases, f, default=str)
+        return 0
+    return _finish(args, cases)
+
+
+def _finish(args, cases):
     comp = None if args.smoke else compile_times()
     text = report(cases, comp)
     print(text)
@@ -283,6 +299,37 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"cases": cases, "compile": comp, "machine": F.machine_info()}, f, indent=1, default=str)
     return 0
+
+
+def _xla_flags(n):
+    """XLA_FLAGS asking XLA for n threads (it starts its pools at import; jax 0.10's CPU runtime still uses
+    every allowed core for a GEMM, so the child is also pinned to n cores); XLA's defaults where n is every
+    core (the flags then slow it: the MLP step took 41 ms with them, 25 ms without, on 2 cores)."""
+    own = os.environ.get("XLA_FLAGS", "")
+    if n >= len(os.sched_getaffinity(0)):
+        return own
+    return (own + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}").strip()
+
+
+def _pinned_run(args):
+    """Each thread count in a child process pinned to that many cores (``os.sched_setaffinity``), every
+    implementation side by side within it: a thread setting alone leaves jax.jit on every core (measured: the
+    MLP step at "1 thread" took 25 ms of wall and 47 ms of CPU time), so only the pin makes "1 thread" true
+    for all. The cases are merged in order; compile times are taken here."""
+    cases = {}
+    counts = [int(t) for t in args.threads.split(",")]
+    for n in counts:
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "cases.json")
+            cmd = [sys.executable, "-m", "benchmarks.jit", "--threads", str(n), "--cases-json", out,
+                   "--skip", args.skip] + (["--quick"] if args.quick else [])
+            env = dict(os.environ, XLA_FLAGS=_xla_flags(n))
+            r = subprocess.run(cmd, env=env, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            if r.returncode:
+                return r.returncode
+            with open(out) as f:
+                cases.update(json.load(f))
+    return _finish(args, cases)
 
 
 COLS = ("numpy", "gradtape eager", "gradtape replay", "gt.jit", "torch", "jax", "hand-fused numba")
@@ -312,7 +359,8 @@ def report(cases, comp):
             if "cold_s" in comp else f"FAILED: {comp['error']}"))
     info = F.machine_info()
     lines.append(f"machine: {info['processor']}, {info['cpu_count']} CPUs, numpy {info['numpy']}, "
-                 f"torch {info['torch']}; times are medians, (×) the ratio to hand-written NumPy")
+                 f"torch {info['torch']}; times are medians, (×) the ratio to hand-written NumPy; each thread "
+                 "count in its own process pinned to that many cores")
     return "\n".join(lines)
 
 

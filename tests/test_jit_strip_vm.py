@@ -133,7 +133,8 @@ def _direct_program():
 def test_logic_opcodes_run_directly():
     from numba.typed import List
     prog, ref = _direct_program()
-    run, _, (ft, bt), _ = strip_vm.interpreter()
+    from gradtape import backends
+    run, _, (ft, bt), _ = strip_vm.interpreter(backends.get("cpu"))
     rng = np.random.default_rng(6)
     n = 1000
     xv = np.where(rng.uniform(size=n) < 0.2, 0.0, rng.uniform(-2, 2, n))

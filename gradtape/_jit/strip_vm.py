@@ -15,8 +15,9 @@ constants in arrays, never code. sin/cos arguments beyond :data:`vecmath.TRIG_LI
 strip with libm (the row's output slot is never one of its inputs).
 
 Used for float64 regions of at least ``numba_lower.VM_MIN`` elements with more than ``numba_lower.
-VM_MAX_CALLS`` vecmath calls whose inputs are read in full or are single elements (:func:`kernel`); threads run
-contiguous ranges of strips (``nogil``, a thread pool of :func:`gradtape._jit.threads.get_num_threads`).
+VM_MAX_CALLS`` vecmath calls, with float64 or bool arrays in and out, each input read in full or a single
+element (:func:`kernel`); threads run contiguous ranges of strips (``nogil``, a thread pool of
+:func:`gradtape._jit.threads.get_num_threads` threads).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import sys
 import types
 
 from . import threads as _threads
+from .kernel_cache import _cache_file, _first_call, _load_cached
 from . import vecmath as _vecmath
 from .scalar import _BOOL1, _FUNCS, PY_PRELUDE, NotScalar
 
@@ -49,7 +51,8 @@ _EXPR.update({
 _EXPR.update({k: py for k, (py, _) in _FUNCS.items()})
 _EXPR.update({k: f"(1.0 if {py} else 0.0)" for k, (py, _) in _BOOL1.items()})
 _VM = ("sin", "cos", "tanh", "exp", "expm1", "log")        # vecmath's array loops (sin/cos: far arguments redone)
-# opcodes: loads and stores (float64 and bool arrays), then the ops (the frequent first: the dispatch is a chain of comparisons)
+# opcodes: loads and stores (float64 and bool arrays), then the ops (the frequent first: the dispatch is a
+# chain of comparisons)
 _FIRST = ("mul", "add", "sub", "tanh", "sin", "cos", "exp", "div", "neg", "where")
 OPS = ("load", "store", "loadb", "storeb") + _FIRST + tuple(sorted(set(_EXPR) - set(_FIRST)))
 _CODE = {name: k for k, name in enumerate(OPS)}
@@ -114,13 +117,13 @@ def run(lo, hi, ins, bins, outs, bouts, prog, npre, consts, nslots, strip):
 _interp = []
 
 
-def interpreter():
+def interpreter(backend):
     """(``run(lo, hi, ins, bins, outs, bouts, prog, npre, consts, nslots, strip)`` compiled, numba's typed
-    List, the lists' item types (float64, bool), the source's cache file): numba's disk cache, in :func:`~gradtape._jit.numba_lower.cache_dir`."""
+    List, the lists' item types (float64, bool), the source's cache file) for ``backend`` (NumPy's); compiled
+    once into numba's disk cache, in :func:`~gradtape._jit.kernel_cache.cache_dir`."""
     if _interp:
         return _interp[0]
     numba = importlib.import_module("numba")
-    from .numba_lower import _cache_file, _first_call, _load_cached
     src = interpreter_source()
     digest = hashlib.sha256(src.encode()).hexdigest()[:32]
     path = _cache_file("vm_" + digest, src)
@@ -137,24 +140,20 @@ def interpreter():
     lt = numba.types.float64[::1]
     bt = numba.types.boolean[::1]
     lists = [typed.List.empty_list(t) for t in (lt, bt, lt, bt)]
-    prog = _np_ints([[1, 0, 0, 0, 0, 0]])
-    args = (0, 0, *lists, prog, 0, _np_floats([0.0]), 1, STRIP)
+    prog = _ints(backend, [[1, 0, 0, 0, 0, 0]])
+    args = (0, 0, *lists, prog, 0, _floats(backend, [0.0]), 1, STRIP)
     _load_cached(run, args)
     _first_call(run, *args)
     _interp.append((run, typed.List, (lt, bt), path))
     return _interp[0]
 
 
-def _np():
-    return importlib.import_module("numpy")      # the numba path only: numba needs NumPy
+def _ints(backend, rows):
+    return backend.xp.reshape(backend.xp.asarray(rows, dtype=backend.raw.int64), (-1, 6))
 
 
-def _np_ints(rows):
-    return _np().asarray(rows, dtype="int64").reshape(-1, 6)
-
-
-def _np_floats(v):
-    return _np().asarray(v, dtype="float64")
+def _floats(backend, v):
+    return backend.xp.asarray(v, dtype=backend.raw.float64)
 
 
 class Program:
@@ -327,10 +326,10 @@ class TapeKernel:
 
     def load(self):
         if self._run is None:
-            self._run, self._list, self._lt, self.path = interpreter()
+            self._run, self._list, self._lt, self.path = interpreter(self.backend)
             self._dt = {"f": self.backend.raw.float64, "b": self.backend.raw.bool}
-            self._prog = _np_ints(self.prog.rows)
-            self._consts = _np_floats(self.prog.consts or [0.0])
+            self._prog = _ints(self.backend, self.prog.rows)
+            self._consts = _floats(self.backend, self.prog.consts or [0.0])
         return self
 
     def direct(self, srcs):
