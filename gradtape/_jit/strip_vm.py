@@ -178,8 +178,8 @@ def _floats(backend, v):
 
 class Program:
     """A region as interpreter rows: ``rows`` [(op, d, a, b, c, x)] (the first ``npre`` fill slots once: a
-    constant ``consts[x]`` or input x's single element), ``nslots``, ``in_kinds``, ``out_kinds`` ("f"/"b"); ``listing()``
-    the rows as text."""
+    constant ``consts[x]`` (op 0) or float/bool input x's single element (op 1/2)), ``nslots``, ``in_kinds``,
+    ``out_kinds`` ("f"/"b"); ``listing()`` the rows as text."""
 
     def __init__(self, rows, npre, consts, nslots, in_kinds, out_kinds):
         self.rows, self.npre, self.consts, self.nslots = rows, npre, consts, nslots
