@@ -287,3 +287,26 @@ def test_jit_of_guarded_functions_runs_fused_kernels():
             low = jf.lower(x)
             assert low.kind == "numba" and low.graph.guards
         assert jf.cache_info().traces >= paths
+
+
+def test_astype_between_bool_and_float_is_fused():
+    """astype's dtype is a positional input (a DTypeName): a mask cast to the float type, and a float cast to
+    bool, join the region around them (they were backend calls between two kernels)."""
+    import pytest
+    pytest.importorskip("numba")
+
+    def f(x, y):
+        a = gt.astype(x > 0.0, gt.float64) * gt.sin(x)
+        b = gt.astype(x, gt.bool)
+        return gt.where(b, a, y) * gt.cos(y)
+    x = gt.asarray(np.array([-1.0, 0.0, 0.5, 2.0, -0.0, 3.0]))
+    y = gt.asarray(np.linspace(-1, 1, 6))
+    g = gt.trace(f, x, y)
+    fused = {g.nodes[i].op for r in find_regions(g) for i in r.nodes}
+    assert "astype" in fused, fused
+    jf = gt.jit(f)
+    np.testing.assert_array_equal(gt.to_numpy(jf(x, y)), gt.to_numpy(f(x, y)))
+    assert "astype(" not in jf.lower(x, y).source().split("# ---- steps")[1]
+    dx = gt.grad(lambda a, b: gt.sum(jf(a, b)), argnums=(0, 1))(x, y)
+    for a, b in zip(dx, gt.grad(lambda a, b: gt.sum(f(a, b)), argnums=(0, 1))(x, y)):
+        np.testing.assert_allclose(gt.to_numpy(a), gt.to_numpy(b), rtol=1e-12, atol=1e-15)

@@ -112,8 +112,9 @@ def test_every_opcode_runs_in_some_program(forced):
 
 
 def _direct_program():
-    """A program of the statements no fused region emits today (astype, logical_or/and/not are graph functions
-    that stay backend calls): made from a ScalarNS directly; (program, reference function)."""
+    """A program of the logic statements no fused region emits today (logical_or/and/not of bool arrays are
+    graph functions without a float type, left to the backend): made from a ScalarNS directly; (program,
+    reference function)."""
     from gradtape._jit.scalar import ScalarNS
     ns = ScalarNS("py", "float64")
     x, y, m = ns.arg("x0"), ns.arg("x1"), ns.arg("x2", "b")

@@ -115,7 +115,7 @@ def is_elementwise(graph, i):
                 return None
             if not _broadcasts(d.shape, n.shape) or d.result_types is not None:
                 return None
-        elif type(a) in (bool, int, float):
+        elif type(a) in (bool, int, float) or type(a) is DTypeName:     # (astype's dtype is an input)
             kinds.append(a)
         else:
             return None
