@@ -10,8 +10,9 @@ import collections
 import importlib
 import os
 import sys
+import types
 
-__all__ = ["cache_dir", "LOADS"]
+__all__ = ["cache_dir", "LOADS", "module"]
 
 
 def cache_dir():
@@ -89,3 +90,20 @@ def _cache_file(digest, source):
             f.write(source)
         os.replace(tmp, path)
     return path
+
+
+def module(digest, source, env=dict):
+    """(the cache file's path, the globals of the module compiled from ``source``): written to (or checked in)
+    :func:`cache_dir` as ``k_<digest>.py`` and compiled from ``source`` itself, never from the file; one module
+    object per digest and process (numba's cache finds a kernel's globals through it). ``env()`` gives the
+    names the source expects to find (numba functions it calls), made only for a new module."""
+    path = _cache_file(digest, source)
+    name = f"gradtape_jit_k_{digest}"
+    mod = sys.modules.get(name)
+    if mod is None:
+        mod = types.ModuleType(name)
+        mod.__file__ = path
+        mod.__dict__.update(env())
+        exec(compile(source, path, "exec"), mod.__dict__)       # the text made here, not the file's
+        sys.modules[name] = mod
+    return path, mod.__dict__

@@ -29,14 +29,13 @@ import hashlib
 import importlib
 import math
 import re
-import sys
-import types
 
 from . import strip_vm as _strip_vm
 from . import threads as _threads
 from . import vecmath as _vecmath
 from .fusion import scalar_attrs
-from .kernel_cache import LOADS, _cache_file, _first_call, _warm, cache_dir  # noqa: F401 (LOADS: the record)
+from .kernel_cache import LOADS, _cache_file, _first_call, _warm, cache_dir  # noqa: F401 (LOADS, _cache_file: for tests)
+from .kernel_cache import module as _module
 from .scalar import PY_PRELUDE, NotScalar, ScalarNS, node_form
 from ..graph.ir import Ref
 
@@ -128,16 +127,8 @@ class Kernel:
         if self._serial is not None:
             return self
         numba = importlib.import_module("numba")
-        self.path = _cache_file(self.digest, self.source)
-        name = f"gradtape_jit_k_{self.digest}"
-        mod = sys.modules.get(name)
-        if mod is None:          # a module object: numba's cache finds the kernel's globals through it
-            mod = types.ModuleType(name)
-            mod.__file__ = self.path
-            mod.__dict__.update(_vecmath.jitted(numba, self.region.ftype) if self.uses_vm else {})
-            exec(compile(self.source, self.path, "exec"), mod.__dict__)   # the text made here, not the file's
-            sys.modules[name] = mod
-        env = mod.__dict__
+        self.path, env = _module(self.digest, self.source,
+                                 lambda: _vecmath.jitted(numba, self.region.ftype) if self.uses_vm else {})
         self._serial, self._parallel = env["kernel"], env["kernel_parallel"]
         self._vm = (env["kernel_vm"], env["kernel_vm_parallel"]) if self.uses_vm else None
         xp = self.backend.xp
@@ -298,15 +289,15 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
     calls = sum(sg[0] == "vm" for sg in segs)
     uses_vm = 0 < calls <= VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN and not region.sums and \
         not any(rd.mode == "rowcol" for rd in reads)          # (the strip form reads at i only)
+    out_kinds = ["b" if nodes[i].dtype == "bool" else "f" for i in region.outputs]
+    in_kinds = ["b" if nodes[d].dtype == "bool" else "f" for d in region.inputs]
     if calls > VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN:   # too many to compile: the interpreter
-        tk = _strip_vm.kernel(region, graph, backend, ns, [syms[d] for d in region.inputs], reads,
-                              [syms[i] for i in region.outputs])
+        tk = _strip_vm.kernel(region, backend, ns, [syms[d] for d in region.inputs], reads, in_kinds,
+                              [syms[i] for i in region.outputs], out_kinds)
         if tk is not None:
             return tk
     if uses_vm:
         src.append(_strip_source(segs, outs, kinds, reads, hoist, sig, region.ftype))
-    out_kinds = ["b" if nodes[i].dtype == "bool" else "f" for i in region.outputs]
-    in_kinds = ["b" if nodes[d].dtype == "bool" else "f" for d in region.inputs]
     return Kernel(region, graph, backend, "".join(src), reads, out_kinds, uses_vm, in_kinds, cols,
                   forms if cols is not None else None)
 

@@ -121,7 +121,7 @@ def _hashable(v):
         return ("slice", _hashable(v.start), _hashable(v.stop), _hashable(v.step))
     if t is float or t is complex:
         return (t.__name__, repr(v))        # -0.0 is not 0.0 here (x * -0.0 is not x * 0.0); nan is nan
-    if t in (bool, int, float, complex, str) or v is None or v is Ellipsis or t in (Ref, DTypeName):
+    if t in (bool, int, str) or v is None or v is Ellipsis or t in (Ref, DTypeName):
         return (t.__name__, v)
     raise TypeError("not hashable")      # an opaque value (a callable...): never merged
 

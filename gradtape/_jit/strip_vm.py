@@ -25,12 +25,11 @@ import concurrent.futures
 import hashlib
 import importlib
 import math
-import sys
-import types
 
 from . import threads as _threads
-from .kernel_cache import _cache_file, _first_call, _load_cached
 from . import vecmath as _vecmath
+from .kernel_cache import _warm
+from .kernel_cache import module as _module
 from .scalar import _BOOL1, _FUNCS, PY_PRELUDE, NotScalar
 
 __all__ = ["STRIP", "OPS", "interpreter_source", "interpreter", "Program", "program", "kernel", "TapeKernel"]
@@ -130,22 +129,14 @@ def interpreter(backend):
         return _interp[0]
     numba = importlib.import_module("numba")
     src = interpreter_source()
-    digest = hashlib.sha256(src.encode()).hexdigest()[:32]
-    path = _cache_file("vm_" + digest, src)
-    name = f"gradtape_jit_vm_{digest}"
-    mod = sys.modules.get(name)
-    if mod is None:
-        mod = types.ModuleType(name)
-        mod.__file__ = path
-        mod.__dict__.update(_vecmath.jitted(numba, "float64"))
-        mod._pf, mod._pb = _pointers(numba)
-        exec(compile(src, path, "exec"), mod.__dict__)       # the text made here, not the file's
-        sys.modules[name] = mod
-    run = mod.__dict__["run"]
+    def names():            # what the source calls: vecmath's loops, the address intrinsics
+        pf, pb = _pointers(numba)
+        return {**_vecmath.jitted(numba, "float64"), "_pf": pf, "_pb": pb}
+    path, env = _module("vm_" + hashlib.sha256(src.encode()).hexdigest()[:32], src, names)
+    run = env["run"]
     none = _ints(backend, [0])
-    args = (0, 0, none, none, none, none, _ints(backend, [[1, 0, 0, 0, 0, 0]]), 0, _floats(backend, [0.0]), 1, STRIP)
-    _load_cached(run, args)
-    _first_call(run, *args)
+    _warm(run, 0, 0, none, none, none, none, _ints(backend, [[1, 0, 0, 0, 0, 0]]), 0, _floats(backend, [0.0]), 1,
+          STRIP)
     _interp.append((run, path))
     return _interp[0]
 
@@ -167,9 +158,8 @@ def _pointers(numba):
     return make(types.float64), make(types.uint8)
 
 
-def _ints(backend, rows):
-    a = backend.xp.asarray(rows, dtype=backend.raw.int64)
-    return a if a.ndim == 1 else backend.xp.reshape(a, (-1, 6))
+def _ints(backend, v):
+    return backend.xp.asarray(v, dtype=backend.raw.int64)
 
 
 def _floats(backend, v):
@@ -299,20 +289,13 @@ def _positions(kinds):
     return out
 
 
-def kernel(region, graph, backend, ns, in_syms, reads, out_syms):
-    """The :class:`TapeKernel` of a region (float64; float64 or bool arrays in and out, each input read in full
-    or a single element), or None."""
-    nodes = graph.nodes
-    ok = ("float64", "bool")
-    if region.ftype != "float64" or region.sums or any(nodes[d].dtype not in ok for d in region.inputs) or \
-            any(nodes[i].dtype not in ok for i in region.outputs) or \
-            any(rd.mode not in ("full", "one") for rd in reads):
+def kernel(region, backend, ns, in_syms, reads, in_kinds, out_syms, out_kinds):
+    """The :class:`TapeKernel` of a float64 region (its arrays in and out float64, "f", or bool, "b"; each
+    input read in full or a single element), or None."""
+    if region.ftype != "float64" or region.sums or any(rd.mode not in ("full", "one") for rd in reads):
         return None
-    kind = {"float64": "f", "bool": "b"}
     try:
-        prog = program(ns, [s.text for s in in_syms], [rd.mode for rd in reads],
-                       [kind[nodes[d].dtype] for d in region.inputs], out_syms,
-                       [kind[nodes[i].dtype] for i in region.outputs])
+        prog = program(ns, [s.text for s in in_syms], [rd.mode for rd in reads], in_kinds, out_syms, out_kinds)
     except NotScalar:
         return None
     return TapeKernel(region, backend, prog, reads)
@@ -358,7 +341,7 @@ class TapeKernel:
     def __call__(self, xp, *raws):
         n = self.size
         p = self.prog
-        ins, bins, outs, bouts, keep = [0], [0], [0], [0], []       # (0: a placeholder, never read)
+        ins, bins, outs, bouts, keep = [], [], [], [], []
         for raw, kind in zip(raws, p.in_kinds):
             flat = raw.reshape(-1)
             flat = flat if flat.flags.c_contiguous else flat.copy()
@@ -368,8 +351,8 @@ class TapeKernel:
         for o, kind in zip(res, p.out_kinds):
             (outs if kind == "f" else bouts).append(o.__array_interface__["data"][0])
         b = self.backend
-        args = (_ints(b, ins[1:] or ins), _ints(b, bins[1:] or bins), _ints(b, outs[1:] or outs),
-                _ints(b, bouts[1:] or bouts), self._prog, p.npre, self._consts, p.nslots, STRIP)
+        args = (*[_ints(b, a or [0]) for a in (ins, bins, outs, bouts)],      # ([0]: never read)
+                self._prog, p.npre, self._consts, p.nslots, STRIP)
         nt = _threads.get_num_threads()
         strips = -(-n // STRIP)
         if nt > 1 and strips > 1 and n * len(p.rows) >= PAR_WORK:
