@@ -92,13 +92,13 @@ def _cache_file(digest, source):
     return path
 
 
-def module(digest, source, env=dict):
+def module(digest, source, env, name):
     """(the cache file's path, the globals of the module compiled from ``source``): written to (or checked in)
     :func:`cache_dir` as ``k_<digest>.py`` and compiled from ``source`` itself, never from the file; one module
-    object per digest and process (numba's cache finds a kernel's globals through it). ``env()`` gives the
-    names the source expects to find (numba functions it calls), made only for a new module."""
+    object per process under ``name`` (numba's disk cache records it and finds a kernel's globals through
+    it: an entry cached under one name does not load under another). ``env()`` gives the names the source
+    expects to find (numba functions it calls), made only for a new module."""
     path = _cache_file(digest, source)
-    name = f"gradtape_jit_k_{digest}"
     mod = sys.modules.get(name)
     if mod is None:
         mod = types.ModuleType(name)

@@ -128,7 +128,8 @@ class Kernel:
             return self
         numba = importlib.import_module("numba")
         self.path, env = _module(self.digest, self.source,
-                                 lambda: _vecmath.jitted(numba, self.region.ftype) if self.uses_vm else {})
+                                 lambda: _vecmath.jitted(numba, self.region.ftype) if self.uses_vm else {},
+                                 f"gradtape_jit_k_{self.digest}")
         self._serial, self._parallel = env["kernel"], env["kernel_parallel"]
         self._vm = (env["kernel_vm"], env["kernel_vm_parallel"]) if self.uses_vm else None
         xp = self.backend.xp

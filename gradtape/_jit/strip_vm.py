@@ -132,7 +132,8 @@ def interpreter(backend):
     def names():            # what the source calls: vecmath's loops, the address intrinsics
         pf, pb = _pointers(numba)
         return {**_vecmath.jitted(numba, "float64"), "_pf": pf, "_pb": pb}
-    path, env = _module("vm_" + hashlib.sha256(src.encode()).hexdigest()[:32], src, names)
+    digest = hashlib.sha256(src.encode()).hexdigest()[:32]
+    path, env = _module("vm_" + digest, src, names, f"gradtape_jit_vm_{digest}")
     run = env["run"]
     none = _ints(backend, [0])
     _warm(run, 0, 0, none, none, none, none, _ints(backend, [[1, 0, 0, 0, 0, 0]]), 0, _floats(backend, [0.0]), 1,
