@@ -1,8 +1,9 @@
 """gt.jit's strip interpreter (gradtape/_jit/strip_vm.py): large float64 regions with many vecmath calls run
 as a program of one compiled numba function.
 
-The interpreter normally takes only regions of >= VM_MIN elements with > VM_MAX_CALLS vecmath calls; the
-``forced`` fixture sends every float64 region to it, so the op table's elementwise rows (values, the fused
+The interpreter normally takes only regions with > VM_MAX_CALLS vecmath calls of >= VM_MIN elements or
+>= VM_TAPE_WORK calls x elements (the smaller ones summing an output themselves, region.sums); the
+``forced`` fixture sends every float64 region to it (the interpreter of every opcode), so the op table's elementwise rows (values, the fused
 forward + backward of ``jit(grad)``, second order) run through every opcode, compared with eager. Then the
 edges: sin/cos arguments beyond vecmath's range (redone with libm), signed zero and nan constants, a
 single-element input, an output that is an input or a constant, strided inputs, threads against one thread,
@@ -26,7 +27,8 @@ from gradtape._jit import numba_lower, strip_vm, threads  # noqa: E402
 
 @pytest.fixture
 def forced(monkeypatch):
-    monkeypatch.setattr(numba_lower, "VM_MIN", 0)
+    monkeypatch.setattr(numba_lower, "VM_TAPE_WORK", 0)
+    monkeypatch.setattr(strip_vm, "SPECIALIZE", False)      # one interpreter of every opcode (compiled once)
     monkeypatch.setattr(numba_lower, "VM_MAX_CALLS", -1)
 
 
@@ -106,6 +108,9 @@ def test_every_opcode_runs_in_some_program(forced):
     jf = gt.jit(_logic)
     jf(x, x * 0.5)
     used.update(strip_vm.OPS[r[0]] for p in _programs(jf, x, x * 0.5) for r in p.rows[p.npre:])
+    jf = gt.jit(lambda v: gt.sum(gt.sin(v) * v))        # a small region summing its output (region.sums)
+    _close(jf(x), np.sum(np.sin(gt.to_numpy(x)) * gt.to_numpy(x)), 1e-14)
+    used.update(strip_vm.OPS[r[0]] for p in _programs(jf, x) for r in p.rows[p.npre:])
     p, _ = _direct_program()
     used.update(strip_vm.OPS[r[0]] for r in p.rows[p.npre:])
     assert not set(strip_vm.OPS) - used, sorted(set(strip_vm.OPS) - used)
@@ -140,10 +145,9 @@ def test_logic_opcodes_run_directly():
     xv = np.where(rng.uniform(size=n) < 0.2, 0.0, rng.uniform(-2, 2, n))
     yv, mv = np.array([0.3]), rng.uniform(size=n) < 0.5
     out, cout = np.empty(n), np.empty(n, dtype=bool)
-    addr = lambda *arrs: np.array([a.__array_interface__["data"][0] for a in arrs], dtype=np.int64)  # noqa: E731
+    adr = np.array([a.__array_interface__["data"][0] for a in (xv, yv, mv, out, cout)], dtype=np.int64)
     rows = np.asarray(prog.rows, dtype=np.int64)
-    run(0, n, addr(xv, yv), addr(mv), addr(out), addr(cout), rows, prog.npre, np.asarray(prog.consts or [0.0]),
-        prog.nslots, strip_vm.STRIP)
+    run(0, n, adr, rows, prog.npre, np.asarray(prog.consts or [0.0]), prog.nslots, strip_vm.STRIP)
     want, cwant = ref(xv, yv[0], mv)
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(cout, cwant)
@@ -256,3 +260,66 @@ def test_differential_programs_through_the_interpreter():
         counts, bad = DJ.run(range(200, 240), "general", "cpu")
     assert not bad, f"{len(bad)} programs differ through the interpreter\n\n{bad[0].report()}"
     assert counts["ok"] >= 30, counts
+
+
+def test_the_small_chain_gradient_takes_the_interpreter_unforced():
+    """At 16 elements the chain's gradient (150 vecmath calls x 16 >= VM_TAPE_WORK) is one program too, summing
+    the loss itself (an "s" output), on an interpreter of its own opcodes, called directly (no plan)."""
+    rng = np.random.default_rng(2)
+    c = gt.asarray(rng.uniform(-0.5, 0.5, 16))
+    x = gt.asarray(rng.uniform(-2, 2, 16))
+    vg = gt.jit(gt.value_and_grad(_chain(c)))
+    v, g = vg(x)
+    v0, g0 = gt.value_and_grad(_chain(c))(x)
+    _close(v, v0, 1e-13)
+    _close(g, g0, 1e-12)
+    (t,) = _tape(vg, x)
+    assert t.prog.out_kinds.count("s") == 1 and "sum" in t.prog.ops
+    assert set(t.prog.ops) == {"load", "store", "sum", "mul", "add", "sub", "sin", "cos", "tanh"}, t.prog.ops
+    assert t._run is strip_vm.interpreter(t.backend, t.prog.ops)[0]
+    assert hasattr(vg.lower(x)._entry.exe.fn, "keep")          # TapeKernel.direct's run: no plan around it
+    strided = gt.asarray(np.repeat(gt.to_numpy(x), 2)[::2])         # a strided argument: copied, same result
+    _close(vg(strided)[1], g, 0)
+
+
+def test_specialized_interpreter_equals_the_full_one():
+    """An interpreter of a program's opcodes has only their branches and computes what the full one does."""
+    from gradtape import backends
+    prog, ref = _direct_program()
+    be = backends.get("cpu")
+    small, _ = strip_vm.interpreter(be, prog.ops)
+    full, _ = strip_vm.interpreter(be)
+    src = strip_vm.interpreter_source(prog.ops)
+    assert "# or" in src and "# tanh" not in src and "_vm_sin_a" not in src
+    rng = np.random.default_rng(7)
+    n = 600
+    xv, yv, mv = rng.uniform(-2, 2, n), np.array([0.25]), rng.uniform(size=n) < 0.5
+    got = []
+    for run in (small, full):
+        out, cout = np.empty(n), np.empty(n, dtype=bool)
+        adr = np.array([a.__array_interface__["data"][0] for a in (xv, yv, mv, out, cout)], dtype=np.int64)
+        run(0, n, adr, np.asarray(prog.rows, dtype=np.int64), prog.npre, np.asarray(prog.consts or [0.0]),
+            prog.nslots, strip_vm.STRIP)
+        got.append((out, cout))
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    np.testing.assert_array_equal(got[0][1], got[1][1])
+    np.testing.assert_array_equal(got[0][0], ref(xv, yv[0], mv)[0])
+
+
+@pytest.mark.parametrize("shape", [(4, 8), (33,), (1,)])
+def test_sums_in_the_interpreter_across_strips_and_shapes(forced, shape, monkeypatch):
+    """A region summing outputs itself: over several strips (STRIP=16 here), 2-D, single element; a sum of
+    an input and of a constant output too; the value and gradient against eager."""
+    monkeypatch.setattr(strip_vm, "STRIP", 16)
+    rng = np.random.default_rng(3)
+    x = gt.asarray(rng.uniform(-1, 1, shape))
+
+    def f(v):
+        return gt.sum(gt.exp(v) * 2.0) + gt.sum(v) * 0.5 + gt.sum(gt.ones_like(v) * 3.0)
+    vg = gt.jit(gt.value_and_grad(f))
+    v, g = vg(x)
+    v0, g0 = gt.value_and_grad(f)(x)
+    _close(v, v0, 1e-13)
+    _close(g, g0, 1e-13)
+    ts = _tape(vg, x)
+    assert ts and any("s" in t.prog.out_kinds for t in ts)

@@ -53,7 +53,7 @@ _VM = ("sin", "cos", "tanh", "exp", "expm1", "log")        # vecmath's array loo
 # opcodes: loads and stores (float64 and bool arrays), then the ops (the frequent first: the dispatch is a
 # chain of comparisons)
 _FIRST = ("mul", "add", "sub", "tanh", "sin", "cos", "exp", "div", "neg", "where")
-OPS = ("load", "store", "loadb", "storeb") + _FIRST + tuple(sorted(set(_EXPR) - set(_FIRST)))
+OPS = ("load", "store", "loadb", "storeb", "sum") + _FIRST + tuple(sorted(set(_EXPR) - set(_FIRST)))
 _CODE = {name: k for k, name in enumerate(OPS)}
 _ARITY = {k: max(i for i in range(3) if "{%d}" % i in e) + 1 for k, e in _EXPR.items()}
 
@@ -61,15 +61,17 @@ _ARITY = {k: max(i for i in range(3) if "{%d}" % i in e) + 1 for k, e in _EXPR.i
 def _branch(name):
     """The interpreter's text for one opcode (inside the row loop; bd, ba, bb, bc: rows of the scratch)."""
     if name == "load":
-        return ["src = carray(_pf(ins[x]), hi)", "for j in range(m):", "    bd[j] = src[base + j]"]
+        return ["src = carray(_pf(adr[x]), hi)", "for j in range(m):", "    bd[j] = src[base + j]"]
     if name == "store":
-        return ["dst = carray(_pf(outs[x]), hi)", "for j in range(m):", "    dst[base + j] = ba[j]"]
+        return ["dst = carray(_pf(adr[x]), hi)", "for j in range(m):", "    dst[base + j] = ba[j]"]
     if name == "loadb":
-        return ["srcb = carray(_pb(bins[x]), hi)", "for j in range(m):",
+        return ["srcb = carray(_pb(adr[x]), hi)", "for j in range(m):",
                 "    bd[j] = 1.0 if srcb[base + j] != 0 else 0.0"]
     if name == "storeb":
-        return ["dstb = carray(_pb(bouts[x]), hi)", "for j in range(m):",
+        return ["dstb = carray(_pb(adr[x]), hi)", "for j in range(m):",
                 "    dstb[base + j] = 1 if ba[j] != 0.0 else 0"]
+    if name == "sum":                   # into a float64 accumulator of one element, in element order
+        return ["acc = carray(_pf(adr[x]), 1)", "s = acc[0]", "for j in range(m):", "    s += ba[j]", "acc[0] = s"]
     if name in _VM:
         lines = [f"if _vm_{name}_a(ba, bd, m):" if name in ("sin", "cos") else f"_vm_{name}_a(ba, bd, m)"]
         if name in ("sin", "cos"):      # arguments beyond vecmath's range: the strip with libm
@@ -79,15 +81,20 @@ def _branch(name):
     return ["for j in range(m):", f"    bd[j] = {expr}"]
 
 
-def interpreter_source():
-    """The interpreter's module text (deterministic: its digest names the cache file).
+def interpreter_source(ops=None):
+    """The interpreter's module text for the opcodes ``ops`` (names; None: all of :data:`OPS`), deterministic:
+    its digest names the cache file.
 
     >>> src = interpreter_source()
     >>> "def run(" in src and "_vm_sin_a(ba, bd, m)" in src
     True
+    >>> "_vm_sin_a" in interpreter_source(("load", "store", "mul"))
+    False
     """
     body = []
     for name in OPS:
+        if ops is not None and name not in ops:
+            continue
         cond = "if" if not body else "elif"
         body.append(f"            {cond} op == {_CODE[name]}:     # {name}")
         body += ["                " + ln for ln in _branch(name)]
@@ -96,50 +103,60 @@ def interpreter_source():
             "import math\nimport numpy as np\nfrom numba import carray, njit, float64 as F\n" + PY_PRELUDE + '''
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def run(lo, hi, ins, bins, outs, bouts, prog, npre, consts, nslots, strip):
-    # ins, bins, outs, bouts: the data addresses of the float64 and bool (uint8) arrays, read up to hi
-    buf = np.zeros((nslots, strip), np.float64)
+def run(lo, hi, adr, prog, npre, consts, nslots, strip):
+    # adr: the data addresses of the inputs then the outputs (float64 or bool: uint8), read up to hi
+    # the scratch: nslots rows of w elements (no wider than the range), its rows taken by address (carray: no
+    # reference counts per row, 3.7 ns a row of 16 against 52 for views of a 2-D array); written before read
+    w = max(1, min(strip, hi - lo))
+    buf = np.empty(nslots * w, np.float64)
+    top = buf.ctypes.data
+    row = w * 8
     for k in range(npre):           # constants and single-element inputs (float, bool): filled once
         d, x, op = prog[k, 1], prog[k, 5], prog[k, 0]
-        v = consts[x] if op == 0 else (carray(_pf(ins[x]), 1)[0] if op == 1 else
-                                       (1.0 if carray(_pb(bins[x]), 1)[0] != 0 else 0.0))
-        for j in range(strip):
-            buf[d, j] = v
-    for base in range(lo, hi, strip):
-        m = min(strip, hi - base)
+        v = consts[x] if op == 0 else (carray(_pf(adr[x]), 1)[0] if op == 1 else
+                                       (1.0 if carray(_pb(adr[x]), 1)[0] != 0 else 0.0))
+        bd = carray(_pf(top + d * row), w)
+        for j in range(w):
+            bd[j] = v
+    for base in range(lo, hi, w):
+        m = min(w, hi - base)
         for k in range(npre, prog.shape[0]):
             op = prog[k, 0]
-            bd = buf[prog[k, 1]]
-            ba = buf[prog[k, 2]]
-            bb = buf[prog[k, 3]]
-            bc = buf[prog[k, 4]]
+            bd = carray(_pf(top + prog[k, 1] * row), w)
+            ba = carray(_pf(top + prog[k, 2] * row), w)
+            bb = carray(_pf(top + prog[k, 3] * row), w)
+            bc = carray(_pf(top + prog[k, 4] * row), w)
             x = prog[k, 5]
-''' + "\n".join(body) + "\n    return 0\n")
+''' + "\n".join(body) + "\n    return buf.size      # (buf used last here: alive through the rows)\n")
 
 
-_interp = []
+_interp = {}
+SPECIALIZE = True           # a program runs on an interpreter of its own opcodes (False: all of them; tests)
 
 
-def interpreter(backend):
-    """(``run(lo, hi, ins, bins, outs, bouts, prog, npre, consts, nslots, strip)`` compiled, the source's cache
-    file) for ``backend`` (NumPy's); compiled once into numba's disk cache, in
-    :func:`~gradtape._jit.kernel_cache.cache_dir`. The arrays are passed as int64 arrays of data addresses
-    (numba's typed lists compile their methods anew in every process: 0.4 s)."""
-    if _interp:
-        return _interp[0]
+def interpreter(backend, ops=None):
+    """(``run(lo, hi, adr, prog, npre, consts, nslots, strip)`` compiled, the source's cache file) for
+    ``backend`` (NumPy's) and the opcodes ``ops`` (None: all); each compiled once into numba's disk cache, in
+    :func:`~gradtape._jit.kernel_cache.cache_dir`. The arrays are passed as one int64 array of data addresses
+    (numba's typed lists compile their methods anew in every process: 0.4 s). An interpreter of a program's
+    own opcodes compiles in ~1-2 s cold (each vecmath function ~0.3 s, each other opcode ~0.05 s), all of
+    them in ~5 s."""
+    key = None if ops is None else tuple(sorted(ops))
+    if key in _interp:
+        return _interp[key]
     numba = importlib.import_module("numba")
-    src = interpreter_source()
+    src = interpreter_source(key)
+
     def names():            # what the source calls: vecmath's loops, the address intrinsics
         pf, pb = _pointers(numba)
         return {**_vecmath.jitted(numba, "float64"), "_pf": pf, "_pb": pb}
     digest = hashlib.sha256(src.encode()).hexdigest()[:32]
     path, env = _module("vm_" + digest, src, names, f"gradtape_jit_vm_{digest}")
     run = env["run"]
-    none = _ints(backend, [0])
-    _warm(run, 0, 0, none, none, none, none, _ints(backend, [[1, 0, 0, 0, 0, 0]]), 0, _floats(backend, [0.0]), 1,
+    _warm(run, 0, 0, _ints(backend, [0]), _ints(backend, [[1, 0, 0, 0, 0, 0]]), 0, _floats(backend, [0.0]), 1,
           STRIP)
-    _interp.append((run, path))
-    return _interp[0]
+    _interp[key] = (run, path)
+    return _interp[key]
 
 
 def _pointers(numba):
@@ -169,35 +186,43 @@ def _floats(backend, v):
 
 class Program:
     """A region as interpreter rows: ``rows`` [(op, d, a, b, c, x)] (the first ``npre`` fill slots once: a
-    constant ``consts[x]`` (op 0) or float/bool input x's single element (op 1/2)), ``nslots``, ``in_kinds``,
-    ``out_kinds`` ("f"/"b"); ``listing()`` the rows as text."""
+    constant ``consts[x]`` (op 0) or input x's single element, float or bool (op 1/2)), ``nslots``,
+    ``in_kinds``, ``out_kinds`` ("f"/"b", "s": a float64 sum of the output); ``ops`` the opcodes its body
+    uses; ``listing()`` the rows as text. A row's ``x`` is an address position: input k at k, output j at
+    ``len(in_kinds) + j``."""
 
     def __init__(self, rows, npre, consts, nslots, in_kinds, out_kinds):
         self.rows, self.npre, self.consts, self.nslots = rows, npre, consts, nslots
         self.in_kinds, self.out_kinds = in_kinds, out_kinds
-        self.vm_calls = sum(OPS[r[0]] in _VM for r in rows)
+        self.vm_calls = sum(OPS[r[0]] in _VM for r in rows[npre:])
+        self.ops = tuple(sorted({OPS[r[0]] for r in rows[npre:]}))
 
     def listing(self):
         """The program as text, one row a line (``s3 = sin(s1)``; slot numbers, not variables)."""
-        out = []
+        out, nin = [], len(self.in_kinds)
         for k, (op, d, a, b, c, x) in enumerate(self.rows):
+            name = OPS[op]
             if k < self.npre:
                 out.append(f"s{d} = " + (f"const {self.consts[x]!r}" if op == 0 else
                                          (f"in{x}[0]" if op == 1 else f"bool_in{x}[0]")))
-            elif OPS[op] in ("load", "loadb"):
-                out.append(f"s{d} = {'' if OPS[op] == 'load' else 'bool_'}in{x}[i]")
-            elif OPS[op] in ("store", "storeb"):
-                out.append(f"{'' if OPS[op] == 'store' else 'bool_'}out{x}[i] = s{a}")
+            elif name in ("load", "loadb"):
+                out.append(f"s{d} = {'' if name == 'load' else 'bool_'}in{x}[i]")
+            elif name in ("store", "storeb"):
+                out.append(f"{'' if name == 'store' else 'bool_'}out{x - nin}[i] = s{a}")
+            elif name == "sum":
+                out.append(f"out{x - nin} += s{a}[i]")
             else:
-                out.append(f"s{d} = {OPS[op]}(" + ", ".join(f"s{v}" for v in (a, b, c)[:_ARITY[OPS[op]]]) + ")")
+                out.append(f"s{d} = {name}(" + ", ".join(f"s{v}" for v in (a, b, c)[:_ARITY[name]]) + ")")
         return "\n".join(out)
+
+
+_STORE = {"f": _CODE["store"], "b": _CODE["storeb"], "s": _CODE["sum"]}
 
 
 def program(ns, in_names, in_modes, in_kinds, out_syms, out_kinds):
     """The :class:`Program` of a region's statements (``ns``: its :class:`~gradtape._jit.scalar.ScalarNS`, the
-    inputs' symbol names, read modes "full"/"one" and kinds "f"/"b", the outputs' symbols and kinds);
-    NotScalar where a statement or an input has no form here. An input's or output's ``x`` is its position
-    among those of its kind."""
+    inputs' symbol names, read modes "full"/"one" and kinds "f"/"b", the outputs' symbols and kinds "f"/"b"/"s");
+    NotScalar where a statement or an input has no form here."""
     if len(ns.forms) != len(ns.lines):
         raise NotScalar("statements without a structured form")
     uses = {}
@@ -236,28 +261,26 @@ def program(ns, in_names, in_modes, in_kinds, out_syms, out_kinds):
     for s in [s for _, args in ns.forms for s in args] + list(out_syms):
         if s.value is not None:             # every constant's slot first: filled once, never reused
             operand(s)
-    pos = _positions(in_kinds)
     for k, (name, mode, kind) in enumerate(zip(in_names, in_modes, in_kinds)):
         if name not in uses:
             continue
         d = new()
         slot[name] = d
         if mode == "one":
-            pre.append((1 if kind == "f" else 2, d, 0, 0, 0, pos[k]))
+            pre.append((1 if kind == "f" else 2, d, 0, 0, 0, k))
             fixed.add(d)
         elif mode == "full":
-            body.append((_CODE["load" if kind == "f" else "loadb"], d, 0, 0, 0, pos[k]))
+            body.append((_CODE["load" if kind == "f" else "loadb"], d, 0, 0, 0, k))
         else:
             raise NotScalar(f"an input read as {mode}")
     stores = {}
     for j, s in enumerate(out_syms):
         stores.setdefault(s.text if s.value is None else ("lit", j), []).append(j)
-
-    opos = _positions(out_kinds)
+    nin = len(in_names)
 
     def store(key, d):
         for j in stores.get(key, ()):
-            body.append((_CODE["store" if out_kinds[j] == "f" else "storeb"], 0, d, 0, 0, opos[j]))
+            body.append((_STORE[out_kinds[j]], 0, d, 0, 0, nin + j))
 
     for name in in_names:
         if name in slot:
@@ -280,21 +303,12 @@ def program(ns, in_names, in_modes, in_kinds, out_syms, out_kinds):
     return Program(rows, len(pre), consts, max(nslots, 1), list(in_kinds), list(out_kinds))
 
 
-def _positions(kinds):
-    """Each entry's position among the entries of its kind."""
-    seen = {"f": 0, "b": 0}
-    out = []
-    for k in kinds:
-        out.append(seen[k])
-        seen[k] += 1
-    return out
-
-
 def kernel(region, backend, ns, in_syms, reads, in_kinds, out_syms, out_kinds):
-    """The :class:`TapeKernel` of a float64 region (its arrays in and out float64, "f", or bool, "b"; each
-    input read in full or a single element), or None."""
-    if region.ftype != "float64" or region.sums or any(rd.mode not in ("full", "one") for rd in reads):
+    """The :class:`TapeKernel` of a float64 region (its arrays in and out float64, "f", or bool, "b"; the
+    outputs the region sums, ``region.sums``, "s"; each input read in full or a single element), or None."""
+    if region.ftype != "float64" or any(rd.mode not in ("full", "one") for rd in reads):
         return None
+    out_kinds = ["s" if k in region.sums else kind for k, kind in enumerate(out_kinds)]
     try:
         prog = program(ns, [s.text for s in in_syms], [rd.mode for rd in reads], in_kinds, out_syms, out_kinds)
     except NotScalar:
@@ -315,7 +329,7 @@ def _executor(n):
 
 class TapeKernel:
     """A region run by the strip interpreter: the interface of :class:`gradtape._jit.numba_lower.Kernel`
-    (``load()``, ``kernel(xp, *raws)``, ``source``: the program's listing)."""
+    (``load()``, ``kernel(xp, *raws)``, ``direct(srcs)``, ``source``: the program's listing)."""
 
     uses_vm, cols, forms = True, None, None
 
@@ -330,33 +344,47 @@ class TapeKernel:
 
     def load(self):
         if self._run is None:
-            self._run, self.path = interpreter(self.backend)
-            self._dt = {"f": self.backend.raw.float64, "b": self.backend.raw.bool}
-            self._prog = _ints(self.backend, self.prog.rows)
-            self._consts = _floats(self.backend, self.prog.consts or [0.0])
+            p, raw, xp = self.prog, self.backend.raw, self.backend.xp
+            self._run, self.path = interpreter(self.backend, p.ops if SPECIALIZE else None)
+            self._prog = _ints(self.backend, p.rows)
+            self._consts = _floats(self.backend, p.consts or [0.0])
+            # NumPy's own constructors (array_api_compat's wrappers cost ~1.5 us a call)
+            self._array, self._new, self._i64, self._f64, self._b = xp.array, xp.ndarray, raw.int64, raw.float64, \
+                raw.bool
+            # the float outputs (and sums) in one block, one address: [(kind, offset in the block)]
+            self._outs, self._nf = [], 0
+            for k in p.out_kinds:
+                self._outs.append((k, self._nf))
+                self._nf += 0 if k == "b" else (1 if k == "s" else self.size)
+            self._sums = [off for k, off in self._outs if k == "s"]
+            self._serial_only = bool(self._sums)        # a sum's accumulator: one range, in element order
         return self
 
-    def direct(self, srcs):
-        return None
+    def _flat(self, raw):
+        """An input as the C-contiguous 1-D array the interpreter reads."""
+        flat = raw.reshape(-1)
+        return flat if flat.flags.c_contiguous else flat.copy()
 
-    def __call__(self, xp, *raws):
-        n = self.size
-        p = self.prog
-        ins, bins, outs, bouts, keep = [], [], [], [], []
-        for raw, kind in zip(raws, p.in_kinds):
-            flat = raw.reshape(-1)
-            flat = flat if flat.flags.c_contiguous else flat.copy()
-            keep.append(flat)                   # alive through the call: the kernel reads its address
-            (ins if kind == "f" else bins).append(flat.__array_interface__["data"][0])
-        res = [xp.empty((n,), dtype=self._dt[kind]) for kind in p.out_kinds]
-        for o, kind in zip(res, p.out_kinds):
-            (outs if kind == "f" else bouts).append(o.__array_interface__["data"][0])
-        b = self.backend
-        args = (*[_ints(b, a or [0]) for a in (ins, bins, outs, bouts)],      # ([0]: never read)
-                self._prog, p.npre, self._consts, p.nslots, STRIP)
-        nt = _threads.get_num_threads()
-        strips = -(-n // STRIP)
-        if nt > 1 and strips > 1 and n * len(p.rows) >= PAR_WORK:
+    def _go(self, adr_in):
+        """The outputs, the program run over the inputs at the data addresses ``adr_in`` (the caller keeps
+        those arrays alive through the call)."""
+        n, p, new = self.size, self.prog, self._new
+        blk = new(self._nf, self._f64)
+        for off in self._sums:
+            blk[off] = 0.0
+        base = blk.ctypes.data
+        res, adr = [], list(adr_in)
+        for k, off in self._outs:
+            if k == "b":
+                o = new(n, self._b)
+                adr.append(o.ctypes.data)
+            else:
+                o = None if k == "s" else blk[off:off + n]          # (a sum: read after the run)
+                adr.append(base + 8 * off)
+            res.append(o)
+        args = (self._array(adr, self._i64), self._prog, p.npre, self._consts, p.nslots, STRIP)
+        if n * len(p.rows) >= PAR_WORK and n > STRIP and not self._serial_only and _threads.get_num_threads() > 1:
+            nt, strips = _threads.get_num_threads(), -(-n // STRIP)
             per = -(-strips // nt) * STRIP
             futs = [_executor(nt).submit(self._run, lo, min(n, lo + per), *args) for lo in range(0, n, per)]
             for f in futs:
@@ -364,5 +392,26 @@ class TapeKernel:
         else:
             self._run(0, n, *args)
         shape = self.region.shape
-        return res[0].reshape(shape) if len(res) == 1 else tuple(o.reshape(shape) for o in res)
+        return [blk[off] if k == "s" else (o if len(shape) == 1 else o.reshape(shape))
+                for o, (k, off) in zip(res, self._outs)]
 
+    def __call__(self, xp, *raws):
+        flats = [self._flat(r) for r in raws]
+        res = self._go([a.ctypes.data for a in flats])
+        return res[0] if len(res) == 1 else tuple(res)
+
+    def direct(self, srcs):
+        """``run(*raws) -> tuple of outputs`` reading input k from ``raws[srcs[k]]`` (an int) or the array
+        ``srcs[k]`` (a constant, its address read once): the program run with no plan around it."""
+        keep = [None if type(v) is int else self._flat(v) for v in srcs]      # the constants, alive with run
+        adr0 = [0 if a is None else a.ctypes.data for a in keep]
+        pos = tuple((j, v) for j, v in enumerate(srcs) if type(v) is int)
+        go, flat = self._go, self._flat
+
+        def run(*raws):
+            adr, alive = adr0.copy(), [flat(raws[k]) for _, k in pos]
+            for (j, _), a in zip(pos, alive):
+                adr[j] = a.ctypes.data
+            return tuple(go(adr))
+        run.keep = keep
+        return run

@@ -109,14 +109,16 @@ def _eager(prog, backend):
 @contextlib.contextmanager
 def strip_vm_forced():
     """Every float64 region of a NumPy ``gt.jit`` lowering run by the strip interpreter
-    (gradtape/_jit/strip_vm.py), not only the large ones with many vecmath calls."""
+    (gradtape/_jit/strip_vm.py), not only those with many vecmath calls: the interpreter of every opcode (one
+    compile, not one per program's opcodes)."""
     from gradtape._jit import numba_lower as NL
-    old = NL.VM_MIN, NL.VM_MAX_CALLS
-    NL.VM_MIN, NL.VM_MAX_CALLS = 0, -1
+    from gradtape._jit import strip_vm as SV
+    old = NL.VM_TAPE_WORK, NL.VM_MAX_CALLS, SV.SPECIALIZE
+    NL.VM_TAPE_WORK, NL.VM_MAX_CALLS, SV.SPECIALIZE = 0, -1, False
     try:
         yield
     finally:
-        NL.VM_MIN, NL.VM_MAX_CALLS = old
+        NL.VM_TAPE_WORK, NL.VM_MAX_CALLS, SV.SPECIALIZE = old
 
 
 def run(seeds, kind="general", backend="strict"):
