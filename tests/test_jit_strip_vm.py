@@ -323,3 +323,20 @@ def test_sums_in_the_interpreter_across_strips_and_shapes(forced, shape, monkeyp
     _close(g, g0, 1e-13)
     ts = _tape(vg, x)
     assert ts and any("s" in t.prog.out_kinds for t in ts)
+
+
+def test_read_only_arguments_and_their_addresses():
+    """The interpreter reads arrays by address: a read-only argument (no writable buffer view) gives the same
+    address through the fallback, and the same result."""
+    rng = np.random.default_rng(4)
+    xv = rng.uniform(-2, 2, 16)
+    ro = xv.copy()
+    ro.setflags(write=False)
+    assert strip_vm._address(ro) == ro.ctypes.data and strip_vm._address(xv) == xv.ctypes.data
+    assert strip_vm._address(xv[3:]) == xv.ctypes.data + 24
+    c = gt.asarray(rng.uniform(-0.5, 0.5, 16))
+    vg = gt.jit(gt.value_and_grad(_chain(c)))
+    a, b = vg(gt.asarray(xv)), vg(gt.asarray(ro))
+    assert _tape(vg, gt.asarray(ro))
+    _close(a[0], b[0], 0)
+    _close(a[1], b[1], 0)

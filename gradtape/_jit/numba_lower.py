@@ -302,8 +302,9 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
                               [syms[i] for i in region.outputs], out_kinds)
         if tk is not None:
             return tk
-    if uses_vm:
-        src.append(_strip_source(segs, outs, kinds, reads, hoist, sig, region.ftype))
+    if uses_vm:         # (vecmath's digest: its compiled loops are linked into the kernel's cache entry)
+        src.append(_strip_source(segs, outs, kinds, reads, hoist, sig, region.ftype) +
+                   f"\n# vecmath {_vecmath.digest()}\n")
     return Kernel(region, graph, backend, "".join(src), reads, out_kinds, uses_vm, in_kinds, cols,
                   forms if cols is not None else None)
 
