@@ -311,3 +311,32 @@ def test_benchmark_quick_smoke(tmp_path):
                        capture_output=True, text=True, timeout=240, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert r.returncode == 0, r.stderr[-2000:]
     assert out.exists() and "gt.jit" in r.stdout
+
+
+_STALE = """
+import sys
+import numpy as np
+from gradtape._jit import kernel_cache as KC
+src = "from numba import njit\\n@njit(cache=True)\\ndef run(a):\\n    return a.sum() * 2.0\\n"
+path, env = KC.module("stale_test", src, lambda: {}, sys.argv[1])
+KC._warm(env["run"], np.ones(3))
+print(env["run"](np.ones(3)), KC.LOADS[-1])
+"""
+
+
+def test_a_cache_entry_of_another_module_name_is_recompiled(tmp_path):
+    """numba's disk cache records a kernel's module name; an entry written under another name (another
+    gradtape version's naming) does not load (ModuleNotFoundError): it is dropped and the kernel compiled
+    again, then cached under the new name."""
+    env = dict(os.environ, GRADTAPE_CACHE_DIR=str(tmp_path))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(name):
+        r = subprocess.run([sys.executable, "-c", _STALE, name], env=env, cwd=root, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout.split()
+    assert run("gradtape_stale_a") == ["6.0", "compiled"]
+    assert run("gradtape_stale_a") == ["6.0", "cache"]
+    assert run("gradtape_stale_b") == ["6.0", "recompiled"]
+    assert run("gradtape_stale_b") == ["6.0", "cache"]

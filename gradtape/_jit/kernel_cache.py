@@ -31,9 +31,21 @@ LOADS = collections.deque(maxlen=64)     # how the latest kernels came: "cache" 
 
 def _warm(fn, *args):
     """Call the kernel ``fn`` once on ``args`` (n = 0: nothing runs), loading its entry from numba's disk
-    cache first where there is one (:func:`_load_cached`), else compiling it (and caching it)."""
+    cache first where there is one (:func:`_load_cached`), else compiling it (and caching it).
+
+    An entry numba cannot load (one written under another module name, say by another version of gradtape:
+    numba looks the module up by that name, ModuleNotFoundError) is dropped: numba's index of the function
+    is emptied and the kernel compiled afresh; an error that comes again is raised."""
     got = _load_cached(fn, args)
-    _first_call(fn, *args)
+    try:
+        _first_call(fn, *args)
+    except Exception:               # noqa: BLE001 - raised again below unless a fresh compile mends it
+        if got or fn.signatures or getattr(fn, "_cache", None) is None:
+            raise
+        fn._cache.flush()
+        _first_call(fn, *args)
+        LOADS.append("recompiled")
+        return
     LOADS.append("cache" if got or fn.stats.cache_hits else "compiled")
 
 
