@@ -201,11 +201,13 @@ print(imp, (t1 - t0) - (t2 - t1))
 
 def compile_times(repeats=3):
     """Seconds of the first call of the jitted chain gradient less one warm call, each in a new process: cold
-    (an empty cache directory) and from the disk cache (the same directory again; the median of ``repeats``
-    processes); numba's import (before the clock) on its own."""
+    (empty cache directories, gradtape's and numba's) and from the disk cache (the same directories again;
+    the median of ``repeats`` processes); numba's import (before the clock) on its own."""
     cold, warm, imp = None, [], []
     with tempfile.TemporaryDirectory() as d:
-        env = dict(os.environ, GRADTAPE_CACHE_DIR=d)
+        # (numba's own cache too: vecmath's functions, compiled into the interpreter, are cached next to their
+        # source otherwise, and a cold run would find them)
+        env = dict(os.environ, GRADTAPE_CACHE_DIR=d, NUMBA_CACHE_DIR=os.path.join(d, "numba"))
         for k in range(1 + repeats):
             r = subprocess.run([sys.executable, "-c", _COMPILE], env=env, capture_output=True, text=True,
                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=600)
