@@ -19,7 +19,9 @@ more than one thread is set, the serial loop otherwise (the pool's start costs ~
 A large region with a few ``exp``/``expm1``/``tanh``/``sin``/``cos``/``log`` (:data:`VM_MIN`, :data:`VM_MAX_CALLS`)
 also gets a strip form using :mod:`gradtape._jit.vecmath`: the statements between two such calls run as one
 loop over a strip of :data:`STRIP` elements, each call as a vectorised loop over float64 strip buffers. It is
-used unless a sin/cos argument is beyond vecmath's range (then the region runs again with libm).
+used unless a sin/cos argument is beyond vecmath's range (then the region runs again with libm). A float64
+region with more calls (from :data:`VM_MIN` elements, or :data:`VM_TAPE_WORK` calls x elements) is a program
+of the strip interpreter instead (:mod:`gradtape._jit.strip_vm`).
 
 Size: ~560 lines; the kernel generator (its flat, grid and strip forms) and its file cache belong together.
 """

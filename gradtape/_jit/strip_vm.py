@@ -1,23 +1,27 @@
-"""A strip interpreter for large float64 regions with many transcendental calls (one compiled function for all).
+"""A strip interpreter for float64 regions with many transcendental calls (one compiled function per opcode set).
 
 A region of the 200-op chain's gradient has ~150 ``sin``/``tanh``/``cos`` calls: the per-region strip form of
 :mod:`~gradtape._jit.numba_lower` would take numba minutes to compile, so such regions ran with scalar libm.
-Here a region becomes a *program* instead: rows ``(op, d, a, b, c, x)`` over slots, the rows of a
-``(slots, STRIP)`` float64 scratch array (bools are 1.0/0.0). One numba function, :func:`interpreter`, runs
-any program strip by strip: for each strip of :data:`STRIP` elements, each row is one loop over the strip, so
-the loops of ``sin``/``tanh``/``exp``... are :mod:`~gradtape._jit.vecmath`'s vectorised ones and the
-arithmetic loops vectorise too; the dispatch costs once per row and strip. The interpreter is compiled once
-per machine (numba's disk cache) and a new region only builds its program (microseconds).
+Here a region becomes a *program* instead: rows ``(op, d, a, b, c, x)`` over slots, the rows of a float64
+scratch of ``slots x w`` elements (w: :data:`STRIP`, or the range if smaller; bools are 1.0/0.0), taken by
+address (``carray``: no reference counting per row). A numba function, :func:`interpreter`, runs any program
+of its opcodes strip by strip: for each strip, each row is one loop over it, so the loops of
+``sin``/``tanh``/``exp``... are :mod:`~gradtape._jit.vecmath`'s vectorised ones and the arithmetic loops
+vectorise too; the dispatch costs once per row and strip (~4 ns for an arithmetic row of 16 elements). An
+output the region sums (``region.sums``) is accumulated by the program itself, in element order. Each
+interpreter is compiled once per machine and opcode set (numba's disk cache; ~1-2 s cold for a program's own
+opcodes, ~5 s for all of them) and a new region only builds its program (microseconds).
 
 Its source is generated from :mod:`~gradtape._jit.scalar`'s templates (``_FUNCS``, the operators), written to
 the cache directory like a kernel's and compiled from the generated text. A program is data: integers and
 constants in arrays, never code. sin/cos arguments beyond :data:`vecmath.TRIG_LIMIT` are recomputed per
 strip with libm (the row's output slot is never one of its inputs).
 
-Used for float64 regions of at least ``numba_lower.VM_MIN`` elements with more than ``numba_lower.
-VM_MAX_CALLS`` vecmath calls, with float64 or bool arrays in and out, each input read in full or a single
-element (:func:`kernel`); threads run contiguous ranges of strips (``nogil``, a thread pool of
-:func:`gradtape._jit.threads.get_num_threads` threads).
+Used for float64 regions with more than ``numba_lower.VM_MAX_CALLS`` vecmath calls of at least
+``numba_lower.VM_MIN`` elements or ``numba_lower.VM_TAPE_WORK`` calls x elements, with float64 or bool
+arrays in and out, each input read in full or a single element (:func:`kernel`); a graph that is one such
+region calls it directly (:meth:`TapeKernel.direct`). Threads run contiguous ranges of strips (``nogil``, a
+thread pool of :func:`gradtape._jit.threads.get_num_threads` threads; not for a program with a sum).
 """
 from __future__ import annotations
 
