@@ -3,8 +3,9 @@ as a program of one compiled numba function.
 
 The interpreter normally takes only regions with > VM_MAX_CALLS vecmath calls of >= VM_MIN elements or
 >= VM_TAPE_WORK calls x elements (the smaller ones summing an output themselves, region.sums); the
-``forced`` fixture sends every float64 region to it (the interpreter of every opcode), so the op table's elementwise rows (values, the fused
-forward + backward of ``jit(grad)``, second order) run through every opcode, compared with eager. Then the
+``forced`` fixture sends every float64 region to it (the interpreter of every opcode), so the op table's
+elementwise rows (values, the fused forward + backward of ``jit(grad)``, second order) run through every
+opcode, compared with eager. Then the
 edges: sin/cos arguments beyond vecmath's range (redone with libm), signed zero and nan constants, a
 single-element input, an output that is an input or a constant, strided inputs, threads against one thread,
 and the 200-op chain itself at its real size class. The differential fuzzer runs through it too
