@@ -341,3 +341,18 @@ def test_read_only_arguments_and_their_addresses():
     assert _tape(vg, gt.asarray(ro))
     _close(a[0], b[0], 0)
     _close(a[1], b[1], 0)
+
+
+@pytest.mark.parametrize("n", [8, strip_vm.BLOCK_MAX + 5])
+def test_float_outputs_share_one_block_only_when_small(forced, n):
+    """Small float outputs come from one allocation (one address to read); large ones each have their own
+    (the plan frees each after its last use), and none overlaps another."""
+    x = gt.asarray(np.linspace(-1, 1, n))
+    jf = gt.jit(lambda v: (gt.sin(v) * 2.0, gt.cos(v) + 1.0))
+    a, b = (gt.to_numpy(t) for t in jf(x))
+    assert _tape(jf, x)
+    np.testing.assert_allclose(a, np.sin(gt.to_numpy(x)) * 2.0, rtol=1e-14)
+    np.testing.assert_allclose(b, np.cos(gt.to_numpy(x)) + 1.0, rtol=1e-14)
+    assert not np.shares_memory(a, b)
+    shared = a.base is not None and a.base is b.base
+    assert shared == (n <= strip_vm.BLOCK_MAX), (n, a.base is None)

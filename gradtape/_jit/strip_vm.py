@@ -40,6 +40,7 @@ from .scalar import _BOOL1, _FUNCS, PY_PRELUDE, NotScalar
 __all__ = ["STRIP", "OPS", "interpreter_source", "interpreter", "Program", "program", "kernel", "TapeKernel"]
 
 STRIP = 256                 # elements per strip (a program's slots stay in L1/L2)
+BLOCK_MAX = 1 << 12         # float outputs of up to this many elements share one allocation (one address)
 PAR_WORK = 1 << 23          # element-ops from which a program's strips are split over threads
 
 # each op's per-element expression: {0} {1} {2} the operands (rows of the scratch array at j)
@@ -366,11 +367,13 @@ class TapeKernel:
             # NumPy's own constructors (array_api_compat's wrappers cost ~1.5 us a call)
             self._array, self._new, self._i64, self._f64, self._b = xp.array, xp.ndarray, raw.int64, raw.float64, \
                 raw.bool
-            # the float outputs (and sums) in one block, one address: [(kind, offset in the block)]
+            # small float outputs (and sums) in one block, one address: [(kind, offset in the block)]; large
+            # ones each their own array (the plan frees each after its last use)
             self._outs, self._nf = [], 0
             for k in p.out_kinds:
-                self._outs.append((k, self._nf))
-                self._nf += 0 if k == "b" else (1 if k == "s" else self.size)
+                blocked = k == "s" or (k == "f" and self.size <= BLOCK_MAX)
+                self._outs.append((k if blocked else k.upper(), self._nf))
+                self._nf += (1 if k == "s" else self.size) if blocked else 0
             self._sums = [off for k, off in self._outs if k == "s"]
             # threads: from PAR_WORK element-ops and more than one strip; not with a sum's accumulator (one
             # range, in element order)
@@ -392,8 +395,8 @@ class TapeKernel:
         base = _address(blk)
         res, adr = [], list(adr_in)
         for k, off in self._outs:
-            if k == "b":
-                o = new(n, self._b)
+            if k in ("B", "F"):
+                o = new(n, self._b if k == "B" else self._f64)
                 adr.append(_address(o))
             else:
                 o = None if k == "s" else blk[off:off + n]          # (a sum: read after the run)
