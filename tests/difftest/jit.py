@@ -107,14 +107,14 @@ def _eager(prog, backend):
 
 
 @contextlib.contextmanager
-def strip_vm_forced():
+def strip_vm_forced(specialize=False):
     """Every float64 region of a NumPy ``gt.jit`` lowering run by the strip interpreter
     (gradtape/_jit/strip_vm.py), not only those with many vecmath calls: the interpreter of every opcode (one
-    compile, not one per program's opcodes)."""
+    compile), or with ``specialize`` each program's own opcodes' (as unforced; one compile per opcode set)."""
     from gradtape._jit import numba_lower as NL
     from gradtape._jit import strip_vm as SV
     old = NL.VM_TAPE_WORK, NL.VM_MAX_CALLS, SV.SPECIALIZE
-    NL.VM_TAPE_WORK, NL.VM_MAX_CALLS, SV.SPECIALIZE = 0, -1, False
+    NL.VM_TAPE_WORK, NL.VM_MAX_CALLS, SV.SPECIALIZE = 0, -1, specialize
     try:
         yield
     finally:
@@ -141,9 +141,11 @@ def main(argv=None):
     ap.add_argument("--max-report", type=int, default=10)
     ap.add_argument("--strip-vm", action="store_true", help="every float64 region through the strip interpreter "
                     "(--backend cpu)")
+    ap.add_argument("--specialize", action="store_true", help="with --strip-vm: the interpreter of each "
+                    "program's opcodes, as unforced (a compile per opcode set), not the one of all")
     a = ap.parse_args(argv)
     t0 = time.time()
-    with strip_vm_forced() if a.strip_vm else contextlib.nullcontext():
+    with strip_vm_forced(a.specialize) if a.strip_vm else contextlib.nullcontext():
         counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend)
     for r in bad[:a.max_report]:
         print(r.report() + "\n" + "=" * 100, flush=True)
