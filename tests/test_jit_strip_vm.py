@@ -356,3 +356,21 @@ def test_float_outputs_share_one_block_only_when_small(forced, n):
     assert not np.shares_memory(a, b)
     shared = a.base is not None and a.base is b.base
     assert shared == (n <= strip_vm.BLOCK_MAX), (n, a.base is None)
+
+
+def test_the_small_chain_second_order_and_vmap_through_the_interpreter():
+    """jit of a gradient of the small chain's gradient (second order), grad of a jitted chain, and vmap of
+    jit(grad): each through interpreter programs, equal to eager."""
+    rng = np.random.default_rng(8)
+    c = gt.asarray(rng.uniform(-0.5, 0.5, 16))
+    x = gt.asarray(rng.uniform(-2, 2, 16))
+    f = _chain(c)
+
+    def dot(v):
+        return gt.sum(gt.grad(f)(v) * v)
+    jh = gt.jit(gt.grad(dot))
+    _close(jh(x), gt.grad(dot)(x), 1e-11)
+    assert _tape(jh, x)
+    _close(gt.grad(gt.jit(f))(x), gt.grad(f)(x), 1e-12)
+    xs = gt.stack([x, x * 0.5])
+    _close(gt.vmap(gt.jit(gt.grad(f)))(xs)[1], gt.grad(f)(x * 0.5), 1e-12)
