@@ -2,14 +2,14 @@
 as a program of one compiled numba function.
 
 The interpreter normally takes only regions with > VM_MAX_CALLS vecmath calls of >= VM_MIN elements or
->= VM_TAPE_WORK calls x elements (the smaller ones summing an output themselves, region.sums); the
-``forced`` fixture sends every float64 region to it (the interpreter of every opcode), so the op table's
-elementwise rows (values, the fused forward + backward of ``jit(grad)``, second order) run through every
-opcode, compared with eager. Then the
-edges: sin/cos arguments beyond vecmath's range (redone with libm), signed zero and nan constants, a
-single-element input, an output that is an input or a constant, strided inputs, threads against one thread,
-and the 200-op chain itself at its real size class. The differential fuzzer runs through it too
-(``python -m tests.difftest.jit --backend cpu --strip-vm``; 40 programs here).
+>= VM_TAPE_WORK calls x elements of >= VM_TAPE_MIN (the smaller ones summing an output themselves,
+region.sums); the ``forced`` fixture sends every float64 region to it (the interpreter of every
+opcode), so the op table's elementwise rows (values, the fused forward + backward of ``jit(grad)``, second
+order) run through every opcode, compared with eager. Then the edges: sin/cos arguments beyond vecmath's
+range (redone with libm), signed zero and nan constants, a single-element input, an output that is an
+input or a constant, strided and read-only inputs, threads against one thread, sums, the output block, and
+the 200-op chain itself at its real size classes. The differential fuzzer runs through it too
+(``python -m tests.difftest.jit --backend cpu --strip-vm [--specialize]``; 40 programs here).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from gradtape._jit import numba_lower, strip_vm, threads  # noqa: E402
 @pytest.fixture
 def forced(monkeypatch):
     monkeypatch.setattr(numba_lower, "VM_TAPE_WORK", 0)
+    monkeypatch.setattr(numba_lower, "VM_TAPE_MIN", 0)
     monkeypatch.setattr(strip_vm, "SPECIALIZE", False)      # one interpreter of every opcode (compiled once)
     monkeypatch.setattr(numba_lower, "VM_MAX_CALLS", -1)
 
@@ -374,3 +375,17 @@ def test_the_small_chain_second_order_and_vmap_through_the_interpreter():
     _close(gt.grad(gt.jit(f))(x), gt.grad(f)(x), 1e-12)
     xs = gt.stack([x, x * 0.5])
     _close(gt.vmap(gt.jit(gt.grad(f)))(xs)[1], gt.grad(f)(x * 0.5), 1e-12)
+
+
+@pytest.mark.parametrize("n, cycles, tape", [(2, 400, False), (16, 50, True), (16, 4, False)])
+def test_which_small_regions_take_the_interpreter(n, cycles, tape):
+    """Unforced: from VM_TAPE_MIN elements and VM_TAPE_WORK calls x elements (the libm kernel is faster below:
+    a 2-element chain of 1,200 calls), with the same results either way."""
+    c = gt.asarray(np.full(n, 0.1))
+    x = gt.asarray(np.linspace(0.1, 0.5, n))
+    vg = gt.jit(gt.value_and_grad(_chain(c, cycles)))
+    v, g = vg(x)
+    assert bool(_tape(vg, x)) == tape
+    v0, g0 = gt.value_and_grad(_chain(c, cycles))(x)
+    _close(v, v0, 1e-12)
+    _close(g, g0, 1e-11)

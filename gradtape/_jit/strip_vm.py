@@ -18,7 +18,8 @@ constants in arrays, never code. sin/cos arguments beyond :data:`vecmath.TRIG_LI
 strip with libm (the row's output slot is never one of its inputs).
 
 Used for float64 regions with more than ``numba_lower.VM_MAX_CALLS`` vecmath calls of at least
-``numba_lower.VM_MIN`` elements or ``numba_lower.VM_TAPE_WORK`` calls x elements, with float64 or bool
+``numba_lower.VM_MIN`` elements or ``numba_lower.VM_TAPE_WORK`` calls x elements (of at least
+``numba_lower.VM_TAPE_MIN``), with float64 or bool
 arrays in and out, each input read in full or a single element (:func:`kernel`); a graph that is one such
 region calls it directly (:meth:`TapeKernel.direct`). Threads run contiguous ranges of strips (``nogil``, a
 thread pool of :func:`gradtape._jit.threads.get_num_threads` threads; not for a program with a sum).

@@ -113,12 +113,12 @@ def strip_vm_forced(specialize=False):
     compile), or with ``specialize`` each program's own opcodes' (as unforced; one compile per opcode set)."""
     from gradtape._jit import numba_lower as NL
     from gradtape._jit import strip_vm as SV
-    old = NL.VM_TAPE_WORK, NL.VM_MAX_CALLS, SV.SPECIALIZE
-    NL.VM_TAPE_WORK, NL.VM_MAX_CALLS, SV.SPECIALIZE = 0, -1, specialize
+    old = NL.VM_TAPE_WORK, NL.VM_TAPE_MIN, NL.VM_MAX_CALLS, SV.SPECIALIZE
+    NL.VM_TAPE_WORK, NL.VM_TAPE_MIN, NL.VM_MAX_CALLS, SV.SPECIALIZE = 0, 0, -1, specialize
     try:
         yield
     finally:
-        NL.VM_TAPE_WORK, NL.VM_MAX_CALLS, SV.SPECIALIZE = old
+        NL.VM_TAPE_WORK, NL.VM_TAPE_MIN, NL.VM_MAX_CALLS, SV.SPECIALIZE = old
 
 
 def run(seeds, kind="general", backend="strict"):
