@@ -21,10 +21,10 @@ also gets a strip form using :mod:`gradtape._jit.vecmath`: the statements betwee
 loop over a strip of :data:`STRIP` elements, each call as a vectorised loop over float64 strip buffers. It is
 used unless a sin/cos argument is beyond vecmath's range (then the region runs again with libm). A float64
 region with more calls (from :data:`VM_MIN` elements, or :data:`VM_TAPE_WORK` calls x elements of at least
-:data:`VM_TAPE_MIN`) is a program
-of the strip interpreter instead (:mod:`gradtape._jit.strip_vm`).
+:data:`VM_TAPE_MIN`) is a program of the strip interpreter instead (:mod:`gradtape._jit.strip_vm`).
 
-Size: ~560 lines; the kernel generator (its flat, grid and strip forms) and its file cache belong together.
+Size: ~490 lines; the kernel generator (its flat, grid and strip forms) and its use of the file cache belong
+together.
 """
 from __future__ import annotations
 

@@ -19,10 +19,10 @@ strip with libm (the row's output slot is never one of its inputs).
 
 Used for float64 regions with more than ``numba_lower.VM_MAX_CALLS`` vecmath calls of at least
 ``numba_lower.VM_MIN`` elements or ``numba_lower.VM_TAPE_WORK`` calls x elements (of at least
-``numba_lower.VM_TAPE_MIN``), with float64 or bool
-arrays in and out, each input read in full or a single element (:func:`kernel`); a graph that is one such
-region calls it directly (:meth:`TapeKernel.direct`). Threads run contiguous ranges of strips (``nogil``, a
-thread pool of :func:`gradtape._jit.threads.get_num_threads` threads; not for a program with a sum).
+``numba_lower.VM_TAPE_MIN``), with float64 or bool arrays in and out, each input read in full or a single
+element (:func:`kernel`); a graph that is one such region calls it directly (:meth:`TapeKernel.direct`).
+Threads run contiguous ranges of strips (``nogil``, a thread pool of
+:func:`gradtape._jit.threads.get_num_threads` threads; not for a program with a sum).
 """
 from __future__ import annotations
 
