@@ -248,7 +248,8 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
     nodes = graph.nodes
     syms, reads, params, hoist = {}, [], [], []
     reads = [_Input(nodes[d].shape or (), region.shape) for d in region.inputs]
-    cols = _grid(reads, math.prod(region.shape))
+    size = math.prod(region.shape)
+    cols = _grid(reads, size)
     for k, d in enumerate(region.inputs):
         src = nodes[d]
         kind = "b" if src.dtype == "bool" else "f"
@@ -298,11 +299,10 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
         src.append(f"\n\n{deco}\ndef {name}({sig1}):\n{pre}{loop}{inner}\n{post}    return 0\n")
     segs = _segments(ns.lines, vm_ops)
     calls = sum(sg[0] == "vm" for sg in segs)
-    uses_vm = 0 < calls <= VM_MAX_CALLS and math.prod(region.shape) >= VM_MIN and not region.sums and \
+    uses_vm = 0 < calls <= VM_MAX_CALLS and size >= VM_MIN and not region.sums and \
         not any(rd.mode == "rowcol" for rd in reads)          # (the strip form reads at i only)
     out_kinds = ["b" if nodes[i].dtype == "bool" else "f" for i in region.outputs]
     in_kinds = ["b" if nodes[d].dtype == "bool" else "f" for d in region.inputs]
-    size = math.prod(region.shape)
     if calls > VM_MAX_CALLS and (size >= VM_MIN or (size >= VM_TAPE_MIN and calls * size >= VM_TAPE_WORK)):
         tk = _strip_vm.kernel(region, backend, ns, [syms[d] for d in region.inputs], reads, in_kinds,
                               [syms[i] for i in region.outputs], out_kinds)

@@ -369,12 +369,14 @@ class TapeKernel:
             self._array, self._new, self._i64, self._f64, self._b = xp.array, xp.ndarray, raw.int64, raw.float64, \
                 raw.bool
             # small float outputs (and sums) in one block, one address: [(kind, offset in the block)]; large
-            # ones each their own array (the plan frees each after its last use)
+            # ones and bools each their own array, offset None (the plan frees each after its last use)
             self._outs, self._nf = [], 0
             for k in p.out_kinds:
-                blocked = k == "s" or (k == "f" and self.size <= BLOCK_MAX)
-                self._outs.append((k if blocked else k.upper(), self._nf))
-                self._nf += (1 if k == "s" else self.size) if blocked else 0
+                if k == "s" or (k == "f" and self.size <= BLOCK_MAX):
+                    self._outs.append((k, self._nf))
+                    self._nf += 1 if k == "s" else self.size
+                else:
+                    self._outs.append((k, None))
             self._sums = [off for k, off in self._outs if k == "s"]
             # threads: from PAR_WORK element-ops and more than one strip; not with a sum's accumulator (one
             # range, in element order)
@@ -396,17 +398,18 @@ class TapeKernel:
         base = _address(blk)
         res, adr = [], list(adr_in)
         for k, off in self._outs:
-            if k in ("B", "F"):
-                o = new(n, self._b if k == "B" else self._f64)
+            if off is None:
+                o = new(n, self._b if k == "b" else self._f64)
                 adr.append(_address(o))
             else:
                 o = None if k == "s" else blk[off:off + n]          # (a sum: read after the run)
                 adr.append(base + 8 * off)
             res.append(o)
         args = (self._array(adr, self._i64), self._prog, p.npre, self._consts, p.nslots, STRIP)
-        if self._may_split and _threads.get_num_threads() > 1:
-            nt, strips = _threads.get_num_threads(), -(-n // STRIP)
-            per = -(-strips // nt) * STRIP
+        nt = _threads.get_num_threads() if self._may_split else 1
+        if nt > 1:
+            strips = -(-n // STRIP)
+            per = -(-strips // nt) * STRIP          # whole strips per thread
             futs = [_executor(nt).submit(self._run, lo, min(n, lo + per), *args) for lo in range(0, n, per)]
             for f in futs:
                 f.result()
