@@ -615,6 +615,11 @@ def step_special(g):
         # torch's sinc has a NaN second derivative at 0, the exprel formula oracle is 0/0 there
         # (test_differential checks both at 0 against JAX)
         raise _Skip
+    if op == "special.cbrt" and np.any(np.abs(g.vals[x]) < 1e-3):
+        # cbrt'(0) is infinite: where its argument is exactly 0 (rel_entr(x, x), x - x) the higher derivatives
+        # are 0 * inf, NaN or +-inf as the oracle's rounding falls (eager and jitted JAX disagree; seed
+        # 1832567841, tests/test_fuzz_regressions_session.py)
+        raise _Skip
     if spec.arity == 1:
         return g.emit(op, [x], {})
     y = g.operand(g.shape(x), spec.domain[1])
