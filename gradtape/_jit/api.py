@@ -43,6 +43,7 @@ from ..graph import trace as _trace
 from ..graph.guards import GuardError
 from ..graph.ir import Ref
 from ..graph.plan import _unflattener, gather_raws
+from . import buffers as _buffers
 from . import lower as _lower
 from . import passes as _passes
 
@@ -283,6 +284,8 @@ class Jitted:
     def _run(self, key, entries, raws, args, kwargs, sig=None, arrays=None):
         """Run the first entry whose guards hold; a failed guard tries the next, then traces the new path."""
         for e in entries:
+            if e.exe.donated and arrays is not None:
+                _buffers.own_raws(raws, arrays, e.exe.donated, Tensor)
             try:
                 res = e.exe(*raws)
             except GuardError:
@@ -313,13 +316,13 @@ class Jitted:
             return self._reverse(key, sig, arrays)
         raws, _ = self._raws(arrays)
         entries = self._cache.get(key)
-        if entries is None:
-            out = self._retrace(key, sig, arrays, raws)
-        else:
-            out = self._run(key, entries, raws, None, None, sig, arrays)
-        if self.donate_argnums:
-            self._donate(args, sig)
-        return out
+        try:
+            if entries is None:
+                return self._retrace(key, sig, arrays, raws)
+            return self._run(key, entries, raws, None, None, sig, arrays)
+        finally:
+            if self.donate_argnums:         # (after a failed call too: a kernel may have written into them)
+                self._donate(args, sig)
 
     def _signature(self, args, kwargs):
         """(key, _Sig, array leaves) of a call."""
@@ -375,7 +378,8 @@ class Jitted:
                           f"traced, and no gradient reaches them through it; pass them as arguments",
                           RuntimeWarning, stacklevel=4)
         graph = _passes.optimize(graph)
-        exe = _lower.compile_graph(graph, backend)
+        donated = _buffers.donated_positions(sig, self.donate_argnums, sig.nargs) if self.donate_argnums else ()
+        exe = _lower.compile_graph(graph, backend, donated=frozenset(donated))
         if graph.guards and getattr(exe, "graph", graph) is not graph and not exe.graph.guards:
             exe = _lower.compile_graph(graph, backend, fuse=False)     # (a lowering that dropped the guards)
         entry = _Entry(graph, exe, backend)
@@ -402,6 +406,8 @@ class Jitted:
             if key not in self._cache:
                 self.misses += 1
         entry = self._compile(key, sig, arrays, backend)
+        if getattr(entry.exe, "donated", None):
+            _buffers.own_raws(raws, arrays, entry.exe.donated, Tensor)
         return entry.post(entry.exe(*raws))
 
     def _donate(self, args, sig):

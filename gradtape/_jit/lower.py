@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import warnings
 
+from . import buffers as _buffers
 from . import cuda_lower as _cuda
 from . import numba_lower as _numba
 from . import vecmath as _vecmath
@@ -36,11 +37,12 @@ _warned = []
 class Executable:
     """What a jitted call runs for one input signature: ``exe(*raws) -> tuple of raws``."""
 
-    __slots__ = ("fn", "kind", "_source", "kernels", "graph")
+    __slots__ = ("fn", "kind", "_source", "kernels", "graph", "donated")
 
-    def __init__(self, fn, kind, source, kernels=(), graph=None):
+    def __init__(self, fn, kind, source, kernels=(), graph=None, donated=frozenset()):
         self.fn, self.kind, self._source = fn, kind, source
         self.kernels, self.graph = tuple(kernels), graph
+        self.donated = donated          # input positions a kernel writes into (donated arguments)
 
     def __call__(self, *raws):
         return self.fn(*raws)
@@ -55,9 +57,10 @@ def _replay(graph, backend):
     return Executable(plan.fn, "replay", plan.source, graph=graph)
 
 
-def compile_graph(graph, backend, *, fuse=True):
+def compile_graph(graph, backend, *, fuse=True, donated=frozenset()):
     """An :class:`Executable` for ``graph`` on ``backend``: fused numba kernels on NumPy where numba is
-    installed, the replay plan otherwise.
+    installed, the replay plan otherwise. ``donated``: positions of inputs the call hands over (the kernels
+    may write their results into them, :mod:`~gradtape._jit.buffers`; ``exe.donated`` says which they do).
 
     >>> import gradtape as gt
     >>> from gradtape import backends
@@ -89,11 +92,19 @@ def compile_graph(graph, backend, *, fuse=True):
     for k in kernels:
         k.load()
     g2 = rewrite(graph, kernels)
+    fn = _direct(g2, kernels, backend)
+    # buffers: results into dying inputs (not the donated ones where guards may stop a call midway)
+    used = _buffers.plan(g2, kernels, frozenset() if g2.guards or fn is not None else donated)
     plan = _Plan(g2, backend)
-    src = "\n\n".join([f"# ---- fused{j}: {k.path}\n{k.source}" for j, k in enumerate(kernels)]
+    src = "\n\n".join([f"# ---- fused{j}: {k.path}\n{k.source}" + _reuse_note(k) for j, k in enumerate(kernels)]
                       + ["# ---- steps\n" + plan.source])
-    fn = _direct(g2, kernels, backend) or plan.fn
-    return Executable(fn, "numba", src, kernels, g2)
+    return Executable(fn or plan.fn, "numba", src, kernels, g2, frozenset(used))
+
+
+def _reuse_note(k):
+    if not k.reuse:
+        return ""
+    return "\n# in place: " + ", ".join(f"output {o} into input {p}'s buffer" for o, p in k.reuse)
 
 
 def _direct(g2, kernels, backend):

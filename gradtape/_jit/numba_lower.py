@@ -131,6 +131,12 @@ class Kernel:
         self._serial = self._parallel = self._vm = None
         self.cols, self.forms = cols, forms     # the grid loop's column count and input forms (_grid_form), or None
         self._fast, self._empty = False, None
+        self.reuse = ()         # ((output k, input p), ...): k written into p's buffer (gradtape._jit.buffers)
+        # (not with the vecmath strip form: its libm fallback reruns the region over the inputs)
+        self.inplace_ok = not uses_vm
+
+    def may_reuse(self, k, p):
+        return True
 
     def load(self):
         """Write (or check) the cache file and compile the kernel functions from the generated text."""
@@ -166,15 +172,20 @@ class Kernel:
         n = self.size
         if self._fast and n < PARALLEL_MIN:         # the common small case: NumPy methods, no wrappers
             empty = self._empty
+            flats = [r.reshape(-1) for r in raws]
             outs = [empty(m, d) for m, d in zip(self.out_sizes, self._dts)]
-            self._serial(n, *[r.reshape(-1) for r in raws], *outs)
+            for k, p in self.reuse:
+                if flats[p].flags.writeable:
+                    outs[k] = flats[p]
+            self._serial(n, *flats, *outs)
             return self._shaped(None, outs)
-        args, grid, cols = [], [], self.cols      # flat arrays (the strip form's), 2-D views (the grid loop's)
+        args, grid, flats, cols = [], [], [], self.cols      # flat arrays (the strip form's), 2-D views (the grid loop's)
         for k, (raw, rd) in enumerate(zip(raws, self.reads)):
             if rd.mode == "expand":
                 raw = xp.broadcast_to(raw, self.region.shape)
             flat = xp.reshape(raw, (-1,))
             args.append(flat)
+            flats.append(flat)
             if cols:
                 f = self.forms[k]
                 grid.append(xp.reshape(flat, (flat.shape[0] // cols, cols)) if f in ("2d", "rowcol") else flat)
@@ -182,6 +193,9 @@ class Kernel:
                 args += [rd.inner, rd.mid]
                 grid += [rd.inner, rd.mid]
         outs = [xp.empty((m,), dtype=d) for m, d in zip(self.out_sizes, self.out_dtypes)]
+        for k, p in self.reuse:     # (a flat view of the dying input, or the copy reshape made of it: ours too)
+            if flats[p].flags.writeable:
+                outs[k] = flats[p]
         par = n >= PARALLEL_MIN and n * len(self.region.nodes) >= PARALLEL_WORK and _threads.get_num_threads() > 1
         if par:
             _threads.prepare()

@@ -349,6 +349,8 @@ class TapeKernel:
     (``load()``, ``kernel(xp, *raws)``, ``direct(srcs)``, ``source``: the program's listing)."""
 
     uses_vm, cols, forms = True, None, None
+    inplace_ok = True       # (loads of a strip come before its stores; far sin/cos are redone from the scratch)
+    reuse = ()              # ((output k, input p), ...): k written into p's buffer (gradtape._jit.buffers)
 
     def __init__(self, region, backend, prog, reads):
         self.region, self.backend, self.prog, self.reads = region, backend, prog, reads
@@ -383,22 +385,29 @@ class TapeKernel:
             self._may_split = self.size * len(p.rows) >= PAR_WORK and self.size > STRIP and not self._sums
         return self
 
+    def may_reuse(self, k, p):
+        """Outputs with an array of their own (not the small ones sharing a block) may take an input's."""
+        return self._outs[k][1] is None and self._outs[k][0] != "s"
+
     def _flat(self, raw):
         """An input as the C-contiguous 1-D array the interpreter reads."""
         flat = raw.reshape(-1)
         return flat if flat.flags.c_contiguous else flat.copy()
 
-    def _go(self, adr_in):
+    def _go(self, adr_in, given=None):
         """The outputs, the program run over the inputs at the data addresses ``adr_in`` (the caller keeps
-        those arrays alive through the call)."""
+        those arrays alive through the call); ``given``: {output k: the flat array to write it into}."""
         n, p, new = self.size, self.prog, self._new
         blk = new(self._nf, self._f64)
         for off in self._sums:
             blk[off] = 0.0
         base = _address(blk)
         res, adr = [], list(adr_in)
-        for k, off in self._outs:
-            if off is None:
+        for j, (k, off) in enumerate(self._outs):
+            if given and j in given:
+                o = given[j]
+                adr.append(_address(o))
+            elif off is None:
                 o = new(n, self._b if k == "b" else self._f64)
                 adr.append(_address(o))
             else:
@@ -421,7 +430,8 @@ class TapeKernel:
 
     def __call__(self, xp, *raws):
         flats = [self._flat(r) for r in raws]
-        res = self._go([_address(a) for a in flats])
+        given = {k: flats[p] for k, p in self.reuse if flats[p].flags.writeable} if self.reuse else None
+        res = self._go([_address(a) for a in flats], given)
         return res[0] if len(res) == 1 else tuple(res)
 
     def direct(self, srcs):

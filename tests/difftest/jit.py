@@ -4,6 +4,8 @@ float64, or JAX), by the routes a jitted function offers.
 ``check(prog, backend)`` compares, in this order:
 
 jit           ``gt.jit(program)`` outputs (first call: trace and compile; second call: the cached executable)
+jit donated   ``gt.jit(program, donate_argnums=all)``: arrays the caller still holds are never written; with
+              tensors that are their arrays' only holders the kernels may write into them (same outputs)
 grad(jit)     ``gt.grad`` of the loss L = sum_i sum(w_i * out_i) over the jitted program (its jitted vjp rule)
 jit(grad)     ``gt.jit(gt.grad(L))``: one compiled graph of the forward and the reverse pass
 double        reverse over reverse through the jitted function: grad of sum(grad(L) * v) (every 3rd seed)
@@ -20,6 +22,8 @@ import contextlib
 import sys
 import time
 import warnings
+
+import numpy as np
 
 from . import programs as P
 from . import runner as R
@@ -70,6 +74,7 @@ def _checks(prog, backend, ref, rt, at):
             R.compare(f"jit ({call}): output {prog.outputs[i]}", o, w, rt, at)
     if jf.cache_info().traces != 1:
         raise R.Mismatch("jit", f"traced {jf.cache_info().traces} times for one signature")
+    _donated(prog, backend, ref, rt, at)
     if not ref.has_grad:
         return
     eager = P.run(prog, R.lib("gt", backend), [x.requires_grad_() for x in
@@ -99,6 +104,28 @@ def _checks(prog, backend, ref, rt, at):
             return gt.grad(s, argnums=nums)(*xs)
         for nm, g, w in zip(list(prog.inputs), R._guard("double", dbl), ref.hvp):
             R.compare(f"double (reverse over reverse through jit): {nm}", g, w, rt * 10, at * 10)
+
+
+def _donated(prog, backend, ref, rt, at):
+    """``gt.jit(program, donate_argnums=every argument)``: first with tensors around arrays this check still
+    holds (the call must copy them, never write them), then with tensors that are their arrays' only
+    holders (the kernels may write into them)."""
+    gt = _gt()
+    GL = R.lib("gt", backend)
+    n = len(prog.inputs)
+    jd = gt.jit(lambda *a: tuple(P.run(prog, GL, list(a))), donate_argnums=tuple(range(n)))
+    held = [gt.asarray(a, device=backend) for a in prog.arrays()]
+    kept = [gt.to_numpy(h).copy() for h in held]
+    raws = [h.data for h in held]
+    for call, xs in (("held arrays", [gt.asarray(r) for r in raws] if backend == "cpu" else held),
+                     ("sole holders", [gt.asarray(a.copy(), device=backend) for a in prog.arrays()])):
+        outs = R._guard(f"jit donated ({call})", lambda: jd(*xs))
+        for i, (o, w) in enumerate(zip(outs, ref.outs)):
+            R.compare(f"jit donated ({call}): output {prog.outputs[i]}", o, w, rt, at)
+    for nm, r, k in zip(prog.inputs, raws, kept):
+        if not np.array_equal(gt.to_numpy(gt.asarray(r)), k, equal_nan=True):
+            raise R.Mismatch("jit donated", f"the donated call wrote into {nm}'s array, which the caller "
+                             f"still holds")
 
 
 def _eager(prog, backend):
