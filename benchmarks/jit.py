@@ -147,7 +147,9 @@ def make_mlp_replay_or_jit(params0, x_np, y_np, jit):
         loss, grads = gt.value_and_grad(F.mlp_loss, argnums=(0, 1, 2, 3, 4, 5))(*ps, x, y)
         return loss, grads, tuple(p - F.LR * g for p, g in zip(ps, grads))
     params = [gt.asarray(p.copy()) for p in params0]
-    run = gt.jit(step) if jit else gt.trace(step, *params)
+    # gt.jit: the parameters donated, so the update is written into their buffers (SGD in place, as the
+    # hand-written and torch steps do it)
+    run = gt.jit(step, donate_argnums=(0, 1, 2, 3, 4, 5)) if jit else gt.trace(step, *params)
     state = {"ps": params}
 
     def go():

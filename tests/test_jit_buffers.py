@@ -172,3 +172,16 @@ def test_donated_training_loop_equals_the_undonated_one():
         _eq(v1, v2)
         for p, q in zip(ps, qs):
             _eq(p, q)
+
+
+def test_a_call_that_raises_after_getting_a_donated_buffer_spends_the_tensor():
+    def f(w):
+        return gt.linalg.inv(w * 2.0 + 1.0)             # the kernel may write into w, then inv raises
+    donating = gt.jit(f, donate_argnums=0)
+    good = np.eye(4) + 0.1
+    _close(donating(gt.asarray(good.copy())), f(gt.asarray(good)))
+    w = gt.asarray(np.full((4, 4), -0.5))               # w * 2 + 1 = 0: singular
+    with pytest.raises(Exception, match="[Ss]ingular"):
+        donating(w)
+    with pytest.raises(RuntimeError, match="was donated"):
+        w + 1.0

@@ -1,6 +1,6 @@
 """``gt.jit``: trace a function once per input signature, optimise and lower the graph, then run it.
 
-Size: ~650 lines: the jitted function (signature keys, its bounded cache, plain calls, donation, vmap), and
+Size: ~720 lines: the jitted function (signature keys, its bounded cache, plain calls, donation, vmap), and
 its derivatives (a call with tracked inputs is one node whose VJP and JVP rules are jitted functions of
 the traced function's vjp/jvp, so derivatives are compiled too and differentiable in turn).
 
@@ -284,10 +284,8 @@ class Jitted:
     def _run(self, key, entries, raws, args, kwargs, sig=None, arrays=None):
         """Run the first entry whose guards hold; a failed guard tries the next, then traces the new path."""
         for e in entries:
-            if e.exe.donated and arrays is not None:
-                _buffers.own_raws(raws, arrays, e.exe.donated, Tensor)
             try:
-                res = e.exe(*raws)
+                res = self._exec(e.exe, raws, arrays)
             except GuardError:
                 continue
             with self._lock:
@@ -316,13 +314,13 @@ class Jitted:
             return self._reverse(key, sig, arrays)
         raws, _ = self._raws(arrays)
         entries = self._cache.get(key)
-        try:
-            if entries is None:
-                return self._retrace(key, sig, arrays, raws)
-            return self._run(key, entries, raws, None, None, sig, arrays)
-        finally:
-            if self.donate_argnums:         # (after a failed call too: a kernel may have written into them)
-                self._donate(args, sig)
+        if entries is None:
+            out = self._retrace(key, sig, arrays, raws)
+        else:
+            out = self._run(key, entries, raws, None, None, sig, arrays)
+        if self.donate_argnums:
+            self._donate(args, sig)
+        return out
 
     def _signature(self, args, kwargs):
         """(key, _Sig, array leaves) of a call."""
@@ -406,9 +404,25 @@ class Jitted:
             if key not in self._cache:
                 self.misses += 1
         entry = self._compile(key, sig, arrays, backend)
-        if getattr(entry.exe, "donated", None):
-            _buffers.own_raws(raws, arrays, entry.exe.donated, Tensor)
-        return entry.post(entry.exe(*raws))
+        return entry.post(self._exec(entry.exe, raws, arrays))
+
+    def _exec(self, exe, raws, arrays):
+        """``exe(*raws)``; where its kernels write into donated arguments, those made the call's own first
+        (:func:`gradtape._jit.buffers.own_raws`), and if it raises, the tensors whose buffers it was given
+        are spent (a kernel may have written into them): using one is the donated tensors' RuntimeError."""
+        donated = getattr(exe, "donated", None)
+        if not donated or arrays is None:
+            return exe(*raws)
+        _buffers.own_raws(raws, arrays, donated, Tensor)
+        try:
+            return exe(*raws)
+        except BaseException:
+            for p in donated:
+                a = arrays[p]
+                if type(a) is Tensor and a.data is raws[p]:
+                    a.data = a.backend = _Donated(f"a donated argument of gradtape.jit {self.__name__} (whose "
+                                                  f"call raised after it got the buffer)")
+            raise
 
     def _donate(self, args, sig):
         n = len(args)

@@ -8,9 +8,10 @@ and lets output ``k`` of a kernel take the buffer of its input ``p`` where
   writes that element's outputs, so the same buffer in and out is safe), with the output's dtype;
 - the kernel is its last reader, it is not a graph output, and nothing that may share its buffer (a view
   op's result, the input itself returned by an op) is read by the kernel or any later step;
-- its buffer is the value's own: a fused kernel's result or a matmul's (fresh arrays), or an argument
-  donated to the call (``donate_argnums``), which :func:`own_raws` makes the call's own first: a donated
-  array anything else still holds (another tensor, a NumPy view, a variable) is copied, never written.
+- its buffer is the value's own: a fused kernel's result, a matmul's or an arithmetic operator's (new
+  arrays), or an argument donated to the call (``donate_argnums``), which :func:`own_raws` makes the call's
+  own first: a donated array anything else still holds (another tensor, a NumPy view, a variable) is
+  copied, never written.
 
 A kernel with vecmath's strip form and a libm fallback (which reruns the region over its inputs) never
 writes in place. Everything here is decided when the graph is compiled; at run time a kernel only checks
@@ -31,7 +32,8 @@ from .. import _tree
 
 __all__ = ["plan", "donated_positions", "own_raws"]
 
-FRESH = frozenset({"matmul"})       # ops whose results are new arrays (besides the fused kernels')
+# ops whose results are new arrays (besides the fused kernels'): NumPy's matmul and arithmetic operators
+FRESH = frozenset({"matmul", "add", "subtract", "multiply", "divide"})
 
 
 def plan(graph, kernels, donated=frozenset()):
