@@ -60,7 +60,7 @@ def plan(graph, kernels, donated=frozenset()):
             continue
         taken, reuse = set(), []
         region = kernel.region
-        for k, o in enumerate(region.outputs):
+        for k in range(len(region.outputs)):
             if k in region.sums:
                 continue
             dtype = nodes[f].dtype if len(region.outputs) == 1 else nodes[f].result_types[k][1]
@@ -148,16 +148,36 @@ def own_raws(raws, arrays, positions, tensor_type):
             raws[p] = raws[p].copy()
 
 
+def _refs(seq, p):
+    """The reference count of ``seq[p]`` as taken here (the count of two holders is :data:`_TWO`, measured the
+    same way: what the interpreter adds for the call itself cancels out)."""
+    return sys.getrefcount(seq[p])
+
+
+class _Holder:
+    __slots__ = ("data",)
+
+
+def _two():
+    h = _Holder()
+    h.data = object()
+    return _refs([h.data], 0)           # held by the list and by h.data
+
+
+_TWO = _two() if hasattr(sys, "getrefcount") else None
+
+
 def _sole(raws, p):
-    if not hasattr(sys, "getrefcount"):
+    """Whether ``raws[p]`` is held by the list and the tensor alone (and is writeable, C-contiguous, owning its
+    memory or the only view of an array held by nothing else)."""
+    if _TWO is None:
         return False
     r = raws[p]
     if not hasattr(r, "flags") or not (r.flags.writeable and r.flags.c_contiguous):   # (a flags object holds r)
         return False
-    # held by: the list of the call's raws, the tensor's .data, the local r, getrefcount's argument
-    if sys.getrefcount(r) != 4:
-        return False
     b = r.base
-    # (a kernel's result is a reshaped view of its flat array: that array held by the view alone, then by the
-    # local b and getrefcount's argument)
-    return b is None or (getattr(b, "base", 0) is None and sys.getrefcount(b) == 3)
+    del r
+    if _refs(raws, p) != _TWO:
+        return False
+    # (a kernel's result is a reshaped view of its flat array: that array held by the view alone)
+    return b is None or (getattr(b, "base", 0) is None and _refs([b], 0) == _TWO + 1)
