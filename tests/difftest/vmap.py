@@ -4,8 +4,8 @@ A program of :mod:`tests.difftest.programs` computes on one example. ``case(prog
 program's seed, a batch size ``B``, an ``in_axes`` entry per input (an axis, negative or not, or None for
 an input shared by every example; at least one is mapped), an ``out_axes`` entry per output, whether the
 inputs travel as one dict argument (``in_axes`` then a dict prefix), and ``B`` example values per mapped
-input (example 0 is the program's own input, the others convex mixes of its elements, so they stay in the
-domains the generator chose). ``check(prog)`` then compares, in float64:
+input (example 0 is the program's own input, the others convex mixes of its elements, pulled back towards it
+where a value computed from them leaves the domain the generator chose: :func:`_in_domains`). ``check(prog)`` then compares, in float64:
 
 forward     ``gt.vmap(program, in_axes, out_axes)`` with a Python loop of per-example gradtape calls
             stacked at ``out_axes``, and with ``jax.vmap`` of the JAX translation of the program
@@ -197,6 +197,44 @@ def _examples(rng, a, B):
     return out
 
 
+def _nonfinite(prog, leaves):
+    """{value name: number of NaN/inf elements} of the program on one example (None where gradtape refuses)."""
+    import gradtape as gt
+    env = {}
+    try:
+        with gt.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            P.run(prog, R.lib("gt", "cpu"), [gt.asarray(a) for a in leaves], env)
+    except Exception:
+        return None
+    return {k: int(np.size(v) - np.isfinite(gt.to_numpy(v)).sum()) for k, v in env.items()
+            if hasattr(v, "shape") and gt.to_numpy(v).dtype.kind in "fc"}
+
+
+def _in_domains(prog, exs, base):
+    """The examples ``exs`` (per input, B arrays) kept inside the domains the generator chose for the values
+    of ``base`` (per input, B arrays in the domains: the program's own input, or a batch already checked):
+    mixes keep each input inside its interval, not the values computed from them (a norm of mixed elements
+    may leave acos's), so an example whose values have more NaN/inf elements than ``base``'s is pulled
+    towards it (a quarter of the way left, three times), then replaced by it. Deterministic: no draws."""
+    B = len(exs[0]) if exs else 0
+    out = [list(e) for e in exs]
+    for k in range(B):
+        ref = _nonfinite(prog, [b[k] for b in base])
+        if ref is None:
+            continue
+        for _ in range(4):
+            got = _nonfinite(prog, [e[k] for e in out])
+            if got is not None and all(got.get(n, 0) <= m for n, m in ref.items()):
+                break
+            for e, b in zip(out, base):
+                e[k] = b[k] + (e[k] - b[k]) * 0.25
+        else:
+            for e, b in zip(out, base):
+                e[k] = b[k]
+    return out
+
+
 def _rng(prog, what, name):
     """The random stream of one input or output, by its name: shrinking (dropping other inputs, ops or outputs)
     leaves each remaining value's axis and example values as they were."""
@@ -219,13 +257,26 @@ def case(prog, outs):
     if all(a is None for a in in_axes):
         in_axes[0] = 0
     c = Case(B, in_axes, [], as_dict, [], [])
+    draws = []
     for n, ax in zip(names, in_axes):
         a, r = np.asarray(prog.inputs[n], dtype=np.float64), rngs[n]
         ex = [a] * B if ax is None else _examples(r, a, B)
+        batched = a if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax))
+        draws.append((ex, r.uniform(-1.0, 1.0, size=batched.shape), _examples(r, batched, 2)[1]))
+    exs = _in_domains(prog, [d[0] for d in draws], [[a] * B for a in prog.inputs.values()])
+    for (ex, v, mix), ax in zip(draws, in_axes):
+        ex = exs[len(c.examples)]
         c.examples.append(ex)
-        c.batched.append(a if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax)))
-        c.V.append(r.uniform(-1.0, 1.0, size=c.batched[-1].shape))
-        c.outer.append(np.stack([c.batched[-1], _examples(r, c.batched[-1], 2)[1]]))
+        c.batched.append(ex[0] if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax)))
+        c.V.append(v)
+    # the nested check's second outer example: a mix of the batch, checked example by example the same way
+    mix = [d[2] if ax is not None else b for d, b, ax in zip(draws, c.batched, in_axes)]
+    per = lambda arrs: [[a if ax is None else np.take(a, k, axis=ax) for k in range(B)]     # noqa: E731
+                        for a, ax in zip(arrs, in_axes)]
+    inner = _in_domains(prog, per(mix), per(c.batched))
+    for k, (ex, ax) in enumerate(zip(inner, in_axes)):
+        second = ex[0] if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax))
+        c.outer.append(np.stack([c.batched[k], second]))
     for name, nd in outs:
         r = _rng(prog, 1, name)
         ax = int(r.integers(-nd - 1, nd + 1))
