@@ -264,13 +264,12 @@ def case(prog, outs):
         batched = a if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax))
         draws.append((ex, r.uniform(-1.0, 1.0, size=batched.shape), _examples(r, batched, 2)[1]))
     exs = _in_domains(prog, [d[0] for d in draws], [[a] * B for a in prog.inputs.values()])
-    for (ex, v, mix), ax in zip(draws, in_axes):
-        ex = exs[len(c.examples)]
+    for ex, (_, v, _), ax in zip(exs, draws, in_axes):
         c.examples.append(ex)
         c.batched.append(ex[0] if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax)))
         c.V.append(v)
     # the nested check's second outer example: a mix of the batch, checked example by example the same way
-    mix = [d[2] if ax is not None else b for d, b, ax in zip(draws, c.batched, in_axes)]
+    mix = [d[2] for d in draws]
     per = lambda arrs: [[a if ax is None else np.take(a, k, axis=ax) for k in range(B)]     # noqa: E731
                         for a, ax in zip(arrs, in_axes)]
     inner = _in_domains(prog, per(mix), per(c.batched))
