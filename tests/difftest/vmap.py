@@ -211,27 +211,37 @@ def _nonfinite(prog, leaves):
             if hasattr(v, "shape") and gt.to_numpy(v).dtype.kind in "fc"}
 
 
-def _in_domains(prog, exs, base):
+def _in_domains(prog, exs, base, shared=()):
     """The examples ``exs`` (per input, B arrays) kept inside the domains the generator chose for the values
     of ``base`` (per input, B arrays in the domains: the program's own input, or a batch already checked):
     mixes keep each input inside its interval, not the values computed from them (a norm of mixed elements
     may leave acos's), so an example whose values have more NaN/inf elements than ``base``'s is pulled
-    towards it (a quarter of the way left, three times), then replaced by it. Deterministic: no draws."""
+    towards it (a quarter of the way left, three times), then replaced by it. The inputs in ``shared`` (the
+    same array in every example) are not pulled per example: where an example leaves the domains even with
+    its own inputs replaced, the shared ones are replaced by ``base``'s, for every example, and all checked
+    again. Deterministic: no draws."""
     B = len(exs[0]) if exs else 0
     out = [list(e) for e in exs]
+    own = [i for i in range(len(out)) if i not in shared]
+    ref = [_nonfinite(prog, [b[k] for b in base]) for k in range(B)]
+
+    def inside(k):
+        got = _nonfinite(prog, [e[k] for e in out])
+        return ref[k] is None or (got is not None and all(got.get(n, 0) <= m for n, m in ref[k].items()))
     for k in range(B):
-        ref = _nonfinite(prog, [b[k] for b in base])
-        if ref is None:
-            continue
-        for _ in range(4):
-            got = _nonfinite(prog, [e[k] for e in out])
-            if got is not None and all(got.get(n, 0) <= m for n, m in ref.items()):
+        for _ in range(3):
+            if inside(k):
                 break
-            for e, b in zip(out, base):
-                e[k] = b[k] + (e[k] - b[k]) * 0.25
+            for i in own:
+                out[i][k] = base[i][k] + (out[i][k] - base[i][k]) * 0.25
         else:
-            for e, b in zip(out, base):
-                e[k] = b[k]
+            if not inside(k):
+                for i in own:
+                    out[i][k] = base[i][k]
+                if shared and not inside(k):
+                    for i in shared:
+                        out[i] = list(base[i])
+                    return _in_domains(prog, out, base)
     return out
 
 
@@ -263,7 +273,7 @@ def case(prog, outs):
         ex = [a] * B if ax is None else _examples(r, a, B)
         batched = a if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax))
         draws.append((ex, r.uniform(-1.0, 1.0, size=batched.shape), _examples(r, batched, 2)[1]))
-    exs = _in_domains(prog, [d[0] for d in draws], [[a] * B for a in prog.inputs.values()])
+    exs = _in_domains(prog, [d[0] for d in draws], [[a] * B for a in prog.inputs.values()])     # (shared: a * B)
     for ex, (_, v, _), ax in zip(exs, draws, in_axes):
         c.examples.append(ex)
         c.batched.append(ex[0] if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax)))
@@ -272,7 +282,7 @@ def case(prog, outs):
     mix = [d[2] for d in draws]
     per = lambda arrs: [[a if ax is None else np.take(a, k, axis=ax) for k in range(B)]     # noqa: E731
                         for a, ax in zip(arrs, in_axes)]
-    inner = _in_domains(prog, per(mix), per(c.batched))
+    inner = _in_domains(prog, per(mix), per(c.batched), shared=[i for i, ax in enumerate(in_axes) if ax is None])
     for k, (ex, ax) in enumerate(zip(inner, in_axes)):
         second = ex[0] if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax))
         c.outer.append(np.stack([c.batched[k], second]))
