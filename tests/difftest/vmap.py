@@ -5,7 +5,8 @@ program's seed, a batch size ``B``, an ``in_axes`` entry per input (an axis, neg
 an input shared by every example; at least one is mapped), an ``out_axes`` entry per output, whether the
 inputs travel as one dict argument (``in_axes`` then a dict prefix), and ``B`` example values per mapped
 input (example 0 is the program's own input, the others convex mixes of its elements, pulled back towards it
-where a value computed from them leaves the domain the generator chose: :func:`_in_domains`). ``check(prog)`` then compares, in float64:
+where a value computed from them leaves the domain the generator chose: :func:`_in_domains`). ``check(prog)``
+then compares, in float64:
 
 forward     ``gt.vmap(program, in_axes, out_axes)`` with a Python loop of per-example gradtape calls
             stacked at ``out_axes``, and with ``jax.vmap`` of the JAX translation of the program
@@ -282,7 +283,8 @@ def case(prog, outs):
     mix = [d[2] for d in draws]
     per = lambda arrs: [[a if ax is None else np.take(a, k, axis=ax) for k in range(B)]     # noqa: E731
                         for a, ax in zip(arrs, in_axes)]
-    inner = _in_domains(prog, per(mix), per(c.batched), shared=[i for i, ax in enumerate(in_axes) if ax is None])
+    shared = [i for i, ax in enumerate(in_axes) if ax is None]
+    inner = _in_domains(prog, per(mix), per(c.batched), shared=shared)
     for k, (ex, ax) in enumerate(zip(inner, in_axes)):
         second = ex[0] if ax is None else np.ascontiguousarray(np.moveaxis(np.stack(ex), 0, ax))
         c.outer.append(np.stack([c.batched[k], second]))
