@@ -20,6 +20,10 @@ Cases, side by side in one run (see benchmarks/GPU.md):
 Implementations: ``cupy`` (hand-written forward and analytic backward, the limit),
 ``gradtape`` (fused kernels on, the default), ``gradtape_generic`` (fused kernels off: the
 generic rules), ``torch`` (PyTorch CUDA eager, TF32 off). Every case first checks that all
+implementations agree with the hand-written gradients; ``gt_jit``: ``gt.jit`` of the functional step (the
+chain's ``value_and_grad``; the MLP's loss, gradients and SGD update), lowered to fused CuPy kernels and,
+without guards, replayed from a CUDA graph (``--no-jit-cuda``: the replay plan); ``jit`` in a case's JSON
+says whether the graph was captured (or why not). Every case first checks that all
 implementations agree with the hand-written gradients; a disagreement is recorded in the results
 (``check``) and shown in the table, and the case is still timed.
 
@@ -44,14 +48,16 @@ import numpy as np
 
 import gradtape as gt
 
-from benchmarks.foundation import chain_numpy, make_mlp_numpy, make_mlp_torch
+from benchmarks.foundation import chain_numpy, make_mlp_numpy, make_mlp_torch, mlp_loss
 
 CYCLES = 50                  # 4 ops per cycle -> 200 ops
 N_OPS = 4 * CYCLES
 MUL = 1.01
 LR = 0.1
 SIZES = (784, 1024, 1024, 10)
-TARGETS = {"mlp4096_vs_torch": 1.1, "mem_after_backward_bytes": 0}
+TARGETS = {"mlp4096_vs_torch": 1.1, "mem_after_backward_bytes": 0,
+           # issue 13 (gt.jit): the chain at 16 elements from a CUDA graph, the MLP step at batch 4096
+           "jit_chain16_vs_torch": 0.3, "jit_mlp4096_vs_torch": 1.0}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,12 +263,48 @@ def make_chain_torch(env, x0_np, c_np):
     return run
 
 
+def make_chain_jit(env, x0_np, c_np):
+    """``gt.jit(gt.value_and_grad(chain))``: one compiled graph of the forward and the reverse pass."""
+    x0 = gt.asarray(x0_np, device=env.device)
+    c = gt.asarray(c_np, device=env.device)
+
+    def f(x):
+        for _ in range(CYCLES):
+            x = gt.sin(x)
+            x = gt.tanh(x)
+            x = x * MUL
+            x = x + c
+        return gt.sum(x)
+    jf = gt.jit(gt.value_and_grad(f))
+
+    def run():
+        return jf(x0)
+    run.jitted, run.args = jf, (x0,)
+    return run
+
+
+def jit_note(fn):
+    """How a ``gt_jit`` implementation ran: its lowering's kind, and for a CUDA lowering whether its steps run
+    from a captured CUDA graph (or why not)."""
+    jf = getattr(fn, "jitted", None)
+    if jf is None:
+        return None
+    exe = jf.lower(*fn.args)._entry.exe
+    note = {"kind": exe.kind, "traces": jf.cache_info().traces}
+    g = getattr(exe.fn, "graph", False)
+    if g is not False:
+        note["cuda_graph"] = g is not None
+        note["cuda_graph_reason"] = exe.fn.reason
+    return note
+
+
 def chain_impls(env, n, dtype):
     rng = np.random.default_rng(0)
     x0 = rng.uniform(-2.0, 2.0, n).astype(dtype)
     c = rng.uniform(-0.5, 0.5, n).astype(dtype)
     fns = {"cupy": make_chain_hand(env, x0, c), "gradtape": make_chain_gradtape(env, x0, c)}
     fns["gradtape_generic"] = generic(fns["gradtape"], env.bk)
+    fns["gt_jit"] = make_chain_jit(env, x0, c)
     if env.torch_device is not None:
         fns["torch"] = make_chain_torch(env, x0, c)
     return fns
@@ -327,11 +369,32 @@ def make_mlp_gradtape(env, params0, x_np, y_np):
     return step
 
 
+def make_mlp_jit(env, params0, x_np, y_np):
+    """``gt.jit`` of the functional step: loss and gradients (``value_and_grad``), new parameters p - lr * g."""
+    params = [gt.asarray(p.copy(), device=env.device) for p in params0]
+    x = gt.asarray(x_np, device=env.device)
+    y = gt.asarray(y_np, device=env.device)
+
+    def step(W1, b1, W2, b2, W3, b3):
+        ps = (W1, b1, W2, b2, W3, b3)
+        loss, grads = gt.value_and_grad(mlp_loss, argnums=(0, 1, 2, 3, 4, 5))(*ps, x, y)
+        return loss, grads, tuple(p - LR * g for p, g in zip(ps, grads))
+    jf = gt.jit(step)
+    state = {"ps": params}
+
+    def run():
+        loss, grads, state["ps"] = jf(*state["ps"])
+        return loss, list(grads)
+    run.jitted, run.args = jf, params
+    return run
+
+
 def mlp_impls(env, batch, sizes):
     params0, x, y = mlp_data(batch, sizes)
     fns = {"cupy": make_mlp_hand(env, params0, x, y), "gradtape": make_mlp_gradtape(env, params0, x, y)}
     g2 = make_mlp_gradtape(env, params0, x, y)      # its own parameters: every step updates them
     fns["gradtape_generic"] = generic(g2, env.bk)
+    fns["gt_jit"] = make_mlp_jit(env, params0, x, y)
     if env.torch_device is not None:
         fns["torch"] = make_mlp_torch(params0, x, y, device=env.torch_device)
     return fns
@@ -470,6 +533,9 @@ def _mib(b):
 
 def run(args):
     env = Env(args.dry_run, args.device)
+    if not args.no_jit_cuda:
+        from gradtape._jit import cuda_lower
+        cuda_lower.ENABLED = True           # gt.jit on CuPy: fused kernels and CUDA graphs (off by default)
     if args.dry_run:
         sizes, batches, chains = (784, 64, 64, 10), (16, 64), (16, 1000)
         kshapes = [(64, 64)]
@@ -494,11 +560,13 @@ def run(args):
         times, number = interleaved(fns, rep, bud, env.sync)
         s = {k: _summary(v, scale) for k, v in times.items()}
         ratios = {}
-        for a, b in (("gradtape", "torch"), ("gradtape", "cupy"), ("torch", "cupy"), ("gradtape", "gradtape_generic")):
+        for a, b in (("gradtape", "torch"), ("gradtape", "cupy"), ("torch", "cupy"), ("gradtape", "gradtape_generic"),
+                     ("gt_jit", "torch"), ("gt_jit", "cupy")):
             if a in times and b in times:
                 ratios[f"{a}/{b}"] = _paired(times[a], times[b])
         cases[key] = {"label": label, "unit": unit, "times": s, "ratios": ratios, "check": check,
-                      "calls_per_batch": number, **(extra or {})}
+                      "calls_per_batch": number, "jit": jit_note(fns["gt_jit"]) if "gt_jit" in fns else None,
+                      **(extra or {})}
 
     for batch in batches:
         key = f"mlp{batch}"
@@ -527,7 +595,13 @@ def run(args):
     results["wall_s"] = time.perf_counter() - t_start
     # verdicts
     m = cases.get(f"mlp{batches[-1]}", {}).get("ratios", {}).get("gradtape/torch")
+
+    def jit_verdict(key, target):
+        r = cases.get(key, {}).get("ratios", {}).get("gt_jit/torch")
+        return None if r is None or args.dry_run else {"ratio": r, "target": TARGETS[target], "pass": r <= TARGETS[target]}
     results["verdicts"] = {
+        "jit_chain16_vs_torch": jit_verdict("chain16", "jit_chain16_vs_torch"),
+        "jit_mlp4096_vs_torch": jit_verdict(f"mlp{batches[-1]}", "jit_mlp4096_vs_torch"),
         "mlp4096_vs_torch": None if m is None or args.dry_run else {"ratio": m, "target": TARGETS["mlp4096_vs_torch"],
                                                                    "pass": m <= TARGETS["mlp4096_vs_torch"]},
         "memory_back_to_baseline": None if args.dry_run else
@@ -550,18 +624,24 @@ def markdown(results):
         lines.append(f"- dry run on {mi['platform']}: NumPy {mi['numpy']} in place of CuPy, PyTorch {mi['torch']} "
                      f"on {mi['torch_device']}; small shapes; the numbers mean nothing")
     lines += [f"- {results['statistic']}", ""]
-    head = ("case", "hand-written CuPy", "gradtape", "gradtape (generic rules)", "PyTorch CUDA",
-            "gradtape / PyTorch", "gradtape / CuPy", "fused / generic", "checks")
+    head = ("case", "hand-written CuPy", "gradtape", "gradtape (generic rules)", "gt.jit", "PyTorch CUDA",
+            "gradtape / PyTorch", "gt.jit / PyTorch", "gradtape / CuPy", "fused / generic", "gt.jit lowering",
+            "checks")
     lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for c in results["cases"].values():
         t, r = c["times"], c["ratios"]
-        med = {k: t[k]["median"] if k in t else None for k in ("cupy", "gradtape", "gradtape_generic", "torch")}
+        med = {k: t[k]["median"] if k in t else None for k in ("cupy", "gradtape", "gradtape_generic", "gt_jit",
+                                                                "torch")}
+        j = c.get("jit") or {}
+        low = j.get("kind", "n/a") + ("" if "cuda_graph" not in j else
+                                      ", CUDA graph" if j["cuda_graph"] else f", no CUDA graph ({j['cuda_graph_reason']})")
         bad = [f"{k}: {v}" for k, v in c["check"].items() if v != "ok"]
         lines.append("| " + " | ".join([
             c["label"], _fmt(med["cupy"], c["unit"]), _fmt(med["gradtape"], c["unit"]),
-            _fmt(med["gradtape_generic"], c["unit"]), _fmt(med["torch"], c["unit"]),
+            _fmt(med["gradtape_generic"], c["unit"]), _fmt(med["gt_jit"], c["unit"]), _fmt(med["torch"], c["unit"]),
             _fmt(r.get("gradtape/torch")) + ("x" if "gradtape/torch" in r else ""),
-            _fmt(r.get("gradtape/cupy")) + "x", _fmt(r.get("gradtape/gradtape_generic")) + "x",
+            _fmt(r.get("gt_jit/torch")) + ("x" if "gt_jit/torch" in r else ""),
+            _fmt(r.get("gradtape/cupy")) + "x", _fmt(r.get("gradtape/gradtape_generic")) + "x", low[:120],
             "ok" if not bad else "; ".join(bad)]) + " |")
     lines += ["", "| memory (CuPy pool) | in use after step - before | pool high-water growth in a step |",
               "|---|---|---|"]
@@ -575,6 +655,8 @@ def markdown(results):
                      f"{_fmt(v['ratio_fused_generic'])}x | {v['check']} |")
     vd = results["verdicts"]
     lines += ["", f"- MLP at the largest batch, gradtape / PyTorch: {vd['mlp4096_vs_torch']}",
+              f"- gt.jit chain at 16 elements / PyTorch (target <= 0.3): {vd['jit_chain16_vs_torch']}",
+              f"- gt.jit MLP at the largest batch / PyTorch (target <= 1): {vd['jit_mlp4096_vs_torch']}",
               f"- memory back to baseline after backward (gradtape): {vd['memory_back_to_baseline']}",
               f"- all correctness checks ok: {vd['checks_ok']}",
               f"- fused kernels faster than their generic rule: {vd['keep_fused']}",
@@ -592,6 +674,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="3 repeats, short batches")
     ap.add_argument("--device", default="cuda:0", help="gradtape device (default cuda:0)")
     ap.add_argument("--chain-dtype", default="float32", choices=("float32", "float64"))
+    ap.add_argument("--no-jit-cuda", action="store_true", help="gt.jit on CuPy by the replay plan (no fused kernels)")
     ap.add_argument("--json", metavar="PATH", help="write the results as JSON")
     ap.add_argument("--md", metavar="PATH", help="write the markdown tables")
     args = ap.parse_args(argv)

@@ -65,11 +65,15 @@ def test_literals_are_validated_in_c():
         scalar.literal("1); system(\"x\"", "c", "float64")
 
 
-@pytest.mark.cuda
-def test_kernels_run_on_cupy():
+def _cuda_or_skip():
     if "cuda" not in backends.available():
         pytest.skip("no CUDA GPU with CuPy available (gradtape.backends.available() lacks 'cuda')")
-    cupy = pytest.importorskip("cupy")
+    return pytest.importorskip("cupy")
+
+
+@pytest.mark.cuda
+def test_kernels_run_on_cupy():
+    cupy = _cuda_or_skip()
     x = gt.asarray(np.linspace(-2, 2, 64), device="cuda")
 
     def f(x):
@@ -80,5 +84,50 @@ def test_kernels_run_on_cupy():
     ins = [x.data if g.nodes[d].kind == "input" else g.nodes[d].value for d in r.inputs]
     got = k(cupy, *ins)
     np.testing.assert_allclose(cupy.asnumpy(got), gt.to_numpy(g(x)), rtol=1e-12)
-    run = cuda_lower.capture(lambda a: k(cupy, a, *ins[1:]), [x.data], backends.get("cuda"))
-    np.testing.assert_allclose(cupy.asnumpy(run(x.data)), gt.to_numpy(g(x)), rtol=1e-12)
+
+
+@pytest.mark.cuda
+def test_jit_on_cupy_through_a_cuda_graph(monkeypatch):
+    """gt.jit on CuPy with the CUDA lowering on: the first call runs the plan, the second captures a CUDA graph,
+    later calls launch it; every call equals eager, and a call's outputs are its own (the next launch rewrites
+    the captured buffers, never what an earlier call returned)."""
+    _cuda_or_skip()
+    monkeypatch.setattr(cuda_lower, "ENABLED", True)
+    c = gt.asarray(np.linspace(-0.5, 0.5, 16), device="cuda")
+
+    def f(x):
+        for _ in range(5):
+            x = gt.tanh(gt.sin(x) * 1.01 + c)
+        return gt.sum(x)
+    df = gt.grad(f)
+    jf = gt.jit(df)
+    xs = [gt.asarray(np.linspace(-2, 2, 16) * s, device="cuda") for s in (1.0, 0.5, -1.5, 2.0)]
+    outs = [jf(x) for x in xs]
+    for x, o in zip(xs, outs):
+        np.testing.assert_allclose(gt.to_numpy(o), gt.to_numpy(df(x)), rtol=1e-12, atol=1e-14)
+    exe = jf.lower(xs[0])._entry.exe
+    assert exe.kind == "cuda"
+    assert isinstance(exe.fn, cuda_lower.Captured), type(exe.fn)
+    assert exe.fn.graph is not None, exe.fn.reason
+    assert jf.cache_info().traces == 1
+
+
+@pytest.mark.cuda
+def test_jit_mlp_step_on_cupy_equals_eager(monkeypatch):
+    _cuda_or_skip()
+    monkeypatch.setattr(cuda_lower, "ENABLED", True)
+    rng = np.random.default_rng(0)
+    W = gt.asarray(rng.standard_normal((8, 4)).astype(np.float32), device="cuda")
+    b = gt.asarray(np.zeros(4, np.float32), device="cuda")
+    x = gt.asarray(rng.random((16, 8), dtype=np.float32), device="cuda")
+    y = gt.asarray(rng.integers(0, 4, 16), device="cuda")
+
+    def loss(W, b):
+        return gt.nn.cross_entropy(gt.nn.relu(x @ W + b), y)
+    vg = gt.value_and_grad(loss, argnums=(0, 1))
+    jvg = gt.jit(vg)
+    for _ in range(3):
+        (lj, gj), (le, ge) = jvg(W, b), vg(W, b)
+        np.testing.assert_allclose(gt.to_numpy(lj), gt.to_numpy(le), rtol=1e-5)
+        for a, w in zip(gj, ge):
+            np.testing.assert_allclose(gt.to_numpy(a), gt.to_numpy(w), rtol=1e-5, atol=1e-6)

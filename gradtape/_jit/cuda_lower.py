@@ -6,10 +6,16 @@ relaunched with one call.
 The region's statements become a ``__device__`` function in the kernel's preamble (with the helpers of
 :data:`~gradtape._jit.scalar.C_PRELUDE`), so the same text serves the elementwise kernel's operation and the
 reduction's map expression. CuPy broadcasts the kernel's inputs itself. Source generation needs no CuPy and no
-GPU (the CPU suite checks it for every elementwise primitive); building and running the kernels imports CuPy
-through the backend (``backend.raw``). It is used by :func:`gradtape._jit.lower.compile_graph` on CuPy arrays when :data:`ENABLED`
-(``GRADTAPE_JIT_CUDA=1``): it has not run on a GPU yet (tests/test_jit_cuda_source.py's ``cuda`` test does
-where one is present), so by default CuPy runs the replay plan.
+GPU: the CPU suite checks it for every elementwise primitive, and compiles it as host C++ (``__device__``
+defined away, tests/cuda_host.py) to run the op table and the differential fuzzer through this lowering on
+NumPy arrays. Building and running the kernels imports CuPy through the backend (``backend.raw``). It is used by
+:func:`gradtape._jit.lower.compile_graph` on CuPy arrays when :data:`ENABLED` (``GRADTAPE_JIT_CUDA=1``): it has
+not run on a GPU yet (tests/test_jit_cuda_source.py's ``cuda`` tests do where one is present), so by default
+CuPy runs the replay plan.
+
+A kernel's outputs are allocated by the kernel (the region's shape, which its inputs broadcast to), not left
+to CuPy's broadcast of the inputs: a region that broadcasts inside (``broadcast_to``, a scalar's region)
+would otherwise get an output of the inputs' shape.
 """
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ from .fusion import scalar_attrs
 from .scalar import C_PRELUDE, ScalarNS, node_form
 from ..graph.ir import Ref
 
-__all__ = ["KernelSource", "region_source", "CudaKernel", "ENABLED", "capture"]
+from .scalar import NotScalar
+
+__all__ = ["KernelSource", "region_source", "CudaKernel", "ENABLED", "Captured"]
 
 ENABLED = os.environ.get("GRADTAPE_JIT_CUDA", "") == "1"
 _CTYPE = {"float64": "double", "float32": "float", "bool": "bool"}
@@ -49,6 +57,8 @@ def region_source(region, graph, reduce_sum=False, name="gt_fused"):
     syms, params = {}, []
     for k, d in enumerate(region.inputs):
         dt = nodes[d].dtype
+        if dt not in _CTYPE:
+            raise NotScalar(f"a {dt} input")
         syms[d] = ns.arg(f"x{k}", "b" if dt == "bool" else "f")
         params.append((_CTYPE[dt], f"x{k}", dt))
     for i in region.nodes:
@@ -77,38 +87,74 @@ def region_source(region, graph, reduce_sum=False, name="gt_fused"):
 
 
 class CudaKernel:
-    """One region's CuPy kernel (built on first use): ``kernel(xp, *raws)`` like the numba Kernel."""
+    """One region's CuPy kernel (built on first use): ``kernel(xp, *raws)`` like the numba Kernel; ``build(src)``
+    makes the callable ``k(*inputs, *outputs)`` (``cupy.ElementwiseKernel`` here, the host compiler in
+    tests/cuda_host.py), ``empty(shape, dtype)`` an output."""
 
     def __init__(self, region, graph, name, backend):
         self.region, self.src, self.backend = region, region_source(region, graph, name=name), backend
         self.source, self._k = self.src.text(), None
+        self.results = [(region.out_shape(k), graph.nodes[i].dtype) for k, i in enumerate(region.results())]
+
+    def build(self, s):
+        cupy = self.backend.raw                 # the CuPy module, through the backend (gradtape imports no cupy)
+        return cupy.ElementwiseKernel(s.in_params, s.out_params, s.operation, s.name, preamble=s.preamble)
+
+    def empty(self, shape, dtype):
+        return self.backend.raw.empty(shape, dtype=dtype)
 
     def __call__(self, xp, *raws):
         if self._k is None:
-            cupy = self.backend.raw             # the CuPy module, through the backend (gradtape imports no cupy)
-            s = self.src
-            self._k = cupy.ElementwiseKernel(s.in_params, s.out_params, s.operation, s.name, preamble=s.preamble)
-        out = self._k(*raws)
-        return out if isinstance(out, tuple) and len(self.region.outputs) > 1 else (
-            out if len(self.region.outputs) == 1 else tuple(out))
+            self._k = self.build(self.src)
+        outs = [self.empty(shape, dt) for shape, dt in self.results]
+        self._k(*raws, *outs)
+        return outs[0] if len(outs) == 1 else tuple(outs)
 
 
-def capture(fn, example_raws, backend):
-    """A CUDA graph of ``fn`` on static buffers: returns ``run(*raws)`` copying the inputs into the captured
-    buffers, launching the graph and returning its (static) outputs. (Untested without a GPU.)"""
-    cupy = backend.raw
-    static_in = [cupy.array(r, copy=True) for r in example_raws]
-    stream = cupy.cuda.Stream(non_blocking=True)
-    with stream:
-        fn(*static_in)                      # warm-up: kernels compiled, pool primed
-        stream.begin_capture()
-        static_out = fn(*static_in)
-        graph = stream.end_capture()
+class Captured:
+    """``fn`` (an executable's ``fn(*raws) -> tuple of raws``, static shapes, no guards) replayed from a CUDA
+    graph: the first call runs ``fn`` as it is (kernels compiled, the result returned); the second captures
+    it on a side stream, into a memory pool of its own, and every call from then on copies the inputs into
+    the captured buffers, launches the graph on the current stream and returns copies of the outputs (the
+    captured buffers are rewritten by the next launch). The pool is only this graph's: blocks freed during
+    the capture stay its (a later allocation elsewhere never gets an address the graph writes). A capture
+    that fails (an op that synchronises with the host, an allocation capture refuses) leaves ``fn`` as the
+    executable; ``reason`` says why.
+    (Untested without a GPU: tests/test_jit_cuda_source.py's ``cuda`` tests run it where one is present.)"""
 
-    def run(*raws):
-        for buf, r in zip(static_in, raws):
+    def __init__(self, fn, backend):
+        self.fn, self.backend = fn, backend
+        self.calls, self.graph, self.reason = 0, None, None
+        self._in = self._out = self._pool = None
+
+    def __call__(self, *raws):
+        self.calls += 1
+        if self.graph is None:
+            if self.calls != 2 or self.reason is not None:
+                return self.fn(*raws)
+            try:
+                self._capture(raws)
+            except Exception as e:      # noqa: BLE001 - any refusal of the capture: run uncaptured
+                self.reason = f"{type(e).__name__}: {e}"
+                self.graph = self._in = self._out = self._pool = None
+                return self.fn(*raws)
+        for buf, r in zip(self._in, raws):
             buf[...] = r
-        graph.launch(stream)
+        self.graph.launch()
+        return tuple([o.copy() for o in self._out])
+
+    def _capture(self, raws):
+        cupy = self.backend.raw
+        pool = cupy.cuda.MemoryPool()
+        stream = cupy.cuda.Stream(non_blocking=True)
+        stream.wait_event(cupy.cuda.get_current_stream().record())     # the inputs are written
+        with cupy.cuda.using_allocator(pool.malloc), stream:
+            static_in = [cupy.array(r, copy=True) for r in raws]
+            self.fn(*static_in)                         # on this stream and pool: their blocks cached
+            stream.begin_capture()
+            try:
+                static_out = self.fn(*static_in)
+            finally:
+                graph = stream.end_capture()
         stream.synchronize()
-        return static_out
-    return run
+        self.graph, self._in, self._out, self._pool = graph, static_in, static_out, pool

@@ -171,15 +171,24 @@ def _guarded(graph):
     return (lambda n: id(n) in guarded) if guarded else None
 
 
-def _lower_cuda(graph, backend):
-    regions = find_regions(graph, exclude=_guarded(graph))
-    kernels = [_cuda.CudaKernel(r, graph, f"gt_fused{j}", backend) for j, r in enumerate(regions)]
+def _lower_cuda(graph, backend, kernel=None):
+    """CuPy: a kernel per region (``kernel``: the class, :class:`~gradtape._jit.cuda_lower.CudaKernel` unless
+    a test passes its host stand-in), the plan of the rewritten graph; without guards its steps run from a
+    CUDA graph (:class:`~gradtape._jit.cuda_lower.Captured`; ``exe.fn.reason`` says why one was not kept)."""
+    kernel = kernel or _cuda.CudaKernel
+    kernels = []
+    for r in find_regions(graph, exclude=_guarded(graph)):
+        try:
+            kernels.append(kernel(r, graph, f"gt_fused{len(kernels)}", backend))
+        except NotScalar:
+            continue
     if not kernels:
         return _replay(graph, backend)
     g2 = rewrite(graph, kernels)
     plan = _Plan(g2, backend)
     src = "\n\n".join([f"// ---- fused{j}\n{k.source}" for j, k in enumerate(kernels)] + ["# ---- steps\n" + plan.source])
-    return Executable(plan.fn, "cuda", src, kernels, g2)
+    fn = plan.fn if g2.guards or backend.name != "cupy" else _cuda.Captured(plan.fn, backend)
+    return Executable(fn, "cuda", src, kernels, g2)
 
 
 def _fused_prim(j, kernel):

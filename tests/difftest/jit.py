@@ -14,6 +14,8 @@ Command line (long runs)::
 
     python -m tests.difftest.jit --n 200 --kind general --backend cpu --seed 1
     python -m tests.difftest.jit --n 200 --backend cpu --strip-vm     (every float64 region by the interpreter)
+    python -m tests.difftest.jit --n 200 --backend cpu --cuda-host    (the CUDA lowering, its source compiled
+                                                                         as host C++: tests/cuda_host.py)
 """
 from __future__ import annotations
 
@@ -148,6 +150,11 @@ def strip_vm_forced(specialize=False):
         NL.VM_TAPE_WORK, NL.VM_TAPE_MIN, NL.VM_MAX_CALLS, SV.SPECIALIZE = old
 
 
+def _cuda_host():
+    from tests.cuda_host import host_lowering
+    return host_lowering()
+
+
 def run(seeds, kind="general", backend="strict"):
     """(counts, mismatching results) over the programs of ``seeds``."""
     counts, bad = {"ok": 0, "invalid": 0, "mismatch": 0}, []
@@ -170,9 +177,11 @@ def main(argv=None):
                     "(--backend cpu)")
     ap.add_argument("--specialize", action="store_true", help="with --strip-vm: the interpreter of each "
                     "program's opcodes, as unforced (a compile per opcode set), not the one of all")
+    ap.add_argument("--cuda-host", action="store_true", help="NumPy regions through the CUDA lowering, its kernels "
+                    "compiled as host C++ (tests/cuda_host.py; --backend cpu)")
     a = ap.parse_args(argv)
     t0 = time.time()
-    with strip_vm_forced(a.specialize) if a.strip_vm else contextlib.nullcontext():
+    with strip_vm_forced(a.specialize) if a.strip_vm else _cuda_host() if a.cuda_host else contextlib.nullcontext():
         counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend)
     for r in bad[:a.max_report]:
         print(r.report() + "\n" + "=" * 100, flush=True)

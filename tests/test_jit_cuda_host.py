@@ -1,0 +1,112 @@
+"""gt.jit's CUDA lowering run on the host (tests/cuda_host.py): every row of the op table through it, values,
+gradients and second order equal to eager, with the generated CUDA source of each region compiled as host C++.
+
+What a GPU adds (CuPy's ElementwiseKernel, NVRTC, the device's libm, CUDA graphs) is tests/test_jit_cuda_source.py's
+``cuda`` tests; what this proves is the C templates and the lowering's glue, on every elementwise primitive.
+Skipped (with the reason) only where there is no C++ compiler.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradtape as gt
+from gradtape._jit import lower
+
+import cuda_host
+from test_jit_ops import _check
+from test_ops import OPS
+
+pytestmark = pytest.mark.skipif(cuda_host.CXX is None, reason="no C++ compiler (g++ or c++) to build the host kernels")
+
+
+@pytest.fixture
+def lowered():
+    """The lowerings made inside the test: [kind of each executable]."""
+    kinds = []
+    old = lower._lower_cuda
+
+    def spy(graph, backend, kernel=None):
+        exe = old(graph, backend, kernel=kernel)
+        kinds.append(exe.kind)
+        return exe
+    lower._lower_cuda = spy
+    try:
+        with cuda_host.host_lowering():
+            yield kinds
+    finally:
+        lower._lower_cuda = old
+
+
+@pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+def test_op_through_host_cuda_lowering(op, lowered):
+    _check(op, "cpu")
+    assert lowered, "no graph went through the CUDA lowering"
+
+
+def test_every_elementwise_primitive_ran_in_a_host_kernel(lowered):
+    """The op table's rows together put every elementwise primitive into a compiled region (forward and VJP)."""
+    from test_jit_cuda_source import elementwise
+    seen = set()
+    old = cuda_host.HostKernel.__init__
+
+    def init(self, region, graph, name, backend):
+        old(self, region, graph, name, backend)
+        seen.update(graph.nodes[i].op for i in region.nodes)
+    cuda_host.HostKernel.__init__ = init
+    try:
+        for op in OPS:      # (times 1.5: a row of one op is a region with its neighbour)
+            _check(_Scaled(op), "cpu", order=1)
+    finally:
+        cuda_host.HostKernel.__init__ = old
+    missing = set(elementwise()) - seen - {"conj_complex"}     # (complex regions are not fused: backend calls)
+    assert not missing, f"primitives never lowered to a host kernel: {sorted(missing)}"
+
+
+class _Scaled:
+    """An op-table row whose function's output is scaled (the row's other fields as they are)."""
+
+    def __init__(self, op):
+        self._op = op
+
+    def __getattr__(self, name):
+        return getattr(self._op, name)
+
+    def fn(self, *a):
+        out = self._op.fn(*a)
+        return out * 1.5 if gt.isdtype(out.dtype, ("real floating", "complex floating")) else out
+
+
+def test_kernel_outputs_have_the_region_shape(lowered):
+    """A region that broadcasts inside gets outputs of its own shape, not of its inputs' broadcast (the kernel
+    allocates them: CuPy would otherwise size them by the inputs)."""
+    x = gt.asarray(np.linspace(-1.0, 1.0, 3))
+    f = gt.jit(lambda x: gt.sin(gt.broadcast_to(x, (4, 3))) * 2.0)
+    got = f(x)
+    assert got.shape == (4, 3)
+    np.testing.assert_allclose(gt.to_numpy(got), np.broadcast_to(np.sin(np.linspace(-1.0, 1.0, 3)) * 2.0, (4, 3)))
+    assert lowered and lowered[-1] == "cuda"
+
+
+def test_host_kernel_checks_its_arguments():
+    g = gt.trace(lambda x: gt.tanh(x) * 2.0, gt.ones(3))
+    from gradtape._jit.fusion import find_regions
+    from gradtape import backends
+    (r,) = find_regions(g)
+    k = cuda_host.HostKernel(r, g, "gt_t", backends.get("cpu"))
+    np.testing.assert_allclose(k(None, np.linspace(0, 1, 3)), np.tanh(np.linspace(0, 1, 3)) * 2.0, rtol=1e-15)
+    with pytest.raises(TypeError, match="declared float64"):
+        k(None, np.ones(3, dtype=np.float32))
+
+
+def test_differential_programs_through_the_host_cuda_lowering():
+    """40 fixed programs of the differential fuzzer (general and jacobian kinds) through gt.jit with the CUDA
+    lowering on the host, against PyTorch/JAX. Longer: python -m tests.difftest.jit --backend cpu --cuda-host --n N."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    from tests.difftest import jit as DJ
+    with cuda_host.host_lowering():
+        for kind, seeds in (("general", range(500, 525)), ("jacobian", range(500, 515))):
+            counts, bad = DJ.run(seeds, kind, "cpu")
+            assert not bad, f"{len(bad)} {kind} programs differ through the host CUDA lowering\n\n{bad[0].report()}"
+            assert counts["ok"] >= len(seeds) - 5, counts
