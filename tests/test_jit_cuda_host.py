@@ -110,3 +110,30 @@ def test_differential_programs_through_the_host_cuda_lowering():
             counts, bad = DJ.run(seeds, kind, "cpu")
             assert not bad, f"{len(bad)} {kind} programs differ through the host CUDA lowering\n\n{bad[0].report()}"
             assert counts["ok"] >= len(seeds) - 5, counts
+
+
+def _f32(op):
+    from test_jit_ops import _args
+    args = _args(op, "cpu")
+    return [gt.astype(a, gt.float32) if a.dtype == gt.float64 else a for a in args]
+
+
+@pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+def test_float32_op_through_host_cuda_lowering(op, lowered):
+    """float32 regions (the C templates' float literals and float overloads, as the MLP's): values and
+    gradients of each row scaled by 1.5, against eager float32, to float32 rounding."""
+    args = _f32(op)
+    if not any(a.dtype == gt.float32 for a in args):
+        pytest.skip("no float64 input to make float32")
+    f = _Scaled(op).fn
+    want = f(*args)
+    if want.dtype != gt.float32:
+        pytest.skip(f"the row's output is {want.dtype}")
+    got = gt.jit(f)(*args)
+    np.testing.assert_allclose(gt.to_numpy(got), gt.to_numpy(want), rtol=2e-5, atol=2e-6)
+    nums = tuple(k for k, a in enumerate(args) if a.dtype == gt.float32)
+    w = gt.astype(gt.asarray(np.random.default_rng(1).uniform(0.5, 1.5, size=want.shape)), gt.float32)
+    g = gt.grad(lambda *a: gt.sum(f(*a) * w), argnums=nums)
+    for a, b in zip(gt.jit(g)(*args), g(*args)):
+        scale = float(np.max(np.abs(gt.to_numpy(b)))) if b.size else 1.0
+        np.testing.assert_allclose(gt.to_numpy(a), gt.to_numpy(b), rtol=1e-4, atol=1e-5 * max(scale, 1.0))
