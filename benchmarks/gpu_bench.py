@@ -49,6 +49,7 @@ import numpy as np
 import gradtape as gt
 
 from benchmarks.foundation import chain_numpy, make_mlp_numpy, make_mlp_torch, mlp_loss
+from benchmarks.graph_replay import chain
 
 CYCLES = 50                  # 4 ops per cycle -> 200 ops
 N_OPS = 4 * CYCLES
@@ -267,14 +268,7 @@ def make_chain_jit(env, x0_np, c_np):
     """``gt.jit(gt.value_and_grad(chain))``: one compiled graph of the forward and the reverse pass."""
     x0 = gt.asarray(x0_np, device=env.device)
     c = gt.asarray(c_np, device=env.device)
-
-    def f(x):
-        for _ in range(CYCLES):
-            x = gt.sin(x)
-            x = gt.tanh(x)
-            x = x * MUL
-            x = x + c
-        return gt.sum(x)
+    f = chain(c)
     jf = gt.jit(gt.value_and_grad(f))
 
     def run():

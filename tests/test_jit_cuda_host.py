@@ -7,6 +7,8 @@ Skipped (with the reason) only where there is no C++ compiler.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -137,3 +139,100 @@ def test_float32_op_through_host_cuda_lowering(op, lowered):
     for a, b in zip(gt.jit(g)(*args), g(*args)):
         scale = float(np.max(np.abs(gt.to_numpy(b)))) if b.size else 1.0
         np.testing.assert_allclose(gt.to_numpy(a), gt.to_numpy(b), rtol=1e-4, atol=1e-5 * max(scale, 1.0))
+
+
+class _FakeCupy:
+    """The part of CuPy's API that :class:`~gradtape._jit.cuda_lower.Captured` uses, on NumPy arrays: a captured
+    graph's launch reruns the captured function into the captured output buffers (as a CUDA graph rewrites
+    the same addresses). ``refuse``: begin_capture raises (as CUDA does for a capture it cannot make)."""
+
+    def __init__(self, refuse=False):
+        fake = self
+
+        class Stream:
+            def __init__(self, non_blocking=False):
+                assert non_blocking, "capture needs a non-blocking stream"
+                self.capturing = None
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *a):
+                return False
+
+            def record(self, event=None):
+                return "event"
+
+            def wait_event(self, event):
+                assert event == "event"
+
+            def begin_capture(self):
+                if refuse:
+                    raise RuntimeError("cudaErrorStreamCaptureUnsupported")
+                fake.capturing = True
+
+            def end_capture(self):
+                fake.capturing = False
+                return Graph(fake.last)
+
+            def synchronize(self):
+                pass
+
+        class Graph:
+            def __init__(self, captured):
+                self.fn, self.ins, self.outs = captured
+
+            def launch(self, stream=None):
+                for o, v in zip(self.outs, self.fn(*self.ins)):
+                    o[...] = v
+                fake.launches += 1
+
+        class MemoryPool:
+            def malloc(self, size):
+                raise AssertionError("not called by the fake arrays")
+
+        @contextlib.contextmanager
+        def using_allocator(alloc):
+            yield
+
+        self.cuda = type("cuda", (), {"Stream": Stream, "MemoryPool": MemoryPool, "using_allocator":
+                                      staticmethod(using_allocator),
+                                      "get_current_stream": staticmethod(lambda: Stream(True))})
+        self.capturing, self.launches, self.last = None, 0, None
+
+    def array(self, r, copy=True):
+        return np.array(r, copy=True)
+
+
+
+def test_captured_replays_into_its_buffers_and_returns_copies():
+    from gradtape._jit.cuda_lower import Captured
+    fake = _FakeCupy()
+
+    def impl(x, c):
+        return (np.sin(x) * c, x + 1.0)
+
+    def fn(x, c):
+        out = impl(x, c)
+        if fake.capturing:          # (what the graph records: this function on the captured buffers)
+            fake.last = (impl, (x, c), out)
+        return out
+    cap = Captured(fn, type("B", (), {"raw": fake})())
+    xs = [np.linspace(-1, 1, 5) * s for s in (1.0, 2.0, -0.5, 3.0)]
+    c = np.full(5, 0.5)
+    outs = [cap(x, c) for x in xs]
+    assert cap.graph is not None and cap.reason is None and fake.launches == 3
+    for x, o in zip(xs, outs):
+        np.testing.assert_allclose(o[0], np.sin(x) * c)
+        np.testing.assert_allclose(o[1], x + 1.0)
+    assert not np.shares_memory(outs[1][0], outs[2][0])       # each call's outputs are its own
+
+
+def test_captured_falls_back_when_the_capture_is_refused():
+    from gradtape._jit.cuda_lower import Captured
+    fake = _FakeCupy(refuse=True)
+    cap = Captured(lambda x: (x * 2.0,), type("B", (), {"raw": fake})())
+    got = [cap(np.arange(3.0) + k)[0] for k in range(4)]
+    assert cap.graph is None and "cudaErrorStreamCaptureUnsupported" in cap.reason
+    for k, g in enumerate(got):
+        np.testing.assert_allclose(g, (np.arange(3.0) + k) * 2.0)
