@@ -113,6 +113,10 @@ def test_every_opcode_runs_in_some_program(forced):
     jf = gt.jit(lambda v: gt.sum(gt.sin(v) * v))        # a small region summing its output (region.sums)
     _close(jf(x), np.sum(np.sin(gt.to_numpy(x)) * gt.to_numpy(x)), 1e-14)
     used.update(strip_vm.OPS[r[0]] for p in _programs(jf, x) for r in p.rows[p.npre:])
+    x32 = gt.astype(x, gt.float32)                      # float32 loads and stores (loadg, storeg)
+    jf = gt.jit(lambda v: gt.sin(v) * 2.0)
+    _close(jf(x32), gt.sin(x32) * 2.0, 1e-6)
+    used.update(strip_vm.OPS[r[0]] for p in _programs(jf, x32) for r in p.rows[p.npre:])
     p, _ = _direct_program()
     used.update(strip_vm.OPS[r[0]] for r in p.rows[p.npre:])
     assert not set(strip_vm.OPS) - used, sorted(set(strip_vm.OPS) - used)
@@ -389,3 +393,58 @@ def test_which_small_regions_take_the_interpreter(n, cycles, tape):
     v0, g0 = gt.value_and_grad(_chain(c, cycles))(x)
     _close(v, v0, 1e-12)
     _close(g, g0, 1e-11)
+
+
+# ---- float32 regions: computed in float64, each output rounded once ------------------------------------------
+
+@pytest.mark.parametrize("f", [lambda x: x * 0.1, lambda x: x / 3.0, lambda x: x + 0.7, lambda x: 0.3 - x],
+                         ids=["mul", "div", "add", "rsub"])
+def test_float32_basic_op_is_bitwise_eager(forced, f):
+    """One +, -, *, / of float32 values computed in float64 and rounded once is the float32 IEEE result (53 >= 2 *
+    24 + 2 bits), with the literal rounded to float32 first as the eager op rounds it: bitwise equal."""
+    x = gt.asarray(np.random.default_rng(3).uniform(-5, 5, 300).astype(np.float32))
+    jf = gt.jit(lambda x: (f(x), x > 0.0))        # (two nodes: a region)
+    got, want = gt.to_numpy(jf(x)[0]), gt.to_numpy(f(x))
+    assert got.dtype == np.float32
+    (t,) = _tape(jf, x)
+    assert "loadg" in t.prog.ops and "storeg" in t.prog.ops
+    np.testing.assert_array_equal(got, want)
+
+
+def test_float32_chain_gradient_runs_on_the_interpreter_unforced():
+    """The 200-op chain in float32 (150 vecmath calls): a program (it was scalar libm, 8x NumPy's time), its
+    value and gradient within float32 rounding of the float64 ones; a single-element float32 input, a bool
+    output and a float32 sum on the way."""
+    rng = np.random.default_rng(4)
+    c64, x64 = rng.uniform(-0.5, 0.5, 1000), rng.uniform(-2, 2, 1000)
+    f = _chain(gt.asarray(c64.astype(np.float32)), 50)
+    vg = gt.jit(gt.value_and_grad(f))
+    x = gt.asarray(x64.astype(np.float32))
+    v, g = vg(x)
+    (t,) = _tape(vg, x)
+    assert {"loadg", "storeg", "sin", "tanh"} <= set(t.prog.ops) and t.prog.vm_calls > 16
+    assert g.dtype == gt.float32 and v.dtype == gt.float32
+    v64, g64 = gt.value_and_grad(_chain(gt.asarray(c64.astype(np.float32).astype(np.float64)), 50))(
+        gt.asarray(x64.astype(np.float32).astype(np.float64)))
+    np.testing.assert_allclose(gt.to_numpy(g), gt.to_numpy(g64), rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(float(v), float(v64), rtol=1e-6)
+    v32, g32 = gt.value_and_grad(f)(x)              # eager float32 (rounded after every op)
+    np.testing.assert_allclose(gt.to_numpy(g), gt.to_numpy(g32), rtol=1e-4, atol=1e-5)
+
+
+def test_float32_single_element_input_bool_output_and_sum(forced):
+    x = gt.asarray(np.linspace(-2, 2, 50).astype(np.float32))
+    s = gt.asarray(np.float32(0.37))
+
+    def f(x, s):
+        y = gt.tanh(x * s) + gt.exp(-x)
+        return y, y > 0.5, gt.sum(gt.sin(y))
+    jf = gt.jit(f)
+    got, want = jf(x, s), f(x, s)
+    (t,) = _tape(jf, x, s)
+    assert t.prog.rows[0][0] == 3 or any(r[0] == 3 for r in t.prog.rows[:t.prog.npre])   # the float32 fill row
+    np.testing.assert_allclose(gt.to_numpy(got[0]), gt.to_numpy(want[0]), rtol=3e-7)
+    assert got[1].dtype == gt.bool
+    assert np.sum(gt.to_numpy(got[1]) != gt.to_numpy(want[1])) == 0
+    assert got[2].dtype == gt.float32
+    np.testing.assert_allclose(float(got[2]), float(want[2]), rtol=1e-5)

@@ -21,7 +21,8 @@ also gets a strip form using :mod:`gradtape._jit.vecmath`: the statements betwee
 loop over a strip of :data:`STRIP` elements, each call as a vectorised loop over float64 strip buffers. It is
 used unless a sin/cos argument is beyond vecmath's range (then the region runs again with libm). A float64
 region with more calls (from :data:`VM_MIN` elements, or :data:`VM_TAPE_WORK` calls x elements of at least
-:data:`VM_TAPE_MIN`) is a program of the strip interpreter instead (:mod:`gradtape._jit.strip_vm`).
+:data:`VM_TAPE_MIN`) is a program of the strip interpreter instead (:mod:`gradtape._jit.strip_vm`); a float32
+one too, computed in float64 and rounded once when stored.
 
 Size: ~490 lines; the kernel generator (its flat, grid and strip forms) and its use of the file cache belong
 together.
@@ -318,8 +319,9 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
     out_kinds = ["b" if nodes[i].dtype == "bool" else "f" for i in region.outputs]
     in_kinds = ["b" if nodes[d].dtype == "bool" else "f" for d in region.inputs]
     if calls > VM_MAX_CALLS and (size >= VM_MIN or (size >= VM_TAPE_MIN and calls * size >= VM_TAPE_WORK)):
-        tk = _strip_vm.kernel(region, backend, ns, [syms[d] for d in region.inputs], reads, in_kinds,
-                              [syms[i] for i in region.outputs], out_kinds)
+        tk = _strip_vm.kernel(region, backend, ns, [syms[d] for d in region.inputs], reads,
+                              [_VM_KIND.get(nodes[d].dtype) for d in region.inputs],
+                              [syms[i] for i in region.outputs], [_VM_KIND.get(nodes[i].dtype) for i in region.outputs])
         if tk is not None:
             return tk
     if uses_vm:         # (vecmath's digest: its compiled loops are linked into the kernel's cache entry)
@@ -327,6 +329,9 @@ def region_kernel(region, graph, backend, vm_ops=frozenset()):
                    f"\n# vecmath {_vecmath.digest()}\n")
     return Kernel(region, graph, backend, "".join(src), reads, out_kinds, uses_vm, in_kinds, cols,
                   forms if cols is not None else None)
+
+
+_VM_KIND = {"float64": "f", "bool": "b", "float32": "g"}     # an array's kind in a strip-interpreter program
 
 
 def _grid(reads, size):

@@ -1,4 +1,5 @@
-"""A strip interpreter for float64 regions with many transcendental calls (one compiled function per opcode set).
+"""A strip interpreter for float64 and float32 regions with many transcendental calls (one compiled function per
+opcode set).
 
 A region of the 200-op chain's gradient has ~150 ``sin``/``tanh``/``cos`` calls: the per-region strip form of
 :mod:`~gradtape._jit.numba_lower` would take numba minutes to compile, so such regions ran with scalar libm.
@@ -19,8 +20,9 @@ strip with libm (the row's output slot is never one of its inputs).
 
 Used for float64 regions with more than ``numba_lower.VM_MAX_CALLS`` vecmath calls of at least
 ``numba_lower.VM_MIN`` elements or ``numba_lower.VM_TAPE_WORK`` calls x elements (of at least
-``numba_lower.VM_TAPE_MIN``), with float64 or bool arrays in and out, each input read in full or a single
-element (:func:`kernel`); a graph that is one such region calls it directly (:meth:`TapeKernel.direct`).
+``numba_lower.VM_TAPE_MIN``), with float64, float32 or bool arrays in and out, each input read in full or a
+single element (:func:`kernel`; a float32 region is computed in float64, its literals rounded to float32 as
+the eager ops round them, each output rounded once: one +, -, *, / is then the float32 IEEE result); a graph that is one such region calls it directly (:meth:`TapeKernel.direct`).
 Threads run contiguous ranges of strips (``nogil``, a thread pool of
 :func:`gradtape._jit.threads.get_num_threads` threads; not for a program with a sum).
 """
@@ -31,6 +33,7 @@ import ctypes
 import hashlib
 import importlib
 import math
+import struct
 
 from . import threads as _threads
 from . import vecmath as _vecmath
@@ -57,10 +60,10 @@ _EXPR.update({
 _EXPR.update({k: py for k, (py, _) in _FUNCS.items()})
 _EXPR.update({k: f"(1.0 if {py} else 0.0)" for k, (py, _) in _BOOL1.items()})
 _VM = ("sin", "cos", "tanh", "exp", "expm1", "log")        # vecmath's array loops (sin/cos: far arguments redone)
-# opcodes: loads and stores (float64 and bool arrays), then the ops (the frequent first: the dispatch is a
+# opcodes: loads and stores (float64, bool and float32 arrays: "g"), then the ops (the frequent first: the dispatch is a
 # chain of comparisons)
 _FIRST = ("mul", "add", "sub", "tanh", "sin", "cos", "exp", "div", "neg", "where")
-OPS = ("load", "store", "loadb", "storeb", "sum") + _FIRST + tuple(sorted(set(_EXPR) - set(_FIRST)))
+OPS = ("load", "store", "loadb", "storeb", "sum", "loadg", "storeg") + _FIRST + tuple(sorted(set(_EXPR) - set(_FIRST)))
 _CODE = {name: k for k, name in enumerate(OPS)}
 _ARITY = {k: max(i for i in range(3) if "{%d}" % i in e) + 1 for k, e in _EXPR.items()}
 
@@ -77,6 +80,10 @@ def _branch(name):
     if name == "storeb":
         return ["dstb = carray(_pb(adr[x]), hi)", "for j in range(m):",
                 "    dstb[base + j] = 1 if ba[j] != 0.0 else 0"]
+    if name == "loadg":                 # float32 in: exact in float64
+        return ["srcg = carray(_pg(adr[x]), hi)", "for j in range(m):", "    bd[j] = srcg[base + j]"]
+    if name == "storeg":                # float32 out: rounded once
+        return ["dstg = carray(_pg(adr[x]), hi)", "for j in range(m):", "    dstg[base + j] = ba[j]"]
     if name == "sum":                   # into a float64 accumulator of one element, in element order
         return ["acc = carray(_pf(adr[x]), 1)", "s = acc[0]", "for j in range(m):", "    s += ba[j]", "acc[0] = s"]
     if name in _VM:
@@ -112,17 +119,23 @@ def interpreter_source(ops=None):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def run(lo, hi, adr, prog, npre, consts, nslots, strip):
-    # adr: the data addresses of the inputs then the outputs (float64 or bool: uint8), read up to hi
+    # adr: the data addresses of the inputs then the outputs (float64, bool: uint8, float32), read up to hi
     # the scratch: nslots rows of w elements (no wider than the range), its rows taken by address (carray: no
     # reference counts per row, 3.7 ns a row of 16 against 52 for views of a 2-D array); written before read
     w = max(1, min(strip, hi - lo))
     buf = np.empty(nslots * w, np.float64)
     top = buf.ctypes.data
     row = w * 8
-    for k in range(npre):           # constants and single-element inputs (float, bool): filled once
+    for k in range(npre):           # constants and single-element inputs (float64, bool, float32): filled once
         d, x, op = prog[k, 1], prog[k, 5], prog[k, 0]
-        v = consts[x] if op == 0 else (carray(_pf(adr[x]), 1)[0] if op == 1 else
-                                       (1.0 if carray(_pb(adr[x]), 1)[0] != 0 else 0.0))
+        if op == 0:
+            v = consts[x]
+        elif op == 1:
+            v = carray(_pf(adr[x]), 1)[0]
+        elif op == 2:
+            v = 1.0 if carray(_pb(adr[x]), 1)[0] != 0 else 0.0
+        else:
+            v = F(carray(_pg(adr[x]), 1)[0])
         bd = carray(_pf(top + d * row), w)
         for j in range(w):
             bd[j] = v
@@ -156,8 +169,8 @@ def interpreter(backend, ops=None):
     src = interpreter_source(key)
 
     def names():            # what the source calls: vecmath's loops, the address intrinsics
-        pf, pb = _pointers(numba)
-        return {**_vecmath.jitted(numba, "float64"), "_pf": pf, "_pb": pb}
+        pf, pb, pg = _pointers(numba)
+        return {**_vecmath.jitted(numba, "float64"), "_pf": pf, "_pb": pb, "_pg": pg}
     digest = hashlib.sha256(src.encode()).hexdigest()[:32]
     path, env = _module("vm_" + digest, src, names, f"gradtape_jit_vm_{digest}")
     run = env["run"]
@@ -168,7 +181,8 @@ def interpreter(backend, ops=None):
 
 
 def _pointers(numba):
-    """numba intrinsics: an int64 address as a float64 pointer, and as a uint8 one (a bool array's bytes)."""
+    """numba intrinsics: an int64 address as a float64 pointer, as a uint8 one (a bool array's bytes) and as
+    a float32 one."""
     intrinsic = importlib.import_module("numba.extending").intrinsic
     types = numba.types
 
@@ -181,7 +195,7 @@ def _pointers(numba):
                 return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
             return sig, codegen
         return ptr
-    return make(types.float64), make(types.uint8)
+    return make(types.float64), make(types.uint8), make(types.float32)
 
 
 def _ints(backend, v):
@@ -212,11 +226,11 @@ class Program:
             name = OPS[op]
             if k < self.npre:
                 out.append(f"s{d} = " + (f"const {self.consts[x]!r}" if op == 0 else
-                                         (f"in{x}[0]" if op == 1 else f"bool_in{x}[0]")))
-            elif name in ("load", "loadb"):
-                out.append(f"s{d} = {'' if name == 'load' else 'bool_'}in{x}[i]")
-            elif name in ("store", "storeb"):
-                out.append(f"{'' if name == 'store' else 'bool_'}out{x - nin}[i] = s{a}")
+                                         f"{('', 'bool_', 'f32_')[op - 1]}in{x}[0]"))
+            elif name in ("load", "loadb", "loadg"):
+                out.append(f"s{d} = {_PREFIX[name[-1]]}in{x}[i]")
+            elif name in ("store", "storeb", "storeg"):
+                out.append(f"{_PREFIX[name[-1]]}out{x - nin}[i] = s{a}")
             elif name == "sum":
                 out.append(f"out{x - nin} += s{a}[i]")
             else:
@@ -224,7 +238,10 @@ class Program:
         return "\n".join(out)
 
 
-_STORE = {"f": _CODE["store"], "b": _CODE["storeb"], "s": _CODE["sum"]}
+_STORE = {"f": _CODE["store"], "b": _CODE["storeb"], "g": _CODE["storeg"], "s": _CODE["sum"]}
+_LOAD = {"f": _CODE["load"], "b": _CODE["loadb"], "g": _CODE["loadg"]}
+_ONE = {"f": 1, "b": 2, "g": 3}                 # a single-element input's fill row
+_PREFIX = {"d": "", "b": "bool_", "g": "f32_", "e": ""}
 
 
 def program(ns, in_names, in_modes, in_kinds, out_syms, out_kinds):
@@ -275,10 +292,10 @@ def program(ns, in_names, in_modes, in_kinds, out_syms, out_kinds):
         d = new()
         slot[name] = d
         if mode == "one":
-            pre.append((1 if kind == "f" else 2, d, 0, 0, 0, k))
+            pre.append((_ONE[kind], d, 0, 0, 0, k))
             fixed.add(d)
         elif mode == "full":
-            body.append((_CODE["load" if kind == "f" else "loadb"], d, 0, 0, 0, k))
+            body.append((_LOAD[kind], d, 0, 0, 0, k))
         else:
             raise NotScalar(f"an input read as {mode}")
     stores = {}
@@ -312,16 +329,30 @@ def program(ns, in_names, in_modes, in_kinds, out_syms, out_kinds):
 
 
 def kernel(region, backend, ns, in_syms, reads, in_kinds, out_syms, out_kinds):
-    """The :class:`TapeKernel` of a float64 region (its arrays in and out float64, "f", or bool, "b"; the
-    outputs the region sums, ``region.sums``, "s"; each input read in full or a single element), or None."""
-    if region.ftype != "float64" or any(rd.mode not in ("full", "one") for rd in reads):
+    """The :class:`TapeKernel` of a float64 or float32 region (its arrays in and out: "f" float64, "b" bool,
+    "g" float32; the outputs the region sums, ``region.sums``, "s"; each input read in full or a single
+    element), or None. A float32 region is computed in float64 (its literals rounded to float32 first, as the
+    eager op rounds a Python scalar) and each output rounded once."""
+    if region.ftype not in ("float64", "float32") or any(rd.mode not in ("full", "one") for rd in reads) or \
+            None in in_kinds or None in out_kinds:
         return None
     out_kinds = ["s" if k in region.sums else kind for k, kind in enumerate(out_kinds)]
     try:
         prog = program(ns, [s.text for s in in_syms], [rd.mode for rd in reads], in_kinds, out_syms, out_kinds)
     except NotScalar:
         return None
+    if region.ftype == "float32":
+        prog.consts = [_round32(v) for v in prog.consts]
     return TapeKernel(region, backend, prog, reads)
+
+
+def _round32(v):
+    """A Python float rounded to the nearest float32 (±inf beyond its range), as a Python float."""
+    v = float(v)
+    try:
+        return struct.unpack("f", struct.pack("f", v))[0]
+    except OverflowError:
+        return math.copysign(math.inf, v)
 
 
 def _address(a):
@@ -370,6 +401,9 @@ class TapeKernel:
             # NumPy's own constructors (array_api_compat's wrappers cost ~1.5 us a call)
             self._array, self._new, self._i64, self._f64, self._b = xp.array, xp.ndarray, raw.int64, raw.float64, \
                 raw.bool
+            self._g = raw.float32
+            # a sum's value: the float64 accumulator, rounded to the region's float type
+            self._sum_type = raw.float32 if self.region.ftype == "float32" else (lambda v: v)
             # small float outputs (and sums) in one block, one address: [(kind, offset in the block)]; large
             # ones and bools each their own array, offset None (the plan frees each after its last use)
             self._outs, self._nf = [], 0
@@ -408,7 +442,7 @@ class TapeKernel:
                 o = given[j]
                 adr.append(_address(o))
             elif off is None:
-                o = new(n, self._b if k == "b" else self._f64)
+                o = new(n, self._b if k == "b" else (self._g if k == "g" else self._f64))
                 adr.append(_address(o))
             else:
                 o = None if k == "s" else blk[off:off + n]          # (a sum: read after the run)
@@ -425,7 +459,7 @@ class TapeKernel:
         else:
             self._run(0, n, *args)
         shape = self.region.shape
-        return [blk[off] if k == "s" else (o if len(shape) == 1 else o.reshape(shape))
+        return [self._sum_type(blk[off]) if k == "s" else (o if len(shape) == 1 else o.reshape(shape))
                 for o, (k, off) in zip(res, self._outs)]
 
     def __call__(self, xp, *raws):
