@@ -526,10 +526,19 @@ def _mib(b):
 
 
 def run(args):
+    """The results of every case (see the module docstring); gt.jit on CuPy lowered to fused kernels and CUDA
+    graphs during the run unless ``--no-jit-cuda`` (the lowering is off by default; restored after)."""
+    from gradtape._jit import cuda_lower
+    old = cuda_lower.ENABLED
+    cuda_lower.ENABLED = not args.no_jit_cuda
+    try:
+        return _run(args)
+    finally:
+        cuda_lower.ENABLED = old
+
+
+def _run(args):
     env = Env(args.dry_run, args.device)
-    if not args.no_jit_cuda:
-        from gradtape._jit import cuda_lower
-        cuda_lower.ENABLED = True           # gt.jit on CuPy: fused kernels and CUDA graphs (off by default)
     if args.dry_run:
         sizes, batches, chains = (784, 64, 64, 10), (16, 64), (16, 1000)
         kshapes = [(64, 64)]
