@@ -48,12 +48,20 @@ def _params(text):
 
 
 def driver(src):
-    """The C++ text of ``src`` (a KernelSource) with an ``extern "C"`` loop calling its operation per element."""
+    """The C++ text of ``src`` (a KernelSource) with an ``extern "C"`` loop calling its operation per element
+    (a reduction's: its map expression summed, in element order, in the output's type, as CuPy's reduce_type
+    defaults)."""
     ins, outs = _params(src.in_params), _params(src.out_params)
     lines = [f"        const {_CT[dt]} {v} = ((const {_CT[dt]}*)a[{k}])[i];" for k, (dt, v) in enumerate(ins)]
+    head = "#define __device__\n#include <cmath>\nusing namespace std;\n" + src.preamble
+    if src.kind == "reduction":
+        (dt, v), = outs
+        t = _CT[dt]
+        return (head + f"\nextern \"C\" void gt_host_run(long n, void** a) {{\n    {t} acc = ({t})0;\n"
+                "    for (long i = 0; i < n; i++) {\n" + "\n".join(lines) +
+                f"\n        acc = acc + ({t})({src.operation});\n    }}\n    *(({t}*)a[{len(ins)}]) = acc;\n}}\n")
     lines += [f"        {_CT[dt]}& {v} = (({_CT[dt]}*)a[{len(ins) + k}])[i];" for k, (dt, v) in enumerate(outs)]
-    return ("#define __device__\n#include <cmath>\nusing namespace std;\n" + src.preamble +
-            "\nextern \"C\" void gt_host_run(long n, void** a) {\n    for (long i = 0; i < n; i++) {\n" +
+    return (head + "\nextern \"C\" void gt_host_run(long n, void** a) {\n    for (long i = 0; i < n; i++) {\n" +
             "\n".join(lines) + f"\n        {src.operation}\n    }}\n}}\n")
 
 
@@ -112,11 +120,31 @@ class ElementwiseKernel:
         self.fn(int(np.prod(shape, dtype=np.int64)), ptrs)
 
 
+class ReductionKernel(ElementwiseKernel):
+    """A host ``cupy.ReductionKernel`` summing its map expression over the inputs' broadcast: ``k(*inputs)``,
+    a 0-d array of the output's type."""
+
+    def __call__(self, *arrays):
+        if len(arrays) != len(self.ins):
+            raise TypeError(f"{self.src.name}: {len(arrays)} arguments for {len(self.ins)} inputs")
+        arrays = [np.asarray(x) if isinstance(x, np.generic) else x for x in arrays]
+        for (dt, v), x in zip(self.ins, arrays):
+            if not isinstance(x, np.ndarray) or x.dtype != np.dtype(dt):
+                raise TypeError(f"{self.src.name}: input {v} is {getattr(x, 'dtype', type(x).__name__)}, "
+                                f"declared {dt}")
+        shape = np.broadcast_shapes(*[x.shape for x in arrays])
+        held = [np.ascontiguousarray(np.broadcast_to(x, shape)) for x in arrays]
+        out = np.zeros((), dtype=self.outs[0][0])
+        ptrs = (ctypes.c_void_p * (len(held) + 1))(*[a.ctypes.data for a in held + [out]])
+        self.fn(int(np.prod(shape, dtype=np.int64)), ptrs)
+        return out
+
+
 class HostKernel(cuda_lower.CudaKernel):
     """:class:`~gradtape._jit.cuda_lower.CudaKernel` with the host stand-ins of ElementwiseKernel and empty."""
 
     def build(self, s):
-        return ElementwiseKernel(s)
+        return ReductionKernel(s) if s.kind == "reduction" else ElementwiseKernel(s)
 
     def empty(self, shape, dtype):
         return np.empty(shape, dtype=dtype)

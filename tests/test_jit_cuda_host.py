@@ -245,3 +245,35 @@ def test_captured_falls_back_when_the_capture_is_refused():
     assert cap.graph is None and "cudaErrorStreamCaptureUnsupported" in cap.reason
     for k, g in enumerate(got):
         np.testing.assert_allclose(g, (np.arange(3.0) + k) * 2.0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_region_summed_whole_is_a_reduction_kernel(lowered, dtype):
+    """A region whose one output only a full sum reads: one ReductionKernel (its map expression the region)."""
+    c = gt.asarray(np.linspace(-0.5, 0.5, 12).reshape(4, 3).astype(dtype))
+    x = gt.asarray(np.linspace(-2, 2, 12).reshape(4, 3).astype(dtype))
+
+    def f(x):
+        return gt.sum(gt.tanh(gt.sin(x) * 1.01 + c))
+    jf = gt.jit(f)
+    got = jf(x)
+    assert got.dtype == x.dtype and got.shape == ()
+    np.testing.assert_allclose(float(got), float(f(x)), atol=1e-13 if dtype == "float64" else 1e-5)
+    src = jf.lower(x).source()
+    assert src.count("// reduction kernel") == 1 and "sum(" not in src.split("# ---- steps")[1]
+
+
+def test_a_region_larger_than_its_inputs_broadcast_is_not_reduced():
+    """The reduction runs over its inputs' broadcast: a region of another shape keeps its sum a backend call
+    (here made so by hand: the passes put broadcasts outside the regions)."""
+    from gradtape._jit import cuda_lower
+    from gradtape._jit.fusion import find_regions
+    x = gt.asarray(np.linspace(-1.0, 1.0, 3))
+    g = gt.trace(lambda x: gt.sum(gt.sin(x) * 2.0), x)
+    (r,) = cuda_lower.reducing_regions(g, find_regions(g))
+    assert r.sums, "a region summed whole reduces itself"
+    (r,) = find_regions(g)
+    r.shape = (4, 3)
+    (r,) = cuda_lower.reducing_regions(g, [r])
+    assert r.sums == {}
+    assert cuda_lower._broadcast([(3,), (4, 1)]) == (4, 3) and cuda_lower._broadcast([(3,), (4,)]) is None

@@ -1,5 +1,5 @@
-"""CUDA lowering: each fused region becomes a ``cupy.ElementwiseKernel`` (a region ending in a full sum: a
-``cupy.ReductionKernel``) from C templates, derived like the numba ones (:class:`~gradtape._jit.scalar.ScalarNS`
+"""CUDA lowering: each fused region becomes a ``cupy.ElementwiseKernel`` (a region whose one output is summed
+whole: a ``cupy.ReductionKernel``, :func:`reducing_regions`) from C templates, derived like the numba ones (:class:`~gradtape._jit.scalar.ScalarNS`
 in its "c" language); a static-shape executable can be captured into a CUDA graph (stream capture) and
 relaunched with one call.
 
@@ -19,15 +19,16 @@ would otherwise get an output of the inputs' shape.
 """
 from __future__ import annotations
 
+import math
 import os
 
-from .fusion import scalar_attrs
+from .fusion import attach_sums, scalar_attrs
 from .scalar import C_PRELUDE, ScalarNS, node_form
 from ..graph.ir import Ref
 
 from .scalar import NotScalar
 
-__all__ = ["KernelSource", "region_source", "CudaKernel", "ENABLED", "Captured"]
+__all__ = ["KernelSource", "region_source", "CudaKernel", "ENABLED", "Captured", "reducing_regions"]
 
 ENABLED = os.environ.get("GRADTAPE_JIT_CUDA", "") == "1"
 _CTYPE = {"float64": "double", "float32": "float", "bool": "bool"}
@@ -86,18 +87,48 @@ def region_source(region, graph, reduce_sum=False, name="gt_fused"):
     return KernelSource("elementwise", in_params, out_params, op, C_PRELUDE + fn, name)
 
 
+def reducing_regions(graph, regions, exclude=None):
+    """Let a region whose one output only a full ``sum`` reads reduce it itself (a ``cupy.ReductionKernel`` with
+    the region as its map expression): ``region.sums`` as :func:`~gradtape._jit.fusion.attach_sums` sets it,
+    kept only for a single-output region whose inputs broadcast to its whole shape (the reduction runs over
+    the inputs' broadcast). Returns ``regions``."""
+    attach_sums(graph, regions, math.inf, exclude)
+    nodes = graph.nodes
+    for r in regions:
+        if r.sums and (len(r.outputs) != 1 or _broadcast([nodes[d].shape for d in r.inputs]) != tuple(r.shape)):
+            r.sums = {}
+    return regions
+
+
+def _broadcast(shapes):
+    """The broadcast of ``shapes`` (the array API's rules), or None where they do not broadcast."""
+    nd = max((len(s) for s in shapes), default=0)
+    out = [1] * nd
+    for s in shapes:
+        for k, n in enumerate(s, nd - len(s)):
+            if n != 1:
+                if out[k] not in (1, n):
+                    return None
+                out[k] = n
+    return tuple(out)
+
+
 class CudaKernel:
     """One region's CuPy kernel (built on first use): ``kernel(xp, *raws)`` like the numba Kernel; ``build(src)``
     makes the callable ``k(*inputs, *outputs)`` (``cupy.ElementwiseKernel`` here, the host compiler in
     tests/cuda_host.py), ``empty(shape, dtype)`` an output."""
 
     def __init__(self, region, graph, name, backend):
-        self.region, self.src, self.backend = region, region_source(region, graph, name=name), backend
+        self.src = region_source(region, graph, reduce_sum=bool(region.sums), name=name)
+        self.region, self.backend = region, backend
         self.source, self._k = self.src.text(), None
         self.results = [(region.out_shape(k), graph.nodes[i].dtype) for k, i in enumerate(region.results())]
 
     def build(self, s):
         cupy = self.backend.raw                 # the CuPy module, through the backend (gradtape imports no cupy)
+        if s.kind == "reduction":               # (accumulated in the output's type, as cupy.sum)
+            return cupy.ReductionKernel(s.in_params, s.out_params, s.operation, "a + b", "y = a", "0", s.name,
+                                        preamble=s.preamble)
         return cupy.ElementwiseKernel(s.in_params, s.out_params, s.operation, s.name, preamble=s.preamble)
 
     def empty(self, shape, dtype):
@@ -106,6 +137,8 @@ class CudaKernel:
     def __call__(self, xp, *raws):
         if self._k is None:
             self._k = self.build(self.src)
+        if self.src.kind == "reduction":
+            return self._k(*raws)
         outs = [self.empty(shape, dt) for shape, dt in self.results]
         self._k(*raws, *outs)
         return outs[0] if len(outs) == 1 else tuple(outs)

@@ -172,12 +172,13 @@ def _guarded(graph):
 
 
 def _lower_cuda(graph, backend, kernel=None):
-    """CuPy: a kernel per region (``kernel``: the class, :class:`~gradtape._jit.cuda_lower.CudaKernel` unless
+    """CuPy: a kernel per region (an elementwise one, or a reduction where the region's one output is summed
+    whole; ``kernel``: the class, :class:`~gradtape._jit.cuda_lower.CudaKernel` unless
     a test passes its host stand-in), the plan of the rewritten graph; without guards its steps run from a
     CUDA graph (:class:`~gradtape._jit.cuda_lower.Captured`; ``exe.fn.reason`` says why one was not kept)."""
     kernel = kernel or _cuda.CudaKernel
     kernels = []
-    for r in find_regions(graph, exclude=_guarded(graph)):
+    for r in _cuda.reducing_regions(graph, find_regions(graph, exclude=_guarded(graph)), _guarded(graph)):
         try:
             kernels.append(kernel(r, graph, f"gt_fused{len(kernels)}", backend))
         except NotScalar:

@@ -6,6 +6,7 @@ float64, or JAX), by the routes a jitted function offers.
 jit           ``gt.jit(program)`` outputs (first call: trace and compile; second call: the cached executable)
 jit donated   ``gt.jit(program, donate_argnums=all)``: arrays the caller still holds are never written; with
               tensors that are their arrays' only holders the kernels may write into them (same outputs)
+jit(loss)     ``gt.jit`` of the loss L below itself (regions summed whole: a reduction kernel in the CUDA lowering)
 grad(jit)     ``gt.grad`` of the loss L = sum_i sum(w_i * out_i) over the jitted program (its jitted vjp rule)
 jit(grad)     ``gt.jit(gt.grad(L))``: one compiled graph of the forward and the reverse pass
 double        reverse over reverse through the jitted function: grad of sum(grad(L) * v) (every 3rd seed)
@@ -84,6 +85,7 @@ def _checks(prog, backend, ref, rt, at):
     ref.tracked = [t and o.requires_grad for o, t in zip(eager, ref.tracked)]
     if not any(ref.tracked):
         return
+    _jit_loss(prog, backend, ref, xs, rt, at)
     n = len(xs)
     nums = tuple(range(n))
     grads = ref.grads[:n]
@@ -106,6 +108,20 @@ def _checks(prog, backend, ref, rt, at):
             return gt.grad(s, argnums=nums)(*xs)
         for nm, g, w in zip(list(prog.inputs), R._guard("double", dbl), ref.hvp):
             R.compare(f"double (reverse over reverse through jit): {nm}", g, w, rt * 10, at * 10)
+
+
+def _jit_loss(prog, backend, ref, xs, rt, at):
+    """``gt.jit(L)``: the loss itself compiled (its weighted sums of the outputs, where a region summed whole is
+    one reduction), against the oracle's outputs weighted and summed in float64 (to the terms' scale)."""
+    gt = _gt()
+    got = R._guard("jit(loss)", lambda: gt.jit(_loss_of(_eager(prog, backend), ref, backend))(*xs))
+    terms = [np.asarray(w, dtype=np.float64) * np.asarray(o, dtype=np.float64)
+             for o, w, t in zip(ref.outs, ref.W, ref.tracked) if t]
+    want = sum(float(np.sum(t)) for t in terms)
+    scale = max(1.0, sum(float(np.sum(np.abs(t))) for t in terms))
+    g = float(gt.to_numpy(got))
+    if not (abs(g - want) <= at * scale + rt * abs(want) or (np.isnan(g) and np.isnan(want))):
+        raise R.Mismatch("jit(loss)", f"gt.jit of the loss gave {g!r}, the oracle's outputs {want!r}")
 
 
 def _donated(prog, backend, ref, rt, at):
