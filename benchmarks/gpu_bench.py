@@ -601,7 +601,9 @@ def _run(args):
 
     def jit_verdict(key, target):
         r = cases.get(key, {}).get("ratios", {}).get("gt_jit/torch")
-        return None if r is None or args.dry_run else {"ratio": r, "target": TARGETS[target], "pass": r <= TARGETS[target]}
+        if r is None or args.dry_run:
+            return None
+        return {"ratio": r, "target": TARGETS[target], "pass": r <= TARGETS[target]}
     results["verdicts"] = {
         "jit_chain16_vs_torch": jit_verdict("chain16", "jit_chain16_vs_torch"),
         "jit_mlp4096_vs_torch": jit_verdict(f"mlp{batches[-1]}", "jit_mlp4096_vs_torch"),
@@ -636,8 +638,9 @@ def markdown(results):
         med = {k: t[k]["median"] if k in t else None for k in ("cupy", "gradtape", "gradtape_generic", "gt_jit",
                                                                 "torch")}
         j = c.get("jit") or {}
-        low = j.get("kind", "n/a") + ("" if "cuda_graph" not in j else
-                                      ", CUDA graph" if j["cuda_graph"] else f", no CUDA graph ({j['cuda_graph_reason']})")
+        graph = ("" if "cuda_graph" not in j else ", CUDA graph" if j["cuda_graph"] else
+                 f", no CUDA graph ({j['cuda_graph_reason']})")
+        low = j.get("kind", "n/a") + graph
         bad = [f"{k}: {v}" for k, v in c["check"].items() if v != "ok"]
         lines.append("| " + " | ".join([
             c["label"], _fmt(med["cupy"], c["unit"]), _fmt(med["gradtape"], c["unit"]),

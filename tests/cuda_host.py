@@ -108,16 +108,22 @@ class ElementwiseKernel:
         for (dt, v), o in zip(self.outs, os_):
             if not isinstance(o, np.ndarray) or o.dtype != np.dtype(dt) or o.shape != shape or not o.flags.c_contiguous:
                 raise TypeError(f"{self.src.name}: output {v} must be a contiguous {dt} array of shape {shape}")
-        held = []
+        held = [np.ascontiguousarray(np.broadcast_to(x, shape)) for x in self._inputs(xs)]   # (or ValueError)
+        ptrs = (ctypes.c_void_p * (len(held) + len(os_)))(*[a.ctypes.data for a in held + list(os_)])
+        self.fn(int(np.prod(shape, dtype=np.int64)), ptrs)
+
+    def _inputs(self, xs):
+        """The inputs as arrays of exactly their declared dtypes (NumPy's 0-d results, numpy scalars, as 0-d
+        arrays: CuPy's are 0-d arrays), else TypeError."""
+        out = []
         for (dt, v), x in zip(self.ins, xs):
-            if isinstance(x, np.generic):       # (NumPy's 0-d results; CuPy's are 0-d arrays)
+            if isinstance(x, np.generic):
                 x = np.asarray(x)
             if not isinstance(x, np.ndarray) or x.dtype != np.dtype(dt):
                 raise TypeError(f"{self.src.name}: input {v} is {getattr(x, 'dtype', type(x).__name__)}, "
                                 f"declared {dt}")
-            held.append(np.ascontiguousarray(np.broadcast_to(x, shape)))    # (a ValueError if it does not)
-        ptrs = (ctypes.c_void_p * (len(held) + len(os_)))(*[a.ctypes.data for a in held + list(os_)])
-        self.fn(int(np.prod(shape, dtype=np.int64)), ptrs)
+            out.append(x)
+        return out
 
 
 class ReductionKernel(ElementwiseKernel):
@@ -127,11 +133,7 @@ class ReductionKernel(ElementwiseKernel):
     def __call__(self, *arrays):
         if len(arrays) != len(self.ins):
             raise TypeError(f"{self.src.name}: {len(arrays)} arguments for {len(self.ins)} inputs")
-        arrays = [np.asarray(x) if isinstance(x, np.generic) else x for x in arrays]
-        for (dt, v), x in zip(self.ins, arrays):
-            if not isinstance(x, np.ndarray) or x.dtype != np.dtype(dt):
-                raise TypeError(f"{self.src.name}: input {v} is {getattr(x, 'dtype', type(x).__name__)}, "
-                                f"declared {dt}")
+        arrays = self._inputs(arrays)
         shape = np.broadcast_shapes(*[x.shape for x in arrays])
         held = [np.ascontiguousarray(np.broadcast_to(x, shape)) for x in arrays]
         out = np.zeros((), dtype=self.outs[0][0])

@@ -1,7 +1,7 @@
 """CUDA lowering: each fused region becomes a ``cupy.ElementwiseKernel`` (a region whose one output is summed
-whole: a ``cupy.ReductionKernel``, :func:`reducing_regions`) from C templates, derived like the numba ones (:class:`~gradtape._jit.scalar.ScalarNS`
-in its "c" language); a static-shape executable can be captured into a CUDA graph (stream capture) and
-relaunched with one call.
+whole: a ``cupy.ReductionKernel``, :func:`reducing_regions`) from C templates, derived like the numba ones
+(:class:`~gradtape._jit.scalar.ScalarNS` in its "c" language); a static-shape executable is captured into a
+CUDA graph (stream capture, :class:`Captured`) and relaunched with one call.
 
 The region's statements become a ``__device__`` function in the kernel's preamble (with the helpers of
 :data:`~gradtape._jit.scalar.C_PRELUDE`), so the same text serves the elementwise kernel's operation and the
@@ -23,10 +23,9 @@ import math
 import os
 
 from .fusion import attach_sums, scalar_attrs
-from .scalar import C_PRELUDE, ScalarNS, node_form
+from .scalar import C_PRELUDE, NotScalar, ScalarNS, node_form
+from .._api.info import broadcast_shapes
 from ..graph.ir import Ref
-
-from .scalar import NotScalar
 
 __all__ = ["KernelSource", "region_source", "CudaKernel", "ENABLED", "Captured", "reducing_regions"]
 
@@ -95,22 +94,10 @@ def reducing_regions(graph, regions, exclude=None):
     attach_sums(graph, regions, math.inf, exclude)
     nodes = graph.nodes
     for r in regions:
-        if r.sums and (len(r.outputs) != 1 or _broadcast([nodes[d].shape for d in r.inputs]) != tuple(r.shape)):
+        if r.sums and (len(r.outputs) != 1 or
+                       broadcast_shapes(*[nodes[d].shape for d in r.inputs]) != tuple(r.shape)):
             r.sums = {}
     return regions
-
-
-def _broadcast(shapes):
-    """The broadcast of ``shapes`` (the array API's rules), or None where they do not broadcast."""
-    nd = max((len(s) for s in shapes), default=0)
-    out = [1] * nd
-    for s in shapes:
-        for k, n in enumerate(s, nd - len(s)):
-            if n != 1:
-                if out[k] not in (1, n):
-                    return None
-                out[k] = n
-    return tuple(out)
 
 
 class CudaKernel:
@@ -168,8 +155,7 @@ class Captured:
             try:
                 self._capture(raws)
             except Exception as e:      # noqa: BLE001 - any refusal of the capture: run uncaptured
-                self.reason = f"{type(e).__name__}: {e}"
-                self.graph = self._in = self._out = self._pool = None
+                self.reason = f"{type(e).__name__}: {e}"       # (_capture sets nothing before it succeeds)
                 return self.fn(*raws)
         for buf, r in zip(self._in, raws):
             buf[...] = r

@@ -178,7 +178,8 @@ def _lower_cuda(graph, backend, kernel=None):
     CUDA graph (:class:`~gradtape._jit.cuda_lower.Captured`; ``exe.fn.reason`` says why one was not kept)."""
     kernel = kernel or _cuda.CudaKernel
     kernels = []
-    for r in _cuda.reducing_regions(graph, find_regions(graph, exclude=_guarded(graph)), _guarded(graph)):
+    guarded = _guarded(graph)
+    for r in _cuda.reducing_regions(graph, find_regions(graph, exclude=guarded), guarded):
         try:
             kernels.append(kernel(r, graph, f"gt_fused{len(kernels)}", backend))
         except NotScalar:

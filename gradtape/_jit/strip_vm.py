@@ -22,7 +22,8 @@ Used for float64 regions with more than ``numba_lower.VM_MAX_CALLS`` vecmath cal
 ``numba_lower.VM_MIN`` elements or ``numba_lower.VM_TAPE_WORK`` calls x elements (of at least
 ``numba_lower.VM_TAPE_MIN``), with float64, float32 or bool arrays in and out, each input read in full or a
 single element (:func:`kernel`; a float32 region is computed in float64, its literals rounded to float32 as
-the eager ops round them, each output rounded once: one +, -, *, / is then the float32 IEEE result); a graph that is one such region calls it directly (:meth:`TapeKernel.direct`).
+the eager ops round them, each output rounded once: one +, -, *, / is then the float32 IEEE result); a graph
+that is one such region calls it directly (:meth:`TapeKernel.direct`).
 Threads run contiguous ranges of strips (``nogil``, a thread pool of
 :func:`gradtape._jit.threads.get_num_threads` threads; not for a program with a sum).
 """
@@ -60,8 +61,8 @@ _EXPR.update({
 _EXPR.update({k: py for k, (py, _) in _FUNCS.items()})
 _EXPR.update({k: f"(1.0 if {py} else 0.0)" for k, (py, _) in _BOOL1.items()})
 _VM = ("sin", "cos", "tanh", "exp", "expm1", "log")        # vecmath's array loops (sin/cos: far arguments redone)
-# opcodes: loads and stores (float64, bool and float32 arrays: "g"), then the ops (the frequent first: the dispatch is a
-# chain of comparisons)
+# opcodes: loads and stores (float64, bool and float32 arrays: "g"), then the ops (the frequent first: the
+# dispatch is a chain of comparisons)
 _FIRST = ("mul", "add", "sub", "tanh", "sin", "cos", "exp", "div", "neg", "where")
 OPS = ("load", "store", "loadb", "storeb", "sum", "loadg", "storeg") + _FIRST + tuple(sorted(set(_EXPR) - set(_FIRST)))
 _CODE = {name: k for k, name in enumerate(OPS)}
@@ -226,11 +227,11 @@ class Program:
             name = OPS[op]
             if k < self.npre:
                 out.append(f"s{d} = " + (f"const {self.consts[x]!r}" if op == 0 else
-                                         f"{('', 'bool_', 'f32_')[op - 1]}in{x}[0]"))
-            elif name in ("load", "loadb", "loadg"):
-                out.append(f"s{d} = {_PREFIX[name[-1]]}in{x}[i]")
-            elif name in ("store", "storeb", "storeg"):
-                out.append(f"{_PREFIX[name[-1]]}out{x - nin}[i] = s{a}")
+                                         f"{_PREFIX[_FILL_KIND[op]]}in{x}[0]"))
+            elif op in _LOAD_KIND:
+                out.append(f"s{d} = {_PREFIX[_LOAD_KIND[op]]}in{x}[i]")
+            elif op in _STORE_KIND:
+                out.append(f"{_PREFIX[_STORE_KIND[op]]}out{x - nin}[i] = s{a}")
             elif name == "sum":
                 out.append(f"out{x - nin} += s{a}[i]")
             else:
@@ -241,7 +242,10 @@ class Program:
 _STORE = {"f": _CODE["store"], "b": _CODE["storeb"], "g": _CODE["storeg"], "s": _CODE["sum"]}
 _LOAD = {"f": _CODE["load"], "b": _CODE["loadb"], "g": _CODE["loadg"]}
 _ONE = {"f": 1, "b": 2, "g": 3}                 # a single-element input's fill row
-_PREFIX = {"d": "", "b": "bool_", "g": "f32_", "e": ""}
+_PREFIX = {"f": "", "b": "bool_", "g": "f32_"}            # (the listing's array names by kind)
+_LOAD_KIND = {c: k for k, c in _LOAD.items()}
+_STORE_KIND = {c: k for k, c in _STORE.items() if k != "s"}
+_FILL_KIND = {c: k for k, c in _ONE.items()}
 
 
 def program(ns, in_names, in_modes, in_kinds, out_syms, out_kinds):
@@ -399,11 +403,10 @@ class TapeKernel:
             self._prog = _ints(self.backend, p.rows)
             self._consts = _floats(self.backend, p.consts or [0.0])
             # NumPy's own constructors (array_api_compat's wrappers cost ~1.5 us a call)
-            self._array, self._new, self._i64, self._f64, self._b = xp.array, xp.ndarray, raw.int64, raw.float64, \
-                raw.bool
-            self._g = raw.float32
+            self._array, self._new, self._i64, self._f64, self._b, self._g = xp.array, xp.ndarray, raw.int64, \
+                raw.float64, raw.bool, raw.float32
             # a sum's value: the float64 accumulator, rounded to the region's float type
-            self._sum_type = raw.float32 if self.region.ftype == "float32" else (lambda v: v)
+            self._sum_type = self._g if self.region.ftype == "float32" else self._f64
             # small float outputs (and sums) in one block, one address: [(kind, offset in the block)]; large
             # ones and bools each their own array, offset None (the plan frees each after its last use)
             self._outs, self._nf = [], 0
