@@ -36,10 +36,11 @@ __all__ = ["plan", "donated_positions", "own_raws"]
 FRESH = frozenset({"matmul", "add", "subtract", "multiply", "divide"})
 
 
-def plan(graph, kernels, donated=frozenset()):
+def plan(graph, kernels, donated=frozenset(), fresh=()):
     """Set ``kernel.reuse`` (``((k, p), ...)``: output k written into input p's buffer) for each kernel of
     ``graph``'s fused nodes (``fused{j}``: ``kernels[j]``); ``donated``: positions of the graph's inputs the
-    call may overwrite. Returns the set of donated input positions some kernel reuses."""
+    call may overwrite; ``fresh``: more nodes whose value is an array of its own (the BLAS products of
+    :mod:`~gradtape._jit.blas`). Returns the set of donated input positions some kernel reuses."""
     nodes = graph.nodes
     readers = [[] for _ in nodes]
     for i, n in enumerate(nodes):
@@ -50,7 +51,7 @@ def plan(graph, kernels, donated=frozenset()):
     guarded = {gd.node for gd in graph.guards}
     fused = {f"fused{j}": k for j, k in enumerate(kernels)}
     inputs = {i: p for p, i in enumerate(graph._in)}
-    fresh = _fresh(nodes, fused)
+    fresh = _fresh(nodes, fused) | set(fresh)
     used = set()
     for k in kernels:
         k.reuse = ()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import warnings
 
+from . import blas as _blas
 from . import buffers as _buffers
 from . import cuda_lower as _cuda
 from . import numba_lower as _numba
@@ -87,18 +88,44 @@ def compile_graph(graph, backend, *, fuse=True, donated=frozenset()):
             kernels.append(_numba.region_kernel(r, graph, backend, _vecmath.kernel_ops(r.ftype)))
         except NotScalar:
             continue
-    if not kernels:
-        return _replay(graph, backend)
     for k in kernels:
         k.load()
     g2 = rewrite(graph, kernels)
+    products = _blas_products(g2)
+    if not kernels and not products:
+        return _replay(graph, backend)
     fn = _direct(g2, kernels, backend)
     # buffers: results into dying inputs (not the donated ones where guards may stop a call midway)
-    used = _buffers.plan(g2, kernels, frozenset() if g2.guards or fn is not None else donated)
+    used = _buffers.plan(g2, kernels, frozenset() if g2.guards or fn is not None else donated, products)
     plan = _Plan(g2, backend)
     src = "\n\n".join([f"# ---- fused{j}: {k.path}\n{k.source}" + _reuse_note(k) for j, k in enumerate(kernels)]
-                      + ["# ---- steps\n" + plan.source])
-    return Executable(fn or plan.fn, "numba", src, kernels, g2, frozenset(used))
+                      + ([_blas.note(len(products))] if products else []) + ["# ---- steps\n" + plan.source])
+    return Executable(fn or plan.fn, "numba" if kernels else "replay", src, kernels, g2, frozenset(used))
+
+
+def _blas_products(g2):
+    """The 2-D float matmuls of ``g2`` that :mod:`~gradtape._jit.blas` may run (a faster BLAS installed):
+    each node's primitive swapped for one calling its :class:`~gradtape._jit.blas.Product` (in place: ``g2``
+    is the lowering's own copy). Returns their node indices (each result is an array of its own)."""
+    found = []
+    for i, n in enumerate(g2.nodes):
+        if n.kind != "prim" or n.op != "matmul" or n.attrs.get("nd") != (2, 2):
+            continue
+        x, y = (g2.nodes[a.i] if isinstance(a, Ref) else None for a in n.inputs)
+        if x is None or y is None or x.dtype != n.dtype or y.dtype != n.dtype:
+            continue
+        product = _blas.product_for(x.shape, y.shape, n.dtype)
+        if product is None:
+            continue
+        n.prim, n.op = _gemm_prim(len(found), product), f"gemm{len(found)}"
+        found.append(i)
+    return found
+
+
+def _gemm_prim(j, product):
+    def fwd(xp, x, y, nd):
+        return product(xp, x, y)
+    return define(f"gemm{j}", fwd, inputs=("x", "y"), register=False)
 
 
 def _reuse_note(k):

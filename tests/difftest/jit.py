@@ -17,6 +17,8 @@ Command line (long runs)::
     python -m tests.difftest.jit --n 200 --backend cpu --strip-vm     (every float64 region by the interpreter)
     python -m tests.difftest.jit --n 200 --backend cpu --cuda-host    (the CUDA lowering, its source compiled
                                                                          as host C++: tests/cuda_host.py)
+    python -m tests.difftest.jit --n 200 --backend cpu --blas --only-matmul   (every 2-D float matmul through
+                                                   MKL, gradtape/_jit/blas.py; only programs with a matmul)
 """
 from __future__ import annotations
 
@@ -166,16 +168,45 @@ def strip_vm_forced(specialize=False):
         NL.VM_TAPE_WORK, NL.VM_TAPE_MIN, NL.VM_MAX_CALLS, SV.SPECIALIZE = old
 
 
+@contextlib.contextmanager
+def blas_forced():
+    """Every 2-D float matmul of a NumPy ``gt.jit`` lowering through MKL (gradtape/_jit/blas.py), however small
+    (no size threshold, no timing). Raises RuntimeError where MKL is not installed."""
+    import os
+    from gradtape._jit import blas
+    old_env, old = os.environ.get("GRADTAPE_BLAS"), (blas._MIN_FLOPS, blas._MIN_SIDE)
+    os.environ["GRADTAPE_BLAS"] = "always"
+    blas._MIN_FLOPS, blas._MIN_SIDE = 0, 1
+    try:
+        if blas.library() is None:
+            raise RuntimeError(f"--blas: MKL not loaded ({blas.reason})")
+        yield
+    finally:
+        blas._MIN_FLOPS, blas._MIN_SIDE = old
+        if old_env is None:
+            os.environ.pop("GRADTAPE_BLAS", None)
+        else:
+            os.environ["GRADTAPE_BLAS"] = old_env
+
+
+def has_matmul(prog):
+    """Whether ``prog`` multiplies matrices (a ``matmul`` instruction)."""
+    return any(ins.op == "matmul" for ins in prog.instrs)
+
+
 def _cuda_host():
     from tests.cuda_host import host_lowering
     return host_lowering()
 
 
-def run(seeds, kind="general", backend="strict"):
-    """(counts, mismatching results) over the programs of ``seeds``."""
+def run(seeds, kind="general", backend="strict", only=None):
+    """(counts, mismatching results) over the programs of ``seeds`` (those ``only(prog)`` keeps, if given)."""
     counts, bad = {"ok": 0, "invalid": 0, "mismatch": 0}, []
     for s in seeds:
-        r = check(P.generate(s, kind), backend)
+        prog = P.generate(s, kind)
+        if only is not None and not only(prog):
+            continue
+        r = check(prog, backend)
         counts[r.status] += 1
         if r.status == "mismatch":
             bad.append(r)
@@ -195,13 +226,19 @@ def main(argv=None):
                     "program's opcodes, as unforced (a compile per opcode set), not the one of all")
     ap.add_argument("--cuda-host", action="store_true", help="NumPy regions through the CUDA lowering, its kernels "
                     "compiled as host C++ (tests/cuda_host.py; --backend cpu)")
+    ap.add_argument("--blas", action="store_true", help="every 2-D float matmul through MKL, however small "
+                    "(gradtape/_jit/blas.py; --backend cpu)")
+    ap.add_argument("--only-matmul", action="store_true", help="only the programs with a matmul instruction")
     a = ap.parse_args(argv)
     t0 = time.time()
-    with strip_vm_forced(a.specialize) if a.strip_vm else _cuda_host() if a.cuda_host else contextlib.nullcontext():
-        counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend)
+    ctx = (strip_vm_forced(a.specialize) if a.strip_vm else _cuda_host() if a.cuda_host else blas_forced() if a.blas
+           else contextlib.nullcontext())
+    with ctx:
+        counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend, has_matmul if a.only_matmul else None)
     for r in bad[:a.max_report]:
         print(r.report() + "\n" + "=" * 100, flush=True)
-    print(f"{a.n} {a.kind} programs through gt.jit on {a.backend}: {counts} in {time.time() - t0:.0f}s")
+    print(f"{sum(counts.values())} {a.kind} programs (of {a.n} seeds) through gt.jit on {a.backend}: {counts} "
+          f"in {time.time() - t0:.0f}s")
     return 1 if bad else 0
 
 

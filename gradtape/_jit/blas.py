@@ -1,0 +1,231 @@
+"""gt.jit's matrix products on NumPy through a faster BLAS, where one is installed and measured faster.
+
+NumPy's wheels carry OpenBLAS. On Intel CPUs MKL's ``sgemm``/``dgemm`` are 10-20% faster on the shapes of a
+dense layer (PyTorch's CPU build links MKL: that was most of the distance between gt.jit's MLP step and
+torch's). Where the ``mkl`` package is installed (``pip install gradtape[mkl]``), each 2-D float32/float64
+matmul node of a jitted graph that is big enough (:func:`product_for`) calls MKL's GEMM through ``ctypes``
+(its single dynamic library, ``libmkl_rt``) whenever a timing at that dtype and thread count found MKL the
+faster library (:func:`prefer`: once per process), NumPy's matmul otherwise. Nothing else changes: the GEMM
+writes a fresh C-ordered array, as ``matmul`` does; an operand BLAS cannot read in place (a strided view)
+goes to NumPy's matmul.
+
+MKL runs on GNU OpenMP (its ``gnu_thread`` layer; its sequential one where libgomp is missing), the runtime
+of numba's ``omp`` thread layer, so the fused kernels and the GEMMs share one thread pool instead of two
+pools spinning against each other; its thread count follows :func:`gradtape.set_num_threads`.
+
+``$GRADTAPE_BLAS``: ``numpy`` (or ``off``) never uses it; ``always`` skips the timing (tests, the
+fuzzer); a path loads that library instead of looking for ``libmkl_rt``. The library is loaded by the
+first jitted matmul that qualifies, never at import.
+
+>>> from gradtape._jit import blas
+>>> blas.mode() in ("auto", "numpy", "always") or blas.mode().startswith("/")
+True
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import sys
+import time
+
+from . import threads as _threads
+
+__all__ = ["library", "product_for", "prefer", "mode", "note", "Product", "choices"]
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_GNU_THREADING, _SEQUENTIAL = 3, 1   # mkl_set_threading_layer(MKL_THREADING_GNU / _SEQUENTIAL)
+_MIN_FLOPS = 1 << 18                 # products of fewer multiply-adds stay NumPy's (a ctypes call costs ~2 us)
+_MIN_SIDE = 2                        # and those with a side shorter (a vector product)
+_state = {}                          # "lib": the CDLL or False (none), "threads": the count last set
+_choice = {}                         # product key -> True (the BLAS) / False (NumPy), per process
+
+
+def mode():
+    """``$GRADTAPE_BLAS`` read now: "auto" (unset), "numpy", "always", or a library path."""
+    v = os.environ.get("GRADTAPE_BLAS", "").strip()
+    if not v or v == "auto":
+        return "auto"
+    if v in ("numpy", "off", "0", "none"):
+        return "numpy"
+    return v
+
+
+def _candidates():
+    """Where the ``mkl`` wheel puts ``libmkl_rt``: the environment's ``lib`` (pip's data scheme)."""
+    seen = []
+    for root in (sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(sys.executable))):
+        for p in sorted(glob.glob(os.path.join(root, "lib", "libmkl_rt.so*")), reverse=True):
+            if p not in seen:
+                seen.append(p)
+    return seen
+
+
+def library():
+    """The loaded BLAS (a ``ctypes.CDLL`` with ``cblas_sgemm``/``cblas_dgemm``), or None where there is none
+    (or ``$GRADTAPE_BLAS=numpy``). Loaded once; a library that fails to load or lacks the functions counts
+    as none (recorded in ``blas.reason``)."""
+    m = mode()
+    if m == "numpy":
+        return None
+    lib = _state.get("lib")
+    if lib is None:
+        lib = _state["lib"] = _load([m] if m not in ("auto", "always") else _candidates())
+    return lib or None
+
+
+reason = ""
+
+
+def _load(paths):
+    global reason
+    for p in paths:
+        try:
+            lib = ctypes.CDLL(p)
+            sgemm, dgemm = lib.cblas_sgemm, lib.cblas_dgemm
+        except (OSError, AttributeError) as e:
+            reason = f"{p}: {e}"
+            continue
+        for f, real in ((sgemm, ctypes.c_float), (dgemm, ctypes.c_double)):
+            f.restype = None
+            f.argtypes = [ctypes.c_int] * 6 + [real, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                                               real, ctypes.c_void_p, ctypes.c_int]
+        layer = getattr(lib, "MKL_Set_Threading_Layer", None)
+        if layer is not None:
+            layer.argtypes, layer.restype = [ctypes.c_int], ctypes.c_int
+            layer(_GNU_THREADING if _has_gomp() else _SEQUENTIAL)
+        setn = getattr(lib, "MKL_Set_Num_Threads", None)
+        if setn is not None:
+            setn.argtypes, setn.restype = [ctypes.c_int], None
+        lib.gt_set_threads = setn
+        lib.gt_path = p
+        reason = ""
+        return lib
+    if not paths:
+        reason = "no libmkl_rt in this environment (pip install gradtape[mkl])"
+    return False
+
+
+def _has_gomp():
+    """Whether GNU OpenMP loads (MKL exits the process when a threading layer it was told to use does not)."""
+    try:
+        ctypes.CDLL("libgomp.so.1")
+    except OSError:
+        return False
+    return True
+
+
+def _threads_now(lib):
+    n = _threads.get_num_threads()
+    if _state.get("threads") != n and lib.gt_set_threads is not None:
+        lib.gt_set_threads(n)
+        _state["threads"] = n
+    return n
+
+
+def _operand(a, isz):
+    """(transpose flag, leading dimension) of a 2-D operand BLAS reads in place, or None (a copy would be
+    needed: NumPy's matmul handles it)."""
+    s0, s1 = a.strides
+    r, c = a.shape
+    if s1 == isz and s0 % isz == 0 and s0 >= c * isz:
+        return _NO_TRANS, s0 // isz
+    if s0 == isz and s1 % isz == 0 and s1 >= r * isz:
+        return _TRANS, s1 // isz
+    return None
+
+
+class Product:
+    """One matmul node of a jitted graph (2-D, float32/float64, big enough: :func:`product_for`):
+    ``product(xp, x, y) -> x @ y`` through the BLAS where :func:`prefer` says it is the faster library at this
+    dtype and thread count, NumPy's matmul otherwise (and for an operand in a layout BLAS cannot read in
+    place)."""
+
+    __slots__ = ("f", "real", "isz", "lib", "dtype")
+
+    def __init__(self, lib, dtype):
+        single = dtype == "float32"
+        self.f = lib.cblas_sgemm if single else lib.cblas_dgemm
+        self.real = ctypes.c_float if single else ctypes.c_double
+        self.isz, self.lib, self.dtype = 4 if single else 8, lib, dtype
+
+    def gemm(self, xp, x, y, a, b):
+        m, k = x.shape
+        n = y.shape[1]
+        out = xp.empty((m, n), dtype=x.dtype)
+        self.f(_ROW_MAJOR, a[0], b[0], m, n, k, self.real(1.0), x.ctypes.data, a[1], y.ctypes.data, b[1],
+               self.real(0.0), out.ctypes.data, n)
+        return out
+
+    def __call__(self, xp, x, y):
+        a, b = _operand(x, self.isz), _operand(y, self.isz)
+        if a is None or b is None or not prefer(xp, self.dtype, self.lib):
+            return xp.matmul(x, y)
+        return self.gemm(xp, x, y, a, b)
+
+
+_PROBE = 512          # the timed product: (512, 512) @ (512, 512) of the dtype
+
+
+def prefer(xp, dtype, lib):
+    """Whether the BLAS is the faster library for ``dtype`` at the thread count now: one timing per process
+    of a 512-cube product by each (best of 3 after a warm-up), or True under ``$GRADTAPE_BLAS=always``.
+
+    One choice for every product, not one per shape: at more than one thread two libraries in one step are
+    two thread pools, OpenBLAS's spinning on the cores MKL's GEMM wants (the MLP step at 2 threads: 25.5 ms
+    mixed, 11.7 all MKL, 12.2 all OpenBLAS)."""
+    n = _threads_now(lib)
+    key = (dtype, n)
+    use = _choice.get(key)
+    if use is None:
+        if mode() == "always":
+            use = True
+        else:
+            x = xp.ones((_PROBE, _PROBE), dtype=getattr(xp, dtype))
+            g = Product(lib, dtype)
+            a = (_NO_TRANS, _PROBE)
+            use = _best_of(lambda: g.gemm(xp, x, x, a, a)) < _best_of(lambda: xp.matmul(x, x))
+        _choice[key] = use
+    return use
+
+
+def _best_of(f, reps=3):
+    f()
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def product_for(x_shape, y_shape, dtype):
+    """A :class:`Product` for a matmul node of these shapes and dtype (a dtype name) where the BLAS is
+    installed and the product qualifies (2-D by 2-D, float32/float64, at least 2 on every side and 2**18
+    multiply-adds), else None.
+
+    >>> from gradtape._jit.blas import product_for
+    >>> product_for((3, 2), (2, 3), "float64") is None      # too small to be worth a BLAS call
+    True
+    """
+    if len(x_shape) != 2 or len(y_shape) != 2 or dtype not in ("float32", "float64"):
+        return None
+    m, k = x_shape
+    n = y_shape[1]
+    if min(m, k, n) < _MIN_SIDE or m * k * n < _MIN_FLOPS:
+        return None
+    lib = library()
+    return Product(lib, dtype) if lib is not None else None
+
+
+def note(count):
+    """The listing's line for ``count`` products of a graph handed to the BLAS."""
+    lib = library()
+    where = lib.gt_path if lib else "none loaded"
+    return (f"# ---- gemm0..gemm{count - 1}: x @ y through {where} where it is faster than NumPy's matmul at the "
+            f"call's dtype and thread count (blas.prefer), NumPy's otherwise")
+
+
+def choices():
+    """What the timings chose so far: {(dtype, threads): True (the BLAS) / False (NumPy's)}."""
+    return dict(_choice)

@@ -1,0 +1,205 @@
+"""gt.jit's matmuls through MKL (gradtape/_jit/blas.py): every operand layout and dtype against NumPy's matmul,
+derivatives through the jitted products (finite differences, first and second order, forward and reverse),
+the fallbacks (a strided view, ``GRADTAPE_BLAS=numpy``, a library that does not load) and the thread count.
+
+The MKL cases need the ``mkl`` wheel (``pip install gradtape[mkl]``; .ci/run installs it on x86_64)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradtape as gt
+from gradtape._jit import blas
+from gradtape._jit import threads as _threads
+from gradtape.testing import check_grads
+
+pytest.importorskip("numba")
+
+RNG = np.random.default_rng(11)
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """blas's process state emptied (library, thread count, choices) for the test and restored after it."""
+    state, choice = dict(blas._state), dict(blas._choice)
+    blas._state.clear()
+    blas._choice.clear()
+    yield monkeypatch
+    blas._state.clear()
+    blas._state.update(state)
+    blas._choice.clear()
+    blas._choice.update(choice)
+    if blas._state.get("lib"):
+        blas._state["lib"].gt_set_threads(_threads.get_num_threads())
+        blas._state["threads"] = _threads.get_num_threads()
+
+
+@pytest.fixture
+def mkl(fresh):
+    """GRADTAPE_BLAS=always (no timing) with MKL loaded, and a count of the GEMMs it runs."""
+    fresh.setenv("GRADTAPE_BLAS", "always")
+    if blas.library() is None:
+        pytest.skip(f"MKL not installed here ({blas.reason}): pip install gradtape[mkl]")
+    calls = []
+    gemm = blas.Product.gemm
+
+    def counted(self, xp, x, y, a, b):
+        calls.append((x.shape, y.shape, a[0], b[0]))
+        return gemm(self, xp, x, y, a, b)
+    fresh.setattr(blas.Product, "gemm", counted)
+    return calls
+
+
+def _t(shape, dtype="float64"):
+    return gt.asarray(RNG.uniform(-1.0, 1.0, shape).astype(dtype))
+
+
+_T = gt.matrix_transpose
+SHAPES = {"nn": ((64, 80), (80, 72)), "tn": ((80, 64), (80, 72)), "nt": ((64, 80), (72, 80)),
+          "tt": ((80, 64), (72, 80))}
+LAYOUTS = {"nn": lambda x, w: x @ w, "tn": lambda x, w: _T(x) @ w, "nt": lambda x, w: x @ _T(w),
+           "tt": lambda x, w: _T(x) @ _T(w)}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_layout_and_dtype_equals_numpy(mkl, dtype, layout):
+    f = LAYOUTS[layout]
+    x, w = (_t(s, dtype) for s in SHAPES[layout])
+    jf = gt.jit(lambda x, w: f(x, w) * 2.0)
+    assert "gemm0(xp" in jf.lower(x, w).source()
+    out = jf(x, w)
+    want = 2.0 * gt.to_numpy(f(x, w))
+    assert out.dtype == x.dtype and out.shape == want.shape
+    tol = 1e-5 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(gt.to_numpy(out), want, rtol=tol, atol=tol * 80)
+    flags = {"nn": (111, 111), "tn": (112, 111), "nt": (111, 112), "tt": (112, 112)}[layout]
+    assert mkl and {c[2:] for c in mkl} == {flags}
+
+
+def test_the_mlp_step_gradients_equal_eager(mkl):
+    def loss(w1, w2, x):
+        return gt.sum(gt.tanh(gt.maximum(x @ w1, 0.0) @ w2) ** 2)
+    w1, w2, x = _t((96, 128), "float32"), _t((128, 64), "float32"), _t((64, 96), "float32")
+    vg = gt.value_and_grad(loss, argnums=(0, 1))
+    (v, g), (v0, g0) = gt.jit(vg)(w1, w2, x), vg(w1, w2, x)
+    np.testing.assert_allclose(gt.to_numpy(v), gt.to_numpy(v0), rtol=1e-5)
+    for a, b in zip(g, g0):
+        np.testing.assert_allclose(gt.to_numpy(a), gt.to_numpy(b), rtol=1e-4, atol=1e-4)
+    # forward 2, reverse: dW2 = h^T ct and dh = ct W2^T, dW1 = x^T dh (x itself needs no gradient)
+    assert len(mkl) >= 5 and {(112, 111), (111, 112)} <= {c[2:] for c in mkl}
+
+
+def test_derivatives_of_a_jitted_product_against_finite_differences(mkl):
+    # 64-cubes: 262,144 multiply-adds, the smallest products handed to the BLAS
+    f = gt.jit(lambda x, w: gt.sin(x @ w) @ _T(w))
+    x, w = _t((64, 64)), _t((64, 64))
+    check_grads(f, (x, w), order=2, modes=("fwd", "rev"), full_max=8, atol=1e-5, rtol=1e-4)
+    assert len(mkl) >= 2
+
+
+def test_second_order_through_jit_of_grad(mkl):
+    x = _t((64, 64))
+
+    def inner(w):
+        return gt.sum(gt.tanh(x @ w))
+
+    def outer(w):
+        return gt.sum(gt.grad(inner)(w) ** 2)
+    w = _t((64, 64))
+    got, want = gt.jit(gt.grad(outer))(w), gt.grad(outer)(w)
+    np.testing.assert_allclose(gt.to_numpy(got), gt.to_numpy(want), rtol=1e-11, atol=1e-12)
+    assert len(mkl) >= 4
+
+
+def test_a_strided_operand_goes_to_numpys_matmul(mkl):
+    f = gt.jit(lambda x, w: x[:, ::2] @ w + 1.0)
+    x, w = _t((64, 160)), _t((80, 64))
+    assert "gemm0(xp" in f.lower(x, w).source()
+    np.testing.assert_allclose(gt.to_numpy(f(x, w)), gt.to_numpy(x)[:, ::2] @ gt.to_numpy(w) + 1.0, rtol=1e-13, atol=1e-12)
+    assert mkl == []
+
+
+def test_small_products_stay_numpys(mkl):
+    f = gt.jit(lambda x, w: x @ w + 1.0)
+    x, w = _t((8, 8)), _t((8, 8))
+    assert "gemm" not in f.lower(x, w).source()
+    assert blas.product_for((8, 8), (8, 8), "float64") is None
+    assert blas.product_for((64, 64), (64, 64), "complex128") is None
+    assert blas.product_for((64, 64, 2), (2, 64), "float64") is None
+    assert blas.product_for((64, 64), (64, 64), "float64") is not None
+
+
+def test_numpy_mode_never_loads_a_blas(fresh):
+    fresh.setenv("GRADTAPE_BLAS", "numpy")
+    assert blas.library() is None and blas.product_for((64, 64), (64, 64), "float64") is None
+    x, w = _t((64, 64)), _t((64, 64))
+    src = gt.jit(lambda x, w: gt.tanh(x @ w)).lower(x, w).source()
+    assert "gemm" not in src and "matmul(xp" in src
+    assert "lib" not in blas._state
+
+
+def test_a_library_that_does_not_load_counts_as_none(fresh, tmp_path):
+    bad = tmp_path / "libnot_a_blas.so"
+    bad.write_bytes(b"not an ELF file")
+    fresh.setenv("GRADTAPE_BLAS", str(bad))
+    assert blas.library() is None
+    assert str(bad) in blas.reason
+    x, w = _t((64, 64)), _t((64, 64))
+    f = gt.jit(lambda x, w: gt.tanh(x @ w))
+    np.testing.assert_allclose(gt.to_numpy(f(x, w)), np.tanh(gt.to_numpy(x) @ gt.to_numpy(w)), rtol=1e-13, atol=1e-12)
+
+
+def test_a_library_without_gemm_counts_as_none(fresh):
+    import ctypes.util
+    libm = ctypes.util.find_library("m")
+    if libm is None:
+        pytest.skip("no libm to load by name")
+    fresh.setenv("GRADTAPE_BLAS", libm)
+    assert blas.library() is None and "cblas_sgemm" in blas.reason
+
+
+def test_the_thread_count_follows_set_num_threads(mkl):
+    x, w = _t((64, 64)), _t((64, 64))
+    f = gt.jit(lambda x, w: (x @ w) * 3.0)
+    try:
+        gt.set_num_threads(1)
+        f(x, w)
+        assert blas._state["threads"] == 1
+        gt.set_num_threads(2)
+        np.testing.assert_allclose(gt.to_numpy(f(x, w)), 3.0 * gt.to_numpy(x) @ gt.to_numpy(w), rtol=1e-13, atol=1e-12)
+        assert blas._state["threads"] == 2
+    finally:
+        gt.set_num_threads(None)
+
+
+def test_the_timing_decides_once_per_dtype_and_thread_count(fresh):
+    fresh.setenv("GRADTAPE_BLAS", "auto")
+    lib = blas.library()
+    if lib is None:
+        pytest.skip(f"MKL not installed here ({blas.reason}): pip install gradtape[mkl]")
+    x, w = _t((64, 64)), _t((64, 64))
+    f = gt.jit(lambda x, w: x @ w - 1.0)
+    np.testing.assert_allclose(gt.to_numpy(f(x, w)), gt.to_numpy(x) @ gt.to_numpy(w) - 1.0, rtol=1e-13, atol=1e-12)
+    key = ("float64", _threads.get_num_threads())
+    assert list(blas.choices()) == [key] and blas.choices()[key] in (True, False)
+    f(x, w)
+    assert list(blas.choices()) == [key]
+    assert "gemm0..gemm0" in f.lower(x, w).source() and lib.gt_path in f.lower(x, w).source()
+
+
+def test_differential_programs_with_a_matmul_through_mkl(mkl):
+    """The differential fuzzer's programs with a matmul (the first 30 general ones from seed 300) through gt.jit
+    with every 2-D float matmul on MKL, however small, against PyTorch/JAX (the linalg kind's products are
+    stacks: NumPy's). Longer: python -m tests.difftest.jit --backend cpu --blas --only-matmul --n N."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    from tests.difftest import jit as DJ
+    from tests.difftest import programs as P
+    seeds = [s for s in range(300, 800) if DJ.has_matmul(P.generate(s, "general"))][:30]
+    assert len(seeds) == 30
+    with DJ.blas_forced():
+        counts, bad = DJ.run(seeds, "general", "cpu")
+    assert not bad, f"{len(bad)} programs differ with MKL's products\n\n{bad[0].report()}"
+    assert counts["ok"] >= 0.7 * len(seeds), counts
+    assert len(mkl) >= 20, len(mkl)               # (some programs multiply vectors or stacks: NumPy's)
