@@ -174,7 +174,10 @@ def bench_mlp(repeats, budget, peers):
     for k in bad:
         fns.pop(k, None)
     failed.update(bad)
-    times, _ = F.interleaved(fns, repeats, budget)
+    # a pause before each batch, as the suite's MLP case: OpenBLAS's threads (the hand-written step's, and NumPy
+    # matmuls') spin on the cores for a while after their last GEMM, and would slow whichever batch follows
+    # on another pool (torch's OpenMP, XLA's, MKL's under gt.jit)
+    times, _ = F.interleaved(fns, repeats, budget, pause=0.1)
     return times, failed
 
 
@@ -284,6 +287,8 @@ def main(argv=None):
                     continue
                 print(f"running {label} ...", file=sys.stderr, flush=True)
                 cases[label] = _row(*run())
+                if label.startswith("MLP"):
+                    cases[label]["matmuls"] = _blas_note()
         finally:
             if lim is not None:
                 lim.unregister() if hasattr(lim, "unregister") else None
@@ -340,6 +345,16 @@ COLS = ("numpy", "gradtape eager", "gradtape replay", "gt.jit", "torch", "jax", 
 LABELS = {"numpy": "hand-written NumPy", "torch": "torch eager", "jax": "jax.jit(grad)"}
 
 
+def _blas_note():
+    """Which library gt.jit's matmuls used (gradtape/_jit/blas.py: MKL where installed and timed faster)."""
+    from gradtape._jit import blas
+    lib = blas.library()
+    if lib is None:
+        return f"NumPy's ({blas.reason or 'GRADTAPE_BLAS=' + blas.mode()})"
+    picks = ", ".join(f"{d} {n} thr: {'MKL' if use else 'NumPy'}" for (d, n), use in sorted(blas.choices().items()))
+    return f"{os.path.basename(lib.gt_path)} where timed faster ({picks})"
+
+
 def report(cases, comp):
     head = "| case | " + " | ".join(LABELS.get(c, c) for c in COLS) + " |"
     lines = [head, "|" + "---|" * (len(COLS) + 1)]
@@ -355,6 +370,10 @@ def report(cases, comp):
                 cells.append(f"{v['median'] * 1e6:.4g} µs ({v['ratio']:.2f}×)" if v["median"] < 1e-2 else
                              f"{v['median'] * 1e3:.4g} ms ({v['ratio']:.2f}×)")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    notes = [f"{label}: gt.jit's matmuls {row['matmuls']}" for label, row in cases.items() if "matmuls" in row]
+    if notes:
+        lines.append("")
+        lines.extend(notes)
     if comp:
         lines.append("")
         lines.append("compile of the chain's fwd+bwd graph (new process): " + (

@@ -1,6 +1,7 @@
 """gt.jit's matmuls through MKL (gradtape/_jit/blas.py): every operand layout and dtype against NumPy's matmul,
 derivatives through the jitted products (finite differences, first and second order, forward and reverse),
-the fallbacks (a strided view, ``GRADTAPE_BLAS=numpy``, a library that does not load) and the thread count.
+the fallbacks (a strided view, small products, ``GRADTAPE_BLAS=numpy``, a library that does not load), the
+thread count and the shared pool's parallel threshold.
 
 The MKL cases need the ``mkl`` wheel (``pip install gradtape[mkl]``; .ci/run installs it on x86_64)."""
 from __future__ import annotations
@@ -20,15 +21,12 @@ RNG = np.random.default_rng(11)
 
 @pytest.fixture
 def fresh(monkeypatch):
-    """blas's process state emptied (library, thread count, choices) for the test and restored after it."""
-    state, choice = dict(blas._state), dict(blas._choice)
+    """blas's process state emptied (library, thread count) for the test and restored after it."""
+    state = dict(blas._state)
     blas._state.clear()
-    blas._choice.clear()
     yield monkeypatch
     blas._state.clear()
     blas._state.update(state)
-    blas._choice.clear()
-    blas._choice.update(choice)
     if blas._state.get("lib"):
         blas._state["lib"].gt_set_threads(_threads.get_num_threads())
         blas._state["threads"] = _threads.get_num_threads()
@@ -36,8 +34,8 @@ def fresh(monkeypatch):
 
 @pytest.fixture
 def mkl(fresh):
-    """GRADTAPE_BLAS=always (no timing) with MKL loaded, and a count of the GEMMs it runs."""
-    fresh.setenv("GRADTAPE_BLAS", "always")
+    """MKL loaded (GRADTAPE_BLAS unset), and a list of the GEMMs it runs."""
+    fresh.delenv("GRADTAPE_BLAS", raising=False)
     if blas.library() is None:
         pytest.skip(f"MKL not installed here ({blas.reason}): pip install gradtape[mkl]")
     calls = []
@@ -142,11 +140,12 @@ def test_numpy_mode_never_loads_a_blas(fresh):
 def test_a_library_that_does_not_load_counts_as_none(fresh, tmp_path):
     bad = tmp_path / "libnot_a_blas.so"
     bad.write_bytes(b"not an ELF file")
-    fresh.setenv("GRADTAPE_BLAS", str(bad))
-    assert blas.library() is None
-    assert str(bad) in blas.reason
+    assert blas._load([str(bad)]) is False and str(bad) in blas.reason
+    fresh.setattr(blas, "_candidates", lambda: [str(bad)])
+    assert blas.library() is None and not blas.shares_pool()
     x, w = _t((64, 64)), _t((64, 64))
     f = gt.jit(lambda x, w: gt.tanh(x @ w))
+    assert "gemm" not in f.lower(x, w).source()
     np.testing.assert_allclose(gt.to_numpy(f(x, w)), np.tanh(gt.to_numpy(x) @ gt.to_numpy(w)), rtol=1e-13, atol=1e-12)
 
 
@@ -155,8 +154,18 @@ def test_a_library_without_gemm_counts_as_none(fresh):
     libm = ctypes.util.find_library("m")
     if libm is None:
         pytest.skip("no libm to load by name")
-    fresh.setenv("GRADTAPE_BLAS", libm)
-    assert blas.library() is None and "cblas_sgemm" in blas.reason
+    assert blas._load([libm]) is False and "cblas_sgemm" in blas.reason
+
+
+def test_no_library_found_says_how_to_install(fresh):
+    fresh.setattr(blas, "_candidates", lambda: [])
+    assert blas.library() is None and "gradtape[mkl]" in blas.reason
+
+
+def test_an_unknown_mode_is_an_error(fresh):
+    fresh.setenv("GRADTAPE_BLAS", "openblas")
+    with pytest.raises(ValueError, match="GRADTAPE_BLAS='openblas'"):
+        blas.mode()
 
 
 def test_the_thread_count_follows_set_num_threads(mkl):
@@ -173,19 +182,35 @@ def test_the_thread_count_follows_set_num_threads(mkl):
         gt.set_num_threads(None)
 
 
-def test_the_timing_decides_once_per_dtype_and_thread_count(fresh):
-    fresh.setenv("GRADTAPE_BLAS", "auto")
-    lib = blas.library()
-    if lib is None:
-        pytest.skip(f"MKL not installed here ({blas.reason}): pip install gradtape[mkl]")
+def test_the_listing_names_the_library(mkl):
     x, w = _t((64, 64)), _t((64, 64))
-    f = gt.jit(lambda x, w: x @ w - 1.0)
-    np.testing.assert_allclose(gt.to_numpy(f(x, w)), gt.to_numpy(x) @ gt.to_numpy(w) - 1.0, rtol=1e-13, atol=1e-12)
-    key = ("float64", _threads.get_num_threads())
-    assert list(blas.choices()) == [key] and blas.choices()[key] in (True, False)
-    f(x, w)
-    assert list(blas.choices()) == [key]
-    assert "gemm0..gemm0" in f.lower(x, w).source() and lib.gt_path in f.lower(x, w).source()
+    src = gt.jit(lambda x, w: x @ w - 1.0).lower(x, w).source()
+    assert "# ---- gemm0..gemm0: x @ y through " + blas.library().gt_path in src
+
+
+def test_kernels_go_parallel_sooner_where_the_pool_is_shared(mkl):
+    """With MKL on GNU OpenMP (numba's pool) a region of 2**18 element-ops runs prange at 2 threads; with
+    NumPy's BLAS it takes PARALLEL_WORK (2**23). Counted by the pool's preparation (parallel calls only)."""
+    if not blas.library().gt_gomp:
+        pytest.skip("MKL runs on its sequential layer here (no libgomp)")
+    x = _t((256, 1024), "float32")
+    f = gt.jit(lambda x: gt.maximum(x * 2.0 + 1.0, 0.0))
+    want = np.maximum(gt.to_numpy(x) * 2.0 + 1.0, 0.0)
+    calls = []
+    prepare = _threads.prepare
+    mkl.clear()
+    try:
+        gt.set_num_threads(2)
+        mkl_ = blas.shares_pool()
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(_threads, "prepare", lambda: calls.append(1) or prepare())
+            np.testing.assert_allclose(gt.to_numpy(f(x)), want, rtol=1e-6)
+            assert mkl_ and len(calls) == 1, calls
+            m.setenv("GRADTAPE_BLAS", "numpy")
+            np.testing.assert_allclose(gt.to_numpy(f(x)), want, rtol=1e-6)
+            assert len(calls) == 1 and not blas.shares_pool()
+    finally:
+        gt.set_num_threads(None)
 
 
 def test_differential_programs_with_a_matmul_through_mkl(mkl):

@@ -1,25 +1,22 @@
-"""gt.jit's matrix products on NumPy through a faster BLAS, where one is installed and measured faster.
+"""gt.jit's matrix products on NumPy through MKL, where the ``mkl`` wheel is installed.
 
-NumPy's wheels carry OpenBLAS. On Intel CPUs MKL's ``sgemm``/``dgemm`` are 10-20% faster on the shapes of a
-dense layer (PyTorch's CPU build links MKL: that was most of the distance between gt.jit's MLP step and
-torch's). Where the ``mkl`` package is installed (``pip install gradtape[mkl]``), each 2-D float32/float64
-matmul node of a jitted graph that is big enough (:func:`product_for`) calls MKL's GEMM through ``ctypes``
-(its single dynamic library, ``libmkl_rt``) whenever a timing at that dtype and thread count found MKL the
-faster library (:func:`prefer`: once per process), NumPy's matmul otherwise. Nothing else changes: the GEMM
-writes a fresh C-ordered array, as ``matmul`` does; an operand BLAS cannot read in place (a strided view)
-goes to NumPy's matmul.
+NumPy's wheels carry OpenBLAS. On this project's Intel machines MKL's ``sgemm``/``dgemm`` are 10-20% faster
+on a dense layer's shapes (PyTorch's CPU build links MKL: that was most of the distance between gt.jit's MLP
+step and torch's). Installing the extra (``pip install gradtape[mkl]``, x86_64) is the opt-in: each 2-D
+float32/float64 matmul node of a jitted graph with at least 2**18 multiply-adds (:func:`product_for`) then
+calls MKL's GEMM through ``ctypes`` (its single dynamic library, ``libmkl_rt``). The GEMM writes a fresh
+C-ordered array, as ``matmul`` does; an operand BLAS cannot read in place (a strided view) goes to NumPy's
+matmul, and so do smaller products (a ctypes call costs ~2 us; OpenBLAS runs those on one thread).
 
-MKL runs on GNU OpenMP (its ``gnu_thread`` layer; its sequential one where libgomp is missing), the runtime
-of numba's ``omp`` thread layer, so the fused kernels and the GEMMs share one thread pool instead of two
-pools spinning against each other; its thread count follows :func:`gradtape.set_num_threads`.
+No timing picks the library: at more than one thread a timing depends on which pool is spinning at that
+moment, and a wrong pick mixes two libraries in one step, OpenBLAS's threads spinning on the cores MKL's
+want (the MLP step at 2 threads: 25-40 ms mixed, 11.7 all MKL, 12.2 all OpenBLAS).
 
-``$GRADTAPE_BLAS``: ``numpy`` (or ``off``) never uses it; ``always`` skips the timing (tests, the
-fuzzer); a path loads that library instead of looking for ``libmkl_rt``. The library is loaded by the
-first jitted matmul that qualifies, never at import.
-
->>> from gradtape._jit import blas
->>> blas.mode() in ("auto", "numpy", "always") or blas.mode().startswith("/")
-True
+MKL runs on GNU OpenMP (its ``gnu_thread`` layer; its sequential one where libgomp is missing), the runtime of
+numba's ``omp`` thread layer, so the fused kernels and the GEMMs share one thread pool (:func:`shares_pool`:
+numba_lower then runs smaller regions in parallel too); its thread count follows
+:func:`gradtape.set_num_threads`. ``$GRADTAPE_BLAS=numpy`` (or ``off``) never uses it. The library is
+loaded by the first jitted matmul that qualifies, never at import.
 """
 from __future__ import annotations
 
@@ -27,28 +24,34 @@ import ctypes
 import glob
 import os
 import sys
-import time
 
 from . import threads as _threads
 
-__all__ = ["library", "product_for", "prefer", "mode", "note", "Product", "choices"]
+__all__ = ["library", "product_for", "shares_pool", "mode", "note", "Product"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _GNU_THREADING, _SEQUENTIAL = 3, 1   # mkl_set_threading_layer(MKL_THREADING_GNU / _SEQUENTIAL)
 _MIN_FLOPS = 1 << 18                 # products of fewer multiply-adds stay NumPy's (a ctypes call costs ~2 us)
 _MIN_SIDE = 2                        # and those with a side shorter (a vector product)
 _state = {}                          # "lib": the CDLL or False (none), "threads": the count last set
-_choice = {}                         # product key -> True (the BLAS) / False (NumPy), per process
 
 
 def mode():
-    """``$GRADTAPE_BLAS`` read now: "auto" (unset), "numpy", "always", or a library path."""
-    v = os.environ.get("GRADTAPE_BLAS", "").strip()
-    if not v or v == "auto":
-        return "auto"
+    """``$GRADTAPE_BLAS`` read now: "auto" (unset: MKL where installed) or "numpy" (never).
+
+    >>> import os
+    >>> from gradtape._jit.blas import mode
+    >>> os.environ["GRADTAPE_BLAS"] = "numpy"; mode()
+    'numpy'
+    >>> del os.environ["GRADTAPE_BLAS"]; mode()
+    'auto'
+    """
+    v = os.environ.get("GRADTAPE_BLAS", "").strip().lower()
     if v in ("numpy", "off", "0", "none"):
         return "numpy"
-    return v
+    if v in ("", "auto", "mkl"):
+        return "auto"
+    raise ValueError(f"gradtape: GRADTAPE_BLAS={v!r}: 'auto' (MKL where installed) or 'numpy'")
 
 
 def _candidates():
@@ -70,7 +73,7 @@ def library():
         return None
     lib = _state.get("lib")
     if lib is None:
-        lib = _state["lib"] = _load([m] if m not in ("auto", "always") else _candidates())
+        lib = _state["lib"] = _load(_candidates())
     return lib or None
 
 
@@ -93,7 +96,10 @@ def _load(paths):
         layer = getattr(lib, "MKL_Set_Threading_Layer", None)
         if layer is not None:
             layer.argtypes, layer.restype = [ctypes.c_int], ctypes.c_int
-            layer(_GNU_THREADING if _has_gomp() else _SEQUENTIAL)
+            lib.gt_gomp = _has_gomp()
+            layer(_GNU_THREADING if lib.gt_gomp else _SEQUENTIAL)
+        else:
+            lib.gt_gomp = False
         setn = getattr(lib, "MKL_Set_Num_Threads", None)
         if setn is not None:
             setn.argtypes, setn.restype = [ctypes.c_int], None
@@ -137,66 +143,42 @@ def _operand(a, isz):
 
 class Product:
     """One matmul node of a jitted graph (2-D, float32/float64, big enough: :func:`product_for`):
-    ``product(xp, x, y) -> x @ y`` through the BLAS where :func:`prefer` says it is the faster library at this
-    dtype and thread count, NumPy's matmul otherwise (and for an operand in a layout BLAS cannot read in
-    place)."""
+    ``product(xp, x, y) -> x @ y`` through the BLAS (NumPy's matmul for an operand in a layout BLAS cannot
+    read in place)."""
 
-    __slots__ = ("f", "real", "isz", "lib", "dtype")
+    __slots__ = ("f", "real", "isz", "lib")
 
     def __init__(self, lib, dtype):
         single = dtype == "float32"
         self.f = lib.cblas_sgemm if single else lib.cblas_dgemm
         self.real = ctypes.c_float if single else ctypes.c_double
-        self.isz, self.lib, self.dtype = 4 if single else 8, lib, dtype
+        self.isz, self.lib = 4 if single else 8, lib
 
     def gemm(self, xp, x, y, a, b):
         m, k = x.shape
         n = y.shape[1]
         out = xp.empty((m, n), dtype=x.dtype)
+        _threads_now(self.lib)
         self.f(_ROW_MAJOR, a[0], b[0], m, n, k, self.real(1.0), x.ctypes.data, a[1], y.ctypes.data, b[1],
                self.real(0.0), out.ctypes.data, n)
         return out
 
     def __call__(self, xp, x, y):
         a, b = _operand(x, self.isz), _operand(y, self.isz)
-        if a is None or b is None or not prefer(xp, self.dtype, self.lib):
+        if a is None or b is None:
             return xp.matmul(x, y)
         return self.gemm(xp, x, y, a, b)
 
 
-_PROBE = 512          # the timed product: (512, 512) @ (512, 512) of the dtype
+def shares_pool():
+    """Whether a BLAS is loaded that runs on GNU OpenMP (numba's ``omp`` layer's pool, not a second one).
 
-
-def prefer(xp, dtype, lib):
-    """Whether the BLAS is the faster library for ``dtype`` at the thread count now: one timing per process
-    of a 512-cube product by each (best of 3 after a warm-up), or True under ``$GRADTAPE_BLAS=always``.
-
-    One choice for every product, not one per shape: at more than one thread two libraries in one step are
-    two thread pools, OpenBLAS's spinning on the cores MKL's GEMM wants (the MLP step at 2 threads: 25.5 ms
-    mixed, 11.7 all MKL, 12.2 all OpenBLAS)."""
-    n = _threads_now(lib)
-    key = (dtype, n)
-    use = _choice.get(key)
-    if use is None:
-        if mode() == "always":
-            use = True
-        else:
-            x = xp.ones((_PROBE, _PROBE), dtype=getattr(xp, dtype))
-            g = Product(lib, dtype)
-            a = (_NO_TRANS, _PROBE)
-            use = _best_of(lambda: g.gemm(xp, x, x, a, a)) < _best_of(lambda: xp.matmul(x, x))
-        _choice[key] = use
-    return use
-
-
-def _best_of(f, reps=3):
-    f()
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t)
-    return best
+    >>> from gradtape._jit.blas import shares_pool
+    >>> shares_pool() in (True, False)
+    True
+    """
+    lib = _state.get("lib")
+    return bool(lib) and lib.gt_gomp and mode() != "numpy"
 
 
 def product_for(x_shape, y_shape, dtype):
@@ -222,10 +204,4 @@ def note(count):
     """The listing's line for ``count`` products of a graph handed to the BLAS."""
     lib = library()
     where = lib.gt_path if lib else "none loaded"
-    return (f"# ---- gemm0..gemm{count - 1}: x @ y through {where} where it is faster than NumPy's matmul at the "
-            f"call's dtype and thread count (blas.prefer), NumPy's otherwise")
-
-
-def choices():
-    """What the timings chose so far: {(dtype, threads): True (the BLAS) / False (NumPy's)}."""
-    return dict(_choice)
+    return f"# ---- gemm0..gemm{count - 1}: x @ y through {where} (gradtape._jit.blas)"

@@ -14,7 +14,8 @@ input is a row, a column or a per-row block (the (B, 1, N) side of an outer prod
 rows x cols over 2-D views instead (the column loop vectorises, no division per element); such an outer product
 is a kernel even alone (:func:`alone_worth_a_kernel`). A region runs ``prange`` (numba's thread pool,
 :mod:`gradtape._jit.threads`) from :data:`PARALLEL_MIN` elements and :data:`PARALLEL_WORK` element-ops on when
-more than one thread is set, the serial loop otherwise (the pool's start costs ~100 µs).
+more than one thread is set (:data:`PARALLEL_WORK_SHARED` where the matmuls run on MKL in the same OpenMP
+pool, :mod:`gradtape._jit.blas`), the serial loop otherwise (the pool's start costs ~100 µs).
 
 A large region with a few ``exp``/``expm1``/``tanh``/``sin``/``cos``/``log`` (:data:`VM_MIN`, :data:`VM_MAX_CALLS`)
 also gets a strip form using :mod:`gradtape._jit.vecmath`: the statements between two such calls run as one
@@ -34,6 +35,7 @@ import importlib
 import math
 import re
 
+from . import blas as _blas
 from . import strip_vm as _strip_vm
 from . import threads as _threads
 from . import vecmath as _vecmath
@@ -50,6 +52,9 @@ PARALLEL_MIN = 1 << 16           # elements from which a region runs prange (whe
 # runs serial, since numba's threads waking next to OpenBLAS's cost more than they save (2 cores: the MLP step
 # at 2 threads 33-45 ms with them, 23-25 ms without; eager 25 ms); the chain's 200-op regions stay parallel
 PARALLEL_WORK = 1 << 23
+# ... unless the matmuls run on MKL over GNU OpenMP (gradtape/_jit/blas.py: one pool for them and the kernels):
+# then from this many (the MLP step at 2 threads: the SGD updates 0.67 -> 0.25 ms, bias + relu 0.26 -> 0.16 ms)
+PARALLEL_WORK_SHARED = 1 << 18
 ALONE_MIN = 1 << 16              # elements from which one broadcast op (an outer product) gets a kernel of its own
 STRIP = 256                      # elements per strip of a kernel with vecmath calls (its buffers stay in L1/L2)
 # the strip form of a region pays from VM_MIN elements (1e6: 1.4x the libm loop, measured with 4 vecmath calls) and
@@ -197,7 +202,8 @@ class Kernel:
         for k, p in self.reuse:     # (a flat view of the dying input, or the copy reshape made of it: ours too)
             if flats[p].flags.writeable:
                 outs[k] = flats[p]
-        par = n >= PARALLEL_MIN and n * len(self.region.nodes) >= PARALLEL_WORK and _threads.get_num_threads() > 1
+        par = (n >= PARALLEL_MIN and _threads.get_num_threads() > 1
+               and n * len(self.region.nodes) >= (PARALLEL_WORK_SHARED if _blas.shares_pool() else PARALLEL_WORK))
         if par:
             _threads.prepare()
         if self.uses_vm:

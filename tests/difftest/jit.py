@@ -171,11 +171,11 @@ def strip_vm_forced(specialize=False):
 @contextlib.contextmanager
 def blas_forced():
     """Every 2-D float matmul of a NumPy ``gt.jit`` lowering through MKL (gradtape/_jit/blas.py), however small
-    (no size threshold, no timing). Raises RuntimeError where MKL is not installed."""
+    (no size threshold). Raises RuntimeError where MKL is not installed."""
     import os
     from gradtape._jit import blas
     old_env, old = os.environ.get("GRADTAPE_BLAS"), (blas._MIN_FLOPS, blas._MIN_SIDE)
-    os.environ["GRADTAPE_BLAS"] = "always"
+    os.environ["GRADTAPE_BLAS"] = "auto"
     blas._MIN_FLOPS, blas._MIN_SIDE = 0, 1
     try:
         if blas.library() is None:
