@@ -346,13 +346,12 @@ LABELS = {"numpy": "hand-written NumPy", "torch": "torch eager", "jax": "jax.jit
 
 
 def _blas_note():
-    """Which library gt.jit's matmuls used (gradtape/_jit/blas.py: MKL where installed and timed faster)."""
+    """Which library gt.jit's matmuls used (gradtape/_jit/blas.py: MKL where the extra is installed)."""
     from gradtape._jit import blas
     lib = blas.library()
     if lib is None:
         return f"NumPy's ({blas.reason or 'GRADTAPE_BLAS=' + blas.mode()})"
-    picks = ", ".join(f"{d} {n} thr: {'MKL' if use else 'NumPy'}" for (d, n), use in sorted(blas.choices().items()))
-    return f"{os.path.basename(lib.gt_path)} where timed faster ({picks})"
+    return f"through {os.path.basename(lib.gt_path)}" + (" (one OpenMP pool with the kernels)" if lib.gt_gomp else "")
 
 
 def report(cases, comp):
