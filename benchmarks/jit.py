@@ -174,10 +174,12 @@ def bench_mlp(repeats, budget, peers):
     for k in bad:
         fns.pop(k, None)
     failed.update(bad)
-    # a pause before each batch, as the suite's MLP case: OpenBLAS's threads (the hand-written step's, and NumPy
-    # matmuls') spin on the cores for a while after their last GEMM, and would slow whichever batch follows
-    # on another pool (torch's OpenMP, XLA's, MKL's under gt.jit)
-    times, _ = F.interleaved(fns, repeats, budget, pause=0.1)
+    # a pause before each batch (OpenBLAS's threads, the hand-written step's and gradtape eager's, spin on the
+    # cores for up to 2**28 cycles after their last GEMM and would slow whichever batch follows on another
+    # pool: torch's OpenMP, XLA's, MKL's under gt.jit), and a new order per repeat, with more repeats: in a
+    # rotation each implementation always follows the same one (measured: up to 5% for the one behind an
+    # OpenBLAS user at 2 threads, even with 0.3 s pauses)
+    times, _ = F.interleaved(fns, 2 * repeats - 1, budget, pause=0.3, shuffle=True)
     return times, failed
 
 
