@@ -34,6 +34,7 @@ _GNU_THREADING, _SEQUENTIAL = 3, 1   # mkl_set_threading_layer(MKL_THREADING_GNU
 _MIN_FLOPS = 1 << 18                 # products of fewer multiply-adds stay NumPy's (a ctypes call costs ~2 us)
 _MIN_SIDE = 2                        # and those with a side shorter (a vector product)
 _state = {}                          # "lib": the CDLL or False (none), "threads": the count last set
+reason = ""                          # why no library loaded (the last failure), "" once one has
 
 
 def mode():
@@ -77,9 +78,6 @@ def library():
     return lib or None
 
 
-reason = ""
-
-
 def _load(paths):
     global reason
     for p in paths:
@@ -94,12 +92,10 @@ def _load(paths):
             f.argtypes = [ctypes.c_int] * 6 + [real, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
                                                real, ctypes.c_void_p, ctypes.c_int]
         layer = getattr(lib, "MKL_Set_Threading_Layer", None)
+        lib.gt_gomp = layer is not None and _has_gomp()
         if layer is not None:
             layer.argtypes, layer.restype = [ctypes.c_int], ctypes.c_int
-            lib.gt_gomp = _has_gomp()
             layer(_GNU_THREADING if lib.gt_gomp else _SEQUENTIAL)
-        else:
-            lib.gt_gomp = False
         setn = getattr(lib, "MKL_Set_Num_Threads", None)
         if setn is not None:
             setn.argtypes, setn.restype = [ctypes.c_int], None
