@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import gradtape as gt
+from gradtape._core.dispatch import apply
 from gradtape._core.primitive import PRIMS
 from gradtape.testing import GradientCheckError, check_grads
 
@@ -103,6 +104,10 @@ OPS = [
        ints={1: lambda shape, rng: rng.integers(0, 4, size=shape)}, covers=("nn.cross_entropy", "cross_entropy")),
     Op("nn.cross_entropy_probs", lambda x, p: gt.nn.cross_entropy(x, gt.nn.softmax(p)), [((3, 4), (3, 4))],
        covers=("nn.cross_entropy",)),
+    # the residual of cross_entropy's VJP and JVP (softmax(x) - onehot): a primitive of its own, reached by the rows
+    # above only through their derivatives; its rows-by-labels shapes include N-D logits and one row
+    Op("softmax_minus_onehot", lambda x, y: apply(PRIMS.softmax_minus_onehot, (x, y)),
+       [((3, 4), (3,)), ((2, 2, 3), (2, 2)), ((5,), ())], ints={1: lambda shape, rng: rng.integers(0, 3, size=shape)}),
     # matrix products
     Op("matmul", gt.matmul, [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4)),
                              ((2, 2, 3), (3, 4)), ((2, 3), (2, 3, 4)), ((2, 1, 2, 3), (3, 3, 2))]),

@@ -21,6 +21,7 @@ from . import blas as _blas
 from . import buffers as _buffers
 from . import cuda_lower as _cuda
 from . import numba_lower as _numba
+from . import rows as _rows
 from . import vecmath as _vecmath
 from .._core.primitive import define
 from ..graph import Graph
@@ -91,7 +92,7 @@ def compile_graph(graph, backend, *, fuse=True, donated=frozenset()):
     for k in kernels:
         k.load()
     g2 = rewrite(graph, kernels)
-    products = _blas_products(g2)
+    products = _blas_products(g2) + _row_ops(g2, backend)
     if not kernels and not products:
         return _replay(graph, backend)
     fn = _direct(g2, kernels, backend)
@@ -120,6 +121,32 @@ def _blas_products(g2):
         n.prim, n.op = _gemm_prim(len(found), product), f"gemm{len(found)}"
         found.append(i)
     return found
+
+
+def _row_ops(g2, backend):
+    """The cross-entropy nodes of ``g2`` that :mod:`~gradtape._jit.rows`' kernels run (small float logits):
+    each node's primitive swapped for one calling its :class:`~gradtape._jit.rows.RowOp`, in place. Returns
+    their node indices (each result is an array of its own)."""
+    found = []
+    for i, n in enumerate(g2.nodes):
+        if n.kind != "prim" or n.op not in _rows.PRIMS or len(n.inputs) != 2:
+            continue
+        x, labels = (g2.nodes[a.i] if isinstance(a, Ref) else None for a in n.inputs)
+        if x is None or labels is None or x.dtype != n.dtype:
+            continue
+        op = _rows.op_for(n.op, x.shape, x.dtype, labels.dtype, n.prim.fwd)
+        if op is None:
+            continue
+        op.warm(backend.xp, x.dtype, labels.dtype)
+        n.prim, n.op = _row_prim(n.op, op), f"{n.op}_rows"
+        found.append(i)
+    return found
+
+
+def _row_prim(name, op):
+    def fwd(xp, x, labels):
+        return op(xp, x, labels)
+    return define(f"{name}_rows", fwd, inputs=("x", "labels"), register=False)
 
 
 def _gemm_prim(j, product):

@@ -97,6 +97,16 @@ def _cross_entropy_rule(prim, args, batched, params, size):
     return T.mean(loss, axis=rows) if rows else loss
 
 
+def _row_labels_rule(prim, args, batched, params, size):
+    """Row-wise primitives of logits and their labels (softmax_minus_onehot): both batched alike, applied once."""
+    x, labels = args
+    if not batched[0]:
+        x = ensure_batched(x, size)
+    if not batched[1]:
+        labels = hooks.RULES.broadcast_to(labels, tuple(x.shape[:-1]))
+    return apply(prim, (x, labels), params)
+
+
 # ---- device transfer: the output belongs to the destination backend (as gradtape._api.device.to_device does) --------
 def _to_device_rule(prim, args, batched, params, size):
     out = apply(prim, args, params)
@@ -109,7 +119,7 @@ def _to_device_rule(prim, args, batched, params, size):
 
 RULES = {
     "matmul": _matmul_rule, "vecdot": _vecdot_rule, "solve": _aligned, "cross": _aligned,
-    "cross_entropy": _cross_entropy_rule, "to_device": _to_device_rule,
+    "cross_entropy": _cross_entropy_rule, "softmax_minus_onehot": _row_labels_rule, "to_device": _to_device_rule,
     **{name: _stacked for name in ("inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr",
                                    "pinv", "matrix_norm", "trace", "vector_norm2", "vector_normp", "softmax",
                                    "log_softmax")},

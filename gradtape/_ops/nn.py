@@ -11,11 +11,13 @@ log-sum-exp would cost softmax 0.4%.
 """
 from __future__ import annotations
 
+from .._core.dispatch import apply
 from .._core.dtypes import in_float32
 from .._core.primitive import define
+from .._core.tensor import Tensor
 from .reduction import _keep
 
-__all__ = ["logsumexp_p", "log_softmax_p", "softmax_p", "cross_entropy_p"]
+__all__ = ["logsumexp_p", "log_softmax_p", "softmax_p", "cross_entropy_p", "softmax_minus_onehot_p"]
 
 
 def _finite_max(xp, x, axis):
@@ -80,7 +82,7 @@ def _cross_entropy(xp, x, labels):
 
 def _cross_entropy_vjp(xp, ct, out, x, labels):
     rows = x.size // x.shape[-1]
-    residual = _softmax_minus_onehot(xp, x, labels)
+    residual = _residual(xp, x, labels)
     return residual * xp.reshape(ct / rows, tuple(ct.shape) + (1,) * x.ndim)   # ct may carry batch axes
 
 
@@ -89,10 +91,29 @@ def _softmax_minus_onehot(xp, x, labels):
     return xp.exp(x - _lse(xp, x, (-1,))) - _onehot(xp, labels, x.shape[-1], x.dtype)
 
 
+def _residual(xp, x, labels):
+    """softmax(x) - onehot(labels): one primitive where a rule is recorded (gt.jit then runs it as one kernel),
+    the forward itself on raw arrays."""
+    if isinstance(x, Tensor):
+        return apply(softmax_minus_onehot_p, (x, labels))
+    return _softmax_minus_onehot(xp, x, labels)
+
+
+def _softmax_jvp_rows(xp, t, out, x, labels):
+    """The residual's derivative is the softmax's (the one-hot is constant): s * (t - sum(s * t)), s recomputed
+    from x (out + onehot would round the small probabilities of the labelled class away). Symmetric: the VJP
+    is the same map of the cotangent."""
+    s = xp.exp(x - _lse(xp, x, (-1,)))
+    return s * (t - xp.sum(s * t, axis=-1, keepdims=True))
+
+
 def _cross_entropy_jvp(xp, t, out, x, labels):
-    residual = _softmax_minus_onehot(xp, x, labels)
+    residual = _residual(xp, x, labels)
     return xp.mean(xp.sum(t * residual, axis=-1), axis=tuple(range(1 - x.ndim, 0)))
 
+
+softmax_minus_onehot_p = define("softmax_minus_onehot", _softmax_minus_onehot, inputs=("x", "labels"),
+                                vjp={"x": _softmax_jvp_rows}, jvp={"x": _softmax_jvp_rows}, reads={"x": ("x",)})
 
 # CuPy: softmax - onehot, scaled, in one kernel after the row log-sum-exp (fused_vjp)
 cross_entropy_p = define("cross_entropy", _cross_entropy, inputs=("x", "labels"), vjp={"x": _cross_entropy_vjp},

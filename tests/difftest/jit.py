@@ -19,6 +19,8 @@ Command line (long runs)::
                                                                          as host C++: tests/cuda_host.py)
     python -m tests.difftest.jit --n 200 --backend cpu --blas --only-matmul   (every 2-D float matmul through
                                                    MKL, gradtape/_jit/blas.py; only programs with a matmul)
+    python -m tests.difftest.jit --n 200 --backend cpu --only-op nn.cross_entropy   (the programs with a
+                                                   cross-entropy: its row kernels, gradtape/_jit/rows.py)
 """
 from __future__ import annotations
 
@@ -194,6 +196,11 @@ def has_matmul(prog):
     return any(ins.op == "matmul" for ins in prog.instrs)
 
 
+def has_op(prog, name):
+    """Whether ``prog`` has an instruction of op ``name`` (``nn.cross_entropy``...)."""
+    return any(ins.op == name for ins in prog.instrs)
+
+
 def _cuda_host():
     from tests.cuda_host import host_lowering
     return host_lowering()
@@ -229,12 +236,15 @@ def main(argv=None):
     ap.add_argument("--blas", action="store_true", help="every 2-D float matmul through MKL, however small "
                     "(gradtape/_jit/blas.py; --backend cpu)")
     ap.add_argument("--only-matmul", action="store_true", help="only the programs with a matmul instruction")
+    ap.add_argument("--only-op", metavar="OP", help="only the programs with an instruction of OP (nn.cross_entropy: "
+                    "the row kernels of gradtape/_jit/rows.py)")
     a = ap.parse_args(argv)
     t0 = time.time()
     ctx = (strip_vm_forced(a.specialize) if a.strip_vm else _cuda_host() if a.cuda_host else blas_forced() if a.blas
            else contextlib.nullcontext())
     with ctx:
-        counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend, has_matmul if a.only_matmul else None)
+        only = (has_matmul if a.only_matmul else (lambda prog: has_op(prog, a.only_op)) if a.only_op else None)
+        counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend, only)
     for r in bad[:a.max_report]:
         print(r.report() + "\n" + "=" * 100, flush=True)
     print(f"{sum(counts.values())} {a.kind} programs (of {a.n} seeds) through gt.jit on {a.backend}: {counts} "
