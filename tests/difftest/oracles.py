@@ -461,6 +461,7 @@ PRIM_VIA = {"getitem": "getitem", "setitem": "setitem", "index_add": "setitem (a
             "along_add": "take_along_axis", "take_add": "take", "vector_norm2": "linalg.vector_norm",
             "relu": "nn.relu", "sigmoid": "nn.sigmoid", "softplus": "nn.softplus", "logsumexp": "nn.logsumexp",
             "log_softmax": "nn.log_softmax", "softmax": "nn.softmax", "cross_entropy": "nn.cross_entropy",
+            "softmax_minus_onehot": "nn.cross_entropy (the residual of its gradient and JVP)",
             "xlogx": "special.entr, special.xlogy, special.rel_entr", "log1prel": "special.exprel",
             "to_device": None, "astype": "astype", "abs": "abs", "pow": "pow",
             "select": "the outputs of the multi-output primitives (linalg.eigh, svd, qr, slogdet)",
