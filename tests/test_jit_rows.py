@@ -139,7 +139,8 @@ def _spy_init(init, seen):
 
 @pytest.mark.parametrize("shape,dtype", [((200, 100), "float32"), ((4, 3), "float16")])
 def test_large_or_half_logits_stay_numpy(monkeypatch, shape, dtype):
-    """More than ROWS_MAX elements (NumPy's vectorized exp is faster there), and float16: the eager forward."""
+    """More than ROWS_MAX elements of more than NARROW classes (NumPy's vectorized exp is faster there), and
+    float16: the eager forward."""
     calls = []
     call = rows.RowOp.__call__
     monkeypatch.setattr(rows.RowOp, "__call__", lambda self, xp, x, labels: calls.append(self.f) or call(self, xp, x, labels))
@@ -148,10 +149,22 @@ def test_large_or_half_logits_stay_numpy(monkeypatch, shape, dtype):
     np.testing.assert_allclose(gt.to_numpy(got).astype(np.float64), gt.to_numpy(gt.grad(_loss)(x, y)).astype(np.float64),
                                rtol=1e-6, atol=1e-7)
     assert len(calls) == 1 and calls[0] is None, calls       # (the gradient's residual; no kernel)
-    assert np.prod(shape) > rows.ROWS_MAX or dtype == "float16"
+    assert (np.prod(shape) > rows.ROWS_MAX and shape[-1] > rows.NARROW) or dtype == "float16"
 
 
-@pytest.mark.parametrize("shape", [(3, 4), (300, 100)])
+def test_many_rows_of_few_classes_take_the_kernel(monkeypatch):
+    """A large batch of few classes (the MLP at b=4096) runs the kernels: NumPy pays per row there."""
+    calls = _kernel_calls(monkeypatch)
+    x, y = _logits((4096, 10), "float32"), _labels((4096,), 10)
+    got_v, got_g = gt.jit(gt.value_and_grad(_loss))(x, y)
+    want_v, want_g = gt.value_and_grad(_loss)(x, y)
+    np.testing.assert_allclose(gt.to_numpy(got_v), gt.to_numpy(want_v), rtol=2e-6)
+    np.testing.assert_allclose(gt.to_numpy(got_g), gt.to_numpy(want_g), rtol=2e-6, atol=1e-9)
+    assert {k for k, _ in calls} == {"cross_entropy", "softmax_minus_onehot"}
+    assert 4096 * 10 > rows.ROWS_MAX
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (300, 100), (2000, 8)])
 def test_labels_out_of_range_are_the_eager_error(shape):
     """A jitted graph holds no label check of its own (the API's runs at trace time): a later call with a label
     out of range is eager's ValueError, from the kernel and from the eager forward (large logits), never a -1

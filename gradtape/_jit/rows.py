@@ -6,7 +6,8 @@ labels, :data:`gradtape._ops.nn.softmax_minus_onehot_p`) ten more. On the MLP st
 forward took 85 us hot and 180-300 us right after the step's GEMMs, which evict the interpreter's working set
 from the caches; the kernel takes 20 us. The lowering (:func:`gradtape._jit.lower.compile_graph`) swaps each
 such node for a :class:`RowOp`: its kernel where the logits are float32/float64 of at most :data:`ROWS_MAX`
-elements, the eager forward otherwise (NumPy's SIMD ``exp`` wins on larger ones). The kernels compute in float64 and round once (the eager float32 forward rounds at every step, so
+elements or :data:`NARROW` classes, the eager forward otherwise (NumPy's SIMD ``exp`` wins along long rows).
+The kernels compute in float64 and round once (the eager float32 forward rounds at every step, so
 the two agree to float32's precision); they follow the eager rules on non-finite logits (a row's shift is its
 max where finite, else 0). Labels out of range are eager's ValueError on every path (the API checks them
 before the primitive runs; a jitted graph holds no such check, and a -1 would pick the last class).
@@ -21,7 +22,10 @@ from .kernel_cache import module as _module
 
 __all__ = ["ROWS_MAX", "RowOp", "op_for", "PRIMS"]
 
-ROWS_MAX = 1 << 14          # logits of more elements stay NumPy's (its vectorized exp beats libm's per element)
+ROWS_MAX = 1 << 13          # logits of more elements and ...
+NARROW = 32                 # ... more classes than this run the eager forward (NumPy's vectorized exp along
+                            # long rows beats libm's per element: 256 x 256 took 460 us in the kernel, 170 in NumPy;
+                            # along short rows NumPy's reductions pay per row: 16384 x 10, 2.0 ms against 2.6)
 
 SOURCE = '''"""gradtape row kernels (gradtape._jit.rows): the softmax cross-entropy of (rows, classes) logits.
 A cache file: compiled from gradtape's own text, never read back as code."""
@@ -151,8 +155,8 @@ PRIMS = ("cross_entropy", "softmax_minus_onehot")
 
 def op_for(kind, x_shape, dtype, label_dtype, fallback):
     """A :class:`RowOp` for a node of ``kind`` (one of :data:`PRIMS`) on logits of this shape and dtype (names),
-    with its kernel where it applies (float32/float64, at most :data:`ROWS_MAX` elements), without one for
-    other float logits; None for anything else (integer labels only).
+    with its kernel where it applies (float32/float64, at most :data:`ROWS_MAX` elements or :data:`NARROW`
+    classes), without one for other float logits; None for anything else (integer labels only).
 
     >>> from gradtape._jit.rows import op_for
     >>> op_for("cross_entropy", (1000, 100), "float32", "int64", None).f is None      # large: NumPy's
@@ -165,4 +169,4 @@ def op_for(kind, x_shape, dtype, label_dtype, fallback):
     size = 1
     for s in x_shape:
         size *= s
-    return RowOp(kind, fallback, kernel=dtype != "float16" and size <= ROWS_MAX)
+    return RowOp(kind, fallback, kernel=dtype != "float16" and (size <= ROWS_MAX or x_shape[-1] <= NARROW))
