@@ -92,7 +92,8 @@ def compile_graph(graph, backend, *, fuse=True, donated=frozenset()):
     for k in kernels:
         k.load()
     g2 = rewrite(graph, kernels)
-    products = _blas_products(g2) + _row_ops(g2, backend)
+    gemms, row_ops = _blas_products(g2), _row_ops(g2, backend)
+    products = gemms + row_ops
     if not kernels and not products:
         return _replay(graph, backend)
     fn = _direct(g2, kernels, backend)
@@ -100,7 +101,8 @@ def compile_graph(graph, backend, *, fuse=True, donated=frozenset()):
     used = _buffers.plan(g2, kernels, frozenset() if g2.guards or fn is not None else donated, products)
     plan = _Plan(g2, backend)
     src = "\n\n".join([f"# ---- fused{j}: {k.path}\n{k.source}" + _reuse_note(k) for j, k in enumerate(kernels)]
-                      + ([_blas.note(len(products))] if products else []) + ["# ---- steps\n" + plan.source])
+                      + ([_blas.note(len(gemms))] if gemms else []) + ([_rows.note(g2, row_ops)] if row_ops else [])
+                      + ["# ---- steps\n" + plan.source])
     return Executable(fn or plan.fn, "numba" if kernels else "replay", src, kernels, g2, frozenset(used))
 
 

@@ -20,7 +20,7 @@ import importlib
 from .kernel_cache import _warm
 from .kernel_cache import module as _module
 
-__all__ = ["ROWS_MAX", "RowOp", "op_for", "PRIMS"]
+__all__ = ["ROWS_MAX", "NARROW", "RowOp", "op_for", "note", "PRIMS"]
 
 ROWS_MAX = 1 << 13          # logits of more elements and ...
 NARROW = 32                 # ... more classes than this run the eager forward (NumPy's vectorized exp along
@@ -151,6 +151,12 @@ def _check(xp, x, labels):
 
 
 PRIMS = ("cross_entropy", "softmax_minus_onehot")
+
+
+def note(graph, nodes):
+    """The listing's line for the row ops of ``graph`` at ``nodes``."""
+    names = sorted({graph.nodes[i].op for i in nodes})
+    return f"# ---- {', '.join(names)}: the softmax cross-entropy's row kernels (gradtape._jit.rows)"
 
 
 def op_for(kind, x_shape, dtype, label_dtype, fallback):
