@@ -182,16 +182,27 @@ def test_labels_out_of_range_are_the_eager_error(shape):
 
 
 def test_kernel_declines_a_label_out_of_range():
-    """The kernels' own check: out of range is the ValueError; in range, the values."""
-    op = rows.RowOp("cross_entropy", None)
-    res = rows.RowOp("softmax_minus_onehot", None)
+    """The kernels' own check: out of range goes to the fallback; in range, the values."""
+    seen = []
+    op = rows.RowOp("cross_entropy", lambda xp, x, labels: seen.append("ce") or xp.asarray(-1.0))
+    res = rows.RowOp("softmax_minus_onehot", lambda xp, x, labels: seen.append("res") or x)
     x = np.zeros((2, 3))
-    with pytest.raises(ValueError, match="label 3 is out of range for 3 classes"):
-        op(np, x, np.array([0, 3]))
-    with pytest.raises(ValueError, match="label -1 is out of range"):
-        res(np, x, np.array([-1, 0]))
+    assert float(op(np, x, np.array([0, 3]))) == -1.0
+    assert res(np, x, np.array([-1, 0])) is x
+    assert seen == ["ce", "res"]
     np.testing.assert_allclose(float(op(np, x, np.array([0, 2]))), np.log(3.0), rtol=1e-15)
     np.testing.assert_allclose(res(np, x, np.array([0, 2])), np.array([[-2, 1, 1], [1, 1, -2]]) / 3.0, rtol=1e-15)
+
+
+@pytest.mark.parametrize("bad", [4, -1])
+def test_replayed_graph_reports_labels_out_of_range(bad):
+    """gt.trace's replay (no jit) runs the primitives without the API: on NumPy their forwards report a label
+    out of range too (before, a -1 picked the last class)."""
+    x = _logits((3, 4))
+    for f in (_loss, gt.grad(_loss)):
+        g = gt.trace(f, x, _labels((3,), 4))
+        with pytest.raises(ValueError, match=f"label {bad} is out of range for 4 classes"):
+            g(x, gt.asarray(np.array([0, bad, 1])))
 
 
 def test_vmap_of_jitted_per_example_gradients():

@@ -9,8 +9,7 @@ such node for a :class:`RowOp`: its kernel where the logits are float32/float64 
 elements or :data:`NARROW` classes, the eager forward otherwise (NumPy's SIMD ``exp`` wins along long rows).
 The kernels compute in float64 and round once (the eager float32 forward rounds at every step, so
 the two agree to float32's precision); they follow the eager rules on non-finite logits (a row's shift is its
-max where finite, else 0). Labels out of range are eager's ValueError on every path (the API checks them
-before the primitive runs; a jitted graph holds no such check, and a -1 would pick the last class).
+max where finite, else 0). Labels out of range go to the eager forward, which raises the API's ValueError.
 """
 from __future__ import annotations
 
@@ -101,8 +100,8 @@ def _functions():
 class RowOp:
     """One cross-entropy node (``kind`` "cross_entropy": the mean loss; "softmax_minus_onehot": the residual):
     ``op(xp, x, labels)`` runs its kernel (``f``; None for logits the kernel does not take: large, float16),
-    else the eager forward ``fallback``. Labels out of range are the eager ValueError either way (a jitted
-    graph does not repeat the API's check: a -1 would silently pick the last class)."""
+    else the eager forward ``fallback``, which also gets the rows whose labels the kernel finds out of range
+    (it raises eager's ValueError: :func:`gradtape._ops.nn.check_labels`)."""
 
     __slots__ = ("kind", "f", "fallback")
 
@@ -120,34 +119,21 @@ class RowOp:
 
     def __call__(self, xp, x, labels):
         if self.f is None or not (x.flags.c_contiguous and labels.flags.c_contiguous):
-            _check(xp, x, labels)
             return self.fallback(xp, x, labels)
         cols = x.shape[-1]
         x2 = x.reshape(-1, cols)
         lab = labels.reshape(-1)
         if self.kind == "cross_entropy":
             v, ok = self.f(x2, lab)
-            if not ok:
-                _check(xp, x, labels)
-            return xp.asarray(v, dtype=x.dtype)
+            return xp.asarray(v, dtype=x.dtype) if ok else self.fallback(xp, x, labels)
         out = xp.empty(x2.shape, dtype=x.dtype)
         if not self.f(x2, lab, out, _scratch(xp, cols)):
-            _check(xp, x, labels)
+            return self.fallback(xp, x, labels)     # (it reports the label)
         return out.reshape(x.shape)
 
 
 def _scratch(xp, cols):
     return xp.empty((cols,), dtype=xp.float64)
-
-
-def _check(xp, x, labels):
-    """The eager API's ValueError for labels out of [0, classes) (gradtape.nn.cross_entropy's message)."""
-    classes = x.shape[-1]
-    bad = (labels < 0) | (labels >= classes)
-    if labels.size and bool(xp.any(bad)):
-        first = int(xp.reshape(labels, (-1,))[int(xp.argmax(xp.reshape(bad, (-1,))))])
-        raise ValueError(f"gradtape.nn.cross_entropy: label {first} is out of range for {classes} classes (logits "
-                         f"of shape {tuple(x.shape)}); labels must be in [0, {classes - 1}] (no ignore index)")
 
 
 PRIMS = ("cross_entropy", "softmax_minus_onehot")

@@ -11,6 +11,7 @@ log-sum-exp would cost softmax 0.4%.
 """
 from __future__ import annotations
 
+from ..backends import host as _host
 from .._core.dispatch import apply
 from .._core.dtypes import in_float32
 from .._core.primitive import define
@@ -72,8 +73,28 @@ def _onehot(xp, labels, n, dtype):
     return xp.astype(xp.expand_dims(labels, axis=-1) == xp.arange(n, device=labels.device), dtype)
 
 
+def check_labels(xp, labels, classes, shape):
+    """ValueError naming the first label outside [0, classes) (``shape``: the logits'). The API runs it on every
+    backend before the primitive; the primitives' forwards run it on NumPy arrays too, since a replayed or
+    jitted graph runs them without the API (a -1 would pick the last class); a device array is not checked
+    there (the check would wait for the device)."""
+    if labels.size == 0:
+        return
+    bad = (labels < 0) | (labels >= classes)
+    if bool(xp.any(bad)):
+        first = int(xp.reshape(labels, (-1,))[int(xp.argmax(xp.reshape(xp.astype(bad, xp.int8), (-1,))))])
+        raise ValueError(f"gradtape.nn.cross_entropy: label {first} is out of range for {classes} classes (logits "
+                         f"of shape {tuple(shape)}); labels must be in [0, {classes - 1}] (no ignore index)")
+
+
+def _host_check(xp, x, labels):
+    if _host.is_array(labels):
+        check_labels(xp, labels, x.shape[-1], x.shape)
+
+
 @in_float32
 def _cross_entropy(xp, x, labels):
+    _host_check(xp, x, labels)
     d = x - _finite_max(xp, x, (-1,))
     lse = xp.log(xp.sum(xp.exp(d), axis=-1))
     picked = xp.squeeze(xp.take_along_axis(d, xp.expand_dims(labels, axis=-1), axis=-1), axis=-1)
@@ -88,6 +109,7 @@ def _cross_entropy_vjp(xp, ct, out, x, labels):
 
 @in_float32
 def _softmax_minus_onehot(xp, x, labels):
+    _host_check(xp, x, labels)
     return xp.exp(x - _lse(xp, x, (-1,))) - _onehot(xp, labels, x.shape[-1], x.dtype)
 
 

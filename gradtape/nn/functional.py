@@ -21,7 +21,7 @@ from .._axes import axis_tuple
 from .._core.dispatch import apply, apply1
 from .._core.tensor import Tensor
 from .._api.elementwise import relu, sigmoid, softplus
-from .._ops.nn import cross_entropy_p, log_softmax_p, logsumexp_p, softmax_p
+from .._ops.nn import check_labels, cross_entropy_p, log_softmax_p, logsumexp_p, softmax_p
 
 __all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "cross_entropy"]
 
@@ -110,12 +110,4 @@ def _check_labels(x, t):
     if classes == 0:
         raise ValueError(f"gradtape.nn.cross_entropy: logits of shape {x.shape} have no classes (last axis of "
                          f"size 0)")
-    if t.size == 0:
-        return
-    xp = t.backend.xp
-    bad = (t.data < 0) | (t.data >= classes)
-    if bool(xp.any(bad)):
-        flat_bad = xp.reshape(xp.astype(bad, xp.int8), (-1,))
-        first = int(xp.reshape(t.data, (-1,))[int(xp.argmax(flat_bad))])
-        raise ValueError(f"gradtape.nn.cross_entropy: label {first} is out of range for {classes} classes (logits "
-                         f"of shape {x.shape}); labels must be in [0, {classes - 1}] (no ignore index)")
+    check_labels(t.backend.xp, t.data, classes, x.shape)
