@@ -120,7 +120,7 @@ def _blas_products(g2):
         product = _blas.product_for(x.shape, y.shape, n.dtype)
         if product is None:
             continue
-        n.prim, n.op = _gemm_prim(len(found), product), f"gemm{len(found)}"
+        n.prim, n.op = _swapped(f"gemm{len(found)}", product, ("x", "y")), f"gemm{len(found)}"
         found.append(i)
     return found
 
@@ -140,21 +140,17 @@ def _row_ops(g2, backend):
         if op is None:
             continue
         op.warm(backend.xp, x.dtype, labels.dtype)
-        n.prim, n.op = _row_prim(n.op, op), f"{n.op}_rows"
+        n.prim, n.op = _swapped(f"{n.op}_rows", op, ("x", "labels")), f"{n.op}_rows"
         found.append(i)
     return found
 
 
-def _row_prim(name, op):
-    def fwd(xp, x, labels):
-        return op(xp, x, labels)
-    return define(f"{name}_rows", fwd, inputs=("x", "labels"), register=False)
-
-
-def _gemm_prim(j, product):
-    def fwd(xp, x, y, nd):
-        return product(xp, x, y)
-    return define(f"gemm{j}", fwd, inputs=("x", "y"), register=False)
+def _swapped(name, run, inputs):
+    """A one-off primitive calling ``run(xp, *inputs)`` in a node's place (a BLAS product, a row kernel); the
+    node's attributes (matmul's ``nd``) are not needed by it."""
+    def fwd(xp, *xs, **_):
+        return run(xp, *xs)
+    return define(name, fwd, inputs=inputs, register=False)
 
 
 def _reuse_note(k):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import math
 
 from .kernel_cache import _warm
 from .kernel_cache import module as _module
@@ -158,7 +159,5 @@ def op_for(kind, x_shape, dtype, label_dtype, fallback):
         return None
     if dtype not in ("float16", "float32", "float64"):
         return None
-    size = 1
-    for s in x_shape:
-        size *= s
-    return RowOp(kind, fallback, kernel=dtype != "float16" and (size <= ROWS_MAX or x_shape[-1] <= NARROW))
+    small = math.prod(x_shape) <= ROWS_MAX or x_shape[-1] <= NARROW
+    return RowOp(kind, fallback, kernel=dtype != "float16" and small)

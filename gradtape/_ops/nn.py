@@ -36,6 +36,10 @@ def _lse(xp, x, axis):
     return m + xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
 
 
+def _softmax(xp, x, axis):
+    return xp.exp(x - _lse(xp, x, axis))
+
+
 def _kept(xp, g, x, axis, keepdims):
     return g if keepdims else _keep(xp, g, x.shape, axis)
 
@@ -62,7 +66,7 @@ log_softmax_p = define(
     reads={"x": ("out",)})
 
 softmax_p = define(
-    "softmax", in_float32(lambda xp, x, axis: xp.exp(x - _lse(xp, x, axis))),
+    "softmax", in_float32(_softmax),
     vjp={"x": lambda xp, ct, out, x, axis: out * (ct - xp.sum(ct * out, axis=axis, keepdims=True))},
     jvp={"x": lambda xp, t, out, x, axis: out * (t - xp.sum(out * t, axis=axis, keepdims=True))},
     reads={"x": ("out",)})
@@ -109,15 +113,21 @@ def _cross_entropy_vjp(xp, ct, out, x, labels):
 
 @in_float32
 def _softmax_minus_onehot(xp, x, labels):
-    _host_check(xp, x, labels)
-    return xp.exp(x - _lse(xp, x, (-1,))) - _onehot(xp, labels, x.shape[-1], x.dtype)
+    return _softmax(xp, x, (-1,)) - _onehot(xp, labels, x.shape[-1], x.dtype)
 
 
 def _residual(xp, x, labels):
     """softmax(x) - onehot(labels): one primitive where a rule is recorded (gt.jit then runs it as one kernel),
-    the forward itself on raw arrays."""
+    the forward itself on raw arrays (the labels the forward pass checked)."""
     if isinstance(x, Tensor):
         return apply(softmax_minus_onehot_p, (x, labels))
+    return _softmax_minus_onehot(xp, x, labels)
+
+
+def _checked_residual(xp, x, labels):
+    """The primitive's forward: a replayed or jitted gradient may hold it without the loss that checked the
+    labels (dead code once only the gradient is an output)."""
+    _host_check(xp, x, labels)
     return _softmax_minus_onehot(xp, x, labels)
 
 
@@ -125,7 +135,7 @@ def _softmax_jvp_rows(xp, t, out, x, labels):
     """The residual's derivative is the softmax's (the one-hot is constant): s * (t - sum(s * t)), s recomputed
     from x (out + onehot would round the small probabilities of the labelled class away). Symmetric: the VJP
     is the same map of the cotangent."""
-    s = xp.exp(x - _lse(xp, x, (-1,)))
+    s = _softmax(xp, x, (-1,))
     return s * (t - xp.sum(s * t, axis=-1, keepdims=True))
 
 
@@ -134,7 +144,7 @@ def _cross_entropy_jvp(xp, t, out, x, labels):
     return xp.mean(xp.sum(t * residual, axis=-1), axis=tuple(range(1 - x.ndim, 0)))
 
 
-softmax_minus_onehot_p = define("softmax_minus_onehot", _softmax_minus_onehot, inputs=("x", "labels"),
+softmax_minus_onehot_p = define("softmax_minus_onehot", _checked_residual, inputs=("x", "labels"),
                                 vjp={"x": _softmax_jvp_rows}, jvp={"x": _softmax_jvp_rows}, reads={"x": ("x",)})
 
 # CuPy: softmax - onehot, scaled, in one kernel after the row log-sum-exp (fused_vjp)

@@ -191,14 +191,14 @@ def blas_forced():
             os.environ["GRADTAPE_BLAS"] = old_env
 
 
-def has_matmul(prog):
-    """Whether ``prog`` multiplies matrices (a ``matmul`` instruction)."""
-    return any(ins.op == "matmul" for ins in prog.instrs)
-
-
 def has_op(prog, name):
     """Whether ``prog`` has an instruction of op ``name`` (``nn.cross_entropy``...)."""
     return any(ins.op == name for ins in prog.instrs)
+
+
+def has_matmul(prog):
+    """Whether ``prog`` multiplies matrices (a ``matmul`` instruction)."""
+    return has_op(prog, "matmul")
 
 
 def _cuda_host():
