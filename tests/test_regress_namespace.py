@@ -161,6 +161,31 @@ def test_cross_entropy_refuses_out_of_range_labels(device, labels, bad):
     assert x.grad is None
 
 
+@pytest.mark.parametrize("bad", [-1, 3, 7])
+def test_replayed_cross_entropy_never_takes_another_class(device, bad):
+    """A replayed graph runs the primitives without the API's check: NumPy labels out of range raise there too;
+    on a device (array-api-strict here, CuPy) the check would wait for the device, so the rows with such a
+    label come out NaN (the loss, that row of the gradient, the JVP), the other rows exact. Before, a -1 took
+    the last class's value."""
+    rng = np.random.default_rng(11)
+    x = gt.asarray(rng.normal(size=(3, 3)), device=device)
+    good, labels = gt.asarray([0, 2, 1]), gt.asarray([0, bad, 1])
+    loss = lambda t, y: gt.nn.cross_entropy(t, y)  # noqa: E731
+    graphs = [gt.trace(loss, x, good), gt.trace(gt.grad(loss), x, good),
+              gt.trace(lambda t, y: gt.jvp(lambda u: loss(u, y), (t,), (gt.ones_like(t),))[1], x, good)]
+    if device == "cpu":
+        for g in graphs:
+            with pytest.raises(ValueError, match=rf"label {bad} is out of range for 3 classes"):
+                g(x, labels)
+        return
+    value, grad, tangent = (to_np(g(x, labels)) for g in graphs)
+    assert np.isnan(value) and np.isnan(tangent)
+    assert np.isnan(grad[1]).all()
+    ref = to_np(gt.grad(loss)(x, good))
+    np.testing.assert_allclose(grad[[0, 2]], ref[[0, 2]], rtol=1e-14)
+    np.testing.assert_allclose(to_np(graphs[1](x, good)), ref, rtol=1e-14)     # valid labels: unchanged
+
+
 def test_cross_entropy_refuses_logits_without_classes(device):
     with pytest.raises(ValueError, match="cross_entropy.*no classes"):
         gt.nn.cross_entropy(gt.ones((2, 0)), gt.asarray([0, 0]))

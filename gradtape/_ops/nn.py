@@ -92,15 +92,26 @@ def check_labels(xp, labels, classes, shape):
 
 
 def _host_check(xp, x, labels):
+    """Check NumPy labels (ValueError); for labels on a device (or array-api-strict) return a NaN poison of the
+    labels' shape in x's dtype: 0 where a label is in range, NaN where not, added to that row's loss or
+    residual, so a replayed or jitted graph (which runs the forward without the API's check) gives NaN rows,
+    never another class's value, without waiting for the device. None on NumPy."""
     if _host.is_array(labels):
         check_labels(xp, labels, x.shape[-1], x.shape)
+        return None
+    ok = (labels >= 0) & (labels < x.shape[-1])
+    return xp.where(ok, xp.zeros(labels.shape, dtype=x.dtype, device=x.device),
+                    xp.full(labels.shape, float("nan"), dtype=x.dtype, device=x.device))
 
 
 @in_float32
 def _cross_entropy(xp, x, labels):
-    _host_check(xp, x, labels)
+    poison = _host_check(xp, x, labels)
     d = x - _finite_max(xp, x, (-1,))
     lse = xp.log(xp.sum(xp.exp(d), axis=-1))
+    if poison is not None:      # (an index out of range: clamped to 0 for the take, the row's loss NaN)
+        lse = lse + poison
+        labels = xp.where((labels >= 0) & (labels < x.shape[-1]), labels, xp.zeros_like(labels))
     picked = xp.squeeze(xp.take_along_axis(d, xp.expand_dims(labels, axis=-1), axis=-1), axis=-1)
     return xp.mean(lse - picked)
 
@@ -127,8 +138,9 @@ def _residual(xp, x, labels):
 def _checked_residual(xp, x, labels):
     """The primitive's forward: a replayed or jitted gradient may hold it without the loss that checked the
     labels (dead code once only the gradient is an output)."""
-    _host_check(xp, x, labels)
-    return _softmax_minus_onehot(xp, x, labels)
+    poison = _host_check(xp, x, labels)
+    out = _softmax_minus_onehot(xp, x, labels)
+    return out if poison is None else out + xp.expand_dims(poison, axis=-1)
 
 
 def _softmax_jvp_rows(xp, t, out, x, labels):
