@@ -34,8 +34,8 @@ def fresh(monkeypatch):
 
 @pytest.fixture
 def mkl(fresh):
-    """MKL loaded (GRADTAPE_BLAS unset), and a list of the GEMMs it runs."""
-    fresh.delenv("GRADTAPE_BLAS", raising=False)
+    """MKL loaded (GRADTAPE_BLAS=mkl: on any CPU), and a list of the GEMMs it runs."""
+    fresh.setenv("GRADTAPE_BLAS", "mkl")
     if blas.library() is None:
         pytest.skip(f"MKL not installed here ({blas.reason}): pip install gradtape[mkl]")
     calls = []
@@ -142,6 +142,7 @@ def test_a_library_that_does_not_load_counts_as_none(fresh, tmp_path):
     bad.write_bytes(b"not an ELF file")
     assert blas._load([str(bad)]) is False and str(bad) in blas.reason
     fresh.setattr(blas, "_candidates", lambda: [str(bad)])
+    fresh.setenv("GRADTAPE_BLAS", "mkl")
     assert blas.library() is None and not blas.shares_pool()
     x, w = _t((64, 64)), _t((64, 64))
     f = gt.jit(lambda x, w: gt.tanh(x @ w))
@@ -158,8 +159,42 @@ def test_a_library_without_gemm_counts_as_none(fresh):
 
 
 def test_no_library_found_says_how_to_install(fresh):
+    fresh.setenv("GRADTAPE_BLAS", "mkl")
     fresh.setattr(blas, "_candidates", lambda: [])
     assert blas.library() is None and "gradtape[mkl]" in blas.reason
+
+
+@pytest.mark.parametrize("cpu", ["AuthenticAMD", "HygonGenuine", "GenuineIntel", ""])
+def test_auto_takes_mkl_on_intel_cpus_only(fresh, cpu):
+    """GRADTAPE_BLAS unset (auto): MKL on an Intel CPU (or one whose vendor cannot be read), NumPy's OpenBLAS on
+    others (MKL measured slower there), with the reason; GRADTAPE_BLAS=mkl takes it on any CPU."""
+    fresh.delenv("GRADTAPE_BLAS", raising=False)
+    fresh.setitem(blas._state, "vendor", cpu)
+    fresh.setattr(blas, "_load", lambda paths: loaded.append(paths) or False)
+    loaded = []
+    assert blas.library() is None and blas.product_for((64, 64), (64, 64), "float64") is None
+    if cpu in ("GenuineIntel", ""):
+        assert loaded and "AMD" not in blas.reason
+    else:
+        assert not loaded and f"the CPU is {cpu}'s" in blas.reason and "GRADTAPE_BLAS=mkl" in blas.reason
+        fresh.setenv("GRADTAPE_BLAS", "mkl")
+        blas.library()
+        assert loaded
+        fake = type("Lib", (), {"gt_gomp": True})()     # a loaded MKL on GNU OpenMP: shared only while in use
+        fresh.setitem(blas._state, "lib", fake)
+        assert blas.shares_pool()
+        fresh.setenv("GRADTAPE_BLAS", "auto")
+        assert not blas.shares_pool()
+
+
+def test_the_vendor_is_read_from_cpuinfo(fresh):
+    v = blas.vendor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            want = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("vendor_id")), "")
+    except OSError:
+        want = ""
+    assert v == want
 
 
 def test_an_unknown_mode_is_an_error(fresh):

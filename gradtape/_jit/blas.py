@@ -2,7 +2,10 @@
 
 NumPy's wheels carry OpenBLAS. On this project's Intel machines MKL's ``sgemm``/``dgemm`` are 10-20% faster
 on a dense layer's shapes (PyTorch's CPU build links MKL: that was most of the distance between gt.jit's MLP
-step and torch's). Installing the extra (``pip install gradtape[mkl]``, x86_64) is the opt-in: each 2-D
+step and torch's). On an AMD EPYC (Zen 4) MKL was slower than OpenBLAS in the MLP step (1.08x / 1.17x the
+hand-written NumPy step at 1 / 2 threads against 1.04x / 1.05x with OpenBLAS; a skinny product such as
+256x1024 @ 1024x10 4x slower), so ``auto`` uses it on Intel's CPUs only (:func:`vendor`); ``$GRADTAPE_BLAS=mkl``
+uses it on any. Installing the extra (``pip install gradtape[mkl]``, x86_64) is the opt-in: each 2-D
 float32/float64 matmul node of a jitted graph with at least 2**18 multiply-adds (:func:`product_for`) then
 calls MKL's GEMM through ``ctypes`` (its single dynamic library, ``libmkl_rt``). The GEMM writes a fresh
 C-ordered array, as ``matmul`` does; an operand BLAS cannot read in place (a strided view) goes to NumPy's
@@ -27,7 +30,7 @@ import sys
 
 from . import threads as _threads
 
-__all__ = ["library", "product_for", "shares_pool", "mode", "note", "Product"]
+__all__ = ["library", "product_for", "shares_pool", "mode", "vendor", "note", "Product"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _GNU_THREADING, _SEQUENTIAL = 3, 1   # mkl_set_threading_layer(MKL_THREADING_GNU / _SEQUENTIAL)
@@ -38,7 +41,8 @@ reason = ""                          # why no library loaded (the last failure),
 
 
 def mode():
-    """``$GRADTAPE_BLAS`` read now: "auto" (unset: MKL where installed) or "numpy" (never).
+    """``$GRADTAPE_BLAS`` read now: "auto" (unset: MKL where installed and the CPU is Intel's), "mkl" (MKL where
+    installed, on any CPU) or "numpy" (never).
 
     >>> import os
     >>> from gradtape._jit.blas import mode
@@ -50,9 +54,35 @@ def mode():
     v = os.environ.get("GRADTAPE_BLAS", "").strip().lower()
     if v in ("numpy", "off", "0", "none"):
         return "numpy"
-    if v in ("", "auto", "mkl"):
+    if v in ("", "auto"):
         return "auto"
-    raise ValueError(f"gradtape: GRADTAPE_BLAS={v!r}: 'auto' (MKL where installed) or 'numpy'")
+    if v == "mkl":
+        return "mkl"
+    raise ValueError(f"gradtape: GRADTAPE_BLAS={v!r}: 'auto' (MKL where installed, on an Intel CPU), 'mkl' (on "
+                     f"any CPU) or 'numpy'")
+
+
+def vendor():
+    """The CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``...) from ``/proc/cpuinfo``, or "" where it
+    cannot be read (then ``auto`` keeps MKL: the extra is an x86_64 opt-in).
+
+    >>> from gradtape._jit.blas import vendor
+    >>> isinstance(vendor(), str)
+    True
+    """
+    v = _state.get("vendor")
+    if v is None:
+        v = ""
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("vendor_id"):
+                        v = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        _state["vendor"] = v
+    return v
 
 
 def _candidates():
@@ -67,10 +97,15 @@ def _candidates():
 
 def library():
     """The loaded BLAS (a ``ctypes.CDLL`` with ``cblas_sgemm``/``cblas_dgemm``), or None where there is none
-    (or ``$GRADTAPE_BLAS=numpy``). Loaded once; a library that fails to load or lacks the functions counts
+    (or ``$GRADTAPE_BLAS=numpy``, or ``auto`` on a CPU not Intel's). Loaded once; a library that fails to load or lacks the functions counts
     as none (recorded in ``blas.reason``)."""
+    global reason
     m = mode()
     if m == "numpy":
+        return None
+    if m == "auto" and vendor() not in ("", "GenuineIntel"):
+        reason = (f"auto: the CPU is {vendor()}'s, where MKL measured slower than NumPy's OpenBLAS "
+                  f"(GRADTAPE_BLAS=mkl uses it anyway)")
         return None
     lib = _state.get("lib")
     if lib is None:
@@ -174,7 +209,7 @@ def shares_pool():
     True
     """
     lib = _state.get("lib")
-    return bool(lib) and lib.gt_gomp and mode() != "numpy"
+    return bool(lib) and lib.gt_gomp and library() is lib
 
 
 def product_for(x_shape, y_shape, dtype):

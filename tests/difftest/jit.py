@@ -177,7 +177,7 @@ def blas_forced():
     import os
     from gradtape._jit import blas
     old_env, old = os.environ.get("GRADTAPE_BLAS"), (blas._MIN_FLOPS, blas._MIN_SIDE)
-    os.environ["GRADTAPE_BLAS"] = "auto"
+    os.environ["GRADTAPE_BLAS"] = "mkl"          # (on any CPU: auto takes it on Intel's only)
     blas._MIN_FLOPS, blas._MIN_SIDE = 0, 1
     try:
         if blas.library() is None:
