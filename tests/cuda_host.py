@@ -166,3 +166,55 @@ def host_lowering():
         yield
     finally:
         lower.compile_graph = old
+
+
+# ---- the same sources compiled for the device (nvcc, no GPU needed) ----------------------------------------------
+
+NVCC = shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if os.path.exists(p)), None)
+
+
+def device_unit(srcs):
+    """One CUDA translation unit holding every KernelSource of ``srcs`` as a ``__global__`` kernel
+    ``gt_dev_<k>`` (each preamble in a namespace of its own), called as ``cupy.ElementwiseKernel`` calls its
+    operation: the inputs as const values of their declared types, the outputs as references (a reduction:
+    its map expression stored per element). No headers: NVRTC, which CuPy uses, has none either, only the
+    device math built in."""
+    parts = []
+    for k, s in enumerate(srcs):
+        ins, outs = _params(s.in_params), _params(s.out_params)
+        args = ([f"const {_CT[dt]}* __restrict__ p_{v}" for dt, v in ins] +
+                [f"{_CT[dt]}* __restrict__ p_{v}" for dt, v in outs] + ["long long n"])
+        body = [f"    const {_CT[dt]} {v} = p_{v}[i];" for dt, v in ins]
+        if s.kind == "reduction":
+            (dt, v), = outs
+            body.append(f"    p_{v}[i] = ({_CT[dt]})({s.operation});")
+        else:
+            body += [f"    {_CT[dt]}& {v} = p_{v}[i];" for dt, v in outs] + [f"    {s.operation}"]
+        parts.append(f"namespace gt_s{k} {{\n{s.preamble}\n}}\n"
+                     f"extern \"C\" __global__ void gt_dev_{k}({', '.join(args)}) {{\n    using namespace gt_s{k};\n"
+                     f"    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n    if (i >= n) return;\n"
+                     + "\n".join(body) + "\n}\n")
+    return "\n".join(parts)
+
+
+def device_compile(srcs, arch="sm_90"):
+    """The PTX of :func:`device_unit` of ``srcs`` compiled by nvcc for ``arch`` (RuntimeError with nvcc's
+    messages where it does not compile): {k: PTX text of kernel gt_dev_<k>}."""
+    if NVCC is None:
+        raise RuntimeError("cuda_host: no nvcc (the CUDA toolkit) on PATH")
+    d = tempfile.mkdtemp(prefix="gradtape-nvcc-")
+    cu, ptx = os.path.join(d, "kernels.cu"), os.path.join(d, "kernels.ptx")
+    with open(cu, "w") as f:
+        f.write(device_unit(srcs))
+    r = subprocess.run([NVCC, f"-arch={arch}", "-std=c++17", "--ptx", "-o", ptx, cu], capture_output=True, text=True)
+    try:
+        if r.returncode:
+            raise RuntimeError(f"cuda_host: nvcc rejects the generated sources:\n{r.stderr[-4000:]}")
+        with open(ptx) as f:
+            text = f.read()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    out = {}
+    for m in re.finditer(r"\.entry gt_dev_(\d+)\(.*?\n\}\n", text, re.S):
+        out[int(m.group(1))] = m.group(0)
+    return out

@@ -46,23 +46,69 @@ def test_op_through_host_cuda_lowering(op, lowered):
     assert lowered, "no graph went through the CUDA lowering"
 
 
-def test_every_elementwise_primitive_ran_in_a_host_kernel(lowered):
-    """The op table's rows together put every elementwise primitive into a compiled region (forward and VJP)."""
-    from test_jit_cuda_source import elementwise
-    seen = set()
+@pytest.fixture(scope="module")
+def host_regions():
+    """The op table's rows (scaled by 1.5: a row of one op is then a region with its neighbour), float64 and,
+    where they stay float32, float32, first order, through the host CUDA lowering: (the primitives lowered into
+    a kernel, forward and VJP; every distinct KernelSource, in order)."""
+    seen, srcs = set(), {}
     old = cuda_host.HostKernel.__init__
 
     def init(self, region, graph, name, backend):
         old(self, region, graph, name, backend)
         seen.update(graph.nodes[i].op for i in region.nodes)
+        srcs.setdefault(self.src.text(), self.src)
     cuda_host.HostKernel.__init__ = init
     try:
-        for op in OPS:      # (times 1.5: a row of one op is a region with its neighbour)
-            _check(_Scaled(op), "cpu", order=1)
+        with cuda_host.host_lowering():
+            for op in OPS:
+                _check(_Scaled(op), "cpu", order=1)
+            for op in _F32_ROWS:        # (lowered, values not compared: test_float32_op_... compares them)
+                args, jf = _f32(op), gt.jit(_Scaled(op).fn)
+                nums = tuple(k for k, a in enumerate(args) if a.dtype == gt.float32)
+                gt.grad(lambda *a: gt.sum(jf(*a)), argnums=nums)(*args)
     finally:
         cuda_host.HostKernel.__init__ = old
+    return seen, list(srcs.values())
+
+
+def test_every_elementwise_primitive_ran_in_a_host_kernel(host_regions):
+    """The op table's rows together put every elementwise primitive into a compiled region (forward and VJP)."""
+    from test_jit_cuda_source import elementwise
+    seen, _ = host_regions
     missing = set(elementwise()) - seen - {"conj_complex"}     # (complex regions are not fused: backend calls)
     assert not missing, f"primitives never lowered to a host kernel: {sorted(missing)}"
+
+
+@pytest.mark.skipif(cuda_host.NVCC is None, reason="no nvcc (CUDA toolkit) to compile the kernels for the device")
+def test_every_kernel_source_compiles_for_the_device(host_regions):
+    """Each generated kernel (every elementwise primitive's forward and VJP, float64 and float32) compiled for
+    the device by nvcc as CuPy's ElementwiseKernel / ReductionKernel call it (no GPU needed; CuPy compiles with
+    NVRTC, which has the same device math and no headers); and float32 kernels never compute in double
+    (a double literal or a double overload would convert a float to double: no cvt.f64.f32 in their PTX; the
+    device's own sinf/cosf reduce huge arguments in double from integers, cvt.rn.f64.s64, which is theirs)."""
+    _, srcs = host_regions
+    assert len(srcs) > 100 and {s.kind for s in srcs} == {"elementwise", "reduction"}, len(srcs)
+    ptx = cuda_host.device_compile(srcs)
+    assert sorted(ptx) == list(range(len(srcs))), "a kernel is missing from the PTX"
+    promoted = [srcs[k].name + ": " + srcs[k].in_params for k, t in ptx.items()
+                if "float64" not in srcs[k].in_params + srcs[k].out_params and "cvt.f64.f32" in t]
+    assert not promoted, f"float32 kernels computing in double: {promoted[:5]}"
+
+
+def test_the_device_check_catches_a_bad_source():
+    """The nvcc check fails on a source that would not compile (a host-only call) and on a float32 kernel
+    promoted to double, so the test above can fail."""
+    if cuda_host.NVCC is None:
+        pytest.skip("no nvcc (CUDA toolkit) to compile the kernels for the device")
+    from gradtape._jit.cuda_lower import KernelSource
+    bad = KernelSource("elementwise", "float32 x0", "float32 o0", "gt_b_body(x0, o0);",
+                       "__device__ void gt_b_body(float x0, float& o0) { o0 = printf_host_only(x0); }", "gt_b")
+    with pytest.raises(RuntimeError, match="nvcc rejects"):
+        cuda_host.device_compile([bad])
+    promoted = KernelSource("elementwise", "float32 x0", "float32 o0", "gt_p_body(x0, o0);",
+                            "__device__ void gt_p_body(float x0, float& o0) { o0 = x0 * 0.1; }", "gt_p")
+    assert "cvt.f64.f32" in cuda_host.device_compile([promoted])[0]
 
 
 class _Scaled:
