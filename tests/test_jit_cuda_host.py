@@ -67,6 +67,10 @@ def host_regions():
                 args, jf = _f32(op), gt.jit(_Scaled(op).fn)
                 nums = tuple(k for k, a in enumerate(args) if a.dtype == gt.float32)
                 gt.grad(lambda *a: gt.sum(jf(*a)), argnums=nums)(*args)
+            for dt in (gt.float64, gt.float32):     # regions summed whole: ReductionKernels
+                x = gt.astype(gt.asarray(np.linspace(-1.0, 1.0, 12).reshape(3, 4)), dt)
+                gt.jit(lambda x: gt.sum(gt.tanh(x) * 1.5 + gt.exp(x)))(x)
+                gt.jit(lambda x: gt.sum(gt.where(x > 0.25, gt.log1p(x * x), x)))(x)
     finally:
         cuda_host.HostKernel.__init__ = old
     return seen, list(srcs.values())
