@@ -153,15 +153,20 @@ def test_host_kernel_checks_its_arguments():
 
 def test_differential_programs_through_the_host_cuda_lowering():
     """40 fixed programs of the differential fuzzer (general and jacobian kinds) through gt.jit with the CUDA
-    lowering on the host, against PyTorch/JAX. Longer: python -m tests.difftest.jit --backend cpu --cuda-host --n N."""
+    lowering on the host, against PyTorch/JAX, their kernel sources compiled for the device too where nvcc is.
+    Longer: python -m tests.difftest.jit --backend cpu --cuda-host --nvcc --n N."""
     pytest.importorskip("torch")
     pytest.importorskip("jax")
     from tests.difftest import jit as DJ
-    with cuda_host.host_lowering():
+    with DJ._cuda_host(), DJ.device_sources() as sources:      # (tests.cuda_host: the module DJ patches)
         for kind, seeds in (("general", range(500, 525)), ("jacobian", range(500, 515))):
             counts, bad = DJ.run(seeds, kind, "cpu")
             assert not bad, f"{len(bad)} {kind} programs differ through the host CUDA lowering\n\n{bad[0].report()}"
             assert counts["ok"] >= len(seeds) - 5, counts
+    assert len(sources) > 40, len(sources)
+    if cuda_host.NVCC is not None:          # (and compiled for the device, where nvcc is)
+        problems = DJ.nvcc_problems(sources)
+        assert not problems, problems[0]
 
 
 def _f32(op):

@@ -17,6 +17,8 @@ Command line (long runs)::
     python -m tests.difftest.jit --n 200 --backend cpu --strip-vm     (every float64 region by the interpreter)
     python -m tests.difftest.jit --n 200 --backend cpu --cuda-host    (the CUDA lowering, its source compiled
                                                                          as host C++: tests/cuda_host.py)
+    python -m tests.difftest.jit --n 200 --backend cpu --cuda-host --nvcc   (and every kernel source of the run
+                                                   compiled for the device by nvcc, float32 never promoted)
     python -m tests.difftest.jit --n 200 --backend cpu --blas --only-matmul   (every 2-D float matmul through
                                                    MKL, gradtape/_jit/blas.py; only programs with a matmul)
     python -m tests.difftest.jit --n 200 --backend cpu --only-op nn.cross_entropy   (the programs with a
@@ -206,6 +208,40 @@ def _cuda_host():
     return host_lowering()
 
 
+@contextlib.contextmanager
+def device_sources():
+    """The distinct kernel sources the CUDA lowering makes inside (a list, filled as the block runs), with each
+    region's dtype: [(KernelSource, ftype)]."""
+    from tests import cuda_host
+    seen, out = set(), []
+    old = cuda_host.HostKernel.__init__
+
+    def init(self, region, graph, name, backend):
+        old(self, region, graph, name, backend)
+        if self.src.text() not in seen:
+            seen.add(self.src.text())
+            out.append((self.src, region.ftype))
+    cuda_host.HostKernel.__init__ = init
+    try:
+        yield out
+    finally:
+        cuda_host.HostKernel.__init__ = old
+
+
+def nvcc_problems(sources):
+    """What is wrong with ``sources`` ([(KernelSource, ftype)]) compiled for the device: nvcc's messages, or
+    the float32 kernels whose PTX converts a float to double; [] where nothing."""
+    from tests import cuda_host
+    if not sources:
+        return []
+    try:
+        ptx = cuda_host.device_compile([s for s, _ in sources])
+    except RuntimeError as e:
+        return [str(e)]
+    return [f"{sources[k][0].name} (float32) converts to double:\n{sources[k][0].text()}" for k, t in ptx.items()
+            if sources[k][1] == "float32" and "cvt.f64.f32" in t]
+
+
 def run(seeds, kind="general", backend="strict", only=None):
     """(counts, mismatching results) over the programs of ``seeds`` (those ``only(prog)`` keeps, if given)."""
     counts, bad = {"ok": 0, "invalid": 0, "mismatch": 0}, []
@@ -233,6 +269,8 @@ def main(argv=None):
                     "program's opcodes, as unforced (a compile per opcode set), not the one of all")
     ap.add_argument("--cuda-host", action="store_true", help="NumPy regions through the CUDA lowering, its kernels "
                     "compiled as host C++ (tests/cuda_host.py; --backend cpu)")
+    ap.add_argument("--nvcc", action="store_true", help="with --cuda-host: every kernel source of the run also "
+                    "compiled for the device by nvcc (tests/cuda_host.py: device_compile)")
     ap.add_argument("--blas", action="store_true", help="every 2-D float matmul through MKL, however small "
                     "(gradtape/_jit/blas.py; --backend cpu)")
     ap.add_argument("--only-matmul", action="store_true", help="only the programs with a matmul instruction")
@@ -242,14 +280,20 @@ def main(argv=None):
     t0 = time.time()
     ctx = (strip_vm_forced(a.specialize) if a.strip_vm else _cuda_host() if a.cuda_host else blas_forced() if a.blas
            else contextlib.nullcontext())
-    with ctx:
+    if a.nvcc and not a.cuda_host:
+        ap.error("--nvcc needs --cuda-host")
+    with ctx, (device_sources() if a.nvcc else contextlib.nullcontext([])) as sources:
         only = (has_matmul if a.only_matmul else (lambda prog: has_op(prog, a.only_op)) if a.only_op else None)
         counts, bad = run(range(a.seed, a.seed + a.n), a.kind, a.backend, only)
     for r in bad[:a.max_report]:
         print(r.report() + "\n" + "=" * 100, flush=True)
+    problems = nvcc_problems(sources) if a.nvcc else []
+    for p in problems[:a.max_report]:
+        print(p + "\n" + "=" * 100, flush=True)
     print(f"{sum(counts.values())} {a.kind} programs (of {a.n} seeds) through gt.jit on {a.backend}: {counts} "
-          f"in {time.time() - t0:.0f}s")
-    return 1 if bad else 0
+          f"in {time.time() - t0:.0f}s" + (f"; {len(sources)} kernel sources through nvcc: {len(problems)} problems"
+                                            if a.nvcc else ""))
+    return 1 if bad or problems else 0
 
 
 if __name__ == "__main__":
